@@ -1,0 +1,272 @@
+//! Who pays: the e-mail of the CVCo account or the 11-digit CV Connect id, typed or scanned.
+
+use crate::error::{CvcoError, ErrorCode};
+use core::fmt;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A validated, normalised beneficiary identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BeneficiaryId {
+    /// Lower-cased e-mail of the CVCo account.
+    Email(String),
+    /// The 11-digit CV Connect id.
+    CvConnectId(String),
+}
+
+/// Prefix of the identification QR code (version 1) the app shows; the Code 128 barcode is the bare id.
+pub const ID_QR_PREFIX: &str = "CVCO-ID:";
+
+impl BeneficiaryId {
+    /// Typed input: an e-mail (6–320 chars) or 11 digits, spaces and dashes tolerated in the id.
+    pub fn parse(input: &str) -> Result<BeneficiaryId, CvcoError> {
+        let s = input.trim();
+        if s.contains('@') {
+            return parse_email(s);
+        }
+        let digits: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.'))
+            .collect();
+        if digits.len() == 11 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(BeneficiaryId::CvConnectId(digits));
+        }
+        let (fr, en) = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            (
+                "L'identifiant CV Connect compte exactement 11 chiffres.",
+                "The CV Connect id has exactly 11 digits.",
+            )
+        } else {
+            ("", "")
+        };
+        let err = CvcoError::new(ErrorCode::InvalidBeneficiary);
+        Err(if fr.is_empty() {
+            err
+        } else {
+            err.with_detail(fr, en)
+        })
+    }
+
+    /// What a scanner reads from the app: the Code 128 barcode (bare id, maybe with a trailing
+    /// CR/LF or GS from the scanner) or the identification QR code (`CVCO-ID:<id>`), or typed input.
+    pub fn from_scan(payload: &str) -> Result<BeneficiaryId, CvcoError> {
+        let cleaned: String = payload.chars().filter(|c| !c.is_control()).collect();
+        let mut s = cleaned.trim();
+        // AIM symbology identifier some scanners prepend ("]C0" for Code 128, "]Q1" for QR).
+        if s.starts_with(']') && s.len() > 3 && s.is_char_boundary(3) {
+            s = &s[3..];
+        }
+        if let Some(rest) = s.strip_prefix(ID_QR_PREFIX) {
+            return BeneficiaryId::parse(rest);
+        }
+        if let Ok(id) = BeneficiaryId::parse(s) {
+            return Ok(id);
+        }
+        // Unknown framing around the id (AIM identifiers, URLs): accept it only when exactly one
+        // run of exactly 11 digits stands in the payload, so nothing is guessed.
+        let runs: Vec<&str> = s
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|r| !r.is_empty())
+            .collect();
+        let elevens: Vec<&&str> = runs.iter().filter(|r| r.len() == 11).collect();
+        if elevens.len() == 1 {
+            return Ok(BeneficiaryId::CvConnectId(elevens[0].to_string()));
+        }
+        Err(CvcoError::new(ErrorCode::InvalidBeneficiary)
+            .with_detail("Code scanné non reconnu.", "Scanned code not recognised."))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            BeneficiaryId::Email(s) | BeneficiaryId::CvConnectId(s) => s,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BeneficiaryId::Email(_) => "email",
+            BeneficiaryId::CvConnectId(_) => "cv_connect_id",
+        }
+    }
+
+    /// The payload of the identification QR code the app displays for this id.
+    pub fn id_qr_payload(&self) -> String {
+        format!("{ID_QR_PREFIX}{}", self.as_str())
+    }
+
+    /// For receipts and logs: "j***@example.fr", "*******8901".
+    pub fn masked(&self) -> String {
+        match self {
+            BeneficiaryId::Email(e) => {
+                let (local, domain) = e.split_once('@').unwrap_or((e, ""));
+                let first: String = local.chars().take(1).collect();
+                format!("{first}***@{domain}")
+            }
+            BeneficiaryId::CvConnectId(d) => format!("*******{}", &d[7..]),
+        }
+    }
+}
+
+fn parse_email(s: &str) -> Result<BeneficiaryId, CvcoError> {
+    let bad =
+        |fr: &str, en: &str| Err(CvcoError::new(ErrorCode::InvalidBeneficiary).with_detail(fr, en));
+    let len = s.chars().count();
+    if !(6..=320).contains(&len) {
+        return bad(
+            "L'adresse e-mail doit compter de 6 à 320 caractères.",
+            "The e-mail address must be 6 to 320 characters long.",
+        );
+    }
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return bad("Adresse e-mail invalide.", "Invalid e-mail address.");
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && domain.len() <= 253
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+    if !local_ok || !domain_ok {
+        return bad("Adresse e-mail invalide.", "Invalid e-mail address.");
+    }
+    Ok(BeneficiaryId::Email(s.to_ascii_lowercase()))
+}
+
+impl fmt::Display for BeneficiaryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for BeneficiaryId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BeneficiaryId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        BeneficiaryId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_ids_and_emails() {
+        assert_eq!(
+            BeneficiaryId::parse("12345678901").unwrap(),
+            BeneficiaryId::CvConnectId("12345678901".into())
+        );
+        assert_eq!(
+            BeneficiaryId::parse(" 123 456 789-01 ").unwrap().as_str(),
+            "12345678901"
+        );
+        assert_eq!(
+            BeneficiaryId::parse("  Jeanne.Dupont@Example.FR ").unwrap(),
+            BeneficiaryId::Email("jeanne.dupont@example.fr".into())
+        );
+        assert_eq!(BeneficiaryId::parse("a@b.fr").unwrap().kind(), "email");
+    }
+
+    #[test]
+    fn rejects_with_typed_error() {
+        for bad in [
+            "",
+            "1234567890",
+            "123456789012",
+            "abc",
+            "a@b",
+            "a@b.c",
+            "@example.fr",
+            "jean@",
+            "jean dupont@example.fr",
+            "jean..d@example.fr",
+            "jean@-example.fr",
+            "jean@example..fr",
+            "12345678901@",
+            "x@y.z1",
+        ] {
+            let e = BeneficiaryId::parse(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidBeneficiary, "{bad:?}");
+        }
+        let long = format!("{}@example.fr", "a".repeat(64)) + &".fr".repeat(100);
+        assert!(long.len() > 320);
+        assert!(BeneficiaryId::parse(&long).is_err());
+    }
+
+    #[test]
+    fn scans() {
+        let id = "12345678901";
+        for payload in [
+            "12345678901\r\n",
+            "CVCO-ID:12345678901",
+            "\u{1d}12345678901\u{1d}",
+            "]C012345678901",
+            "https://app.ancv.example/id?v=1&id=12345678901",
+        ] {
+            assert_eq!(
+                BeneficiaryId::from_scan(payload).unwrap().as_str(),
+                id,
+                "{payload:?}"
+            );
+        }
+        assert!(BeneficiaryId::from_scan("11111111111-22222222222").is_err());
+        assert!(BeneficiaryId::from_scan("hello").is_err());
+        let e = BeneficiaryId::parse("jeanne@example.fr").unwrap();
+        assert_eq!(BeneficiaryId::from_scan(&e.id_qr_payload()).unwrap(), e);
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(
+            BeneficiaryId::parse("12345678901").unwrap().masked(),
+            "*******8901"
+        );
+        assert_eq!(
+            BeneficiaryId::parse("jeanne@example.fr").unwrap().masked(),
+            "j***@example.fr"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_eleven_digits_is_an_id(d in "[0-9]{11}") {
+            let id = BeneficiaryId::parse(&d).unwrap();
+            prop_assert_eq!(id.as_str(), d.as_str());
+            prop_assert_eq!(BeneficiaryId::from_scan(&id.id_qr_payload()).unwrap(), id);
+        }
+
+        #[test]
+        fn parse_and_scan_never_panic(s in "\\PC{0,400}") {
+            let _ = BeneficiaryId::parse(&s);
+            let _ = BeneficiaryId::from_scan(&s);
+        }
+
+        #[test]
+        fn normalisation_is_idempotent(local in "[a-zA-Z0-9._]{1,20}", domain in "[a-z]{1,10}\\.(fr|com)") {
+            let input = format!("{local}@{domain}");
+            if let Ok(id) = BeneficiaryId::parse(&input) {
+                prop_assert_eq!(BeneficiaryId::parse(id.as_str()).unwrap(), id);
+            }
+        }
+    }
+}

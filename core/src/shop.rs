@@ -1,0 +1,235 @@
+//! The merchant side: reception point id, sales channels and the settings ANCV agrees with it.
+
+use crate::amount::Amount;
+use crate::error::{CvcoError, ErrorCode};
+use core::fmt;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The `shopId` of one reception point ("point d'accueil"), as shown in the merchant space.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShopId(String);
+
+impl ShopId {
+    pub fn parse(input: &str) -> Result<ShopId, CvcoError> {
+        let s = input.trim();
+        if s.is_empty()
+            || s.len() > 32
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(CvcoError::new(ErrorCode::InvalidShopId).with_detail(
+                "1 à 32 caractères : lettres, chiffres, - ou _.",
+                "1 to 32 characters: letters, digits, - or _.",
+            ));
+        }
+        Ok(ShopId(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ShopId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for ShopId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ShopId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ShopId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where the sale happens; a shop is affiliated per channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Vente à distance: a web shop.
+    Ecommerce,
+    /// Mail order / telephone order, direct or with an e-mailed payment request.
+    Moto,
+    /// Face to face, at a counter.
+    Proximity,
+    /// Unattended kiosk or ticket machine.
+    Kiosk,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 4] = [
+        Channel::Ecommerce,
+        Channel::Moto,
+        Channel::Proximity,
+        Channel::Kiosk,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Ecommerce => "ecommerce",
+            Channel::Moto => "moto",
+            Channel::Proximity => "proximity",
+            Channel::Kiosk => "kiosk",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Channel, CvcoError> {
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == input.trim())
+            .ok_or_else(|| {
+                CvcoError::new(ErrorCode::InvalidChannel).with_detail(
+                    "Valeurs : ecommerce, moto, proximity, kiosk.",
+                    "Values: ecommerce, moto, proximity, kiosk.",
+                )
+            })
+    }
+}
+
+/// What the merchant agreed with ANCV; defaults follow CVCO-FACTS.md.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MerchantSettings {
+    pub min_amount_cents: Amount,
+    /// Whether the beneficiary may lower the amount in the app.
+    pub adjustable: bool,
+    /// Time the beneficiary has to confirm in the app after the push.
+    pub authorization_timeout_s: u32,
+    /// Default life of an e-mailed payment request.
+    pub email_request_expiry_s: u32,
+    /// Default life of a payment QR code shown at a counter or kiosk.
+    pub qr_request_expiry_s: u32,
+    /// Local (Europe/Paris) hour at which the day's totals close, 0–23.
+    pub closing_hour: u8,
+    /// Window to capture a deferred authorization.
+    pub deferred_capture_window_s: u32,
+}
+
+impl Default for MerchantSettings {
+    fn default() -> Self {
+        MerchantSettings {
+            min_amount_cents: Amount::from_cents(2000).expect("constant"),
+            adjustable: true,
+            authorization_timeout_s: 180,
+            email_request_expiry_s: 24 * 3600,
+            qr_request_expiry_s: 15 * 60,
+            closing_hour: 0,
+            deferred_capture_window_s: 6 * 24 * 3600,
+        }
+    }
+}
+
+impl MerchantSettings {
+    /// Rejects settings no merchant could mean, so a typo does not become a silent default.
+    pub fn validate(&self) -> Result<(), CvcoError> {
+        let bad = |field: &str, fr: &str, en: &str| {
+            Err(CvcoError::new(ErrorCode::ConfigInvalid)
+                .with_detail(fr, en)
+                .with_field(field))
+        };
+        if self.authorization_timeout_s == 0 || self.authorization_timeout_s > 3600 {
+            return bad(
+                "authorization_timeout_s",
+                "Délai d'autorisation entre 1 et 3600 s.",
+                "Authorization timeout between 1 and 3600 s.",
+            );
+        }
+        if self.email_request_expiry_s == 0 || self.qr_request_expiry_s == 0 {
+            return bad(
+                "request_expiry_s",
+                "La durée de validité d'une demande doit être positive.",
+                "A request's expiry must be positive.",
+            );
+        }
+        if self.closing_hour > 23 {
+            return bad(
+                "closing_hour",
+                "Heure de clôture entre 0 et 23.",
+                "Closing hour between 0 and 23.",
+            );
+        }
+        Ok(())
+    }
+
+    /// The amount is acceptable for a CVCo payment with these settings.
+    pub fn check_amount(&self, amount: Amount) -> Result<(), CvcoError> {
+        if amount.is_zero() {
+            return Err(CvcoError::new(ErrorCode::InvalidAmount)
+                .with_detail(
+                    "Le montant doit être positif.",
+                    "The amount must be positive.",
+                )
+                .with_field("amount_cents"));
+        }
+        if amount < self.min_amount_cents {
+            return Err(CvcoError::new(ErrorCode::AmountBelowMinimum)
+                .with_detail(
+                    &format!("Minimum : {}.", self.min_amount_cents.format_fr()),
+                    &format!("Minimum: {}.", self.min_amount_cents.format_en()),
+                )
+                .with_field("amount_cents"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shop_ids() {
+        assert!(ShopId::parse("SHOP-0001").is_ok());
+        assert_eq!(
+            ShopId::parse("").unwrap_err().code,
+            ErrorCode::InvalidShopId
+        );
+        assert!(ShopId::parse("a b").is_err());
+        assert!(ShopId::parse(&"x".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn channels_round_trip() {
+        for c in Channel::ALL {
+            assert_eq!(Channel::parse(c.as_str()).unwrap(), c);
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.as_str())
+            );
+        }
+        assert_eq!(
+            Channel::parse("pos").unwrap_err().code,
+            ErrorCode::InvalidChannel
+        );
+    }
+
+    #[test]
+    fn settings_defaults_and_minimum() {
+        let s = MerchantSettings::default();
+        assert_eq!(s.min_amount_cents.cents(), 2000);
+        assert_eq!(s.authorization_timeout_s, 180);
+        s.validate().unwrap();
+        assert_eq!(
+            s.check_amount(Amount::from_cents(1999).unwrap())
+                .unwrap_err()
+                .code,
+            ErrorCode::AmountBelowMinimum
+        );
+        s.check_amount(Amount::from_cents(2000).unwrap()).unwrap();
+        assert_eq!(
+            s.check_amount(Amount::ZERO).unwrap_err().code,
+            ErrorCode::InvalidAmount
+        );
+        let partial: MerchantSettings = serde_json::from_str(r#"{"closing_hour": 22}"#).unwrap();
+        assert_eq!(partial.closing_hour, 22);
+        assert_eq!(partial.authorization_timeout_s, 180);
+    }
+}
