@@ -1,0 +1,1 @@
+//! Sandbox of the ANCV acquisition server.
