@@ -37,6 +37,9 @@ pub enum ErrorCode {
     UpstreamUnavailable,
     UpstreamTimeout,
     UpstreamProtocol,
+    OrderNotFound,
+    PaymentNotFound,
+    PaymentInProgress,
     NotFound,
     Internal,
 }
@@ -72,6 +75,9 @@ impl ErrorCode {
         ErrorCode::UpstreamUnavailable,
         ErrorCode::UpstreamTimeout,
         ErrorCode::UpstreamProtocol,
+        ErrorCode::OrderNotFound,
+        ErrorCode::PaymentNotFound,
+        ErrorCode::PaymentInProgress,
         ErrorCode::NotFound,
         ErrorCode::Internal,
     ];
@@ -109,6 +115,9 @@ impl ErrorCode {
             UpstreamUnavailable => "upstream_unavailable",
             UpstreamTimeout => "upstream_timeout",
             UpstreamProtocol => "upstream_protocol",
+            OrderNotFound => "order_not_found",
+            PaymentNotFound => "payment_not_found",
+            PaymentInProgress => "payment_in_progress",
             NotFound => "not_found",
             Internal => "internal",
         }
@@ -198,6 +207,12 @@ impl ErrorCode {
                 "Réponse inattendue du serveur d'acquisition ANCV.",
                 "Unexpected answer from the ANCV acquisition server.",
             ),
+            OrderNotFound => ("Commande introuvable.", "Order not found."),
+            PaymentNotFound => ("Paiement introuvable.", "Payment not found."),
+            PaymentInProgress => (
+                "Un paiement Chèque-Vacances Connect est déjà en cours pour cette commande.",
+                "A Chèque-Vacances Connect payment is already in progress for this order.",
+            ),
             NotFound => ("Ressource introuvable.", "Not found."),
             Internal => ("Erreur interne.", "Internal error."),
         }
@@ -217,8 +232,12 @@ impl ErrorCode {
         match self {
             Unauthorized => 401,
             Forbidden | ShopNotAffiliated => 403,
-            TransactionNotFound | PreTransactionNotFound | NotFound => 404,
-            IllegalTransition | IdempotencyConflict | AccountLocked => 409,
+            TransactionNotFound
+            | PreTransactionNotFound
+            | OrderNotFound
+            | PaymentNotFound
+            | NotFound => 404,
+            IllegalTransition | IdempotencyConflict | AccountLocked | PaymentInProgress => 409,
             UpstreamUnavailable => 502,
             UpstreamTimeout => 504,
             UpstreamProtocol => 502,

@@ -276,6 +276,9 @@ pub struct CreatePreTransaction {
     pub expires_in_s: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adjustable: Option<bool>,
+    /// DEFERRED makes it a pre-reservation: the merchant finalises (captures) it later.
+    #[serde(default)]
+    pub capture_mode: CaptureMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_url: Option<String>,
 }
@@ -311,6 +314,8 @@ pub struct PreTransaction {
     pub channel: Channel,
     pub delivery: Delivery,
     pub adjustable: bool,
+    #[serde(default)]
+    pub capture_mode: CaptureMode,
     pub state: PreTransactionState,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
