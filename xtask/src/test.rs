@@ -1,0 +1,430 @@
+//! `cargo xtask test`: the whole suite, exactly what CI runs. Fails fast on the first failing step
+//! and always ends with a timing table and, when tests ran, one `N passed, N failed` line.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{
+    describe, ensure_rustup_target, has_program, plugin, widget, workspace, Workspace, WASM_TARGET,
+};
+
+/// Crates that only make sense for wasm32: linted a second time for that target.
+const WASM_CRATES: &[&str] = &[plugin::PACKAGE, widget::PACKAGE];
+/// Crates whose tests never load the plugin or the widget: `--only` on them skips those builds.
+const STANDALONE_CRATES: &[&str] = &["cvco-core", "cvco-sandbox", "xtask"];
+/// Set by .ci/run (seconds since the epoch) so the summary shows the whole CI wall time.
+const CI_STARTED_AT_ENV: &str = "CVCO_CI_STARTED_AT";
+
+struct Options {
+    lint: bool,
+    only: Vec<String>,
+}
+
+fn parse_options(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        lint: true,
+        only: Vec::new(),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--no-lint" => options.lint = false,
+            "--only" => options
+                .only
+                .push(args.next().context("--only needs a crate name")?.clone()),
+            other => match other.strip_prefix("--only=") {
+                Some(name) => options.only.push(name.to_owned()),
+                None => bail!("unexpected argument `{other}` (test [--no-lint] [--only CRATE]...)"),
+            },
+        }
+    }
+    Ok(options)
+}
+
+/// Tests counted from the runners' own closing lines.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TestCounts {
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+impl TestCounts {
+    pub fn add(&mut self, other: TestCounts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
+
+    /// The plain closing line CI reads, whatever runner produced the counts.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "tests: {} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
+    }
+}
+
+/// Reads a runner's closing line: nextest's `Summary [..] 12 tests run: 11 passed, 1 failed, 0
+/// skipped` or libtest's `test result: ok. 5 passed; 0 failed; 1 ignored; ..`. Other lines: `None`.
+pub fn parse_count_line(line: &str) -> Option<TestCounts> {
+    let line = line.trim();
+    let tally = if let Some(rest) = line.strip_prefix("test result:") {
+        rest
+    } else if line.starts_with("Summary [") {
+        let (_, rest) = line.split_once(" run:")?;
+        rest
+    } else {
+        return None;
+    };
+    let mut counts = TestCounts::default();
+    for segment in tally.split([',', ';']) {
+        let mut words = segment.split_whitespace();
+        let number = words.by_ref().find_map(|word| word.parse::<u64>().ok());
+        let (Some(number), Some(label)) = (number, words.next()) else {
+            continue;
+        };
+        match label {
+            "passed" => counts.passed += number,
+            "failed" | "timed" => counts.failed += number,
+            "skipped" | "ignored" => counts.skipped += number,
+            _ => {}
+        }
+    }
+    Some(counts)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Failed,
+}
+
+#[derive(Default)]
+struct Steps {
+    records: Vec<(String, Duration, Outcome)>,
+    counts: TestCounts,
+    counted: bool,
+}
+
+impl Steps {
+    /// Runs one named step, timing it; the first error stops the suite with the step's name.
+    fn step<T>(&mut self, name: &str, body: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        eprintln!("\n==> {name}");
+        let started = Instant::now();
+        let result = body(self);
+        let outcome = if result.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        };
+        self.records
+            .push((name.to_owned(), started.elapsed(), outcome));
+        result.with_context(|| format!("step `{name}` failed"))
+    }
+
+    fn count(&mut self, counts: Option<TestCounts>) {
+        if let Some(counts) = counts {
+            self.counts.add(counts);
+            self.counted = true;
+        }
+    }
+
+    fn print_summary(&self, total: Duration) {
+        eprintln!("\nxtask test: steps");
+        for (name, elapsed, outcome) in &self.records {
+            let outcome = match outcome {
+                Outcome::Ok => "ok",
+                Outcome::Failed => "FAILED",
+            };
+            eprintln!("  {name:<24} {:>8.1} s  {outcome}", elapsed.as_secs_f64());
+        }
+        eprintln!("  {:<24} {:>8.1} s", "total", total.as_secs_f64());
+        if let Some(ci_elapsed) = elapsed_since_ci_start() {
+            eprintln!("  {:<24} {:>8} s", "since .ci/run started", ci_elapsed);
+        }
+    }
+}
+
+fn elapsed_since_ci_start() -> Option<u64> {
+    let started: u64 = std::env::var(CI_STARTED_AT_ENV).ok()?.trim().parse().ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    now.checked_sub(started)
+}
+
+/// `cargo xtask test`
+pub fn command(args: &[String]) -> Result<()> {
+    let options = parse_options(args)?;
+    let workspace = workspace()?;
+    for name in &options.only {
+        if workspace.package(name).is_none() {
+            let known: Vec<&str> = workspace.packages.iter().map(|p| p.name.as_str()).collect();
+            bail!(
+                "--only {name}: no such crate (crates: {})",
+                known.join(", ")
+            );
+        }
+    }
+    let started = Instant::now();
+    let mut steps = Steps::default();
+    let result = run_suite(workspace, &options, &mut steps);
+    steps.print_summary(started.elapsed());
+    if steps.counted {
+        // Last line of the run on purpose: CI reads it.
+        println!("{}", steps.counts.summary_line());
+    }
+    result
+}
+
+fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Result<()> {
+    let selected = |name: &str| options.only.is_empty() || options.only.iter().any(|o| o == name);
+    let package_args: Vec<String> = options
+        .only
+        .iter()
+        .flat_map(|name| ["-p".to_owned(), name.clone()])
+        .collect();
+
+    steps.step("wasm target", |_| ensure_rustup_target(WASM_TARGET))?;
+
+    if options.lint {
+        steps.step("fmt", |_| {
+            crate::run(&mut workspace.cargo(["fmt", "--all", "--check"]))
+        })?;
+        steps.step("clippy", |_| {
+            let mut clippy = workspace.cargo(["clippy"]);
+            if options.only.is_empty() {
+                clippy.arg("--workspace");
+            } else {
+                clippy.args(&package_args);
+            }
+            crate::run(clippy.args(["--all-targets", "--", "-D", "warnings"]))
+        })?;
+        let wasm_crates: Vec<&str> = WASM_CRATES
+            .iter()
+            .copied()
+            .filter(|name| workspace.package(name).is_some() && selected(name))
+            .collect();
+        if !wasm_crates.is_empty() {
+            steps.step("clippy wasm32", |_| {
+                let mut clippy = workspace.cargo(["clippy", "--target", WASM_TARGET]);
+                for name in &wasm_crates {
+                    clippy.args(["-p", name]);
+                }
+                crate::run(clippy.args(["--", "-D", "warnings"]))
+            })?;
+        }
+    }
+
+    let mut test_env: Vec<(&str, PathBuf)> = Vec::new();
+    let standalone = !options.only.is_empty()
+        && options
+            .only
+            .iter()
+            .all(|name| STANDALONE_CRATES.contains(&name.as_str()));
+    if !standalone {
+        let wasm = steps.step("plugin wasm", |_| plugin::build())?;
+        test_env.push((plugin::WASM_ENV, wasm));
+        if widget::exists()? || workspace.has_crate_dir(widget::BROWSER_TESTS_DIR) {
+            let env = steps.step("browser prerequisites", |_| widget::prepare_browser_tests())?;
+            test_env.extend(env);
+        }
+    }
+
+    let nextest = has_program(
+        &std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        &["nextest", "--version"],
+    );
+    steps.step("tests", |steps| {
+        // No --workspace: the default members, so wasm-only crates are not built natively.
+        let mut tests = if nextest {
+            let mut tests = workspace.cargo(["nextest", "run"]);
+            if !options.only.is_empty() {
+                // A selected crate may have no tests of its own (only doctests): not an error.
+                tests.arg("--no-tests=warn");
+            }
+            tests
+        } else {
+            eprintln!("cargo-nextest not found: falling back to cargo test");
+            workspace.cargo(["test"])
+        };
+        tests.args(&package_args);
+        tests.envs(test_env.iter().map(|(key, value)| (*key, value)));
+        let counts = run_counting(&mut tests);
+        steps.count(counts.as_ref().ok().copied().flatten());
+        counts.map(|_| ())
+    })?;
+
+    // nextest does not run doctests; cargo test does them for every library selected.
+    let has_doc_libs = options.only.is_empty() || options.only.iter().any(|n| workspace.has_lib(n));
+    if nextest && has_doc_libs {
+        steps.step("doctests", |steps| {
+            let mut doctests = workspace.cargo(["test", "--doc"]);
+            for name in options.only.iter().filter(|name| workspace.has_lib(name)) {
+                doctests.args(["-p", name]);
+            }
+            doctests.envs(test_env.iter().map(|(key, value)| (*key, value)));
+            let counts = run_counting(&mut doctests);
+            steps.count(counts.as_ref().ok().copied().flatten());
+            counts.map(|_| ())
+        })?;
+    }
+
+    if widget::exists()? && selected(widget::PACKAGE) {
+        if let Some(counts) = widget::browser_tests()? {
+            steps.step("widget browser tests", |steps| {
+                steps.count(Some(counts));
+                if counts.failed > 0 {
+                    bail!("{} browser tests failed", counts.failed);
+                }
+                Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a test command, passing its output through line by line while reading the runners'
+/// closing lines. Returns the counts it saw (`None` if no closing line was printed).
+fn run_counting(command: &mut Command) -> Result<Option<TestCounts>> {
+    let line = describe(command);
+    eprintln!("$ {line}");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start `{line}`"))?;
+    let seen: Arc<Mutex<Option<TestCounts>>> = Arc::default();
+    let stdout = child.stdout.take().context("child stdout")?;
+    let stderr = child.stderr.take().context("child stderr")?;
+    let readers = [
+        relay(Box::new(stdout), false, Arc::clone(&seen)),
+        relay(Box::new(stderr), true, Arc::clone(&seen)),
+    ];
+    let status = child.wait()?;
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let counts = *seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !status.success() {
+        match counts {
+            Some(counts) if counts.failed > 0 => {
+                bail!("{} tests failed (`{line}`: {status})", counts.failed)
+            }
+            _ => bail!("`{line}` failed ({status})"),
+        }
+    }
+    Ok(counts)
+}
+
+fn relay(
+    source: Box<dyn std::io::Read + Send>,
+    to_stderr: bool,
+    seen: Arc<Mutex<Option<TestCounts>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(source);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let _ = if to_stderr {
+                std::io::stderr().write_all(&buffer)
+            } else {
+                std::io::stdout().write_all(&buffer)
+            };
+            if let Some(counts) = parse_count_line(&String::from_utf8_lossy(&buffer)) {
+                let mut seen = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                seen.get_or_insert_with(TestCounts::default).add(counts);
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(passed: u64, failed: u64, skipped: u64) -> TestCounts {
+        TestCounts {
+            passed,
+            failed,
+            skipped,
+        }
+    }
+
+    #[test]
+    fn reads_nextest_summaries() {
+        assert_eq!(
+            parse_count_line("     Summary [   1.234s] 12 tests run: 12 passed, 0 skipped"),
+            Some(counts(12, 0, 0))
+        );
+        assert_eq!(
+            parse_count_line(
+                "     Summary [  10.002s] 9/40 tests run: 7 passed (1 slow), 2 failed, 3 skipped"
+            ),
+            Some(counts(7, 2, 3))
+        );
+        assert_eq!(
+            parse_count_line("Summary [ 0.5s] 3 tests run: 2 passed, 1 timed out, 0 skipped"),
+            Some(counts(2, 1, 0))
+        );
+    }
+
+    #[test]
+    fn reads_libtest_results() {
+        assert_eq!(
+            parse_count_line(
+                "test result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 2 filtered out; finished in 0.01s"
+            ),
+            Some(counts(5, 0, 1))
+        );
+        assert_eq!(
+            parse_count_line(
+                "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out"
+            ),
+            Some(counts(3, 2, 0))
+        );
+    }
+
+    #[test]
+    fn ignores_other_lines() {
+        assert_eq!(
+            parse_count_line("        PASS [   0.004s] cvco-core amount::tests::parses"),
+            None
+        );
+        assert_eq!(parse_count_line("test amount::tests::parses ... ok"), None);
+        assert_eq!(parse_count_line("running 5 tests"), None);
+    }
+
+    #[test]
+    fn summary_line_is_the_plain_form_ci_reads() {
+        let mut total = counts(10, 0, 1);
+        total.add(counts(2, 1, 0));
+        assert_eq!(
+            total.summary_line(),
+            "tests: 12 passed, 1 failed, 1 skipped"
+        );
+    }
+
+    #[test]
+    fn options_accept_repeated_only_and_reject_unknown_flags() {
+        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let options =
+            parse_options(&args(&["--no-lint", "--only", "cvco-core", "--only=xtask"])).unwrap();
+        assert!(!options.lint);
+        assert_eq!(options.only, ["cvco-core", "xtask"]);
+        assert!(parse_options(&args(&["--only"])).is_err());
+        assert!(parse_options(&args(&["--fast"])).is_err());
+    }
+}

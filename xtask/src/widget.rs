@@ -1,0 +1,109 @@
+//! The checkout widget: a wasm-bindgen crate turned into an ES module the browser imports.
+//! Also the hooks the test suite calls around the browser tests.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use wasm_bindgen_cli_support::Bindgen;
+
+use crate::test::TestCounts;
+use crate::{
+    ensure_chromium, ensure_rustup_target, human_bytes, reject_args, run, workspace,
+    CHROMEDRIVER_BIN, CHROMIUM_BIN, WASM_PROFILE, WASM_TARGET,
+};
+
+pub const PACKAGE: &str = "cvco-widget";
+pub const CRATE_DIR: &str = "widget";
+pub const BROWSER_TESTS_DIR: &str = "tests/browser";
+/// Where the generated module lands, at the workspace root (git-ignored).
+pub const DIST_DIR: &str = "dist/widget";
+/// Tests find the generated widget through this variable.
+pub const DIST_ENV: &str = "CVCO_WIDGET_DIST";
+
+/// `cargo xtask widget`
+pub fn command(args: &[String]) -> Result<()> {
+    reject_args(args)?;
+    match build()? {
+        Some(dist) => {
+            for entry in std::fs::read_dir(&dist)? {
+                let path = entry?.path();
+                if path.is_file() {
+                    let size = std::fs::metadata(&path)?.len();
+                    println!("{} {}", path.display(), human_bytes(size));
+                }
+            }
+            Ok(())
+        }
+        None => {
+            println!("no widget yet ({CRATE_DIR}/Cargo.toml does not exist): nothing to build");
+            Ok(())
+        }
+    }
+}
+
+pub fn exists() -> Result<bool> {
+    Ok(workspace()?.has_crate_dir(CRATE_DIR))
+}
+
+/// Builds the widget wasm and runs wasm-bindgen (target `web`) into dist/widget/.
+/// `None` when the widget crate does not exist yet.
+pub fn build() -> Result<Option<PathBuf>> {
+    let workspace = workspace()?;
+    if !exists()? {
+        return Ok(None);
+    }
+    ensure_rustup_target(WASM_TARGET)?;
+    run(&mut workspace.cargo([
+        "build",
+        "-p",
+        PACKAGE,
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        WASM_PROFILE,
+    ]))?;
+    let wasm = workspace.wasm_artifact("cvco_widget");
+    if !wasm.is_file() {
+        bail!("cargo built {PACKAGE} but {} is missing", wasm.display());
+    }
+    let dist = workspace.root.join(DIST_DIR);
+    // Stale files from an older build must not be served next to the new module.
+    if dist.exists() {
+        std::fs::remove_dir_all(&dist).with_context(|| format!("cleaning {}", dist.display()))?;
+    }
+    std::fs::create_dir_all(&dist)?;
+    eprintln!(
+        "$ wasm-bindgen --target web --out-dir {DIST_DIR} {}",
+        wasm.display()
+    );
+    Bindgen::new()
+        .input_path(&wasm)
+        .web(true)?
+        .typescript(true)
+        .generate(&dist)
+        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    Ok(Some(dist))
+}
+
+/// Runs before the workspace tests: what the browser tests need on disk and on the machine.
+/// Returns the environment to export to the test processes.
+pub fn prepare_browser_tests() -> Result<Vec<(&'static str, PathBuf)>> {
+    let workspace = workspace()?;
+    let mut env = Vec::new();
+    if let Some(dist) = build()? {
+        env.push((DIST_ENV, dist));
+    }
+    if workspace.has_crate_dir(BROWSER_TESTS_DIR) {
+        ensure_chromium()?;
+        env.push(("CVCO_CHROMIUM", PathBuf::from(CHROMIUM_BIN)));
+        env.push(("CVCO_CHROMEDRIVER", PathBuf::from(CHROMEDRIVER_BIN)));
+    }
+    Ok(env)
+}
+
+/// Runs after the workspace tests when the widget exists: browser tests that are not part of the
+/// workspace test run. The browser tests crate (tests/browser) is a workspace member and already
+/// ran with the others, so there is nothing more yet; `None` means no extra step.
+pub fn browser_tests() -> Result<Option<TestCounts>> {
+    Ok(None)
+}
