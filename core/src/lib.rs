@@ -7,6 +7,7 @@ pub mod amount;
 pub mod beneficiary;
 pub mod error;
 pub mod lifecycle;
+pub mod plugin_api;
 pub mod shop;
 pub mod signature;
 pub mod time;
