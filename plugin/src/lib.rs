@@ -1,1 +1,91 @@
-//! Extism plugin.
+//! `cvco_plugin.wasm`: the CVCo acquisition protocol as an Extism plugin, so booking software and
+//! shop backends in any language accept Chèque-Vacances Connect without writing protocol code.
+//!
+//! A thin shell: domain rules live in `cvco-core`, the JSON contract in
+//! `cvco_core::plugin_api`. Build with
+//! `cargo build -p cvco-plugin --target wasm32-unknown-unknown --profile wasm`.
+
+mod client;
+mod config;
+#[cfg(target_arch = "wasm32")]
+mod exports;
+mod host;
+mod ops;
+mod util;
+
+#[cfg(test)]
+mod tests {
+    use crate::host::{Host, Request, Response};
+    use cvco_core::CvcoError;
+    use std::collections::HashMap;
+
+    /// Offline host: configuration only; any HTTP attempt fails the test.
+    #[derive(Default)]
+    struct Offline(HashMap<String, String>);
+
+    impl Host for Offline {
+        fn config(&self, key: &str) -> Result<Option<String>, CvcoError> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn var(&self, _: &str) -> Option<Vec<u8>> {
+            None
+        }
+        fn set_var(&mut self, _: &str, _: &[u8]) {}
+        fn remove_var(&mut self, _: &str) {}
+        fn http(&mut self, r: &Request) -> Result<Response, CvcoError> {
+            panic!("unexpected HTTP call to {}", r.url)
+        }
+    }
+
+    fn call(host: &mut Offline, f: &str, input: &str) -> serde_json::Value {
+        serde_json::from_slice(&crate::ops::dispatch(host, f, input.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn offline_exports_and_input_errors() {
+        let mut h = Offline::default();
+        let caps = call(&mut h, "capabilities", "");
+        assert_eq!(caps["ok"]["functions"].as_array().unwrap().len(), 15);
+        let v = call(&mut h, "validate_beneficiary", r#"{"input":"10000000001"}"#);
+        assert_eq!(v["ok"]["kind"], "cv_connect_id");
+        let e = call(&mut h, "create_payment", "not json");
+        assert_eq!(e["error"]["code"], "invalid_request");
+        let e = call(
+            &mut h,
+            "create_payment",
+            r#"{"order_ref":"A","amount_cents":5000,"channel":"ecommerce"}"#,
+        );
+        assert_eq!(e["error"]["field"], "idempotency_key");
+        let e = call(
+            &mut h,
+            "create_payment",
+            r#"{"order_ref":"A","amount_cents":5000,"channel":"ecommerce","idempotency_key":"k"}"#,
+        );
+        assert_eq!(e["error"]["code"], "config_missing");
+        assert_eq!(e["error"]["field"], "api_base_url");
+        let e = call(&mut h, "nope", "{}");
+        assert_eq!(e["error"]["code"], "not_found");
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let mut h = Offline::default();
+        for (k, v) in [
+            ("api_base_url", "http://127.0.0.1:9"),
+            ("shop_id", "SHOP-1"),
+            ("client_id", "c"),
+            ("client_secret", "s"),
+            ("min_amount_cents", "abc"),
+        ] {
+            h.0.insert(k.into(), v.into());
+        }
+        let input =
+            r#"{"order_ref":"A","amount_cents":5000,"channel":"ecommerce","idempotency_key":"k"}"#;
+        let e = call(&mut h, "create_payment", input);
+        assert_eq!(e["error"]["code"], "config_invalid");
+        assert_eq!(e["error"]["field"], "min_amount_cents");
+        h.0.insert("min_amount_cents".into(), "6000".into());
+        let e = call(&mut h, "create_payment", input);
+        assert_eq!(e["error"]["code"], "amount_below_minimum");
+    }
+}

@@ -1,0 +1,149 @@
+//! The manifest configuration, read lazily: a missing or malformed key is a typed error
+//! (`config_missing` / `config_invalid`, `field` = the key) at the first call that needs it.
+
+use crate::host::Host;
+use cvco_core::{Amount, CvcoError, ErrorCode, MerchantSettings, ShopId};
+
+/// What every export that talks to the acquisition server needs.
+pub struct ApiConfig {
+    pub api_base_url: String,
+    pub shop_id: ShopId,
+    pub client_id: String,
+    pub client_secret: String,
+    pub min_amount: Amount,
+    /// `None`: the shop's setting on the server applies.
+    pub adjustable: Option<bool>,
+    pub authorization_timeout_s: u32,
+}
+
+fn missing(key: &str) -> CvcoError {
+    CvcoError::new(ErrorCode::ConfigMissing)
+        .with_detail(&format!("Clé : {key}."), &format!("Key: {key}."))
+        .with_field(key)
+}
+
+fn invalid(key: &str, fr: &str, en: &str) -> CvcoError {
+    CvcoError::new(ErrorCode::ConfigInvalid)
+        .with_detail(&format!("{key} : {fr}"), &format!("{key}: {en}"))
+        .with_field(key)
+}
+
+/// A present, non-blank value (blank counts as missing: templated configs often leave "").
+fn required(host: &dyn Host, key: &str) -> Result<String, CvcoError> {
+    optional(host, key)?.ok_or_else(|| missing(key))
+}
+
+fn optional(host: &dyn Host, key: &str) -> Result<Option<String>, CvcoError> {
+    match host.config(key) {
+        Ok(Some(v)) if !v.trim().is_empty() => Ok(Some(v.trim().to_string())),
+        Ok(_) => Ok(None),
+        Err(_) => Err(invalid(key, "texte UTF-8 attendu.", "UTF-8 text expected.")),
+    }
+}
+
+fn secret(host: &dyn Host, key: &str) -> Result<String, CvcoError> {
+    let v = required(host, key)?;
+    if v.len() > 512 || v.chars().any(|c| c.is_control()) {
+        return Err(invalid(
+            key,
+            "1 à 512 caractères imprimables.",
+            "1 to 512 printable characters.",
+        ));
+    }
+    Ok(v)
+}
+
+pub fn api_base_url(host: &dyn Host) -> Result<String, CvcoError> {
+    let url = required(host, "api_base_url")?;
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    let ok = rest.is_some_and(|r| {
+        let authority = r.split('/').next().unwrap_or("");
+        !authority.is_empty()
+            && !r.contains(['?', '#', ' '])
+            && r.chars().all(|c| c.is_ascii_graphic())
+    }) && url.len() <= 512;
+    if !ok {
+        return Err(invalid(
+            "api_base_url",
+            "URL http(s) attendue, sans requête ni fragment.",
+            "http(s) URL expected, without query or fragment.",
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+pub fn notification_secret(host: &dyn Host) -> Result<String, CvcoError> {
+    secret(host, "notification_secret")
+}
+
+pub fn shop_id(host: &dyn Host) -> Result<ShopId, CvcoError> {
+    ShopId::parse(&required(host, "shop_id")?).map_err(|_| {
+        invalid(
+            "shop_id",
+            "1 à 32 caractères : lettres, chiffres, - ou _.",
+            "1 to 32 characters: letters, digits, - or _.",
+        )
+    })
+}
+
+fn number(host: &dyn Host, key: &str, min: u64, max: u64) -> Result<Option<u64>, CvcoError> {
+    let Some(v) = optional(host, key)? else {
+        return Ok(None);
+    };
+    match v.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(invalid(
+            key,
+            &format!("entier entre {min} et {max} attendu."),
+            &format!("integer between {min} and {max} expected."),
+        )),
+    }
+}
+
+/// `request_timeout_ms` is enforced by the host (manifest `timeout_ms`); the plugin only checks it.
+pub fn request_timeout_ms(host: &dyn Host) -> Result<u64, CvcoError> {
+    Ok(number(host, "request_timeout_ms", 1, 600_000)?.unwrap_or(10_000))
+}
+
+impl ApiConfig {
+    /// Reads and checks every key the API exports depend on, in a fixed order.
+    pub fn load(host: &dyn Host) -> Result<ApiConfig, CvcoError> {
+        let defaults = MerchantSettings::default();
+        let api_base_url = api_base_url(host)?;
+        let shop_id = shop_id(host)?;
+        let client_id = secret(host, "client_id")?;
+        let client_secret = secret(host, "client_secret")?;
+        let min_amount = match number(host, "min_amount_cents", 0, Amount::MAX.cents())? {
+            Some(n) => Amount::from_cents(n)?,
+            None => defaults.min_amount_cents,
+        };
+        let adjustable = match optional(host, "adjustable")?.as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => {
+                return Err(invalid(
+                    "adjustable",
+                    "true ou false attendu.",
+                    "true or false expected.",
+                ))
+            }
+        };
+        let authorization_timeout_s = number(host, "authorization_timeout_s", 1, 3600)?
+            .map(|n| n as u32)
+            .unwrap_or(defaults.authorization_timeout_s);
+        request_timeout_ms(host)?;
+        Ok(ApiConfig {
+            api_base_url,
+            shop_id,
+            client_id,
+            client_secret,
+            min_amount,
+            adjustable,
+            authorization_timeout_s,
+        })
+    }
+}
