@@ -19,6 +19,8 @@ const HEALTH_DEADLINE: Duration = Duration::from_secs(60);
 /// How long a stopped service may take to exit before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+const HOST_PACKAGE: &str = "cvco-host";
+
 /// One process of the demo.
 pub struct Service {
     pub name: &'static str,
@@ -119,12 +121,13 @@ pub fn services(
             "beneficiaries: alice.approve@sandbox.cvco.test approves, bruno.partial@… pays 35,00 € (see sandbox/README.md)".into(),
         ],
     }];
-    if workspace.has_crate_dir("host-adapters/rust") {
+    // The crate may exist before its binary does: join only once there is something to start.
+    if workspace.has_bin(HOST_PACKAGE, HOST_PACKAGE) {
         let host = format!("http://127.0.0.1:{}", ports.host);
         services.push(Service {
             name: "reference merchant backend (cvco-host)",
-            package: "cvco-host",
-            bin: "cvco-host",
+            package: HOST_PACKAGE,
+            bin: HOST_PACKAGE,
             // The cvco-host crate owns these flags: keep this entry in step with its --help.
             args: vec![
                 "--port".into(),
@@ -394,8 +397,8 @@ mod tests {
         );
         assert_eq!(list[0].package, "cvco-sandbox");
         assert_eq!(
-            list.iter().any(|s| s.package == "cvco-host"),
-            workspace.has_crate_dir("host-adapters/rust")
+            list.iter().any(|s| s.package == HOST_PACKAGE),
+            workspace.has_bin(HOST_PACKAGE, HOST_PACKAGE)
         );
         for service in &list {
             assert!(service.health_url.starts_with("http://127.0.0.1:"));

@@ -235,7 +235,13 @@ pub fn describe(command: &Command) -> String {
             value.map(|value| format!("{}={}", key.to_string_lossy(), value.to_string_lossy()))
         })
         .collect();
-    parts.push(command.get_program().to_string_lossy().into_owned());
+    let program = Path::new(command.get_program());
+    // The toolchain's full path to cargo says nothing a reader needs.
+    if program.file_name() == Some(OsStr::new("cargo")) {
+        parts.push("cargo".to_owned());
+    } else {
+        parts.push(program.to_string_lossy().into_owned());
+    }
     parts.extend(command.get_args().map(|arg| {
         let arg = arg.to_string_lossy();
         if arg.is_empty() || arg.contains(char::is_whitespace) {
