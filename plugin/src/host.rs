@@ -3,7 +3,6 @@
 
 use cvco_core::CvcoError;
 
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub struct Request {
     pub method: &'static str,
     pub url: String,

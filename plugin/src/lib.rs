@@ -13,6 +13,11 @@ mod host;
 mod ops;
 mod util;
 
+/// The seam between the protocol code and Extism: `exports.rs` implements [`Host`] with the PDK;
+/// natively the same [`dispatch`] runs under unit tests.
+pub use host::{Host, Request, Response};
+pub use ops::dispatch;
+
 #[cfg(test)]
 mod tests {
     use crate::host::{Host, Request, Response};

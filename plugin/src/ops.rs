@@ -75,6 +75,11 @@ fn parse<I: DeserializeOwned>(input: &[u8]) -> Result<I, CvcoError> {
             &format!("Input larger than {MAX_INPUT_BYTES} bytes."),
         ));
     }
+    // Only objects: serde would also read a struct from an array, positionally.
+    if input.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(CvcoError::new(ErrorCode::InvalidRequest)
+            .with_detail("Un objet JSON est attendu.", "A JSON object is expected."));
+    }
     serde_json::from_slice(input).map_err(|e| {
         let msg = e.to_string();
         let detail = truncate(&msg, 200);
