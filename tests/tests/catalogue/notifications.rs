@@ -144,3 +144,52 @@ fn verification_with_explicit_now_needs_no_network() {
     assert_code(&e, ErrorCode::ConfigMissing);
     assert_eq!(e.field.as_deref(), Some("api_base_url"));
 }
+
+#[test]
+fn duplicated_deliveries_are_caught_by_the_hosts_seen_set() {
+    let shop = shop();
+    let pool = shop.pool();
+    let rx = receiver();
+    shop.faults(json!({"duplicate_notifications": true}));
+    let p: cvco_core::plugin_api::Payment = call(
+        &pool,
+        "create_payment",
+        json!({"order_ref": unique("CMD"), "amount_cents": 2200, "channel": "ecommerce",
+               "beneficiary": "10000000001", "idempotency_key": unique("k"),
+               "notification_url": rx.url}),
+    );
+    rx.wait_for(Duration::from_secs(10), |n| {
+        n["transaction_id"] == json!(p.id) && n["state"] == "VALIDATED"
+    });
+    // Let the duplicate of the last event arrive too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deliveries = loop {
+        let all: Vec<Captured> = rx.seen.lock().unwrap().clone();
+        let validated = all
+            .iter()
+            .filter(|c| c.body.contains("\"VALIDATED\""))
+            .count();
+        if validated >= 2 {
+            break all;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no duplicate delivered"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+    };
+    shop.clear_faults();
+    let mut seen = HashSet::new();
+    let (mut fresh, mut replays) = (0, 0);
+    for c in &deliveries {
+        let v: VerifiedNotification = call(&pool, "verify_notification", input(c));
+        if seen.insert(v.event_id) {
+            fresh += 1;
+        } else {
+            replays += 1;
+        }
+    }
+    assert!(replays >= 1, "{fresh} fresh, {replays} replays");
+    assert_eq!(fresh, seen.len());
+    assert_eq!(fresh + replays, deliveries.len());
+}
