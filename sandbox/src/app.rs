@@ -261,6 +261,16 @@ pub async fn id_qr(ApiPath(id): ApiPath<String>) -> Response {
     }
 }
 
+pub async fn id_barcode(ApiPath(id): ApiPath<String>) -> Response {
+    match find(&id) {
+        Ok(b) => match crate::code128::svg(b.id) {
+            Some(svg) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
+            None => ApiError::from(ErrorCode::Internal).into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
 fn tx_line(t: &Transaction, ben: &str, shop: &str) -> String {
     format!(
         "<tr><td><a href=\"/app/b/{ben}/tx/{id}\">{shop}</a></td><td>{reference}</td><td>{amount}</td><td>{label}</td></tr>",
@@ -346,7 +356,8 @@ pub async fn beneficiary_page(
         "<div class=\"cards\"><div class=\"card\"><p class=\"muted\">{email}</p><p>Solde disponible</p>\
          <p class=\"amount\">{bal}</p>{lock}{reset}</div>\
          <div class=\"card\"><h3>Mon identifiant</h3><p><strong>{id}</strong></p><div class=\"qr\">{qr_svg}</div>\
-         <p class=\"muted\">QR code d'identification à présenter au commerçant.</p></div></div>\
+         <div class=\"barcode\">{barcode}</div>\
+         <p class=\"muted\">QR code et code-barres d'identification à présenter au commerçant.</p></div></div>\
          <div class=\"card\"><h2>Demandes en attente</h2>{txs_table}</div>\
          <div class=\"card\"><h2>Demandes de paiement reçues par e-mail</h2>{pts_table}</div>{scan}",
         email = esc(ben.email),
@@ -363,6 +374,7 @@ pub async fn beneficiary_page(
             format!("<table><tr><th>Commerçant</th><th>Référence</th><th>Montant</th><th>Validité</th></tr>{pts}</table>")
         },
         scan = scan_card(Some(ben.id)),
+        barcode = crate::code128::svg(ben.id).unwrap_or_default(),
     );
     html_response(StatusCode::OK, page(ben.holder, &body))
 }

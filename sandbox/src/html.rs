@@ -74,11 +74,13 @@ input, select, textarea { font-size: 1rem; padding: .5rem; border: 1px solid #bb
 label { display: block; margin: .6rem 0 .2rem; font-weight: 600; }
 .keypad { display: grid; grid-template-columns: repeat(3, 4rem); gap: .5rem; margin: .8rem 0; }
 .keypad button { height: 3.2rem; font-size: 1.4rem; background: #fff; color: #1d1d1f; border: 1px solid #bbb; }
+form + form { margin-top: .6rem; }
 .row { display: flex; gap: .6rem; flex-wrap: wrap; align-items: center; margin-top: .8rem; }
 table { border-collapse: collapse; width: 100%; background: #fff; font-size: .9rem; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: .35rem .5rem; text-align: left; vertical-align: top; }
 pre { white-space: pre-wrap; background: #fff; padding: .8rem; border-radius: .5rem; }
 .qr svg { width: 180px; height: 180px; }
+.barcode svg { max-width: 100%; height: auto; }
 .st-delivered { color: var(--ok); } .st-failed, .st-dropped { color: var(--ko); }
 .state { font-weight: 700; }
 "#;

@@ -8,6 +8,7 @@ mod admin;
 mod api;
 mod app;
 pub mod beneficiaries;
+mod code128;
 pub mod engine;
 pub mod faults;
 mod html;
@@ -257,6 +258,12 @@ fn table() -> Vec<(&'static str, &'static str, Part, MethodRouter<SandboxState>)
         ("POST", "/app/pay/{id}", Other, post(app::pay_form)),
         ("GET", "/app/b/{id}", Other, get(app::beneficiary_page)),
         ("GET", "/app/b/{id}/id-qr.svg", Other, get(app::id_qr)),
+        (
+            "GET",
+            "/app/b/{id}/id-code128.svg",
+            Other,
+            get(app::id_barcode),
+        ),
         ("POST", "/app/b/{id}/unlock", Other, post(app::unlock_form)),
         (
             "POST",

@@ -427,4 +427,29 @@ async fn lost_response_is_recovered_with_the_idempotency_key() {
         .await
         .expect(200);
     assert_eq!(view["faults"]["lose_next_responses"], 0);
+    // The random variant, at 100 %: processed, then 503.
+    set_faults(&s, &shop, json!({"fail_after_commit_rate": 1.0})).await;
+    let refund_path = format!("/api/v1/transactions/{}/refunds", t["id"].as_str().unwrap());
+    let sr = &s;
+    let refund = |key: &'static str| {
+        let (path, token) = (refund_path.clone(), shop.token.clone());
+        async move {
+            sr.send(
+                reqwest::Method::POST,
+                &path,
+                Some(&token),
+                Some(json!({"amount_cents": 500})),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    refund("lost-refund")
+        .await
+        .expect_error(503, "upstream_unavailable");
+    s.send(reqwest::Method::DELETE, "/admin/faults", None, None, &[])
+        .await
+        .expect(200);
+    let after = refund("lost-refund").await.expect(200);
+    assert_eq!(cents(&after["refunded_cents"]), 500, "refunded once");
 }
