@@ -465,6 +465,24 @@ impl Inner {
         }
     }
 
+    /// Money going back to the payer (cancel, refund, uncaptured remainder): only the manual
+    /// account's balance moves.
+    fn credit_back(&self, rec: &TxRec, amount: Amount, b: &mut Batch) {
+        let Some(ben) = rec
+            .beneficiary
+            .as_deref()
+            .and_then(|id| TABLE.iter().find(|t| t.id == id))
+        else {
+            return;
+        };
+        if amount.is_zero() || !ben.depletes() {
+            return;
+        }
+        let mut st = self.ben_staged(ben.id, b);
+        st.balance_cents = st.balance_cents.saturating_add_amount(amount);
+        b.push(Change::Ben(st));
+    }
+
     // ---- notifications ------------------------------------------------------------------
 
     fn enqueue(
@@ -1121,6 +1139,7 @@ impl Inner {
                 }
             };
             rec.tx.captured_cents = amount;
+            s.credit_back(&rec, rec.tx.authorized_cents.saturating_sub(amount), b);
             rec.tx.expires_at = None;
             s.move_tx(&mut rec, TransactionState::Validated, now, b)?;
             let tx = rec.tx.clone();
@@ -1149,7 +1168,15 @@ impl Inner {
                     .with_field("password"));
                 }
             }
+            let debited = match rec.tx.state {
+                TransactionState::Authorized => rec.tx.authorized_cents,
+                TransactionState::Validated => {
+                    rec.tx.captured_cents.saturating_sub(rec.tx.refunded_cents)
+                }
+                _ => Amount::ZERO,
+            };
             s.move_tx(&mut rec, TransactionState::Cancelled, now, b)?;
+            s.credit_back(&rec, debited, b);
             rec.tx.expires_at = None;
             if let Some(pt_id) = rec.tx.pre_transaction_id.clone() {
                 if let Some(mut pt) = s.pt_staged(&pt_id, b) {
@@ -1231,6 +1258,7 @@ impl Inner {
                 reason: req.reason.clone(),
             });
             rec.tx.refunded_cents = rec.tx.refunded_cents.checked_add(amount)?;
+            s.credit_back(&rec, amount, b);
             rec.tx.updated_at = now;
             // A refund is not a state change, but merchants want to hear about it.
             s.notify_tx(&mut rec, now, b);

@@ -103,6 +103,33 @@ async fn manual_beneficiary_adjusts_and_balance_depletes() {
         .expect(200);
     assert_eq!(cents(&reset["balance_cents"]), 50_000);
 
+    // Money going back (refund, cancel) goes back to the balance.
+    let t = s
+        .create_tx(
+            &shop,
+            json!({"beneficiary": JEANNE, "amount_cents": 10_000}),
+        )
+        .await;
+    let id = t["id"].as_str().unwrap();
+    confirm(&s, id, JEANNE, "1234", None).await.expect(200);
+    assert_eq!(balance(&s, "10000000006").await, 40_000);
+    s.post(
+        &format!("/api/v1/transactions/{id}/refunds"),
+        Some(&shop.token),
+        json!({"amount_cents": 2_500}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(balance(&s, "10000000006").await, 42_500);
+    s.post(
+        &format!("/api/v1/transactions/{id}/cancel"),
+        Some(&shop.token),
+        json!({}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(balance(&s, "10000000006").await, 50_000);
+
     // Declining through the app.
     let t = s.create_tx(&shop, json!({"beneficiary": JEANNE})).await;
     let id = t["id"].as_str().unwrap();
