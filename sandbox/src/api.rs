@@ -197,13 +197,15 @@ pub async fn refund(
 pub async fn create_pre_transaction(
     State(s): State<SandboxState>,
     m: Merchant,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<CreatePreTransaction>,
 ) -> ApiResult<(StatusCode, Json<PreTransaction>)> {
     m.check(Some(&req.shop_id))?;
+    let key = idempotency_key(&headers)?;
     let base = s.base_url();
-    let pt = s.lock().create_pt(&m.0, req, &base)?;
+    let (pt, is_new) = s.lock().create_pt(&m.0, req, &base, key.as_deref())?;
     s.wake();
-    Ok(created(true, pt))
+    Ok(created(is_new, pt))
 }
 
 pub async fn get_pre_transaction(

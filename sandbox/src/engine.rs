@@ -913,6 +913,18 @@ impl Inner {
         scope: &str,
         body: &serde_json::Value,
     ) -> Result<Option<Transaction>> {
+        let id = self.idempotent_id(shop, key, scope, body)?;
+        Ok(id.and_then(|id| self.txs.get(&id)).map(|r| r.tx.clone()))
+    }
+
+    /// The resource an earlier request with this key created, if any.
+    fn idempotent_id(
+        &self,
+        shop: &ShopId,
+        key: Option<&str>,
+        scope: &str,
+        body: &serde_json::Value,
+    ) -> Result<Option<String>> {
         let Some(key) = key else { return Ok(None) };
         let Some(rec) = self.idem.get(&IdemRec::map_key(shop, key)) else {
             return Ok(None);
@@ -922,7 +934,7 @@ impl Inner {
                 CvcoError::new(ErrorCode::IdempotencyConflict).with_field("Idempotency-Key")
             );
         }
-        Ok(self.txs.get(&rec.transaction_id).map(|r| r.tx.clone()))
+        Ok(Some(rec.transaction_id.clone()))
     }
 
     fn check_idem_key(key: Option<&str>) -> Result<()> {
@@ -1283,10 +1295,19 @@ impl Inner {
         shop_id: &ShopId,
         req: CreatePreTransaction,
         base_url: &str,
-    ) -> Result<PreTransaction> {
+        key: Option<&str>,
+    ) -> Result<(PreTransaction, bool)> {
         self.run(|s, now, b| {
             if &req.shop_id != shop_id {
                 return Err(CvcoError::new(ErrorCode::Forbidden).with_field("shop_id"));
+            }
+            Self::check_idem_key(key)?;
+            let body = serde_json::to_value(&req).expect("request serializes");
+            let scope = "create_pre_transaction";
+            if let Some(id) = s.idempotent_id(shop_id, key, scope, &body)? {
+                if let Some(p) = s.pts.get(&id) {
+                    return Ok((p.pt.clone(), false));
+                }
             }
             let amount = req.validate()?;
             let shop = s.shop(shop_id)?.clone();
@@ -1337,11 +1358,21 @@ impl Inner {
             if let Delivery::Email { email } = &delivery {
                 b.push(Change::Email(payment_request_email(&shop, &pt, email)));
             }
+            if let Some(k) = key {
+                b.push(Change::Idem(IdemRec {
+                    shop_id: shop_id.clone(),
+                    key: k.to_string(),
+                    scope: scope.to_string(),
+                    body,
+                    transaction_id: pt.id.clone(),
+                    created_at: now,
+                }));
+            }
             b.push(Change::Pt(PtRec {
                 pt: pt.clone(),
                 seq: 0,
             }));
-            Ok(pt)
+            Ok((pt, true))
         })
     }
 

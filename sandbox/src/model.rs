@@ -84,6 +84,7 @@ pub struct IdemRec {
     pub key: String,
     pub scope: String,
     pub body: serde_json::Value,
+    /// The transaction (or pre-transaction) the first request created or refunded.
     pub transaction_id: String,
     pub created_at: Timestamp,
 }

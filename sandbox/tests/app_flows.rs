@@ -499,6 +499,27 @@ async fn pre_transaction_checks() {
     post(with("shop_id", json!("SHOP-DEMO-01")))
         .await
         .expect_error(403, "forbidden");
+    // Idempotent creation: a lost answer is recovered with the same key.
+    let with_key = |b: Value| {
+        let token = shop.token.clone();
+        let s = &s;
+        async move {
+            s.send(
+                reqwest::Method::POST,
+                "/api/v1/pre-transactions",
+                Some(&token),
+                Some(b),
+                &[("Idempotency-Key", "pt-1")],
+            )
+            .await
+        }
+    };
+    let first = with_key(base.clone()).await.expect(201);
+    let again = with_key(base.clone()).await.expect(200);
+    assert_eq!(first, again);
+    with_key(with("amount_cents", json!(5000)))
+        .await
+        .expect_error(409, "idempotency_conflict");
     post(base).await.expect(201);
 }
 
