@@ -72,7 +72,23 @@ async fn main() {
         handle.base_url,
         handle.base_url
     );
-    let _ = tokio::signal::ctrl_c().await;
+    stop_signal().await;
     tracing::info!("shutting down");
     handle.shutdown().await;
+}
+
+/// Ctrl-C, or SIGTERM from a service manager or `docker stop`.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
