@@ -257,9 +257,9 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
         };
         tests.args(&package_args);
         tests.envs(test_env.iter().map(|(key, value)| (*key, value)));
-        let counts = run_counting(&mut tests);
-        steps.count(counts.as_ref().ok().copied().flatten());
-        counts.map(|_| ())
+        let (result, counts) = run_counting(&mut tests);
+        steps.count(counts);
+        result
     })?;
 
     // nextest does not run doctests; cargo test does them for every library selected.
@@ -271,9 +271,9 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
                 doctests.args(["-p", name]);
             }
             doctests.envs(test_env.iter().map(|(key, value)| (*key, value)));
-            let counts = run_counting(&mut doctests);
-            steps.count(counts.as_ref().ok().copied().flatten());
-            counts.map(|_| ())
+            let (result, counts) = run_counting(&mut doctests);
+            steps.count(counts);
+            result
         })?;
     }
 
@@ -292,36 +292,46 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
 }
 
 /// Runs a test command, passing its output through line by line while reading the runners'
-/// closing lines. Returns the counts it saw (`None` if no closing line was printed).
-fn run_counting(command: &mut Command) -> Result<Option<TestCounts>> {
+/// closing lines. Also returns the counts it saw, failed run or not (`None` if no closing line).
+fn run_counting(command: &mut Command) -> (Result<()>, Option<TestCounts>) {
     let line = describe(command);
     eprintln!("$ {line}");
+    let seen: Arc<Mutex<Option<TestCounts>>> = Arc::default();
+    let result = run_relaying(command, &line, &seen);
+    let counts = *seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let result = match (result, counts) {
+        (Err(_), Some(counts)) if counts.failed > 0 => {
+            Err(anyhow::anyhow!("{} tests failed (`{line}`)", counts.failed))
+        }
+        (result, _) => result,
+    };
+    (result, counts)
+}
+
+fn run_relaying(
+    command: &mut Command,
+    line: &str,
+    seen: &Arc<Mutex<Option<TestCounts>>>,
+) -> Result<()> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("could not start `{line}`"))?;
-    let seen: Arc<Mutex<Option<TestCounts>>> = Arc::default();
     let stdout = child.stdout.take().context("child stdout")?;
     let stderr = child.stderr.take().context("child stderr")?;
     let readers = [
-        relay(Box::new(stdout), false, Arc::clone(&seen)),
-        relay(Box::new(stderr), true, Arc::clone(&seen)),
+        relay(Box::new(stdout), false, Arc::clone(seen)),
+        relay(Box::new(stderr), true, Arc::clone(seen)),
     ];
     let status = child.wait()?;
     for reader in readers {
         let _ = reader.join();
     }
-    let counts = *seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if !status.success() {
-        match counts {
-            Some(counts) if counts.failed > 0 => {
-                bail!("{} tests failed (`{line}`: {status})", counts.failed)
-            }
-            _ => bail!("`{line}` failed ({status})"),
-        }
+        bail!("`{line}` failed ({status})");
     }
-    Ok(counts)
+    Ok(())
 }
 
 fn relay(
@@ -355,7 +365,7 @@ fn relay(
 mod tests {
     use super::*;
 
-    fn counts(passed: u64, failed: u64, skipped: u64) -> TestCounts {
+    fn counts_of(passed: u64, failed: u64, skipped: u64) -> TestCounts {
         TestCounts {
             passed,
             failed,
@@ -367,17 +377,17 @@ mod tests {
     fn reads_nextest_summaries() {
         assert_eq!(
             parse_count_line("     Summary [   1.234s] 12 tests run: 12 passed, 0 skipped"),
-            Some(counts(12, 0, 0))
+            Some(counts_of(12, 0, 0))
         );
         assert_eq!(
             parse_count_line(
                 "     Summary [  10.002s] 9/40 tests run: 7 passed (1 slow), 2 failed, 3 skipped"
             ),
-            Some(counts(7, 2, 3))
+            Some(counts_of(7, 2, 3))
         );
         assert_eq!(
             parse_count_line("Summary [ 0.5s] 3 tests run: 2 passed, 1 timed out, 0 skipped"),
-            Some(counts(2, 1, 0))
+            Some(counts_of(2, 1, 0))
         );
     }
 
@@ -387,13 +397,13 @@ mod tests {
             parse_count_line(
                 "test result: ok. 5 passed; 0 failed; 1 ignored; 0 measured; 2 filtered out; finished in 0.01s"
             ),
-            Some(counts(5, 0, 1))
+            Some(counts_of(5, 0, 1))
         );
         assert_eq!(
             parse_count_line(
                 "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out"
             ),
-            Some(counts(3, 2, 0))
+            Some(counts_of(3, 2, 0))
         );
     }
 
@@ -409,12 +419,42 @@ mod tests {
 
     #[test]
     fn summary_line_is_the_plain_form_ci_reads() {
-        let mut total = counts(10, 0, 1);
-        total.add(counts(2, 1, 0));
+        let mut total = counts_of(10, 0, 1);
+        total.add(counts_of(2, 1, 0));
         assert_eq!(
             total.summary_line(),
             "tests: 12 passed, 1 failed, 1 skipped"
         );
+    }
+
+    fn shell(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    #[test]
+    fn counts_are_read_from_both_streams_of_a_real_process() {
+        let (result, counts) = run_counting(&mut shell(
+            "echo 'test result: ok. 2 passed; 0 failed; 1 ignored' ; \
+             echo '     Summary [   0.1s] 4 tests run: 4 passed, 0 skipped' >&2",
+        ));
+        assert!(result.is_ok());
+        assert_eq!(counts, Some(counts_of(6, 0, 1)));
+    }
+
+    #[test]
+    fn a_failing_run_still_reports_its_counts() {
+        let (result, counts) = run_counting(&mut shell(
+            "echo 'test result: FAILED. 3 passed; 2 failed; 0 ignored'; exit 101",
+        ));
+        assert_eq!(counts, Some(counts_of(3, 2, 0)));
+        assert!(format!("{:#}", result.unwrap_err()).starts_with("2 tests failed"));
+
+        let (result, counts) =
+            run_counting(&mut shell("echo 'error: could not compile'; exit 101"));
+        assert_eq!(counts, None);
+        assert!(format!("{:#}", result.unwrap_err()).contains("exit status: 101"));
     }
 
     #[test]
