@@ -40,6 +40,8 @@ pub enum ErrorCode {
     OrderNotFound,
     PaymentNotFound,
     PaymentInProgress,
+    CardDeclined,
+    TooManyAttempts,
     NotFound,
     Internal,
 }
@@ -78,6 +80,8 @@ impl ErrorCode {
         ErrorCode::OrderNotFound,
         ErrorCode::PaymentNotFound,
         ErrorCode::PaymentInProgress,
+        ErrorCode::CardDeclined,
+        ErrorCode::TooManyAttempts,
         ErrorCode::NotFound,
         ErrorCode::Internal,
     ];
@@ -118,6 +122,8 @@ impl ErrorCode {
             OrderNotFound => "order_not_found",
             PaymentNotFound => "payment_not_found",
             PaymentInProgress => "payment_in_progress",
+            CardDeclined => "card_declined",
+            TooManyAttempts => "too_many_attempts",
             NotFound => "not_found",
             Internal => "internal",
         }
@@ -213,6 +219,14 @@ impl ErrorCode {
                 "Un paiement Chèque-Vacances Connect est déjà en cours pour cette commande.",
                 "A Chèque-Vacances Connect payment is already in progress for this order.",
             ),
+            CardDeclined => (
+                "Paiement par carte refusé.",
+                "Card payment declined.",
+            ),
+            TooManyAttempts => (
+                "Trop de tentatives. Réessayez dans quelques minutes.",
+                "Too many attempts. Try again in a few minutes.",
+            ),
             NotFound => ("Ressource introuvable.", "Not found."),
             Internal => ("Erreur interne.", "Internal error."),
         }
@@ -231,6 +245,8 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             Unauthorized => 401,
+            CardDeclined => 402,
+            TooManyAttempts => 429,
             Forbidden | ShopNotAffiliated => 403,
             TransactionNotFound
             | PreTransactionNotFound
