@@ -1,0 +1,117 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Allow, Ctx, Logger, Permission, RequestContext } from '@vendure/core';
+import type { Request, Response } from 'express';
+
+import { CvcoFailure, cvcoError } from './errors';
+import { ContractPayment, CvcoService } from './cvco.service';
+
+function failureOf(e: unknown): CvcoFailure {
+    if (e instanceof CvcoFailure) return e;
+    Logger.error(`cvco: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 'CvcoPlugin');
+    return new CvcoFailure(cvcoError('internal'));
+}
+
+/** PROTOCOL.md §1 (the widget's endpoints) and §3 (ANCV notifications), under `/cvco/v1`. */
+@Controller('cvco/v1')
+export class CvcoController {
+    constructor(private service: CvcoService) {}
+
+    private async answer(res: Response, work: () => Promise<unknown>, status = 200) {
+        try {
+            const body = await work();
+            res.status(status).json(body);
+        } catch (e) {
+            res.status(failureOf(e).status).json(failureOf(e).body);
+        }
+    }
+
+    @Get('checkout')
+    @Allow(Permission.Owner)
+    checkout(@Ctx() ctx: RequestContext, @Query('order_ref') orderRef: string, @Res() res: Response) {
+        return this.answer(res, () => this.service.checkout(ctx, orderRef));
+    }
+
+    @Post('payments')
+    @Allow(Permission.Owner)
+    async create(@Ctx() ctx: RequestContext, @Body() body: unknown, @Res() res: Response) {
+        try {
+            const { created, payment } = await this.service.createShopperPayment(ctx, body);
+            res.status(created ? 201 : 200).json(payment);
+        } catch (e) {
+            res.status(failureOf(e).status).json(failureOf(e).body);
+        }
+    }
+
+    @Get('payments/:id')
+    @Allow(Permission.Owner)
+    get(@Ctx() ctx: RequestContext, @Param('id') id: string, @Res() res: Response) {
+        return this.answer(res, () => this.service.shopperPayment(ctx, id));
+    }
+
+    @Post('payments/:id/cancel')
+    @Allow(Permission.Owner)
+    cancel(@Ctx() ctx: RequestContext, @Param('id') id: string, @Res() res: Response) {
+        return this.answer(res, () => this.service.cancelShopperPayment(ctx, id));
+    }
+
+    /** SSE: the current Payment, then one event per change; closed after a final one. */
+    @Get('payments/:id/events')
+    @Allow(Permission.Owner)
+    async events(@Ctx() ctx: RequestContext, @Param('id') id: string, @Req() req: Request, @Res() res: Response) {
+        let current: ContractPayment;
+        try {
+            current = await this.service.shopperPayment(ctx, id);
+        } catch (e) {
+            res.status(failureOf(e).status).json(failureOf(e).body);
+            return;
+        }
+        res.status(200);
+        res.setHeader('Content-Type', 'text/event-stream');
+        res.setHeader('Cache-Control', 'no-cache');
+        res.setHeader('X-Accel-Buffering', 'no');
+        res.flushHeaders();
+        let lastSent = Number(req.header('last-event-id') ?? 0) || 0;
+        let closed = false;
+        const close = () => {
+            if (closed) return;
+            closed = true;
+            clearInterval(ping);
+            unsubscribe();
+            res.end();
+        };
+        const send = (payment: ContractPayment) => {
+            if (closed || payment.sequence <= lastSent) return;
+            lastSent = payment.sequence;
+            res.write(`id: ${payment.sequence}\nevent: status\ndata: ${JSON.stringify(payment)}\n\n`);
+            if (payment.final) close();
+        };
+        const unsubscribe = this.service.subscribe(id, send);
+        const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+        req.on('close', close);
+        if (current.sequence <= lastSent && !current.final) return;
+        if (current.sequence <= lastSent && current.final) {
+            close();
+            return;
+        }
+        send(current);
+    }
+
+    /** The notification URL given to ANCV: raw body and headers go to the plugin's `verify_notification`. */
+    @Post('notifications')
+    @Allow(Permission.Public)
+    async notification(@Req() req: Request & { rawBody?: Buffer }, @Res() res: Response) {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(req.headers)) {
+            if (typeof value === 'string') headers[name] = value;
+            else if (Array.isArray(value)) headers[name] = value.join(', ');
+        }
+        const raw = req.rawBody ?? Buffer.alloc(0);
+        try {
+            const outcome = await this.service.handleNotification(headers, raw.toString('utf8'));
+            if (outcome.status === 204) res.status(204).end();
+            else res.status(outcome.status).json(outcome.body);
+        } catch {
+            res.status(500).json(cvcoError('internal'));
+        }
+    }
+}

@@ -1,0 +1,122 @@
+import createPlugin, { Plugin } from '@extism/extism';
+import { readFile } from 'node:fs/promises';
+
+import { CvcoErrorBody, CvcoFailure, isCvcoErrorBody } from './errors';
+import { CvcoPluginOptions } from './types';
+
+/**
+ * A small pool of `cvco_plugin.wasm` instances. A plugin instance runs one call at a time; an
+ * instance whose call failed at the Extism level (transport, timeout) is closed and replaced, as
+ * the plugin's contract asks.
+ */
+export class WasmPool {
+    private idle: Plugin[] = [];
+    private waiters: Array<(p: Plugin) => void> = [];
+    private created = 0;
+    private closed = false;
+    private wasm?: Promise<Buffer>;
+
+    constructor(private readonly options: CvcoPluginOptions) {}
+
+    private async create(): Promise<Plugin> {
+        this.wasm ??= readFile(this.options.wasmPath);
+        const o = this.options;
+        const config: Record<string, string> = {
+            api_base_url: o.apiUrl,
+            shop_id: o.shopId,
+            client_id: o.clientId,
+            client_secret: o.clientSecret,
+            notification_secret: o.notificationSecret,
+            request_timeout_ms: String(o.requestTimeoutMs ?? 10000),
+            min_amount_cents: String(o.minAmountCents ?? 2000),
+            authorization_timeout_s: String(o.authorizationTimeoutS ?? 180),
+        };
+        if (o.adjustable !== undefined) config.adjustable = String(o.adjustable);
+        return createPlugin(
+            { wasm: [{ data: new Uint8Array(await this.wasm) }] },
+            {
+                useWasi: false,
+                runInWorker: true,
+                allowHttpResponseHeaders: true,
+                allowedHosts: [new URL(o.apiUrl).hostname],
+                timeoutMs: o.requestTimeoutMs ?? 10000,
+                config,
+            },
+        );
+    }
+
+    private async acquire(): Promise<Plugin> {
+        const ready = this.idle.pop();
+        if (ready) return ready;
+        if (this.created < (this.options.poolSize ?? 2)) {
+            this.created++;
+            try {
+                return await this.create();
+            } catch (e) {
+                this.created--;
+                throw e;
+            }
+        }
+        return new Promise(resolve => this.waiters.push(resolve));
+    }
+
+    private release(plugin: Plugin) {
+        const waiter = this.waiters.shift();
+        if (waiter) waiter(plugin);
+        else if (this.closed) void plugin.close();
+        else this.idle.push(plugin);
+    }
+
+    private async discard(plugin: Plugin) {
+        this.created--;
+        await plugin.close().catch(() => undefined);
+        // Someone may be waiting for an instance that will now never come back: make a new one.
+        const waiter = this.waiters.shift();
+        if (waiter && !this.closed) {
+            this.created++;
+            this.create().then(waiter, () => {
+                this.created--;
+                this.waiters.unshift(waiter);
+            });
+        }
+    }
+
+    /** Calls an export; resolves with its `ok`, throws `CvcoFailure` with its typed error. */
+    async call<T>(fn: string, input: unknown): Promise<T> {
+        if (this.closed) throw new CvcoFailure(transportError('plugin pool closed'));
+        const plugin = await this.acquire();
+        let answer: { ok?: T; error?: CvcoErrorBody };
+        try {
+            const out = await plugin.call(fn, JSON.stringify(input));
+            answer = out ? out.json() : {};
+        } catch (e) {
+            await this.discard(plugin);
+            throw new CvcoFailure(transportError(String(e)));
+        }
+        this.release(plugin);
+        if (answer.error && isCvcoErrorBody(answer.error)) throw new CvcoFailure(answer.error);
+        if (answer.ok === undefined) throw new CvcoFailure(transportError('empty plugin answer'));
+        return answer.ok;
+    }
+
+    async close() {
+        this.closed = true;
+        const idle = this.idle;
+        this.idle = [];
+        await Promise.all(idle.map(p => p.close().catch(() => undefined)));
+    }
+}
+
+function transportError(detail: string): CvcoErrorBody {
+    const timeout = /timeout|timed out/i.test(detail);
+    return {
+        code: timeout ? 'upstream_timeout' : 'upstream_unavailable',
+        message_fr: timeout
+            ? "Le serveur d'acquisition ANCV n'a pas répondu à temps. Réessayez."
+            : "Le serveur d'acquisition ANCV est indisponible. Réessayez.",
+        message_en: timeout
+            ? 'The ANCV acquisition server did not answer in time. Try again.'
+            : 'The ANCV acquisition server is unavailable. Try again.',
+        retryable: true,
+    };
+}
