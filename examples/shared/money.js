@@ -41,13 +41,14 @@ export function centsToInput(cents) {
   return `${euros},${rest}`;
 }
 
-export function formatDateTime(iso, lang = 'fr') {
+/** Paris time (the shop's), with seconds unless `short` (tables). */
+export function formatDateTime(iso, lang = 'fr', { short = false } = {}) {
   if (!iso) return '—';
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
   return new Intl.DateTimeFormat(lang === 'en' ? 'en-GB' : 'fr-FR', {
     dateStyle: 'short',
-    timeStyle: 'medium',
+    timeStyle: short ? 'short' : 'medium',
     timeZone: 'Europe/Paris',
   }).format(date);
 }

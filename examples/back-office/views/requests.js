@@ -1,0 +1,198 @@
+// Pre-reservations and payment requests: list with status filter, follow, finalise, cancel.
+
+import { api } from '../../shared/api.js';
+import { h, clear, showFieldError, announce } from '../../shared/dom.js';
+import { t, lang } from '../../shared/i18n.js';
+import { formatCents, formatDateTime, centsToInput } from '../../shared/money.js';
+import { openDialog } from '../../shared/dialog.js';
+import {
+  amountField, selectField, readCents, localError, receiptLinks, statusBadge, money, toast, asApiError, isSessionLost,
+} from '../common.js';
+
+const STATUSES = ['', 'awaiting_beneficiary', 'authorized', 'partially_authorized', 'declined', 'expired', 'cancelled', 'refunded', 'failed'];
+const AUTHORIZED = new Set(['authorized', 'partially_authorized']);
+
+function canFinalise(request) {
+  return request.capture === 'deferred' && !request.final && AUTHORIZED.has(request.status);
+}
+
+function canCancel(request) {
+  return !request.final;
+}
+
+export function renderRequests(view, ctx) {
+  let followTimer = null;
+  const status = h('p', { class: 'notice', role: 'status', 'aria-live': 'polite', hidden: true });
+  const tableHost = h('div');
+  const filter = h('form', { class: 'filters', role: 'search', 'aria-label': t('requests.filter') },
+    selectField('status', t('requests.status'), STATUSES.map((s) => [s, s ? t(`status.${s}`) : t('requests.all')]), ctx.params.get('status') || ''),
+    h('div', { class: 'filter-actions' }, h('button', { type: 'submit', class: 'btn btn-primary' }, t('requests.apply')),
+      h('a', { class: 'btn', href: '#/payment?tab=email' }, t('requests.new'))));
+  filter.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const value = filter.elements.status.value;
+    ctx.navigate(value ? `#/requests?status=${encodeURIComponent(value)}` : '#/requests');
+  });
+  filter.elements.status.addEventListener('change', () => filter.requestSubmit());
+
+  async function load() {
+    announce(status, t('common.loading'), 'info');
+    const query = new URLSearchParams();
+    if (ctx.params.get('status')) query.set('status', ctx.params.get('status'));
+    try {
+      const data = await api(`/cvco/v1/payment-requests${query.size ? `?${query}` : ''}`);
+      const items = Array.isArray(data) ? data : (data?.items ?? []);
+      announce(status, '');
+      renderTable(items);
+    } catch (error) {
+      if (isSessionLost(error)) return ctx.sessionLost();
+      announce(status, asApiError(error).localized(lang()), 'error');
+    }
+    return undefined;
+  }
+
+  function renderTable(items) {
+    clear(tableHost);
+    if (items.length === 0) {
+      tableHost.append(h('div', { class: 'table-wrap' }, h('p', { class: 'empty' }, t('requests.empty'))));
+      return;
+    }
+    const body = h('tbody');
+    for (const request of items) {
+      const actions = h('div', { class: 'actions-cell' });
+      const followBtn = h('button', { type: 'button', class: 'btn btn-small' }, t('requests.follow'));
+      followBtn.addEventListener('click', () => follow(request));
+      actions.append(followBtn);
+      if (canFinalise(request)) {
+        const finalise = h('button', { type: 'button', class: 'btn btn-small btn-primary' }, t('requests.finalise'));
+        finalise.addEventListener('click', () => finaliseDialog(request));
+        actions.append(finalise);
+      }
+      if (canCancel(request)) {
+        const cancel = h('button', { type: 'button', class: 'btn btn-small btn-danger' }, t('requests.cancel'));
+        cancel.addEventListener('click', () => cancelDialog(request));
+        actions.append(cancel);
+      }
+      body.append(h('tr', {},
+        h('td', { class: 'nowrap' }, formatDateTime(request.created_at, lang(), { short: true })),
+        h('td', {}, h('span', { class: 'mono' }, request.order_ref),
+          h('span', { class: 'sub' }, request.email_masked || (request.delivery === 'qr' ? 'QR' : '—'))),
+        h('td', {}, t(`requests.capture.${request.capture}`)),
+        h('td', { class: 'num' }, money(request.amount_cents),
+          request.payment ? h('span', { class: 'sub' }, t('requests.authorizedSub', { amount: formatCents(request.payment.authorized_cents, lang()) })) : null),
+        h('td', {}, statusBadge(request.status)),
+        h('td', { class: 'nowrap' }, formatDateTime(request.expires_at, lang(), { short: true })),
+        h('td', {}, actions)));
+    }
+    tableHost.append(h('div', { class: 'table-wrap' }, h('table', {},
+      h('caption', { class: 'visually-hidden' }, t('requests.title')),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, t('col.created')), h('th', { scope: 'col' }, t('col.orderCustomer')),
+        h('th', { scope: 'col' }, t('col.capture')), h('th', { scope: 'col', class: 'num' }, t('col.amount')),
+        h('th', { scope: 'col' }, t('col.status')),
+        h('th', { scope: 'col' }, t('col.expires')), h('th', { scope: 'col' }, t('col.actions')))),
+      body)));
+  }
+
+  function detailNode(request) {
+    const rows = [
+      [t('col.order'), h('span', { class: 'mono' }, request.order_ref)],
+      [t('col.status'), statusBadge(request.status)],
+      [t('col.amount'), money(request.amount_cents)],
+      [t('col.capture'), t(`requests.capture.${request.capture}`)],
+      [t('col.expires'), formatDateTime(request.expires_at, lang())],
+    ];
+    if (request.payment) {
+      rows.push([t('col.authorized'), money(request.payment.authorized_cents)]);
+      if (request.payment.transaction_id) rows.push([t('col.transaction'), h('span', { class: 'mono' }, request.payment.transaction_id)]);
+    }
+    const node = h('div', { 'aria-live': 'polite' }, h('dl', { class: 'summary' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])));
+    if (request.qr_svg) {
+      // qr_svg is produced by our own backend (plugin), shown as an image so it cannot run anything.
+      const img = h('img', { alt: t('requests.qr'), src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(request.qr_svg)}` });
+      node.append(h('div', { class: 'qr-box' }, img));
+    }
+    if (request.payment?.authorized_cents > 0) node.append(h('p', { class: 'row' }, ...receiptLinks(request.payment.payment_id)));
+    return node;
+  }
+
+  async function follow(request) {
+    const holder = h('div', {}, detailNode(request));
+    const tick = async () => {
+      try {
+        const fresh = await api(`/cvco/v1/payment-requests/${encodeURIComponent(request.request_id)}`);
+        clear(holder).append(detailNode(fresh));
+        if (fresh.final) return;
+      } catch {
+        /* keep the last state shown */
+      }
+      followTimer = setTimeout(tick, 3000);
+    };
+    tick();
+    await openDialog({ title: t('requests.followTitle', { ref: request.order_ref }), body: holder, confirmLabel: t('common.close') });
+    clearTimeout(followTimer);
+    load();
+  }
+
+  async function finaliseDialog(request) {
+    const authorized = request.payment?.authorized_cents ?? request.amount_cents;
+    const body = h('div', {},
+      h('p', {}, t('requests.finalise.intro', { amount: formatCents(authorized, lang()) })),
+      amountField('amount_cents', t('requests.finalise.amount'), { value: centsToInput(authorized), hint: t('requests.finalise.hint') }));
+    const done = await openDialog({
+      title: t('requests.finalise.title', { ref: request.order_ref }),
+      body,
+      confirmLabel: t('requests.finalise'),
+      onConfirm: async (form) => {
+        const amount = readCents(form, 'amount_cents');
+        if (amount.error) return showFieldError(form, amount.error, lang()) && false;
+        if (amount.cents > authorized) return showFieldError(form, localError('amount_cents', 'requests.finalise.tooMuch'), lang()) && false;
+        try {
+          return await api(`/cvco/v1/payment-requests/${encodeURIComponent(request.request_id)}/finalise`, {
+            method: 'POST', body: amount.cents === authorized ? {} : { amount_cents: amount.cents },
+          });
+        } catch (error) {
+          if (isSessionLost(error)) {
+            ctx.sessionLost();
+            return null;
+          }
+          showFieldError(form, asApiError(error), lang());
+          return false;
+        }
+      },
+    });
+    if (done) {
+      toast(t('requests.finalised', { ref: request.order_ref }));
+      load();
+    }
+  }
+
+  async function cancelDialog(request) {
+    const done = await openDialog({
+      title: t('requests.cancel.title', { ref: request.order_ref }),
+      body: h('p', {}, t('requests.cancel.confirm', { amount: formatCents(request.amount_cents, lang()) })),
+      confirmLabel: t('requests.cancel'),
+      confirmClass: 'btn-danger',
+      onConfirm: async (form) => {
+        try {
+          return await api(`/cvco/v1/payment-requests/${encodeURIComponent(request.request_id)}/cancel`, { method: 'POST', body: {} });
+        } catch (error) {
+          if (isSessionLost(error)) {
+            ctx.sessionLost();
+            return null;
+          }
+          showFieldError(form, asApiError(error), lang());
+          return false;
+        }
+      },
+    });
+    if (done) {
+      toast(t('requests.cancelled', { ref: request.order_ref }));
+      load();
+    }
+  }
+
+  view.append(h('h1', {}, t('requests.title')), h('p', { class: 'muted' }, t('requests.intro')), filter, status, tableHost);
+  load();
+  return () => clearTimeout(followTimer);
+}
