@@ -5,9 +5,13 @@
 
 mod bench;
 mod demo;
+mod host_bench;
 mod plugin;
+mod pretix;
 mod test;
+mod vendure;
 mod widget;
+mod widget_bench;
 
 use std::collections::BTreeSet;
 use std::env;

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    describe, ensure_rustup_target, has_program, plugin, widget, workspace, Workspace, WASM_TARGET,
+    describe, ensure_rustup_target, has_program, plugin, pretix, vendure, widget, workspace,
+    Workspace, WASM_TARGET,
 };
 
 /// Crates that only make sense for wasm32: linted a second time for that target.
@@ -283,6 +284,26 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
                 steps.count(Some(counts));
                 if counts.failed > 0 {
                     bail!("{} browser tests failed", counts.failed);
+                }
+                Ok(())
+            })?;
+        }
+    }
+
+    // Adapters for real platforms run their own suites inside the platform (pytest, node).
+    if options.only.is_empty() {
+        type AdapterTests = fn(&[(&str, PathBuf)]) -> Result<Option<TestCounts>>;
+        let adapters: [(&str, AdapterTests); 2] = [
+            ("pretix adapter", pretix::tests),
+            ("vendure adapter", vendure::tests),
+        ];
+        for (name, tests) in adapters {
+            steps.step(name, |steps| {
+                if let Some(counts) = tests(&test_env)? {
+                    steps.count(Some(counts));
+                    if counts.failed > 0 {
+                        bail!("{} {name} tests failed", counts.failed);
+                    }
                 }
                 Ok(())
             })?;
