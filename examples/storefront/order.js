@@ -5,9 +5,7 @@ import { h, $, $$, clear, announce, busy, showFieldError, clearFieldErrors } fro
 import { t, lang, applyTranslations, wireLangToggle, onLangChange } from '../shared/i18n.js';
 import { formatCents, formatDateTime } from '../shared/money.js';
 import { clearCart } from './cart.js';
-
-const WIDGET_SRC = '/widget/cvco-checkout.js';
-const WIDGET_TIMEOUT_MS = 10_000;
+import { loadWidget, paymentOf } from '../shared/widget-loader.js';
 
 let order = null;
 let widgetState = 'loading'; // loading | ready | unavailable
@@ -18,29 +16,6 @@ function orderRefFromUrl() {
   if (query) return query;
   const match = /\/orders\/([^/]+)\/?$/.exec(window.location.pathname);
   return match ? decodeURIComponent(match[1]) : null;
-}
-
-/** Loads the widget through a module <script> so a failed load is seen (error event or timeout). */
-function loadWidget() {
-  return new Promise((resolve) => {
-    if (customElements.get('cvco-checkout')) {
-      resolve(true);
-      return;
-    }
-    const script = document.createElement('script');
-    script.type = 'module';
-    script.src = WIDGET_SRC;
-    const timer = setTimeout(() => resolve(false), WIDGET_TIMEOUT_MS);
-    script.addEventListener('error', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-    customElements.whenDefined('cvco-checkout').then(() => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-    document.head.append(script);
-  });
 }
 
 function selectedMethod() {
@@ -80,11 +55,6 @@ function mountWidget() {
     announce($('#cvco-outcome'), '');
   });
   host.append(widget);
-}
-
-function paymentOf(detail) {
-  if (!detail || typeof detail !== 'object') return {};
-  return detail.payment && typeof detail.payment === 'object' ? { ...detail.payment, ...detail } : detail;
 }
 
 async function onWidgetEvent(name, detail) {

@@ -1,0 +1,273 @@
+import './strings.js';
+import { api, ApiError } from '../shared/api.js';
+import { h, $, $$, clear, announce, busy, showFieldError, clearFieldErrors } from '../shared/dom.js';
+import { t, lang, applyTranslations, wireLangToggle, onLangChange } from '../shared/i18n.js';
+import { formatCents, parseEurosToCents } from '../shared/money.js';
+import { loadSession, logout, renderLoginForm, currentSession, can, roleLabel } from '../shared/bo-session.js';
+import { loadWidget, paymentOf } from '../shared/widget-loader.js';
+
+const MAX_INTEGER_DIGITS = 6;
+
+let sale = null; // { order_ref, mode, total_cents, paid_cents, remaining_cents, payments: Map }
+let widget = null;
+
+// ---- amount entry -------------------------------------------------------------------------------
+
+/** Keeps only what an amount can be: digits, one comma, at most two decimals. */
+function sanitizeAmount(text) {
+  let value = text.replace(/\./g, ',').replace(/[^\d,]/g, '');
+  const comma = value.indexOf(',');
+  if (comma !== -1) value = value.slice(0, comma + 1) + value.slice(comma + 1).replace(/,/g, '').slice(0, 2);
+  const [integer, fraction] = value.split(',');
+  const trimmed = integer.replace(/^0+(?=\d)/, '').slice(0, MAX_INTEGER_DIGITS);
+  return fraction === undefined ? trimmed : `${trimmed || '0'},${fraction}`;
+}
+
+function amountCents() {
+  const cents = parseEurosToCents($('#amount').value);
+  return cents !== null && cents > 0 ? cents : null;
+}
+
+function renderPreview() {
+  $('#amount-preview').textContent = formatCents(amountCents() ?? 0, lang());
+}
+
+function pressKey(key) {
+  const input = $('#amount');
+  if (key === 'clear') input.value = '';
+  else if (key === 'back') input.value = input.value.slice(0, -1);
+  else input.value = sanitizeAmount(input.value + key);
+  clearFieldErrors($('#amount-form'));
+  renderPreview();
+}
+
+// ---- sale -----------------------------------------------------------------------------------------
+
+async function startSale(mode, button) {
+  const form = $('#amount-form');
+  clearFieldErrors(form);
+  announce($('#mode-error'), '');
+  const cents = amountCents();
+  if (cents === null) {
+    showFieldError(form, { field: 'amount', localized: () => t('counter.badAmount') }, lang());
+    return;
+  }
+  await busy(button, async () => {
+    const label = $('#label').value.trim();
+    try {
+      const order = await api('/counter/api/orders', { method: 'POST', body: { amount_cents: cents, ...(label ? { label } : {}) } });
+      sale = {
+        order_ref: order.order_ref,
+        mode,
+        total_cents: order.total_cents ?? cents,
+        paid_cents: 0,
+        remaining_cents: order.remaining_cents ?? cents,
+        payments: new Map(),
+      };
+      await showPayStep();
+    } catch (error) {
+      const apiError = error instanceof ApiError ? error : new ApiError(0, null);
+      if (apiError.status === 401) {
+        await showLogin(t('counter.signInNote'));
+        return;
+      }
+      // amount_cents errors belong to the amount field
+      if (apiError.field === 'amount_cents') apiError.field = 'amount';
+      if (!showFieldError(form, apiError, lang())) announce($('#mode-error'), apiError.localized(lang()), 'error');
+    }
+  });
+}
+
+async function showPayStep() {
+  $('#step-amount').hidden = true;
+  $('#step-pay').hidden = false;
+  $('#pay-ref').textContent = sale.order_ref;
+  $('#retry').hidden = true;
+  announce($('#outcome'), '');
+  clear($('#receipts'));
+  renderSale();
+  const loaded = await loadWidget();
+  $('#widget-unavailable').hidden = loaded;
+  if (loaded) mountWidget();
+  $('#main').focus();
+}
+
+function mountWidget() {
+  const host = clear($('#widget-host'));
+  widget = document.createElement('cvco-checkout');
+  widget.setAttribute('endpoint', '/cvco/v1');
+  widget.setAttribute('order-ref', sale.order_ref);
+  widget.setAttribute('locale', lang());
+  widget.setAttribute('mode', sale.mode);
+  widget.setAttribute('chain-remainder', '');
+  for (const name of ['cvco-authorized', 'cvco-partially-authorized', 'cvco-declined', 'cvco-expired', 'cvco-error', 'cvco-change']) {
+    widget.addEventListener(name, (event) => onWidgetEvent(name, event.detail));
+  }
+  widget.addEventListener('cvco-pending', () => {
+    $('#retry').hidden = true;
+    announce($('#outcome'), '');
+  });
+  host.append(widget);
+}
+
+function renderSale() {
+  $('#sale-total').textContent = formatCents(sale.total_cents, lang());
+  $('#sale-paid').textContent = formatCents(sale.paid_cents, lang());
+  $('#due-amount').textContent = formatCents(sale.remaining_cents, lang());
+  const due = $('#due');
+  due.dataset.state = sale.remaining_cents === 0 ? 'paid' : sale.paid_cents > 0 ? 'due' : 'open';
+  const list = clear($('#receipts'));
+  for (const payment of sale.payments.values()) {
+    if (!(payment.authorized_cents > 0)) continue;
+    const base = `/cvco/v1/receipts/${encodeURIComponent(payment.payment_id)}`;
+    list.append(h('li', {},
+      h('span', {}, t('counter.receiptLine', { amount: formatCents(payment.authorized_cents, lang()), ref: payment.transaction_id || payment.payment_id })),
+      h('span', { class: 'row' },
+        h('a', { class: 'btn btn-small', href: base, target: '_blank', rel: 'noopener' }, t('counter.receipt')),
+        h('a', { class: 'btn btn-small', href: `${base}?duplicate=true`, target: '_blank', rel: 'noopener' }, t('counter.duplicate')))));
+  }
+}
+
+/** Re-reads the order's CVCo state from the backend (the event is a hint; the backend is the truth). */
+async function refreshSale() {
+  try {
+    const checkout = await api(`/cvco/v1/checkout?order_ref=${encodeURIComponent(sale.order_ref)}`);
+    sale.total_cents = checkout.order_total_cents ?? sale.total_cents;
+    sale.remaining_cents = checkout.order_remaining_cents ?? sale.remaining_cents;
+    sale.paid_cents = Math.max(0, sale.total_cents - sale.remaining_cents);
+  } catch {
+    /* keep what the event said */
+  }
+  renderSale();
+}
+
+async function onWidgetEvent(name, detail) {
+  if (!sale) return;
+  const payment = paymentOf(detail);
+  if (payment.payment_id) sale.payments.set(payment.payment_id, { ...(sale.payments.get(payment.payment_id) || {}), ...payment });
+  if (Number.isInteger(payment.order_remaining_cents)) {
+    sale.remaining_cents = payment.order_remaining_cents;
+    sale.paid_cents = Math.max(0, sale.total_cents - sale.remaining_cents);
+  }
+  renderSale();
+  if (name === 'cvco-change') return;
+  const outcome = $('#outcome');
+  if (name === 'cvco-authorized') {
+    await refreshSale();
+    announce(outcome, sale.remaining_cents === 0 ? t('counter.authorized')
+      : t('counter.partial', { paid: formatCents(sale.paid_cents, lang()), rest: formatCents(sale.remaining_cents, lang()) }),
+    sale.remaining_cents === 0 ? 'ok' : 'warn');
+    $('#retry').hidden = sale.remaining_cents === 0;
+    $('#new-sale').focus();
+    return;
+  }
+  if (name === 'cvco-partially-authorized') {
+    await refreshSale();
+    announce(outcome, t('counter.partial', { paid: formatCents(sale.paid_cents, lang()), rest: formatCents(sale.remaining_cents, lang()) }), 'warn');
+    return;
+  }
+  if (name === 'cvco-declined' || name === 'cvco-expired') {
+    await refreshSale();
+    announce(outcome, t(name === 'cvco-declined' ? 'counter.declined' : 'counter.expired'), 'error');
+    $('#retry').hidden = false;
+    return;
+  }
+  const message = lang() === 'en' ? (detail?.message_en || detail?.message || detail?.message_fr)
+    : (detail?.message_fr || detail?.message || detail?.message_en);
+  announce(outcome, t('counter.error', { message: message || detail?.code || '?' }), 'error');
+  $('#retry').hidden = false;
+}
+
+function newSale() {
+  if (widget) widget.remove();
+  widget = null;
+  sale = null;
+  clear($('#widget-host'));
+  $('#amount').value = '';
+  $('#label').value = '';
+  renderPreview();
+  $('#step-pay').hidden = true;
+  $('#step-amount').hidden = false;
+  $('#amount').focus();
+}
+
+// ---- session ----------------------------------------------------------------------------------------
+
+function renderChrome() {
+  const session = currentSession();
+  $('#who').hidden = !session;
+  $('#logout').hidden = !session;
+  $('#to-bo').hidden = !session;
+  if (session) $('#who').textContent = `${session.username} · ${roleLabel(session.role)}`;
+}
+
+async function showLogin(note) {
+  renderChrome();
+  $('#step-amount').hidden = true;
+  $('#step-pay').hidden = true;
+  $('#no-permission').hidden = true;
+  renderLoginForm($('#login-host'), () => {
+    clear($('#login-host'));
+    enter();
+  }, { note: note ?? t('counter.signInNote') });
+}
+
+function enter() {
+  renderChrome();
+  if (!can('counter')) {
+    $('#no-permission').hidden = false;
+    return;
+  }
+  $('#no-permission').hidden = true;
+  if (sale) return;
+  $('#step-amount').hidden = false;
+  $('#amount').focus();
+  loadWidget(); // warm the widget while the seller types
+}
+
+async function start() {
+  applyTranslations();
+  wireLangToggle();
+  onLangChange((next) => {
+    if (widget) widget.setAttribute('locale', next);
+    renderPreview();
+    if (sale) renderSale();
+    renderChrome();
+    if (!currentSession()) showLogin();
+  });
+  for (const key of $$('.key')) key.addEventListener('click', () => pressKey(key.dataset.key));
+  $('#amount').addEventListener('input', (event) => {
+    const clean = sanitizeAmount(event.target.value);
+    if (clean !== event.target.value) event.target.value = clean;
+    renderPreview();
+  });
+  $('#amount-form').addEventListener('submit', (event) => event.preventDefault());
+  for (const button of $$('.mode-btn')) button.addEventListener('click', () => startSale(button.dataset.mode, button));
+  $('#new-sale').addEventListener('click', newSale);
+  $('#retry').addEventListener('click', () => {
+    $('#retry').hidden = true;
+    announce($('#outcome'), '');
+    if (widget) widget.remove();
+    mountWidget();
+  });
+  $('#logout').addEventListener('click', async () => {
+    try {
+      await logout();
+    } catch {
+      /* signed out locally either way */
+    }
+    newSale();
+    showLogin();
+  });
+  renderPreview();
+  try {
+    const session = await loadSession();
+    if (session) enter();
+    else showLogin();
+  } catch (error) {
+    const apiError = error instanceof ApiError ? error : new ApiError(0, null);
+    $('#login-host').append(h('p', { class: 'notice', dataset: { tone: 'error' }, role: 'alert' }, apiError.localized(lang())));
+  }
+}
+
+start();
