@@ -1,0 +1,168 @@
+"""The bridge to cvco_plugin.wasm: configuration from the event's settings, one Extism instance
+per thread (extism.Plugin is not thread-safe), typed errors with the cvco error body."""
+
+import datetime
+import json
+import os
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import extism
+from django.conf import settings as django_settings
+
+PROVIDER_ID = "cvco"
+
+# HTTP statuses of cvco_core::ErrorCode::http_status(); every other code is 422.
+_STATUS = {
+    "unauthorized": 401,
+    "card_declined": 402,
+    "too_many_attempts": 429,
+    "forbidden": 403,
+    "shop_not_affiliated": 403,
+    "transaction_not_found": 404,
+    "pre_transaction_not_found": 404,
+    "order_not_found": 404,
+    "payment_not_found": 404,
+    "not_found": 404,
+    "illegal_transition": 409,
+    "idempotency_conflict": 409,
+    "account_locked": 409,
+    "payment_in_progress": 409,
+    "upstream_unavailable": 502,
+    "upstream_timeout": 504,
+    "upstream_protocol": 502,
+    "internal": 500,
+}
+
+# The host-side errors the plugin never produces itself (messages of cvco_core::ErrorCode).
+_MESSAGES = {
+    "order_not_found": ("Commande introuvable.", "Order not found."),
+    "payment_not_found": ("Paiement introuvable.", "Payment not found."),
+    "payment_in_progress": (
+        "Un paiement Chèque-Vacances Connect est déjà en cours pour cette commande.",
+        "A Chèque-Vacances Connect payment is already in progress for this order.",
+    ),
+    "illegal_transition": (
+        "Opération impossible dans l'état actuel de la transaction.",
+        "Operation not allowed in the transaction's current state.",
+    ),
+    "invalid_request": ("Requête invalide.", "Invalid request."),
+    "forbidden": ("Accès refusé.", "Access denied."),
+    "config_missing": ("Paramètre de configuration manquant.", "Missing configuration key."),
+    "upstream_unavailable": (
+        "Le service Chèque-Vacances Connect est momentanément indisponible.",
+        "The Chèque-Vacances Connect service is temporarily unavailable.",
+    ),
+    "internal": ("Erreur interne.", "Internal error."),
+}
+_RETRYABLE = {"upstream_unavailable", "upstream_timeout", "internal"}
+
+
+class CvcoError(Exception):
+    """A cvco error body (`code`, `message_fr`, `message_en`, `retryable`, `field?`)."""
+
+    def __init__(self, body):
+        super().__init__(body.get("message_en", body.get("code")))
+        self.body = body
+
+    @classmethod
+    def of(cls, code, field=None, detail_en=None, detail_fr=None):
+        fr, en = _MESSAGES.get(code, ("Erreur.", "Error."))
+        body = {
+            "code": code,
+            "message_fr": fr + (f" {detail_fr}" if detail_fr else ""),
+            "message_en": en + (f" {detail_en}" if detail_en else ""),
+            "retryable": code in _RETRYABLE,
+        }
+        if field:
+            body["field"] = field
+        return cls(body)
+
+    @property
+    def code(self):
+        return self.body.get("code")
+
+    @property
+    def http_status(self):
+        return _STATUS.get(self.code, 422)
+
+
+def now_rfc3339():
+    """The plugin has no clock and the Python SDK hides the `Date` header: hosts pass `now`."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def wasm_path():
+    configured = getattr(django_settings, "CVCO_PLUGIN_WASM", None) or os.environ.get("CVCO_PLUGIN_WASM")
+    path = Path(configured) if configured else Path(__file__).with_name("cvco_plugin.wasm")
+    if not path.is_file():
+        raise CvcoError.of(
+            "config_missing",
+            field="CVCO_PLUGIN_WASM",
+            detail_en="cvco_plugin.wasm not found (set CVCO_PLUGIN_WASM).",
+            detail_fr="cvco_plugin.wasm introuvable (définir CVCO_PLUGIN_WASM).",
+        )
+    return path
+
+
+def plugin_config(provider_settings):
+    """The manifest config of an event, from the payment provider's settings (secrets included:
+    they stay in this process and never reach a page or a log)."""
+    config = {
+        "api_base_url": provider_settings.get("api_url") or "",
+        "shop_id": provider_settings.get("shop_id") or "",
+        "client_id": provider_settings.get("client_id") or "",
+        "client_secret": provider_settings.get("client_secret") or "",
+        "notification_secret": provider_settings.get("notification_secret") or "",
+        "min_amount_cents": str(min_amount_cents(provider_settings)),
+        "adjustable": "true" if provider_settings.get("adjustable", as_type=bool, default=True) else "false",
+        "request_timeout_ms": "10000",
+    }
+    return {key: value for key, value in config.items() if value != ""}
+
+
+def min_amount_cents(provider_settings):
+    value = provider_settings.get("min_amount_cents", as_type=int, default=2000)
+    return value if isinstance(value, int) and value > 0 else 2000
+
+
+_local = threading.local()
+
+
+def _instance(config):
+    key = json.dumps(config, sort_keys=True)
+    cache = getattr(_local, "plugins", None)
+    if cache is None:
+        cache = _local.plugins = {}
+    plugin = cache.get(key)
+    if plugin is None:
+        host = urlparse(config.get("api_base_url", "")).hostname or "127.0.0.1"
+        manifest = {
+            "wasm": [{"path": str(wasm_path())}],
+            "allowed_hosts": [host],
+            "timeout_ms": int(config.get("request_timeout_ms", "10000")),
+            "config": config,
+        }
+        plugin = extism.Plugin(manifest, wasi=False)
+        cache[key] = plugin
+    return key, plugin
+
+
+def call(config, function, **inputs):
+    """Calls one export; returns its `ok` output or raises CvcoError. An Extism-level failure
+    (transport, timeout) drops this thread's instance and is a retryable `upstream_unavailable`."""
+    key, plugin = _instance(config)
+    try:
+        raw = plugin.call(function, json.dumps(inputs))
+    except extism.Error as error:
+        _local.plugins.pop(key, None)
+        raise CvcoError.of(
+            "upstream_unavailable",
+            detail_en=f"({function}: {type(error).__name__})",
+            detail_fr=f"({function})",
+        ) from error
+    reply = json.loads(bytes(raw).decode("utf-8"))
+    if "error" in reply:
+        raise CvcoError(reply["error"])
+    return reply["ok"]

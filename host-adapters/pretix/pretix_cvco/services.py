@@ -1,0 +1,390 @@
+"""CVCo payments over pretix orders: amounts always from the pretix order, one pretix OrderPayment
+per ANCV transaction, confirmed for the authorized amount so pretix's multi-payment support
+collects the remainder with another provider."""
+
+import datetime
+import json
+import logging
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils.timezone import now
+
+from pretix.base.models import Order, OrderPayment, Quota
+from pretix.multidomain.urlreverse import build_absolute_uri
+
+from . import cvco
+from .cvco import CvcoError
+from .models import CvcoNotification, CvcoPayment
+
+logger = logging.getLogger(__name__)
+
+# Below this age a Payment is served from the database; older non-final ones are re-read.
+REFRESH_AFTER = datetime.timedelta(seconds=1)
+SESSION_KEY = "pretix_cvco_orders"
+
+
+def provider_for(event):
+    return event.get_payment_providers().get(cvco.PROVIDER_ID)
+
+
+def config_for(event):
+    provider = provider_for(event)
+    if provider is None:
+        raise CvcoError.of("config_missing", field="payment_cvco")
+    return cvco.plugin_config(provider.settings)
+
+
+def cents(amount: Decimal) -> int:
+    return int((Decimal(amount) * 100).to_integral_value())
+
+
+def euros(amount_cents: int) -> Decimal:
+    return (Decimal(amount_cents) / Decimal(100)).quantize(Decimal("0.01"))
+
+
+# --- shopper session ----------------------------------------------------------------------------
+
+def grant_order(request, order):
+    """The shopper proved they own `order` (order secret, checkout): remember it in the session."""
+    granted = request.session.get(SESSION_KEY, [])
+    key = f"{order.event_id}:{order.code}"
+    if key not in granted:
+        request.session[SESSION_KEY] = (granted + [key])[-50:]
+
+
+def order_of_session(request, order_ref):
+    """The order `order_ref` if this session owns it; `order_not_found` otherwise (no hint that
+    someone else's order exists)."""
+    if not isinstance(order_ref, str) or not order_ref:
+        raise CvcoError.of("invalid_request", field="order_ref")
+    if f"{request.event.pk}:{order_ref}" not in request.session.get(SESSION_KEY, []):
+        raise CvcoError.of("order_not_found", field="order_ref")
+    try:
+        return request.event.orders.get(code=order_ref)
+    except Order.DoesNotExist:
+        raise CvcoError.of("order_not_found", field="order_ref")
+
+
+def payment_of_session(request, payment_id):
+    cvco_payment = (
+        CvcoPayment.objects.select_related("order", "order_payment")
+        .filter(payment_id=payment_id, order__event=request.event)
+        .first()
+    )
+    granted = request.session.get(SESSION_KEY, [])
+    if cvco_payment is None or f"{request.event.pk}:{cvco_payment.order.code}" not in granted:
+        raise CvcoError.of("payment_not_found")
+    return cvco_payment
+
+
+# --- protocol views of orders and payments ------------------------------------------------------
+
+def order_remaining_cents(order):
+    order.refresh_from_db()
+    return max(0, cents(order.pending_sum))
+
+
+def checkout_info(order):
+    provider = provider_for(order.event)
+    settings = provider.settings
+    remaining = order_remaining_cents(order)
+    minimum = cvco.min_amount_cents(settings)
+    ineligible = None
+    if order.status != Order.STATUS_PENDING or remaining == 0:
+        ineligible = CvcoError.of(
+            "illegal_transition",
+            detail_en="The order is not awaiting payment.",
+            detail_fr="La commande n'attend pas de paiement.",
+        ).body
+    elif remaining < minimum:
+        ineligible = {
+            "code": "amount_below_minimum",
+            "message_fr": f"Montant inférieur au minimum de {minimum / 100:.2f} €.".replace(".", ","),
+            "message_en": f"Amount below the minimum of €{minimum / 100:.2f}.",
+            "retryable": False,
+            "field": "amount_cents",
+        }
+    current = order.cvco_payments.filter(final=False).order_by("-pk").first()
+    return {
+        "order_ref": order.code,
+        "order_total_cents": cents(order.total),
+        "order_remaining_cents": remaining,
+        "currency": order.event.currency,
+        "eligible": ineligible is None,
+        "ineligible_reason": ineligible,
+        "min_amount_cents": minimum,
+        "adjustable": settings.get("adjustable", as_type=bool, default=True),
+        "authorization_timeout_s": settings.get("authorization_timeout_s", as_type=int, default=180),
+        "modes": ["identifier"],
+        "current_payment": to_protocol(current) if current else None,
+    }
+
+
+def events_url(cvco_payment):
+    return build_absolute_uri(
+        cvco_payment.order.event,
+        "plugins:pretix_cvco:events",
+        kwargs={"payment_id": cvco_payment.payment_id},
+    )
+
+
+def to_protocol(cvco_payment):
+    """The Payment object of PROTOCOL.md from the recorded plugin Payment."""
+    p = cvco_payment.payment
+    order = cvco_payment.order
+    next_action = p.get("next_action") or {"type": "none"}
+    if next_action.get("type") == "show_qr":
+        next_action = {
+            "type": "show_qr",
+            "qr_payload": next_action.get("payload"),
+            "expires_at": next_action.get("expires_at"),
+        }
+    elif next_action.get("type") not in ("wait_for_app", "none"):
+        next_action = {"type": "none"}
+    authorizations = [
+        {"number": a["number"], "amount_cents": a["amount_cents"], "validated_at": a["validated_at"]}
+        for payer in p.get("payers", [])
+        for a in payer.get("authorizations", [])
+    ]
+    status = p.get("status")
+    error = None
+    if status == "failed":
+        error = CvcoError.of("internal").body
+    return {
+        "payment_id": cvco_payment.payment_id,
+        "order_ref": order.code,
+        "amount_cents": p.get("amount_cents"),
+        "currency": p.get("currency", order.event.currency),
+        "mode": cvco_payment.mode,
+        "status": status,
+        "final": bool(p.get("final")),
+        "authorized_cents": p.get("authorized_cents", 0),
+        "remaining_cents": p.get("remaining_cents", 0),
+        "refunded_cents": p.get("refunded_cents", 0),
+        "order_total_cents": cents(order.total),
+        "order_remaining_cents": order_remaining_cents(order),
+        "beneficiary_masked": cvco_payment.beneficiary_masked or None,
+        "deadline": next_action.get("deadline") or p.get("expires_at"),
+        "next_action": next_action,
+        "ancv_state": p.get("ancv_state"),
+        "ancv_label_fr": p.get("ancv_label_fr"),
+        "ancv_label_en": p.get("ancv_label_en"),
+        "transaction_id": cvco_payment.payment_id,
+        "authorizations": authorizations,
+        "error": error,
+        "sequence": cvco_payment.sequence,
+        "created_at": p.get("created_at"),
+        "updated_at": p.get("updated_at"),
+        "events_url": events_url(cvco_payment),
+    }
+
+
+# --- state changes ------------------------------------------------------------------------------
+
+def _comparable(payment):
+    return json.dumps(payment, sort_keys=True)
+
+
+def record(cvco_payment_pk, payment):
+    """Stores a Payment read from ANCV and moves the pretix OrderPayment accordingly. Returns the
+    fresh CvcoPayment. Idempotent: the same Payment twice changes nothing."""
+    with transaction.atomic():
+        cp = CvcoPayment.objects.select_for_update().select_related("order").get(pk=cvco_payment_pk)
+        op = OrderPayment.objects.select_for_update().get(pk=cp.order_payment_id)
+        cp.refreshed = now()
+        if _comparable(cp.payment) != _comparable(payment):
+            cp.data = json.dumps(payment)
+            cp.sequence += 1
+            cp.final = bool(payment.get("final"))
+        cp.save()
+        status = payment.get("status")
+        info = {
+            "transaction_id": payment.get("id"),
+            "status": status,
+            "ancv_state": payment.get("ancv_state"),
+            "authorized_cents": payment.get("authorized_cents", 0),
+            "beneficiary_masked": cp.beneficiary_masked,
+            "authorizations": [
+                a["number"] for payer in payment.get("payers", []) for a in payer.get("authorizations", [])
+            ],
+        }
+        open_states = (OrderPayment.PAYMENT_STATE_CREATED, OrderPayment.PAYMENT_STATE_PENDING)
+        if status in ("authorized", "partially_authorized") and op.state in open_states:
+            op.amount = euros(payment.get("authorized_cents", 0))
+            op.info = json.dumps(info)
+            op.save(update_fields=["amount", "info"])
+            # In the same transaction as the recorded status: whoever sees "authorized" also
+            # sees the pretix payment confirmed (and the order paid when this completes it).
+            try:
+                op.confirm()
+            except Quota.QuotaExceededException as error:
+                logger.warning("CVCo payment %s authorized but quota exceeded: %s", cp.payment_id, error)
+        elif status == "awaiting_beneficiary" and op.state == OrderPayment.PAYMENT_STATE_CREATED:
+            op.state = OrderPayment.PAYMENT_STATE_PENDING
+            op.info = json.dumps(info)
+            op.save(update_fields=["state", "info"])
+        elif status in ("declined", "expired", "failed") and op.state in open_states:
+            op.fail(info=info, send_mail=False)
+        elif status == "cancelled" and op.state in open_states:
+            op.state = OrderPayment.PAYMENT_STATE_CANCELED
+            op.info = json.dumps(info)
+            op.save(update_fields=["state", "info"])
+    cp.refresh_from_db()
+    return cp
+
+
+def refresh(cvco_payment, force=False):
+    """Re-reads a non-final payment from ANCV (polling when no notification came)."""
+    if cvco_payment.final and not force:
+        return cvco_payment
+    if not force and cvco_payment.refreshed and now() - cvco_payment.refreshed < REFRESH_AFTER:
+        return cvco_payment
+    config = config_for(cvco_payment.order.event)
+    payment = cvco.call(config, "get_payment", payment_id=cvco_payment.payment_id, now=cvco.now_rfc3339())
+    return record(cvco_payment.pk, payment)
+
+
+def _open_order_payment(order, amount_cents):
+    """The pretix OrderPayment this CVCo payment settles: the one pretix's checkout created for
+    the provider when it is still unused, else a new one for the remaining amount."""
+    unused = (
+        order.payments.filter(provider=cvco.PROVIDER_ID, state=OrderPayment.PAYMENT_STATE_CREATED)
+        .filter(cvco_payment__isnull=True)
+        .order_by("-pk")
+        .first()
+    )
+    if unused is None:
+        return order.payments.create(
+            provider=cvco.PROVIDER_ID, amount=euros(amount_cents), state=OrderPayment.PAYMENT_STATE_CREATED
+        )
+    unused.amount = euros(amount_cents)
+    unused.save(update_fields=["amount"])
+    return unused
+
+
+def create_payment(request, body):
+    """POST /payments: the order's remaining amount, idempotent per (order, attempt)."""
+    if not isinstance(body, dict):
+        raise CvcoError.of("invalid_request")
+    order = order_of_session(request, body.get("order_ref"))
+    attempt = body.get("attempt")
+    if not isinstance(attempt, str) or not 1 <= len(attempt) <= 64:
+        raise CvcoError.of("invalid_request", field="attempt")
+    mode = body.get("mode", "identifier")
+    if mode != "identifier":
+        raise CvcoError.of(
+            "invalid_request",
+            field="mode",
+            detail_en="Only mode identifier is offered by this shop.",
+            detail_fr="Seul le mode identifiant est proposé par cette boutique.",
+        )
+    existing = order.cvco_payments.filter(attempt=attempt).first()
+    if existing is not None:
+        return refresh(existing), False
+    if order.cvco_payments.filter(final=False).exists():
+        raise CvcoError.of("payment_in_progress")
+    beneficiary = body.get("beneficiary")
+    if not isinstance(beneficiary, str) or not beneficiary.strip():
+        raise CvcoError(
+            {
+                "code": "invalid_beneficiary",
+                "message_fr": "Identifiant Chèque-Vacances Connect manquant.",
+                "message_en": "Chèque-Vacances Connect identifier missing.",
+                "retryable": False,
+                "field": "beneficiary",
+            }
+        )
+    config = config_for(request.event)
+    checked = cvco.call(config, "validate_beneficiary", input=beneficiary)
+    remaining = order_remaining_cents(order)
+    if order.status != Order.STATUS_PENDING or remaining == 0:
+        raise CvcoError.of(
+            "illegal_transition",
+            detail_en="The order is not awaiting payment.",
+            detail_fr="La commande n'attend pas de paiement.",
+        )
+    notification_url = build_absolute_uri(request.event, "plugins:pretix_cvco:notifications")
+    payment = cvco.call(
+        config,
+        "create_payment",
+        order_ref=order.full_code,
+        amount_cents=remaining,
+        channel="ecommerce",
+        beneficiary=checked["value"],
+        idempotency_key=f"pretix-{request.event.pk}-{order.code}-{attempt}",
+        notification_url=notification_url,
+        now=cvco.now_rfc3339(),
+    )
+    try:
+        with transaction.atomic():
+            op = _open_order_payment(order, remaining)
+            cp = CvcoPayment.objects.create(
+                order=order,
+                order_payment=op,
+                payment_id=payment["id"],
+                attempt=attempt,
+                mode=mode,
+                beneficiary_masked=checked.get("masked", ""),
+                data="{}",
+                sequence=0,
+            )
+    except IntegrityError:
+        # A concurrent double submission of the same attempt won the race (same idempotency key,
+        # so the same ANCV transaction): answer with its record.
+        existing = order.cvco_payments.filter(attempt=attempt).first()
+        if existing is None:
+            raise
+        return refresh(existing), False
+    return record(cp.pk, payment), True
+
+
+def cancel_payment(cvco_payment):
+    if cvco_payment.final:
+        raise CvcoError.of("illegal_transition")
+    config = config_for(cvco_payment.order.event)
+    payment = cvco.call(config, "cancel_payment", payment_id=cvco_payment.payment_id, now=cvco.now_rfc3339())
+    return record(cvco_payment.pk, payment)
+
+
+def handle_notification(event, headers, body):
+    """Returns (status, json body or None). Verified and new: re-read with get_payment."""
+    config = config_for(event)
+    verified = cvco.call(config, "verify_notification", headers=headers, body=body, now=cvco.now_rfc3339())
+    notification = verified.get("notification", {})
+    try:
+        with transaction.atomic():
+            CvcoNotification.objects.create(event_id=verified["event_id"])
+    except IntegrityError:
+        return 200, {"duplicate": True}
+    transaction_id = notification.get("transaction_id")
+    cp = CvcoPayment.objects.filter(payment_id=transaction_id, order__event=event).first() if transaction_id else None
+    if cp is None:
+        # Not one of ours (e.g. a payment request): acknowledged, nothing to record.
+        return 204, None
+    sequence = int(notification.get("sequence") or 0)
+    if sequence and sequence <= cp.notification_sequence:
+        return 200, {"duplicate": True}
+    CvcoPayment.objects.filter(pk=cp.pk).update(notification_sequence=sequence)
+    try:
+        refresh(cp, force=True)
+    except CvcoError as error:
+        if error.body.get("retryable"):
+            # Let ANCV retry: forget this event id so the retry is processed.
+            CvcoNotification.objects.filter(event_id=verified["event_id"]).delete()
+            CvcoPayment.objects.filter(pk=cp.pk).update(notification_sequence=cp.notification_sequence)
+            raise
+        raise
+    return 204, None
+
+
+def reconcile_open_payments(event=None, limit=100):
+    """Polls every non-final CVCo payment (startup and pretix's periodic task)."""
+    pending = CvcoPayment.objects.filter(final=False).select_related("order", "order__event")
+    if event is not None:
+        pending = pending.filter(order__event=event)
+    for cp in pending[:limit]:
+        try:
+            refresh(cp, force=True)
+        except CvcoError as error:
+            logger.info("CVCo reconciliation of %s: %s", cp.payment_id, error.code)

@@ -1,0 +1,312 @@
+"""The pretix adapter inside a real pretix (SQLite, live HTTP server) against the real sandbox,
+with the sandbox's scripted beneficiaries playing the shopper's side in the ANCV app."""
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+import requests
+from django.test import Client
+from django_scopes import scopes_disabled
+
+from pretix.base.models import Order, OrderPayment, OrderRefund
+
+from pretix_cvco.models import CvcoNotification, CvcoPayment
+
+ALICE = "alice.approve@sandbox.cvco.test"
+BRUNO = "bruno.partial@sandbox.cvco.test"
+CHLOE = "chloe.decline@sandbox.cvco.test"
+DAVID = "david.silent@sandbox.cvco.test"
+JEANNE = "jeanne.manual@sandbox.cvco.test"
+
+
+def pretix_order(shop, order_ref):
+    with scopes_disabled():
+        return Order.objects.get(event=shop.event, code=order_ref)
+
+
+def cvco_order_payments(order):
+    with scopes_disabled():
+        return list(order.payments.filter(provider="cvco").order_by("pk"))
+
+
+def wait_until(predicate, timeout_s=20, what="condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not reached within {timeout_s} s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_paid_in_full_through_the_notification(shop):
+    order = shop.order(4550)
+    created = shop.pay(order["order_ref"], ALICE, attempt="a1")
+    assert created.status_code == 201, created.text
+    payment = created.json()
+    assert payment["status"] == "awaiting_beneficiary"
+    assert payment["amount_cents"] == 4550  # the pretix order's amount, not the browser's
+    assert payment["next_action"]["type"] == "wait_for_app"
+    assert payment["beneficiary_masked"] and "alice.approve" not in payment["beneficiary_masked"]
+
+    # No status read from here on: only ANCV's notification can move the pretix order.
+    pretix = pretix_order(shop, order["order_ref"])
+    wait_until(lambda: pretix_order(shop, order["order_ref"]).status == Order.STATUS_PAID,
+               what="order paid through the notification")
+    assert CvcoNotification.objects.exists()
+    (op,) = cvco_order_payments(pretix)
+    assert op.state == OrderPayment.PAYMENT_STATE_CONFIRMED
+    assert op.amount == Decimal("45.50")
+    assert op.info_data["transaction_id"] == payment["payment_id"]
+
+    final = shop.get(payment["payment_id"]).json()
+    assert final["status"] == "authorized" and final["final"] is True
+    assert final["authorized_cents"] == 4550 and final["order_remaining_cents"] == 0
+    assert len(final["authorizations"]) == 1 and len(final["authorizations"][0]["number"]) == 6
+    assert final["sequence"] > payment["sequence"]
+
+    # Same attempt again: the same payment, 200, nothing new at ANCV or in pretix.
+    again = shop.pay(order["order_ref"], ALICE, attempt="a1")
+    assert again.status_code == 200 and again.json()["payment_id"] == payment["payment_id"]
+    assert len(cvco_order_payments(pretix)) == 1
+    # A paid order offers CVCo no more.
+    checkout = shop.checkout(order["order_ref"]).json()
+    assert checkout["eligible"] is False and checkout["order_remaining_cents"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_partial_cvco_then_bank_transfer_for_the_remainder(shop):
+    order = shop.order(12000)
+    payment = shop.pay(order["order_ref"], BRUNO).json()
+    final = shop.wait_final(payment["payment_id"])
+    assert final["status"] == "partially_authorized"
+    assert final["authorized_cents"] == 3500 and final["remaining_cents"] == 8500
+    assert final["order_remaining_cents"] == 8500
+
+    pretix = pretix_order(shop, order["order_ref"])
+    (op,) = cvco_order_payments(pretix)
+    assert op.state == OrderPayment.PAYMENT_STATE_CONFIRMED and op.amount == Decimal("35.00")
+    assert pretix.status == Order.STATUS_PENDING
+    with scopes_disabled():
+        assert pretix.pending_sum == Decimal("85.00")
+
+    # The shopper picks another method for the rest on pretix's own order pages.
+    browser = Client()
+    base = f"/{shop.event.organizer.slug}/{shop.event.slug}/order/{pretix.code}/{pretix.secret}"
+    response = browser.post(f"{base}/pay/change", {"payment": "banktransfer"})
+    assert response.status_code == 302, [l for l in response.content.decode().splitlines() if "payment" in l or "alert" in l][:40]
+    with scopes_disabled():
+        transfer = pretix.payments.get(provider="banktransfer")
+        assert transfer.amount == Decimal("85.00")
+        # The back-office records the incoming transfer.
+        transfer.confirm()
+        pretix.refresh_from_db()
+        assert pretix.status == Order.STATUS_PAID
+        confirmed = pretix.payments.filter(state=OrderPayment.PAYMENT_STATE_CONFIRMED)
+        assert sorted(p.amount for p in confirmed) == [Decimal("35.00"), Decimal("85.00")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_declined_then_paid_with_a_new_attempt(shop):
+    order = shop.order(3000)
+    first = shop.pay(order["order_ref"], CHLOE).json()
+    final = shop.wait_final(first["payment_id"])
+    assert final["status"] == "declined" and final["authorized_cents"] == 0
+    assert final["order_remaining_cents"] == 3000
+    pretix = pretix_order(shop, order["order_ref"])
+    assert pretix.status == Order.STATUS_PENDING
+    (op,) = cvco_order_payments(pretix)
+    assert op.state == OrderPayment.PAYMENT_STATE_FAILED
+
+    second = shop.pay(order["order_ref"], ALICE)
+    assert second.status_code == 201
+    assert shop.wait_final(second.json()["payment_id"])["status"] == "authorized"
+    assert pretix_order(shop, order["order_ref"]).status == Order.STATUS_PAID
+
+
+@pytest.mark.django_db(transaction=True)
+def test_silent_beneficiary_expires(make_shop):
+    shop = make_shop(authorization_timeout_s=2)
+    order = shop.order(2500)
+    payment = shop.pay(order["order_ref"], DAVID).json()
+    assert payment["status"] == "awaiting_beneficiary"
+    # In progress: another attempt must wait.
+    busy = shop.pay(order["order_ref"], ALICE)
+    assert busy.status_code == 409 and busy.json()["code"] == "payment_in_progress"
+    final = shop.wait_final(payment["payment_id"], timeout_s=30)
+    assert final["status"] == "expired"
+    (op,) = cvco_order_payments(pretix_order(shop, order["order_ref"]))
+    assert op.state == OrderPayment.PAYMENT_STATE_FAILED
+    assert pretix_order(shop, order["order_ref"]).status == Order.STATUS_PENDING
+
+
+def signed(secret, body, at=None):
+    at = int(time.time()) if at is None else at
+    digest = hmac.new(secret.encode(), f"{at}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"t={at},v1={digest}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_forged_stale_and_replayed_notifications(shop):
+    order = shop.order(2500)
+    payment = shop.pay(order["order_ref"], JEANNE).json()  # waits for a person: nothing moves
+    url = f"{shop.api}/notifications"
+    event_id = f"evt_{uuid.uuid4().hex}"
+    body = json.dumps({
+        "id": event_id, "type": "transaction.updated", "created_at": "2026-11-25T10:00:00Z",
+        "shop_id": shop.shop["shop_id"], "merchant_order_id": payment["order_ref"],
+        "transaction_id": payment["payment_id"], "state": "VALIDATED", "sequence": 99,
+    })
+    headers = {"Content-Type": "application/json", "CVCo-Event-Id": event_id}
+    before = CvcoPayment.objects.get(payment_id=payment["payment_id"])
+
+    forged = requests.post(url, data=body, headers={**headers, "CVCo-Signature": signed("whsec_guess", body)})
+    assert forged.status_code == 400 and forged.json()["code"] == "notification_bad_signature"
+    unsigned = requests.post(url, data=body, headers=headers)
+    assert unsigned.status_code == 400 and unsigned.json()["code"] == "notification_bad_signature"
+    stale = requests.post(url, data=body, headers={
+        **headers, "CVCo-Signature": signed(shop.shop["notification_secret"], body, int(time.time()) - 3600)})
+    assert stale.status_code == 400 and stale.json()["code"] == "notification_stale"
+    assert not CvcoNotification.objects.filter(event_id=event_id).exists()
+
+    # Genuinely signed: accepted, but the claimed VALIDATED is only a hint; the status read wins.
+    genuine = requests.post(url, data=body, headers={
+        **headers, "CVCo-Signature": signed(shop.shop["notification_secret"], body)})
+    assert genuine.status_code == 204, genuine.text
+    after = CvcoPayment.objects.get(payment_id=payment["payment_id"])
+    assert after.payment["status"] == "awaiting_beneficiary"
+    assert after.notification_sequence == 99
+    op = cvco_order_payments(pretix_order(shop, order["order_ref"]))[0]
+    assert op.state == OrderPayment.PAYMENT_STATE_PENDING
+    assert after.pk == before.pk
+
+    replay = requests.post(url, data=body, headers={
+        **headers, "CVCo-Signature": signed(shop.shop["notification_secret"], body)})
+    assert replay.status_code == 200 and replay.json() == {"duplicate": True}
+    assert CvcoNotification.objects.filter(event_id=event_id).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refund_from_the_back_office(shop):
+    order = shop.order(6000)
+    payment = shop.pay(order["order_ref"], ALICE).json()
+    assert shop.wait_final(payment["payment_id"])["status"] == "authorized"
+    pretix = pretix_order(shop, order["order_ref"])
+    (op,) = cvco_order_payments(pretix)
+    provider = shop.provider()
+    assert provider.payment_refund_supported(op) and provider.payment_partial_refund_supported(op)
+
+    with scopes_disabled():
+        partial = pretix.refunds.create(
+            payment=op, provider="cvco", amount=Decimal("10.00"),
+            source=OrderRefund.REFUND_SOURCE_ADMIN, state=OrderRefund.REFUND_STATE_CREATED)
+        provider.execute_refund(partial)
+        partial.refresh_from_db()
+        assert partial.state == OrderRefund.REFUND_STATE_DONE
+    after_partial = shop.get(payment["payment_id"]).json()
+    assert after_partial["refunded_cents"] == 1000 and after_partial["status"] == "authorized"
+
+    with scopes_disabled():
+        rest = pretix.refunds.create(
+            payment=op, provider="cvco", amount=Decimal("50.00"),
+            source=OrderRefund.REFUND_SOURCE_ADMIN, state=OrderRefund.REFUND_STATE_CREATED)
+        provider.execute_refund(rest)
+        too_much = pretix.refunds.create(
+            payment=op, provider="cvco", amount=Decimal("1.00"),
+            source=OrderRefund.REFUND_SOURCE_ADMIN, state=OrderRefund.REFUND_STATE_CREATED)
+        from pretix.base.payment import PaymentException
+
+        with pytest.raises(PaymentException):
+            provider.execute_refund(too_much)
+    refunded = shop.get(payment["payment_id"]).json()
+    assert refunded["refunded_cents"] == 6000 and refunded["status"] == "refunded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_from_the_back_office(shop):
+    order = shop.order(2500)
+    payment = shop.pay(order["order_ref"], JEANNE).json()
+    op = cvco_order_payments(pretix_order(shop, order["order_ref"]))[0]
+    assert op.state == OrderPayment.PAYMENT_STATE_PENDING
+    with scopes_disabled():
+        shop.provider().cancel_payment(op)
+        op.refresh_from_db()
+    assert op.state == OrderPayment.PAYMENT_STATE_CANCELED
+    seen = shop.get(payment["payment_id"]).json()
+    assert seen["status"] == "cancelled" and seen["final"] is True
+    # Too late for the beneficiary now.
+    status, _ = shop.sandbox.confirm(payment["payment_id"], JEANNE)
+    assert status >= 400
+    assert shop.get(payment["payment_id"]).json()["status"] == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shopper_cancel_and_foreign_sessions(shop):
+    order = shop.order(2500)
+    payment = shop.pay(order["order_ref"], JEANNE).json()
+    stranger = requests.Session()
+    assert shop.checkout(order["order_ref"], session=stranger).status_code == 404
+    assert shop.get(payment["payment_id"], session=stranger).json()["code"] == "payment_not_found"
+    foreign = shop.pay(order["order_ref"], ALICE, session=stranger)
+    assert foreign.status_code == 404 and foreign.json()["code"] == "order_not_found"
+
+    cancelled = shop.session.post(f"{shop.api}/payments/{payment['payment_id']}/cancel", json={})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    again = shop.session.post(f"{shop.api}/payments/{payment['payment_id']}/cancel", json={})
+    assert again.status_code == 409 and again.json()["code"] == "illegal_transition"
+    op = cvco_order_payments(pretix_order(shop, order["order_ref"]))[0]
+    assert op.state == OrderPayment.PAYMENT_STATE_CANCELED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bad_input_is_refused_with_typed_errors(shop):
+    small = shop.order(1000)
+    checkout = shop.checkout(small["order_ref"]).json()
+    assert checkout["eligible"] is False and checkout["ineligible_reason"]["code"] == "amount_below_minimum"
+    below = shop.pay(small["order_ref"], ALICE)
+    assert below.status_code == 422 and below.json()["code"] == "amount_below_minimum"
+
+    order = shop.order(2500)
+    invalid = shop.pay(order["order_ref"], "not an identifier")
+    assert invalid.status_code == 422 and invalid.json()["code"] == "invalid_beneficiary"
+    unknown = shop.pay(order["order_ref"], "nobody@sandbox.cvco.test")
+    assert unknown.status_code == 422 and unknown.json()["code"] == "beneficiary_unknown"
+    form = shop.session.post(f"{shop.api}/payments", data={"order_ref": order["order_ref"]})
+    assert form.status_code == 422 and form.json()["code"] == "invalid_request"
+    assert not cvco_order_payments(pretix_order(shop, order["order_ref"])) or all(
+        op.state == OrderPayment.PAYMENT_STATE_CREATED for op in cvco_order_payments(pretix_order(shop, order["order_ref"])))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_stream_ends_with_the_final_payment(shop):
+    order = shop.order(4000)
+    payment = shop.pay(order["order_ref"], ALICE).json()
+    response = shop.session.get(f"{shop.api}/payments/{payment['payment_id']}/events", stream=True, timeout=30)
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    events = []
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("data: "):
+            events.append(json.loads(line[len("data: "):]))
+    assert events[0]["payment_id"] == payment["payment_id"]
+    assert events[-1]["status"] == "authorized" and events[-1]["final"] is True
+    sequences = [event["sequence"] for event in events]
+    assert sequences == sorted(set(sequences))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payment_page_embeds_the_widget(shop):
+    order = shop.order(2500)
+    page = requests.get(f"{shop.event_url}/cvco/pay/{order['order_ref']}/{order['secret']}/")
+    assert page.status_code == 200
+    assert f'order-ref="{order["order_ref"]}"' in page.text
+    assert f'endpoint="/{shop.event.organizer.slug}/{shop.event.slug}/cvco/v1"' in page.text
+    assert "wasm-unsafe-eval" in page.headers.get("Content-Security-Policy", "")
+    assert shop.shop["client_secret"] not in page.text
+    wrong = requests.get(f"{shop.event_url}/cvco/pay/{order['order_ref']}/{'0' * 32}/")
+    assert wrong.status_code == 404
