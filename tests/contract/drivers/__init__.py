@@ -1,0 +1,1 @@
+"""Per-adapter drivers of the contract suite: see tests/contract/README.md."""

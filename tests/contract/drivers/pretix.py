@@ -1,0 +1,61 @@
+"""Driver for the pretix adapter (host-adapters/pretix): a real pretix (SQLite) served by
+host-adapters/pretix/tests/serve.py in this Python (the pretix venv), with the test-only order
+endpoint switched on."""
+
+import os
+import sys
+
+import requests
+
+from .common import REPO_ROOT, free_port, start_process, stop_process, wait_http
+
+PRETIX_DIR = REPO_ROOT / "host-adapters" / "pretix"
+
+
+class Shopper:
+    def __init__(self, event_url):
+        self.event_url = event_url
+        self.session = requests.Session()
+
+    def create_order(self, amount_cents):
+        response = self.session.post(f"{self.event_url}/cvco/test-orders", json={"amount_cents": amount_cents},
+                                     timeout=15)
+        assert response.status_code == 201, response.text
+        return response.json()["order_ref"]
+
+
+class Adapter:
+    name = "pretix"
+
+    def __init__(self, ctx):
+        port = free_port()
+        site = f"http://127.0.0.1:{port}"
+        self.event_url = f"{site}/contract/shop"
+        self.base_url = f"{self.event_url}/cvco/v1"
+        self.log = ctx.workdir / "pretix.log"
+        shop = ctx.shop
+        env = dict(os.environ)
+        # Secrets through the environment, not argv (visible to every user in `ps`).
+        env.update({
+            "CVCO_SHOP_ID": shop["shop_id"],
+            "CVCO_CLIENT_ID": shop["client_id"],
+            "CVCO_CLIENT_SECRET": shop["client_secret"],
+            "CVCO_NOTIFICATION_SECRET": shop["notification_secret"],
+            "CVCO_PLUGIN_WASM": str(ctx.plugin_wasm),
+        })
+        self.process = start_process(
+            [sys.executable, str(PRETIX_DIR / "tests" / "serve.py"), "--port", str(port),
+             "--sandbox-url", ctx.sandbox_url, "--organizer", "contract", "--event", "shop"],
+            self.log, env=env,
+        )
+        wait_http(f"{self.base_url}/checkout?order_ref=none", self.process, timeout_s=120, log=self.log)
+
+    def new_shopper(self):
+        return Shopper(self.event_url)
+
+    def stop(self):
+        stop_process(self.process)
+
+
+def start(ctx):
+    return Adapter(ctx)
