@@ -1,13 +1,202 @@
-//! The vendure adapter's own test suite inside the real platform (host-adapters/vendure/).
-//! `None`: nothing to run yet.
+//! The vendure adapter's own test suite inside the real platform (host-adapters/vendure/):
+//! `npm ci` (skipped while node_modules matches the lockfile), the sandbox binary, then
+//! `tsc` and `node --test` with Vendure's in-process SQLite test server against that sandbox.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 
 use crate::test::TestCounts;
+use crate::{describe, ensure_debian_packages, has_program, run, workspace};
+
+const ADAPTER_DIR: &str = "host-adapters/vendure";
+const SANDBOX_BIN_ENV: &str = "CVCO_SANDBOX_BIN";
+/// Written into node_modules after a successful `npm ci`: deleting node_modules forgets it too.
+const INSTALLED_STAMP: &str = "node_modules/.cvco-lock-hash";
+/// A hung run (a stuck stream, a server that never stops) must not hold CI forever.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// `env`: what the workspace tests got (the plugin's path under `CVCO_PLUGIN_WASM`, …).
-pub fn tests(_env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
-    Ok(None)
+pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
+    let ws = workspace()?;
+    let dir = ws.root.join(ADAPTER_DIR);
+    if !dir.join("package-lock.json").is_file() {
+        return Ok(None);
+    }
+    if !has_program("node", &["--version"]) || !has_program("npm", &["--version"]) {
+        ensure_debian_packages(&[("/usr/bin/node", "nodejs"), ("/usr/bin/npm", "npm")])?;
+    }
+    install_dependencies(&dir)?;
+
+    run(&mut ws.cargo(["build", "-p", "cvco-sandbox", "--bin", "cvco-sandbox"]))?;
+    let sandbox = ws.debug_bin("cvco-sandbox");
+    if !sandbox.is_file() {
+        bail!("cargo built no {}", sandbox.display());
+    }
+
+    run(Command::new("node")
+        .args(["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"])
+        .current_dir(&dir))?;
+
+    let mut node = Command::new("node");
+    node.args([
+        "--test",
+        "--test-reporter=tap",
+        "--test-concurrency=1",
+        "dist/test/vendure.test.js",
+    ])
+    .current_dir(&dir)
+    .envs(env.iter().map(|(key, value)| (*key, value)))
+    .env(SANDBOX_BIN_ENV, &sandbox);
+    let counts = run_node_tests(&mut node)?;
+    if counts.passed + counts.failed == 0 {
+        bail!("the vendure suite ran no test");
+    }
+    Ok(Some(counts))
+}
+
+/// `npm ci` unless node_modules was installed from this very lockfile by this very node.
+fn install_dependencies(dir: &Path) -> Result<()> {
+    let lock = std::fs::read(dir.join("package-lock.json")).context("reading package-lock.json")?;
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .context("node --version")?;
+    // Native modules (bcrypt) are built for one node ABI: a new node means a fresh install.
+    let stamp = format!(
+        "{:016x} {}",
+        fnv1a(&lock),
+        String::from_utf8_lossy(&node.stdout).trim()
+    );
+    let stamp_path = dir.join(INSTALLED_STAMP);
+    if std::fs::read_to_string(&stamp_path).is_ok_and(|found| found == stamp) {
+        eprintln!("vendure: node_modules matches package-lock.json, no npm ci");
+        return Ok(());
+    }
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir))?;
+    std::fs::write(&stamp_path, stamp).context("writing the install stamp")?;
+    Ok(())
+}
+
+/// FNV-1a: enough to notice a changed lockfile, no extra crate.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Runs node's test runner in its own process group, relays its TAP output, reads the closing
+/// `# pass N` / `# fail N` lines, and ends the whole group afterwards so no sandbox or worker
+/// outlives the run, even when node crashed or hung.
+fn run_node_tests(command: &mut Command) -> Result<TestCounts> {
+    let line = describe(command);
+    eprintln!("$ {line}");
+    let mut child = command
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("could not start `{line}`"))?;
+    let group = child.id() as i32;
+    let stdout = child.stdout.take().context("node stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut counts = TestCounts::default();
+        let mut cancelled = 0;
+        let mut saw_summary = false;
+        for text in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = writeln!(std::io::stdout(), "{text}");
+            if let Some((key, value)) = text
+                .strip_prefix("# ")
+                .and_then(|rest| rest.split_once(' '))
+            {
+                let Ok(value) = value.trim().parse::<u64>() else {
+                    continue;
+                };
+                match key {
+                    "pass" => {
+                        counts.passed = value;
+                        saw_summary = true;
+                    }
+                    "fail" => counts.failed = value,
+                    "cancelled" => cancelled = value,
+                    "skipped" | "todo" => counts.skipped += value,
+                    _ => {}
+                }
+            }
+        }
+        // A cancelled test (its suite's hook failed, a timeout) did not pass.
+        counts.failed += cancelled;
+        saw_summary.then_some(counts)
+    });
+
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if started.elapsed() > SUITE_TIMEOUT {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    end_group(group, &mut child);
+    let counts = reader.join().ok().flatten();
+    let Some(status) = status else {
+        bail!(
+            "`{line}` still ran after {} s: stopped",
+            SUITE_TIMEOUT.as_secs()
+        );
+    };
+    match counts {
+        Some(counts) if counts.failed > 0 => Ok(counts),
+        Some(counts) if status.success() => Ok(counts),
+        Some(_) => bail!("`{line}` failed ({status}) although every test passed"),
+        None => bail!("`{line}` failed ({status}) before reporting its tests"),
+    }
+}
+
+/// SIGTERM to what is left of the group (the sandbox stops gracefully on it), SIGKILL after 5 s.
+fn end_group(group: i32, child: &mut std::process::Child) {
+    // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+    let alive = |signal| unsafe { libc::kill(-group, signal) } == 0;
+    if alive(libc::SIGTERM) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && alive(0) {
+            let _ = child.try_wait();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        alive(libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::fnv1a;
+
+    #[test]
+    fn fnv1a_tells_lockfiles_apart() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_ne!(fnv1a(b"{\"a\":1}"), fnv1a(b"{\"a\":2}"));
+    }
+
+    /// The whole step alone, as `cargo xtask test` runs it: `CVCO_PLUGIN_WASM=… cargo test -p xtask
+    /// vendure_step -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "installs npm packages, builds the sandbox, runs Vendure"]
+    fn vendure_step() {
+        let wasm = std::env::var_os("CVCO_PLUGIN_WASM").expect("CVCO_PLUGIN_WASM");
+        let counts = super::tests(&[("CVCO_PLUGIN_WASM", PathBuf::from(wasm))])
+            .expect("vendure step")
+            .expect("vendure suite present");
+        assert_eq!(counts.failed, 0, "{counts:?}");
+    }
 }
