@@ -1,1 +1,141 @@
-//! Reference merchant backend.
+//! `cvco-host`, the reference merchant backend: the merchant HTTP contract
+//! (`host-adapters/PROTOCOL.md`) over `cvco_plugin.wasm`, with a demo shop, a MOTO back-office and
+//! a counter. It owns no CVCo protocol code: every ANCV interaction is a plugin export call.
+
+pub mod auth;
+pub mod config;
+pub mod reports;
+pub mod service;
+pub mod shop;
+pub mod store;
+pub mod web;
+
+pub use config::{Account, HostConfig};
+use service::Engine;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug)]
+pub struct HostError(pub String);
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HostError {}
+
+fn err(context: &str, e: impl std::fmt::Display) -> HostError {
+    HostError(format!("{context}: {e}"))
+}
+
+/// A running host; dropping it stops it too.
+pub struct HostHandle {
+    pub base_url: String,
+    pub addr: SocketAddr,
+    pub engine: Arc<Engine>,
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+    poller: Option<JoinHandle<()>>,
+}
+
+impl HostHandle {
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(s) = self.server.take() {
+            let _ = s.await;
+        }
+        if let Some(p) = self.poller.take() {
+            let _ = p.await;
+        }
+    }
+}
+
+impl Drop for HostHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// The host part of a URL (`http://127.0.0.1:7070/x` → `127.0.0.1`), for the plugin's allow-list.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map(|(_, a)| a).unwrap_or(authority);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6).to_string();
+    }
+    authority.split(':').next().unwrap_or(authority).to_string()
+}
+
+/// Starts the host: opens the store, reconciles open payments, serves HTTP, polls.
+pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(cfg.host, cfg.port))
+        .await
+        .map_err(|e| err("binding", e))?;
+    let addr = listener.local_addr().map_err(|e| err("binding", e))?;
+    let ip = if addr.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { addr.ip() };
+    let base_url = format!("http://{}", SocketAddr::new(ip, addr.port()));
+    let public_url = cfg.public_url.clone().unwrap_or_else(|| base_url.clone());
+    let wasm = match &cfg.plugin {
+        Some(p) => std::fs::read(p).map_err(|e| err(&format!("reading {}", p.display()), e))?,
+        None => cvco_test_host::plugin_wasm().map_err(|e| err("plugin", e))?.to_vec(),
+    };
+    let pool = cvco_test_host::Pool::builder(wasm)
+        .config("api_base_url", cfg.sandbox_url.trim_end_matches('/'))
+        .config("shop_id", &cfg.shop_id)
+        .config("client_id", &cfg.client_id)
+        .config("client_secret", &cfg.client_secret)
+        .config("notification_secret", &cfg.notification_secret)
+        .config("request_timeout_ms", cfg.request_timeout_ms.to_string())
+        .allowed_host(url_host(&cfg.sandbox_url))
+        .build()
+        .map_err(|e| err("plugin", e))?;
+    let store = store::Store::open(cfg.data_file.as_deref()).map_err(|e| err("database", e))?;
+    // Cookies go without `Secure` only on plain http to a loopback address.
+    let secure = !(public_url.starts_with("http://") && (cfg.host.is_loopback() || cfg.host.is_unspecified()));
+    let (m_kib, ttl) = (cfg.argon2_m_kib, cfg.session_ttl_s);
+    let (manager, seller) = (cfg.manager.clone(), cfg.seller.clone());
+    let engine = Arc::new(Engine::new(cfg, store, pool, public_url.clone()));
+    let e2 = engine.clone();
+    let auth = tokio::task::spawn_blocking(move || -> Result<auth::Auth, HostError> {
+        let auth = auth::Auth::new(m_kib, secure, ttl);
+        auth.ensure_user(&e2.store, &manager.username, &manager.password, "manager", auth::Permissions::ALL)
+            .map_err(|e| err("accounts", e))?;
+        let seller_perms = auth::Permissions { moto: true, counter: true, ..Default::default() };
+        auth.ensure_user(&e2.store, &seller.username, &seller.password, "seller", seller_perms)
+            .map_err(|e| err("accounts", e))?;
+        Ok(auth)
+    })
+    .await
+    .map_err(|e| err("accounts", e))??;
+    engine.reconcile().await;
+    let (stop, rx) = watch::channel(false);
+    let poller = tokio::spawn(engine.clone().poll_loop(rx.clone()));
+    let app = Arc::new(web::App { engine: engine.clone(), auth, stop: rx.clone() });
+    let router = web::router(app);
+    let mut server_rx = rx;
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = server_rx.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "server");
+        }
+    });
+    tracing::info!(%base_url, %public_url, "cvco-host listening");
+    Ok(HostHandle { base_url, addr, engine, stop, server: Some(server), poller: Some(poller) })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn url_host_strips_scheme_port_path() {
+        assert_eq!(super::url_host("http://127.0.0.1:7070"), "127.0.0.1");
+        assert_eq!(super::url_host("https://acq.example/api"), "acq.example");
+        assert_eq!(super::url_host("http://[::1]:80/"), "::1");
+    }
+}

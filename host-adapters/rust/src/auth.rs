@@ -1,0 +1,326 @@
+//! Back-office accounts (argon2 hashes), sessions (random tokens, stored hashed), CSRF tokens,
+//! login throttling, and the shopper's cookie.
+
+use crate::service::{now_ms, random_token, sha256_hex};
+use crate::store::Store;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::http::HeaderMap;
+use cvco_core::{CvcoError, ErrorCode};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub const SHOP_COOKIE: &str = "cvco_shop";
+pub const BO_COOKIE: &str = "cvco_bo";
+const MAX_FAILURES: u32 = 5;
+const FAILURE_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Permissions {
+    #[serde(default)]
+    pub moto: bool,
+    #[serde(default)]
+    pub counter: bool,
+    #[serde(default)]
+    pub cancel: bool,
+    #[serde(default)]
+    pub refund: bool,
+    #[serde(default)]
+    pub close_day: bool,
+    #[serde(default)]
+    pub manage_sellers: bool,
+}
+
+impl Permissions {
+    pub const ALL: Permissions = Permissions {
+        moto: true,
+        counter: true,
+        cancel: true,
+        refund: true,
+        close_day: true,
+        manage_sellers: true,
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Perm {
+    Moto,
+    Counter,
+    Cancel,
+    Refund,
+    CloseDay,
+    ManageSellers,
+}
+
+#[derive(Debug, Clone)]
+pub struct BoSession {
+    pub username: String,
+    pub role: String,
+    pub permissions: Permissions,
+    pub csrf: String,
+}
+
+impl BoSession {
+    pub fn can(&self, p: Perm) -> bool {
+        let x = &self.permissions;
+        match p {
+            Perm::Moto => x.moto,
+            Perm::Counter => x.counter,
+            Perm::Cancel => x.cancel,
+            Perm::Refund => x.refund,
+            Perm::CloseDay => x.close_day,
+            Perm::ManageSellers => x.manage_sellers,
+        }
+    }
+
+    pub fn require(&self, p: Perm) -> Result<(), CvcoError> {
+        if self.can(p) {
+            Ok(())
+        } else {
+            Err(CvcoError::new(ErrorCode::Forbidden).with_detail(
+                "Le responsable ne vous a pas donné ce droit.",
+                "The manager has not given you this permission.",
+            ))
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "username": self.username,
+            "role": self.role,
+            "permissions": self.permissions,
+            "csrf_token": self.csrf,
+        })
+    }
+}
+
+pub struct Auth {
+    argon: Argon2<'static>,
+    failures: Mutex<HashMap<String, (u32, i64)>>,
+    /// Verified against when the user is unknown, so both answers take the same time.
+    dummy_hash: String,
+    pub secure_cookies: bool,
+    pub session_ttl_ms: i64,
+}
+
+impl Auth {
+    pub fn new(m_kib: u32, secure_cookies: bool, session_ttl_s: u64) -> Auth {
+        let params = Params::new(m_kib.max(8), 2, 1, None).unwrap_or_default();
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let mut auth = Auth {
+            argon,
+            failures: Mutex::new(HashMap::new()),
+            dummy_hash: String::new(),
+            secure_cookies,
+            session_ttl_ms: session_ttl_s as i64 * 1000,
+        };
+        auth.dummy_hash = auth.hash("not-a-password").unwrap_or_default();
+        auth
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, CvcoError> {
+        let salt = SaltString::encode_b64(random_token(16).as_bytes()).map_err(|_| internal())?;
+        self.argon
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|_| internal())
+    }
+
+    fn verify(&self, password: &str, hash: &str) -> bool {
+        PasswordHash::new(hash)
+            .map(|h| self.argon.verify_password(password.as_bytes(), &h).is_ok())
+            .unwrap_or(false)
+    }
+
+    /// Creates the account unless it exists (demo accounts from the configuration).
+    pub fn ensure_user(
+        &self,
+        store: &Store,
+        username: &str,
+        password: &str,
+        role: &str,
+        permissions: Permissions,
+    ) -> Result<(), CvcoError> {
+        let exists: bool = store.with(|c| {
+            c.query_row("SELECT 1 FROM users WHERE username = ?1", params![username], |_| Ok(()))
+                .optional()
+                .map(|o| o.is_some())
+        })?;
+        if exists {
+            return Ok(());
+        }
+        let hash = self.hash(password)?;
+        store.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO users(username, role, password_hash, permissions, active, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5)",
+                params![username, role, hash, serde_json::to_string(&permissions).unwrap_or_default(), now_ms()],
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Checks the password; answers the new session's token and the session.
+    pub fn login(&self, store: &Store, username: &str, password: &str) -> Result<(String, BoSession), CvcoError> {
+        let key = username.trim().to_lowercase();
+        let now = now_ms();
+        {
+            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((n, since)) = f.get(&key).copied() {
+                if now - since > FAILURE_WINDOW_MS {
+                    f.remove(&key);
+                } else if n >= MAX_FAILURES {
+                    return Err(CvcoError::new(ErrorCode::TooManyAttempts));
+                }
+            }
+        }
+        let user: Option<(String, String, String, bool)> = store.with(|c| {
+            c.query_row(
+                "SELECT role, password_hash, permissions, active FROM users WHERE username = ?1",
+                params![username],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)),
+            )
+            .optional()
+        })?;
+        let ok = match &user {
+            Some((_, hash, _, active)) => self.verify(password, hash) && *active,
+            None => {
+                let _ = self.verify(password, &self.dummy_hash);
+                false
+            }
+        };
+        let Some((role, _, permissions, _)) = user.filter(|_| ok) else {
+            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            let e = f.entry(key).or_insert((0, now));
+            e.0 += 1;
+            tracing::info!(failures = e.0, "back-office login refused");
+            return Err(CvcoError::new(ErrorCode::Unauthorized).with_detail(
+                "Identifiant ou mot de passe incorrect.",
+                "Wrong username or password.",
+            ));
+        };
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+        let token = random_token(32);
+        let csrf = random_token(24);
+        store.with(|c| {
+            c.execute(
+                "INSERT INTO sessions(token_hash, kind, username, csrf, created_at, expires_at)
+                 VALUES (?1, 'bo', ?2, ?3, ?4, ?5)",
+                params![sha256_hex(&token), username, csrf, now, now + self.session_ttl_ms],
+            )
+        })?;
+        tracing::info!(username, "back-office login");
+        let permissions = permissions_for(&role, &permissions);
+        Ok((
+            token,
+            BoSession {
+                username: username.into(),
+                role,
+                permissions,
+                csrf,
+            },
+        ))
+    }
+
+    pub fn session(&self, store: &Store, headers: &HeaderMap) -> Result<Option<BoSession>, CvcoError> {
+        let Some(token) = cookie(headers, BO_COOKIE) else {
+            return Ok(None);
+        };
+        let row: Option<(String, String, String, String)> = store.with(|c| {
+            c.query_row(
+                "SELECT s.username, s.csrf, u.role, u.permissions FROM sessions s
+                 JOIN users u ON u.username = s.username
+                 WHERE s.token_hash = ?1 AND s.kind = 'bo' AND s.expires_at > ?2 AND u.active = 1",
+                params![sha256_hex(&token), now_ms()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+        })?;
+        Ok(row.map(|(username, csrf, role, permissions)| BoSession {
+            permissions: permissions_for(&role, &permissions),
+            username,
+            role,
+            csrf,
+        }))
+    }
+
+    pub fn logout(&self, store: &Store, headers: &HeaderMap) -> Result<(), CvcoError> {
+        if let Some(token) = cookie(headers, BO_COOKIE) {
+            store.with(|c| c.execute("DELETE FROM sessions WHERE token_hash = ?1", params![sha256_hex(&token)]))?;
+        }
+        Ok(())
+    }
+
+    pub fn cookie_header(&self, name: &str, value: &str, same_site: &str, max_age_s: Option<i64>) -> String {
+        let mut s = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}");
+        if let Some(a) = max_age_s {
+            s.push_str(&format!("; Max-Age={a}"));
+        }
+        if self.secure_cookies {
+            s.push_str("; Secure");
+        }
+        s
+    }
+}
+
+fn permissions_for(role: &str, stored: &str) -> Permissions {
+    if role == "manager" {
+        Permissions::ALL
+    } else {
+        serde_json::from_str(stored).unwrap_or_default()
+    }
+}
+
+fn internal() -> CvcoError {
+    CvcoError::new(ErrorCode::Internal)
+}
+
+/// Constant-time comparison of the CSRF header with the session's token.
+pub fn check_csrf(session: &BoSession, headers: &HeaderMap) -> Result<(), CvcoError> {
+    let given = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let a = given.as_bytes();
+    let b = session.csrf.as_bytes();
+    let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(CvcoError::new(ErrorCode::Forbidden)
+            .with_detail("Jeton CSRF absent ou invalide.", "Missing or invalid CSRF token.")
+            .with_field("X-CSRF-Token"))
+    }
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(|(_, v)| v.to_string())
+}
+
+/// The shopper's identity: the hash of their cookie (orders store that), and a new cookie to set
+/// when they had none.
+pub fn shop_owner(auth: &Auth, headers: &HeaderMap) -> (String, Option<String>) {
+    match cookie(headers, SHOP_COOKIE) {
+        Some(token) => (sha256_hex(&token), None),
+        None => {
+            let token = random_token(32);
+            (
+                sha256_hex(&token),
+                Some(auth.cookie_header(SHOP_COOKIE, &token, "Lax", Some(30 * 24 * 3600))),
+            )
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Configuration: defaults (the sandbox demo shop), then a TOML file, then `CVCO_HOST_*`
+//! environment variables, then command-line flags (each overriding the previous).
+
+use serde::Deserialize;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+/// A back-office account created at start-up when it does not exist yet.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Account {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub host: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Base URL the acquisition server reaches us at (notification URL); the bound address when absent.
+    pub public_url: Option<String>,
+    /// The acquisition server (`api_base_url` of the plugin).
+    pub sandbox_url: String,
+    pub shop_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub notification_secret: String,
+    /// `cvco_plugin.wasm`; found or built by `cvco_test_host::plugin_wasm()` when absent.
+    pub plugin: Option<PathBuf>,
+    /// SQLite file; in memory when absent.
+    pub data_file: Option<PathBuf>,
+    pub examples_dir: PathBuf,
+    pub widget_dir: PathBuf,
+    pub openapi_file: PathBuf,
+    /// Enables `POST /shop/api/test-orders` (tests only).
+    pub test_orders: bool,
+    /// First polling delay of a non-final payment without news; doubles up to `poll_max_ms`.
+    pub poll_interval_ms: u64,
+    pub poll_max_ms: u64,
+    /// How long after its deadline a still-open payment is cancelled by us.
+    pub expiry_grace_ms: u64,
+    /// Business day boundary (Paris time) of the totals.
+    pub closing_hour: u8,
+    pub manager: Account,
+    pub seller: Account,
+    /// Argon2 memory cost in KiB (OWASP: 19456).
+    pub argon2_m_kib: u32,
+    pub session_ttl_s: u64,
+    /// Merchant name printed on receipts.
+    pub merchant_name: String,
+    /// Per-call budget of the plugin (HTTP included).
+    pub request_timeout_ms: u64,
+}
+
+fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        let root = workspace_root();
+        HostConfig {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            public_url: None,
+            sandbox_url: "http://127.0.0.1:7070".into(),
+            shop_id: "SHOP-DEMO-01".into(),
+            client_id: "demo-client".into(),
+            client_secret: "demo-secret".into(),
+            notification_secret: "whsec_demo_change_me".into(),
+            plugin: std::env::var_os(cvco_test_host::WASM_ENV).map(PathBuf::from),
+            data_file: None,
+            examples_dir: root.join("examples"),
+            widget_dir: std::env::var_os("CVCO_WIDGET_DIST")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("dist/widget")),
+            openapi_file: root.join("host-adapters/openapi.json"),
+            test_orders: false,
+            poll_interval_ms: 2000,
+            poll_max_ms: 10_000,
+            expiry_grace_ms: 5000,
+            closing_hour: 0,
+            manager: Account {
+                username: "manager".into(),
+                password: "manager-demo".into(),
+            },
+            seller: Account {
+                username: "seller".into(),
+                password: "seller-demo".into(),
+            },
+            argon2_m_kib: 19456,
+            session_ttl_s: 8 * 3600,
+            merchant_name: "Campings du Lac (démo)".into(),
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The TOML file: every key optional, same names as the environment variables without the
+/// `CVCO_HOST_` prefix, lower-cased.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    host: Option<IpAddr>,
+    port: Option<u16>,
+    public_url: Option<String>,
+    sandbox_url: Option<String>,
+    shop_id: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    notification_secret: Option<String>,
+    plugin: Option<PathBuf>,
+    data: Option<PathBuf>,
+    examples_dir: Option<PathBuf>,
+    widget_dir: Option<PathBuf>,
+    openapi_file: Option<PathBuf>,
+    test_orders: Option<bool>,
+    poll_interval_ms: Option<u64>,
+    poll_max_ms: Option<u64>,
+    expiry_grace_ms: Option<u64>,
+    closing_hour: Option<u8>,
+    manager: Option<Account>,
+    seller: Option<Account>,
+    argon2_m_kib: Option<u32>,
+    session_ttl_s: Option<u64>,
+    merchant_name: Option<String>,
+    request_timeout_ms: Option<u64>,
+}
+
+impl HostConfig {
+    pub fn apply_file(&mut self, path: &Path) -> Result<(), String> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let f: FileConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        macro_rules! set {
+            ($($k:ident => $field:ident),* $(,)?) => { $( if let Some(v) = f.$k { self.$field = v; } )* };
+        }
+        set!(host => host, port => port, sandbox_url => sandbox_url, shop_id => shop_id,
+            client_id => client_id, client_secret => client_secret,
+            notification_secret => notification_secret, examples_dir => examples_dir,
+            widget_dir => widget_dir, openapi_file => openapi_file, test_orders => test_orders,
+            poll_interval_ms => poll_interval_ms, poll_max_ms => poll_max_ms,
+            expiry_grace_ms => expiry_grace_ms, closing_hour => closing_hour,
+            manager => manager, seller => seller, argon2_m_kib => argon2_m_kib,
+            session_ttl_s => session_ttl_s, merchant_name => merchant_name,
+            request_timeout_ms => request_timeout_ms);
+        if f.public_url.is_some() {
+            self.public_url = f.public_url;
+        }
+        if f.plugin.is_some() {
+            self.plugin = f.plugin;
+        }
+        if f.data.is_some() {
+            self.data_file = f.data;
+        }
+        Ok(())
+    }
+
+    /// `CVCO_HOST_<KEY>` for every key of the file.
+    pub fn apply_env(&mut self) -> Result<(), String> {
+        self.apply_vars(|k| std::env::var(k).ok())
+    }
+
+    pub fn apply_vars(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        let var = |k: &str| get(&format!("CVCO_HOST_{k}"));
+        fn parse<T: std::str::FromStr>(k: &str, v: String) -> Result<T, String> {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("CVCO_HOST_{k}: cannot read {v:?}"))
+        }
+        macro_rules! num {
+            ($($k:literal => $field:ident),* $(,)?) => { $( if let Some(v) = var($k) { self.$field = parse($k, v)?; } )* };
+        }
+        macro_rules! text {
+            ($($k:literal => $field:ident),* $(,)?) => { $( if let Some(v) = var($k) { self.$field = v; } )* };
+        }
+        num!("HOST" => host, "PORT" => port, "TEST_ORDERS" => test_orders,
+            "POLL_INTERVAL_MS" => poll_interval_ms, "POLL_MAX_MS" => poll_max_ms,
+            "EXPIRY_GRACE_MS" => expiry_grace_ms, "CLOSING_HOUR" => closing_hour,
+            "ARGON2_M_KIB" => argon2_m_kib, "SESSION_TTL_S" => session_ttl_s,
+            "REQUEST_TIMEOUT_MS" => request_timeout_ms);
+        text!("SANDBOX_URL" => sandbox_url, "SHOP_ID" => shop_id, "CLIENT_ID" => client_id,
+            "CLIENT_SECRET" => client_secret, "NOTIFICATION_SECRET" => notification_secret,
+            "MERCHANT_NAME" => merchant_name);
+        if let Some(v) = var("PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = var("PLUGIN") {
+            self.plugin = Some(v.into());
+        }
+        if let Some(v) = var("DATA") {
+            self.data_file = Some(v.into());
+        }
+        if let Some(v) = var("EXAMPLES_DIR") {
+            self.examples_dir = v.into();
+        }
+        if let Some(v) = var("WIDGET_DIR") {
+            self.widget_dir = v.into();
+        }
+        if let Some(v) = var("OPENAPI_FILE") {
+            self.openapi_file = v.into();
+        }
+        if let Some(v) = var("MANAGER_PASSWORD") {
+            self.manager.password = v;
+        }
+        if let Some(v) = var("SELLER_PASSWORD") {
+            self.seller.password = v;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_defaults() {
+        let mut c = HostConfig::default();
+        c.apply_vars(|k| match k {
+            "CVCO_HOST_CLIENT_SECRET" => Some("s3cret".into()),
+            "CVCO_HOST_PORT" => Some("9090".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.client_secret, "s3cret");
+        assert_eq!(c.port, 9090);
+        assert!(c
+            .apply_vars(|k| (k == "CVCO_HOST_PORT").then(|| "x".into()))
+            .is_err());
+    }
+
+    #[test]
+    fn file_rejects_unknown_keys() {
+        let dir = std::env::temp_dir().join(format!("cvco-host-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.toml");
+        std::fs::write(&p, "shop_id = \"S2\"\nclosing_hour = 3\n[manager]\nusername = \"boss\"\npassword = \"pw\"\n").unwrap();
+        let mut c = HostConfig::default();
+        c.apply_file(&p).unwrap();
+        assert_eq!((c.shop_id.as_str(), c.closing_hour), ("S2", 3));
+        assert_eq!(c.manager.username, "boss");
+        std::fs::write(&p, "shop_idd = \"S2\"\n").unwrap();
+        assert!(HostConfig::default().apply_file(&p).is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! Business-day totals since the last closing, the closing itself, printable receipts.
+
+use crate::service::{now_ms, rfc3339, Engine};
+use crate::store::PaymentRow;
+use crate::web::html_escape;
+use cvco_core::plugin_api::{DailyReport, DailyTotalsInput};
+use cvco_core::time::Date;
+use cvco_core::{Amount, CvcoError, Timestamp};
+use rusqlite::params;
+use serde_json::{json, Value};
+
+/// Totals of a business day; `with_ancv` adds ANCV's own figures for that day (plugin
+/// `daily_totals`), for reconciliation.
+pub async fn totals(engine: &Engine, date: Option<&str>, with_ancv: bool) -> Result<Value, CvcoError> {
+    let hour = engine.cfg.closing_hour;
+    let date = match date.filter(|d| !d.is_empty()) {
+        Some(d) => Date::parse(d).map_err(|e| e.with_field("date"))?,
+        None => Timestamp(now_ms()).business_date(hour),
+    };
+    let (start, end) = Timestamp::business_day_bounds(date, hour);
+    let last_closing: Option<i64> = engine.store.with(|c| {
+        c.query_row(
+            "SELECT MAX(closed_at) FROM closings WHERE closed_at >= ?1 AND closed_at < ?2",
+            params![start.0, end.0],
+            |r| r.get(0),
+        )
+    })?;
+    let since = last_closing.unwrap_or(start.0).max(start.0);
+    let rows: Vec<PaymentRow> = engine.store.with(|c| {
+        let mut s = c.prepare(
+            "SELECT * FROM payments WHERE (authorized_at >= ?1 AND authorized_at < ?2)
+             OR (final_at >= ?1 AND final_at < ?2) ORDER BY COALESCE(authorized_at, final_at)",
+        )?;
+        let rows = s.query_map(params![since, end.0], PaymentRow::from_row)?;
+        rows.collect()
+    })?;
+    let in_period = |t: Option<i64>| t.is_some_and(|t| t >= since && t < end.0);
+    let (mut count, mut gross, mut refunded) = (0i64, 0i64, 0i64);
+    let (mut cancelled, mut declined, mut expired) = (0, 0, 0);
+    let mut lines = Vec::new();
+    for p in &rows {
+        if in_period(p.authorized_at) && p.authorized_cents > 0 {
+            count += 1;
+            gross += p.authorized_cents;
+            refunded += p.refunded_cents;
+            lines.push(json!({
+                "payment_id": p.payment_id,
+                "transaction_id": p.transaction_id,
+                "order_ref": p.order_ref,
+                "status": p.status,
+                "authorized_cents": p.authorized_cents,
+                "refunded_cents": p.refunded_cents,
+                "at": p.authorized_at.map(rfc3339),
+            }));
+        }
+        if in_period(p.final_at) {
+            match p.status.as_str() {
+                "cancelled" => cancelled += 1,
+                "declined" => declined += 1,
+                "expired" => expired += 1,
+                _ => {}
+            }
+        }
+    }
+    let ancv = if with_ancv {
+        let r: Result<DailyReport, _> = engine
+            .pool
+            .call_async("daily_totals", &DailyTotalsInput { from: date, to: date, now: None })
+            .await;
+        match r {
+            Ok(r) => json!(r.days.first()),
+            Err(e) => {
+                tracing::warn!(code = %e.code, "daily_totals");
+                Value::Null
+            }
+        }
+    } else {
+        Value::Null
+    };
+    Ok(json!({
+        "date": date.to_string(),
+        "closing_hour": hour,
+        "since": rfc3339(since),
+        "until": rfc3339(end.0),
+        "count": count,
+        "gross_cents": gross,
+        "refunded_cents": refunded,
+        "net_cents": gross - refunded,
+        "cancelled_count": cancelled,
+        "declined_count": declined,
+        "expired_count": expired,
+        "lines": lines,
+        "ancv": ancv,
+    }))
+}
+
+/// Closes the current period now: its totals, stamped, and a new period from now.
+pub async fn close(engine: &Engine) -> Result<Value, CvcoError> {
+    let mut t = totals(engine, None, true).await?;
+    let now = now_ms();
+    t["closed_at"] = json!(rfc3339(now));
+    t["until"] = json!(rfc3339(now));
+    let text = t.to_string();
+    engine.store.with(|c| {
+        c.execute("INSERT INTO closings(closed_at, totals) VALUES (?1, ?2)", params![now, text])
+    })?;
+    Ok(t)
+}
+
+fn euros(cents: i64) -> String {
+    Amount::from_cents(cents.max(0) as u64)
+        .map(|a| a.format_fr())
+        .unwrap_or_default()
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <link rel=\"stylesheet\" href=\"/examples/receipt.css\"></head><body class=\"receipt\">{body}</body></html>",
+        html_escape(title)
+    )
+}
+
+pub fn receipt_html(engine: &Engine, p: &Value, duplicate: bool) -> String {
+    let s = |k: &str| p[k].as_str().map(html_escape).unwrap_or_default();
+    let n = |k: &str| p[k].as_i64().unwrap_or(0);
+    let mut b = String::new();
+    if duplicate {
+        b.push_str("<p class=\"duplicata\"><strong>DUPLICATA</strong></p>");
+    }
+    b.push_str(&format!(
+        "<h1>{}</h1><p>Point d'accueil / Shop : {}</p>",
+        html_escape(&engine.cfg.merchant_name),
+        html_escape(&engine.cfg.shop_id)
+    ));
+    b.push_str("<h2>Chèque-Vacances Connect</h2><table>");
+    let row = |k: &str, v: String| format!("<tr><th>{}</th><td>{}</td></tr>", html_escape(k), v);
+    b.push_str(&row("Date", s("updated_at")));
+    b.push_str(&row("Commande / Order", s("order_ref")));
+    b.push_str(&row("Référence transaction / Transaction reference", s("transaction_id")));
+    b.push_str(&row("Statut / Status", s("status")));
+    if let Some(auths) = p["authorizations"].as_array() {
+        for a in auths {
+            b.push_str(&row(
+                "N° d'autorisation / Authorization number",
+                format!(
+                    "{} ({})",
+                    html_escape(a["number"].as_str().unwrap_or("")),
+                    html_escape(&euros(a["amount_cents"].as_i64().unwrap_or(0)))
+                ),
+            ));
+        }
+    }
+    b.push_str(&row("Montant demandé / Amount requested", html_escape(&euros(n("amount_cents")))));
+    b.push_str(&row("Payé en Chèque-Vacances Connect / Paid", html_escape(&euros(n("authorized_cents")))));
+    if n("refunded_cents") > 0 {
+        b.push_str(&row("Remboursé / Refunded", html_escape(&euros(n("refunded_cents")))));
+    }
+    if n("authorized_cents") > 0 && n("remaining_cents") > 0 {
+        b.push_str(&row("Reste dû / Remaining due", html_escape(&euros(n("remaining_cents")))));
+    }
+    b.push_str("</table>");
+    page("Ticket Chèque-Vacances Connect", &b)
+}
+
+pub fn totals_html(engine: &Engine, t: &Value) -> String {
+    let n = |k: &str| t[k].as_i64().unwrap_or(0);
+    let mut b = format!(
+        "<h1>{}</h1><p>Point d'accueil / Shop : {}</p><h2>Totaux du {} / Totals</h2><p>Depuis / Since {}</p><table>",
+        html_escape(&engine.cfg.merchant_name),
+        html_escape(&engine.cfg.shop_id),
+        html_escape(t["date"].as_str().unwrap_or("")),
+        html_escape(t["since"].as_str().unwrap_or(""))
+    );
+    for (label, v) in [
+        ("Transactions", n("count").to_string()),
+        ("Brut / Gross", euros(n("gross_cents"))),
+        ("Remboursé / Refunded", euros(n("refunded_cents"))),
+        ("Net", euros(n("net_cents"))),
+        ("Annulées / Cancelled", n("cancelled_count").to_string()),
+        ("Refusées / Declined", n("declined_count").to_string()),
+        ("Expirées / Expired", n("expired_count").to_string()),
+    ] {
+        b.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>", html_escape(label), html_escape(&v)));
+    }
+    b.push_str("</table><h3>Détail</h3><table><tr><th>Transaction</th><th>Commande</th><th>Montant</th><th>Remboursé</th></tr>");
+    for l in t["lines"].as_array().into_iter().flatten() {
+        b.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            html_escape(l["transaction_id"].as_str().unwrap_or("")),
+            html_escape(l["order_ref"].as_str().unwrap_or("")),
+            html_escape(&euros(l["authorized_cents"].as_i64().unwrap_or(0))),
+            html_escape(&euros(l["refunded_cents"].as_i64().unwrap_or(0)))
+        ));
+    }
+    b.push_str("</table>");
+    page("Totaux Chèque-Vacances Connect", &b)
+}

@@ -1,0 +1,997 @@
+//! The payment engine: creation (idempotent), refresh from the plugin, notifications, polling,
+//! expiry, SSE fan-out. Every ANCV interaction is a plugin export call.
+
+use crate::config::HostConfig;
+use crate::store::{OrderRow, PaymentRow, RequestRow, Store};
+use cvco_core::lifecycle::CaptureMode;
+use cvco_core::plugin_api::{
+    CancelPaymentInput, CapturePaymentInput, CreatePaymentInput,
+    CreatePaymentRequestInput, DeliveryKind, Payment, PaymentIdInput, PaymentRequest,
+    PaymentRequestIdInput, RefundPaymentInput, VerifyNotificationInput,
+};
+use cvco_core::signature::VerifiedNotification;
+use cvco_core::wire::NotificationKind;
+use cvco_core::{BeneficiaryId, Channel, CvcoError, ErrorCode, NormalizedStatus, Timestamp};
+use cvco_test_host::Pool;
+use rusqlite::{params, OptionalExtension};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    Timestamp(ms).to_rfc3339()
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    let d = Sha256::digest(s.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn random_token(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_id(prefix: &str) -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut rng = rand::thread_rng();
+    let s: String = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}_{s}")
+}
+
+pub fn invalid(field: &str, fr: &str, en: &str) -> CvcoError {
+    CvcoError::new(ErrorCode::InvalidRequest)
+        .with_detail(fr, en)
+        .with_field(field)
+}
+
+/// The idempotency key sent to the plugin: stable for one order + attempt, opaque, ASCII.
+pub fn idempotency_key(scope: &str, order_ref: &str, attempt: &str) -> String {
+    let h = sha256_hex(&format!("{scope}\n{order_ref}\n{attempt}"));
+    format!("cvco-host-{scope}-{}", &h[..40])
+}
+
+pub fn check_ref(value: &str, field: &str) -> Result<(), CvcoError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "1 à 64 caractères : lettres, chiffres, - _ . /",
+            "1 to 64 characters: letters, digits, - _ . /",
+        ))
+    }
+}
+
+/// What a new payment is.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// A push to the beneficiary's app.
+    Identifier { beneficiary: String },
+    /// A payment QR code the beneficiary scans (an ANCV payment request shown on screen).
+    Qr,
+    /// A MOTO e-mail request or a QR pre-reservation from the back-office.
+    Request {
+        delivery: DeliveryKind,
+        email: Option<String>,
+        expires_in_s: Option<u32>,
+        capture: CaptureMode,
+    },
+}
+
+/// How much the new payment is for.
+#[derive(Debug, Clone, Copy)]
+pub enum AmountSpec {
+    /// What the order still needs.
+    Remaining,
+    /// A seller's amount, at most what the order still needs.
+    Fixed(i64),
+}
+
+pub struct Engine {
+    pub cfg: HostConfig,
+    pub store: Store,
+    pub pool: Pool,
+    pub public_url: String,
+    pub notification_url: String,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    channels: Mutex<HashMap<String, broadcast::Sender<()>>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct OrderAmounts {
+    pub total: i64,
+    pub paid_cvco: i64,
+    pub paid_card: i64,
+    pub remaining: i64,
+}
+
+fn counts_as_paid(status: &str) -> bool {
+    matches!(status, "authorized" | "partially_authorized" | "refunded")
+}
+
+impl Engine {
+    pub fn new(cfg: HostConfig, store: Store, pool: Pool, public_url: String) -> Engine {
+        let notification_url = format!("{}/cvco/v1/notifications", public_url.trim_end_matches('/'));
+        Engine {
+            cfg,
+            store,
+            pool,
+            public_url,
+            notification_url,
+            locks: Mutex::new(HashMap::new()),
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock_for(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if locks.len() > 10_000 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(key).or_default().clone()
+    }
+
+    pub fn order_lock(&self, order_ref: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.lock_for(format!("order:{order_ref}"))
+    }
+
+    pub fn subscribe(&self, payment_id: &str) -> broadcast::Receiver<()> {
+        let mut ch = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        ch.retain(|_, s| s.receiver_count() > 0);
+        ch.entry(payment_id.to_string())
+            .or_insert_with(|| broadcast::channel(16).0)
+            .subscribe()
+    }
+
+    fn publish(&self, payment_id: &str) {
+        let ch = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = ch.get(payment_id) {
+            let _ = s.send(());
+        }
+    }
+
+    // ----- orders -------------------------------------------------------------------------
+
+    pub fn amounts(&self, order: &OrderRow) -> Result<OrderAmounts, CvcoError> {
+        let paid_card: i64 = serde_json::from_str::<Vec<Value>>(&order.card_payments)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["amount_cents"].as_i64())
+            .sum();
+        let paid_cvco: i64 = self.store.with(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT status, authorized_cents, refunded_cents FROM payments WHERE order_ref = ?1",
+            )?;
+            let rows = s.query_map(params![order.order_ref], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+            })?;
+            let mut sum = 0;
+            for row in rows {
+                let (status, a, rf) = row?;
+                if counts_as_paid(&status) {
+                    sum += (a - rf).max(0);
+                }
+            }
+            Ok(sum)
+        })?;
+        Ok(OrderAmounts {
+            total: order.total_cents,
+            paid_cvco,
+            paid_card,
+            remaining: (order.total_cents - paid_card - paid_cvco).max(0),
+        })
+    }
+
+    pub fn order_json(&self, order: &OrderRow) -> Result<Value, CvcoError> {
+        let a = self.amounts(order)?;
+        let payments = self
+            .store
+            .payments_of_order(&order.order_ref)?
+            .iter()
+            .map(|p| self.payment_json_with(p, a))
+            .collect::<Vec<_>>();
+        Ok(json!({
+            "order_ref": order.order_ref,
+            "kind": order.kind,
+            "lines": serde_json::from_str::<Value>(&order.lines).unwrap_or(json!([])),
+            "total_cents": a.total,
+            "paid_cvco_cents": a.paid_cvco,
+            "paid_card_cents": a.paid_card,
+            "remaining_cents": a.remaining,
+            "status": if a.remaining == 0 { "paid" } else { "awaiting_payment" },
+            "payments": payments,
+            "card_payments": serde_json::from_str::<Value>(&order.card_payments).unwrap_or(json!([])),
+            "created_at": rfc3339(order.created_at),
+        }))
+    }
+
+    /// Creates an order unless it exists; answers whether it was created.
+    pub fn insert_order(
+        &self,
+        order_ref: &str,
+        owner: Option<&str>,
+        kind: &str,
+        lines: &Value,
+        total_cents: i64,
+    ) -> Result<bool, CvcoError> {
+        let n = self.store.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO orders(order_ref, owner, kind, lines, total_cents, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![order_ref, owner, kind, lines.to_string(), total_cents, now_ms()],
+            )
+        })?;
+        Ok(n == 1)
+    }
+
+    // ----- the Payment object -------------------------------------------------------------
+
+    pub fn payment_json(&self, row: &PaymentRow) -> Result<Value, CvcoError> {
+        let order = self
+            .store
+            .order(&row.order_ref)?
+            .ok_or_else(|| CvcoError::new(ErrorCode::OrderNotFound))?;
+        let a = self.amounts(&order)?;
+        Ok(self.payment_json_with(row, a))
+    }
+
+    pub fn payment_json_with(&self, row: &PaymentRow, a: OrderAmounts) -> Value {
+        let plugin: Option<Payment> = row
+            .plugin
+            .as_deref()
+            .and_then(|p| serde_json::from_str(p).ok());
+        let qr: Option<Value> = row.qr.as_deref().and_then(|q| serde_json::from_str(q).ok());
+        let in_progress_tx = plugin.as_ref().is_some_and(|p| !p.is_final);
+        let next_action = if row.is_final {
+            json!({"type": "none"})
+        } else if let (Some(qr), false) = (&qr, in_progress_tx) {
+            json!({"type": "show_qr", "qr_payload": qr["payload"], "expires_at": qr["expires_at"]})
+        } else {
+            json!({"type": "wait_for_app", "deadline": row.deadline.map(rfc3339)})
+        };
+        let authorizations: Vec<Value> = plugin
+            .as_ref()
+            .map(|p| {
+                p.payers
+                    .iter()
+                    .flat_map(|payer| payer.authorizations.iter())
+                    .map(|a| {
+                        json!({"number": a.number, "amount_cents": a.amount_cents.cents(),
+                               "validated_at": a.validated_at.to_rfc3339(), "holder": a.holder})
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let refunds: Vec<Value> = plugin
+            .as_ref()
+            .map(|p| {
+                p.refunds
+                    .iter()
+                    .map(|r| json!({"id": r.id, "amount_cents": r.amount_cents.cents(), "created_at": r.created_at.to_rfc3339(), "reason": r.reason}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (label_fr, label_en) = plugin
+            .as_ref()
+            .map(|p| (p.ancv_label_fr.clone(), p.ancv_label_en.clone()))
+            .unwrap_or_default();
+        json!({
+            "payment_id": row.payment_id,
+            "order_ref": row.order_ref,
+            "amount_cents": row.amount_cents,
+            "currency": "EUR",
+            "mode": row.mode,
+            "channel": row.channel,
+            "status": row.status,
+            "final": row.is_final,
+            "authorized_cents": row.authorized_cents,
+            "remaining_cents": (row.amount_cents - row.authorized_cents).max(0),
+            "refunded_cents": row.refunded_cents,
+            "captured_cents": plugin.as_ref().map(|p| p.captured_cents.cents()).unwrap_or(0),
+            "capture": plugin.as_ref().map(|p| p.capture_mode),
+            "order_total_cents": a.total,
+            "order_remaining_cents": a.remaining,
+            "beneficiary_masked": row.beneficiary_masked,
+            "deadline": row.deadline.map(rfc3339),
+            "next_action": next_action,
+            "ancv_state": row.ancv_state,
+            "ancv_label_fr": if label_fr.is_empty() { Value::Null } else { json!(label_fr) },
+            "ancv_label_en": if label_en.is_empty() { Value::Null } else { json!(label_en) },
+            "abort_reason": plugin.as_ref().and_then(|p| p.abort_reason),
+            "transaction_id": row.transaction_id,
+            "request_id": row.request_id,
+            "authorizations": authorizations,
+            "refunds": refunds,
+            "error": row.error.as_deref().and_then(|e| serde_json::from_str::<Value>(e).ok()),
+            "sequence": row.sequence,
+            "created_at": rfc3339(row.created_at),
+            "updated_at": rfc3339(row.updated_at),
+            "events_url": format!("/cvco/v1/payments/{}/events", row.payment_id),
+        })
+    }
+
+    // ----- creation -----------------------------------------------------------------------
+
+    fn by_attempt(&self, order_ref: &str, attempt: &str) -> Result<Option<PaymentRow>, CvcoError> {
+        self.store.with(|c| {
+            c.query_row(
+                "SELECT * FROM payments WHERE order_ref = ?1 AND attempt = ?2",
+                params![order_ref, attempt],
+                PaymentRow::from_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Creates (or finds) the payment of `order_ref` + `attempt`. `Ok((row, created))`.
+    pub async fn start(
+        &self,
+        order_ref: &str,
+        attempt: &str,
+        channel: Channel,
+        start: Start,
+        amount: AmountSpec,
+    ) -> Result<(PaymentRow, bool), CvcoError> {
+        if attempt.is_empty() || attempt.len() > 64 || !attempt.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(invalid(
+                "attempt",
+                "1 à 64 caractères ASCII imprimables.",
+                "1 to 64 printable ASCII characters.",
+            ));
+        }
+        let masked = match &start {
+            Start::Identifier { beneficiary } => Some(
+                BeneficiaryId::parse(beneficiary)
+                    .map_err(|e| e.with_field("beneficiary"))?
+                    .masked(),
+            ),
+            Start::Request {
+                delivery: DeliveryKind::Email,
+                email,
+                ..
+            } => {
+                let email = email.as_deref().unwrap_or("");
+                match BeneficiaryId::parse(email) {
+                    Ok(id @ BeneficiaryId::Email(_)) => Some(id.masked()),
+                    _ => {
+                        return Err(CvcoError::new(ErrorCode::InvalidBeneficiary).with_field("email"))
+                    }
+                }
+            }
+            _ => None,
+        };
+        let lock = self.lock_for(format!("order:{order_ref}"));
+        let _guard = lock.lock().await;
+        if let Some(row) = self.by_attempt(order_ref, attempt)? {
+            return Ok((row, false));
+        }
+        let order = self
+            .store
+            .order(order_ref)?
+            .ok_or_else(|| CvcoError::new(ErrorCode::OrderNotFound).with_field("order_ref"))?;
+        let others = self.store.payments_of_order(order_ref)?;
+        if others.iter().any(|p| !p.is_final) {
+            return Err(CvcoError::new(ErrorCode::PaymentInProgress));
+        }
+        let a = self.amounts(&order)?;
+        if a.remaining == 0 {
+            return Err(CvcoError::new(ErrorCode::IllegalTransition)
+                .with_detail("La commande est déjà payée.", "The order is already paid."));
+        }
+        let amount_cents = match amount {
+            AmountSpec::Remaining => a.remaining,
+            AmountSpec::Fixed(n) if n > 0 && n <= a.remaining => n,
+            AmountSpec::Fixed(_) => {
+                return Err(CvcoError::new(ErrorCode::InvalidAmount)
+                    .with_detail(
+                        "Au plus le reste dû de la commande.",
+                        "At most what the order still needs.",
+                    )
+                    .with_field("amount_cents"))
+            }
+        };
+        let key = idempotency_key("pay", order_ref, attempt);
+        let (call, input, mode) = match &start {
+            Start::Identifier { beneficiary } => (
+                "create_payment",
+                serde_json::to_string(&CreatePaymentInput {
+                    order_ref: order_ref.into(),
+                    amount_cents,
+                    channel,
+                    beneficiary: Some(beneficiary.trim().into()),
+                    adjustable: None,
+                    idempotency_key: key,
+                    capture_mode: None,
+                    notification_url: Some(self.notification_url.clone()),
+                    return_url: None,
+                    cancel_url: None,
+                    now: None,
+                }),
+                "identifier",
+            ),
+            Start::Qr => (
+                "create_payment_request",
+                serde_json::to_string(&CreatePaymentRequestInput {
+                    order_ref: order_ref.into(),
+                    amount_cents,
+                    channel: Some(channel),
+                    delivery: DeliveryKind::Qr,
+                    email: None,
+                    expires_in_s: None,
+                    idempotency_key: Some(key),
+                    adjustable: None,
+                    capture_mode: None,
+                    notification_url: Some(self.notification_url.clone()),
+                    now: None,
+                }),
+                "qr",
+            ),
+            Start::Request {
+                delivery,
+                email,
+                expires_in_s,
+                capture,
+            } => (
+                "create_payment_request",
+                serde_json::to_string(&CreatePaymentRequestInput {
+                    order_ref: order_ref.into(),
+                    amount_cents,
+                    channel: Some(channel),
+                    delivery: *delivery,
+                    email: email.clone(),
+                    expires_in_s: *expires_in_s,
+                    idempotency_key: Some(key),
+                    adjustable: None,
+                    capture_mode: Some(*capture),
+                    notification_url: Some(self.notification_url.clone()),
+                    now: None,
+                }),
+                match delivery {
+                    DeliveryKind::Qr => "qr",
+                    DeliveryKind::Email => "identifier",
+                },
+            ),
+        };
+        let input = input.map_err(|e| CvcoError::new(ErrorCode::Internal).with_detail(&e.to_string(), &e.to_string()))?;
+        let now = now_ms();
+        let row = PaymentRow {
+            payment_id: new_id("pay"),
+            order_ref: order_ref.into(),
+            attempt: attempt.into(),
+            mode: mode.into(),
+            channel: channel.as_str().into(),
+            amount_cents,
+            beneficiary_masked: masked,
+            create_call: call.into(),
+            create_input: input,
+            transaction_id: None,
+            request_id: None,
+            status: "pending".into(),
+            is_final: false,
+            authorized_cents: 0,
+            refunded_cents: 0,
+            ancv_state: None,
+            plugin: None,
+            qr: None,
+            error: None,
+            deadline: None,
+            sequence: 0,
+            created_at: now,
+            updated_at: now,
+            authorized_at: None,
+            final_at: None,
+            next_poll_at: now + self.cfg.poll_interval_ms as i64,
+            poll_interval_ms: 0,
+        };
+        match self.store.with(|c| row.insert(c)) {
+            Ok(_) => {}
+            // A concurrent process won the unique (order_ref, attempt): answer its payment.
+            Err(e) => {
+                if let Some(existing) = self.by_attempt(order_ref, attempt)? {
+                    return Ok((existing, false));
+                }
+                return Err(e);
+            }
+        }
+        let plock = self.lock_for(format!("pay:{}", row.payment_id));
+        let _pguard = plock.lock().await;
+        match self.run_create(row.clone()).await {
+            Ok(row) => Ok((row, true)),
+            Err(e) => {
+                // Nothing was created upstream, or the same attempt retries with the same key.
+                let _ = self.store.with(|c| {
+                    c.execute("DELETE FROM payments WHERE payment_id = ?1", params![row.payment_id])
+                });
+                tracing::info!(order_ref, code = %e.code, "payment creation refused");
+                Err(e)
+            }
+        }
+    }
+
+    /// Calls the creation export recorded in the row (again, after a restart: same key).
+    async fn run_create(&self, row: PaymentRow) -> Result<PaymentRow, CvcoError> {
+        let input: Value = serde_json::from_str(&row.create_input).unwrap_or(Value::Null);
+        if row.create_call == "create_payment" {
+            let p: Payment = self.pool.call_async("create_payment", &input).await?;
+            tracing::info!(payment_id = %row.payment_id, transaction_id = %p.id, status = p.status.as_str(), "payment created");
+            self.commit_payment(row, &p)
+        } else {
+            let r: PaymentRequest = self.pool.call_async("create_payment_request", &input).await?;
+            tracing::info!(payment_id = %row.payment_id, request_id = %r.id, "payment request created");
+            let capture = input["capture_mode"].as_str().unwrap_or("NORMAL").to_string();
+            let email_masked = r
+                .email
+                .as_deref()
+                .and_then(|e| BeneficiaryId::parse(e).ok())
+                .map(|b| b.masked());
+            let delivery = match r.delivery {
+                DeliveryKind::Email => "email",
+                DeliveryKind::Qr => "qr",
+            };
+            let svg = match (&r.svg, r.delivery) {
+                (Some(svg), _) => Some(svg.clone()),
+                (None, DeliveryKind::Qr) => None,
+                (None, DeliveryKind::Email) => None,
+            };
+            self.store.with(|c| {
+                c.execute(
+                    "INSERT OR IGNORE INTO payment_requests (request_id, payment_id, delivery, email_masked,
+                        capture, expires_at, qr_payload, qr_svg) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![r.id, row.payment_id, delivery, email_masked, capture, r.expires_at.0, r.qr_payload, svg],
+                )
+            })?;
+            self.commit_request(row, &r)
+        }
+    }
+
+    // ----- state updates ------------------------------------------------------------------
+
+    /// Records a new state; bumps `sequence` and tells subscribers only on a real change.
+    fn commit(&self, old: PaymentRow, mut new: PaymentRow) -> Result<PaymentRow, CvcoError> {
+        let now = now_ms();
+        let changed = old.status != new.status
+            || old.is_final != new.is_final
+            || old.authorized_cents != new.authorized_cents
+            || old.refunded_cents != new.refunded_cents
+            || old.ancv_state != new.ancv_state
+            || old.transaction_id != new.transaction_id
+            || old.request_id != new.request_id
+            || old.sequence == 0;
+        let base = self.cfg.poll_interval_ms.max(50) as i64;
+        if changed {
+            new.sequence = old.sequence + 1;
+            new.updated_at = now;
+            new.poll_interval_ms = base;
+            if new.is_final && old.final_at.is_none() {
+                new.final_at = Some(now);
+            }
+        } else {
+            new.poll_interval_ms = (old.poll_interval_ms.max(base) * 2).min(self.cfg.poll_max_ms.max(base as u64) as i64);
+        }
+        new.next_poll_at = now + new.poll_interval_ms;
+        self.store.with(|c| new.save_state(c))?;
+        if changed {
+            tracing::info!(payment_id = %new.payment_id, status = %new.status, sequence = new.sequence, "payment updated");
+            self.publish(&new.payment_id);
+        }
+        Ok(new)
+    }
+
+    fn commit_payment(&self, old: PaymentRow, p: &Payment) -> Result<PaymentRow, CvcoError> {
+        let mut new = old.clone();
+        new.transaction_id = Some(p.id.clone());
+        new.status = p.status.as_str().into();
+        new.is_final = p.is_final;
+        new.authorized_cents = p.authorized_cents.cents() as i64;
+        new.refunded_cents = p.refunded_cents.cents() as i64;
+        new.ancv_state = Some(p.ancv_state.as_str().into());
+        new.plugin = serde_json::to_string(p).ok();
+        new.deadline = p.expires_at.map(|t| t.0);
+        new.authorized_at = first_authorization(p).or(old.authorized_at);
+        new.error = failed_error(p.status, p.abort_reason.map(|r| format!("{r:?}")));
+        self.commit(old, new)
+    }
+
+    fn commit_request(&self, old: PaymentRow, r: &PaymentRequest) -> Result<PaymentRow, CvcoError> {
+        let mut new = old.clone();
+        new.request_id = Some(r.id.clone());
+        new.transaction_id = r.payment.as_ref().map(|p| p.id.clone()).or(old.transaction_id.clone());
+        new.status = r.status.as_str().into();
+        new.is_final = r.is_final;
+        new.authorized_cents = r.authorized_cents.cents() as i64;
+        new.refunded_cents = r.refunded_cents.cents() as i64;
+        new.ancv_state = Some(
+            r.payment
+                .as_ref()
+                .map(|p| p.ancv_state.as_str().to_string())
+                .unwrap_or_else(|| r.ancv_state.as_str().to_string()),
+        );
+        new.plugin = r.payment.as_ref().and_then(|p| serde_json::to_string(p).ok());
+        new.qr = Some(json!({"payload": r.qr_payload, "expires_at": r.expires_at.to_rfc3339()}).to_string());
+        new.deadline = match &r.payment {
+            Some(p) if !p.is_final => p.expires_at.map(|t| t.0),
+            _ => Some(r.expires_at.0),
+        };
+        new.authorized_at = r.payment.as_ref().and_then(first_authorization).or(old.authorized_at);
+        new.error = failed_error(r.status, None);
+        self.commit(old, new)
+    }
+
+    /// Reads the truth from ANCV through the plugin and records it.
+    pub async fn refresh(&self, payment_id: &str) -> Result<PaymentRow, CvcoError> {
+        let lock = self.lock_for(format!("pay:{payment_id}"));
+        let _guard = lock.lock().await;
+        self.refresh_locked(payment_id).await
+    }
+
+    async fn refresh_locked(&self, payment_id: &str) -> Result<PaymentRow, CvcoError> {
+        let row = self
+            .store
+            .payment(payment_id)?
+            .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
+        let result = if let Some(request_id) = row.request_id.clone() {
+            let r: Result<PaymentRequest, _> = self
+                .pool
+                .call_async("get_payment_request", &PaymentRequestIdInput { request_id, now: None })
+                .await;
+            r.and_then(|r| self.commit_request(row.clone(), &r))
+        } else if let Some(tx) = row.transaction_id.clone() {
+            let p: Result<Payment, _> = self
+                .pool
+                .call_async("get_payment", &PaymentIdInput { payment_id: tx, now: None })
+                .await;
+            p.and_then(|p| self.commit_payment(row.clone(), &p))
+        } else {
+            // Created before a crash, never answered: the same call with the same key.
+            self.run_create(row.clone()).await
+        };
+        match result {
+            Ok(row) => Ok(row),
+            Err(e) => {
+                let mut retry = row.clone();
+                let base = self.cfg.poll_interval_ms.max(50) as i64;
+                retry.poll_interval_ms = (row.poll_interval_ms.max(base) * 2).min(self.cfg.poll_max_ms as i64);
+                retry.next_poll_at = now_ms() + retry.poll_interval_ms;
+                let _ = self.store.with(|c| retry.save_state(c));
+                tracing::warn!(payment_id, code = %e.code, "refresh failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// Gives up on a non-final payment: cancels it upstream, then records the truth.
+    pub async fn cancel(&self, payment_id: &str, password: Option<String>) -> Result<PaymentRow, CvcoError> {
+        let lock = self.lock_for(format!("pay:{payment_id}"));
+        let _guard = lock.lock().await;
+        let row = self
+            .store
+            .payment(payment_id)?
+            .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
+        self.cancel_locked(row, password).await
+    }
+
+    async fn cancel_locked(&self, row: PaymentRow, password: Option<String>) -> Result<PaymentRow, CvcoError> {
+        if let (Some(request_id), false) = (row.request_id.clone(), row.is_final) {
+            let r: PaymentRequest = self
+                .pool
+                .call_async("cancel_payment_request", &PaymentRequestIdInput { request_id, now: None })
+                .await?;
+            return self.commit_request(row, &r);
+        }
+        let tx = row
+            .transaction_id
+            .clone()
+            .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
+        let p: Payment = self
+            .pool
+            .call_async(
+                "cancel_payment",
+                &CancelPaymentInput { payment_id: tx, password, now: None },
+            )
+            .await?;
+        let saved = self.commit_payment(row.clone(), &p)?;
+        if row.request_id.is_some() {
+            return self.refresh_locked(&row.payment_id).await.or(Ok(saved));
+        }
+        Ok(saved)
+    }
+
+    pub async fn refund(
+        &self,
+        payment_id: &str,
+        amount_cents: Option<i64>,
+        reason: Option<String>,
+        attempt: &str,
+    ) -> Result<PaymentRow, CvcoError> {
+        let lock = self.lock_for(format!("pay:{payment_id}"));
+        let _guard = lock.lock().await;
+        let row = self
+            .store
+            .payment(payment_id)?
+            .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
+        let tx = row
+            .transaction_id
+            .clone()
+            .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
+        let p: Payment = self
+            .pool
+            .call_async(
+                "refund_payment",
+                &RefundPaymentInput {
+                    payment_id: tx,
+                    amount_cents,
+                    reason,
+                    idempotency_key: idempotency_key("refund", payment_id, attempt),
+                    now: None,
+                },
+            )
+            .await?;
+        tracing::info!(payment_id, refunded_cents = p.refunded_cents.cents(), "refund");
+        let saved = self.commit_payment(row.clone(), &p)?;
+        if row.request_id.is_some() {
+            return self.refresh_locked(payment_id).await.or(Ok(saved));
+        }
+        Ok(saved)
+    }
+
+    pub async fn capture(&self, payment_id: &str, amount_cents: Option<i64>) -> Result<PaymentRow, CvcoError> {
+        let lock = self.lock_for(format!("pay:{payment_id}"));
+        let _guard = lock.lock().await;
+        let row = self
+            .store
+            .payment(payment_id)?
+            .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
+        let tx = row
+            .transaction_id
+            .clone()
+            .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
+        let p: Payment = self
+            .pool
+            .call_async(
+                "capture_payment",
+                &CapturePaymentInput { payment_id: tx, amount_cents, now: None },
+            )
+            .await?;
+        self.commit_payment(row.clone(), &p)?;
+        self.refresh_locked(payment_id).await
+    }
+
+    // ----- notifications ------------------------------------------------------------------
+
+    /// `Ok(true)`: new and processed; `Ok(false)`: duplicate or older than what we know.
+    pub async fn notification(
+        &self,
+        headers: BTreeMap<String, String>,
+        body: String,
+    ) -> Result<bool, CvcoError> {
+        let verified: VerifiedNotification = self
+            .pool
+            .call_async(
+                "verify_notification",
+                &VerifyNotificationInput {
+                    headers,
+                    body,
+                    now: Some(Timestamp(now_ms())),
+                    tolerance_s: None,
+                },
+            )
+            .await?;
+        let n = &verified.notification;
+        let object = match n.kind {
+            NotificationKind::TransactionUpdated => format!("tx:{}", n.transaction_id.as_deref().unwrap_or("")),
+            NotificationKind::PreTransactionUpdated => {
+                format!("pt:{}", n.pre_transaction_id.as_deref().unwrap_or(""))
+            }
+        };
+        let event_id = verified.event_id.clone();
+        let sequence = n.sequence as i64;
+        let fresh = self.store.with(|c| {
+            let tx = c.transaction()?;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO notifications(event_id, received_at) VALUES (?1, ?2)",
+                params![event_id, now_ms()],
+            )?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            let known: Option<i64> = tx
+                .query_row(
+                    "SELECT sequence FROM notified_objects WHERE object_id = ?1",
+                    params![object],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if known.is_some_and(|k| k >= sequence) {
+                tx.commit()?;
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO notified_objects(object_id, sequence) VALUES (?1, ?2)
+                 ON CONFLICT(object_id) DO UPDATE SET sequence = excluded.sequence",
+                params![object, sequence],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })?;
+        if !fresh {
+            tracing::info!(event_id = %verified.event_id, "notification already processed or older");
+            return Ok(false);
+        }
+        let payment_id: Option<String> = self.store.with(|c| {
+            let by_tx = match &n.transaction_id {
+                Some(t) => c
+                    .query_row(
+                        "SELECT payment_id FROM payments WHERE transaction_id = ?1",
+                        params![t],
+                        |r| r.get(0),
+                    )
+                    .optional()?,
+                None => None,
+            };
+            match (by_tx, &n.pre_transaction_id) {
+                (Some(p), _) => Ok(Some(p)),
+                (None, Some(pt)) => c
+                    .query_row(
+                        "SELECT payment_id FROM payments WHERE request_id = ?1",
+                        params![pt],
+                        |r| r.get(0),
+                    )
+                    .optional(),
+                (None, None) => Ok(None),
+            }
+        })?;
+        match payment_id {
+            Some(id) => {
+                tracing::info!(event_id = %verified.event_id, payment_id = %id, state = %n.state, "notification");
+                // The polling picks it up again if the read fails now.
+                let _ = self.refresh(&id).await;
+            }
+            None => tracing::info!(event_id = %verified.event_id, "notification for an unknown object"),
+        }
+        Ok(true)
+    }
+
+    // ----- polling, expiry, start-up ------------------------------------------------------
+
+    /// Payments due for a status read.
+    fn due(&self, now: i64) -> Result<Vec<String>, CvcoError> {
+        self.store.with(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT payment_id FROM payments WHERE final = 0 AND next_poll_at <= ?1 ORDER BY next_poll_at LIMIT 64",
+            )?;
+            let rows = s.query_map(params![now], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// One status read, then a cancel when the deadline passed long enough ago.
+    async fn poll_one(self: Arc<Self>, payment_id: String) {
+        let row = match self.refresh(&payment_id).await {
+            Ok(row) => row,
+            Err(_) => match self.store.payment(&payment_id) {
+                Ok(Some(row)) => row,
+                _ => return,
+            },
+        };
+        let grace = self.cfg.expiry_grace_ms as i64;
+        if !row.is_final && row.deadline.is_some_and(|d| d + grace < now_ms()) {
+            tracing::info!(payment_id = %payment_id, "deadline passed: cancelling");
+            if let Err(e) = self.cancel(&payment_id, None).await {
+                tracing::warn!(payment_id = %payment_id, code = %e.code, "cancel after deadline failed");
+            }
+        }
+    }
+
+    pub async fn poll_loop(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let tick = std::time::Duration::from_millis((self.cfg.poll_interval_ms / 4).clamp(20, 250));
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+            let due = match self.due(now_ms()) {
+                Ok(d) => d,
+                Err(_) => continue,
+            };
+            let mut set = tokio::task::JoinSet::new();
+            for id in due {
+                set.spawn(self.clone().poll_one(id));
+            }
+            while set.join_next().await.is_some() {}
+        }
+    }
+
+    /// Start-up: every non-final payment is read again (and expired ones cancelled).
+    pub async fn reconcile(self: &Arc<Self>) {
+        let open: Vec<String> = self
+            .store
+            .with(|c| {
+                let mut s = c.prepare("SELECT payment_id FROM payments WHERE final = 0")?;
+                let rows = s.query_map([], |r| r.get(0))?;
+                rows.collect()
+            })
+            .unwrap_or_default();
+        if !open.is_empty() {
+            tracing::info!(count = open.len(), "reconciling non-final payments");
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for id in open {
+            set.spawn(self.clone().poll_one(id));
+        }
+        while set.join_next().await.is_some() {}
+    }
+
+    pub fn request_row(&self, request_id: &str) -> Result<(RequestRow, PaymentRow), CvcoError> {
+        let req = self
+            .store
+            .request(request_id)?
+            .ok_or_else(|| CvcoError::new(ErrorCode::PreTransactionNotFound))?;
+        let pay = self
+            .store
+            .payment(&req.payment_id)?
+            .ok_or_else(|| CvcoError::new(ErrorCode::PreTransactionNotFound))?;
+        Ok((req, pay))
+    }
+
+    pub fn request_json(&self, req: &RequestRow, pay: &PaymentRow) -> Result<Value, CvcoError> {
+        let payment = if pay.transaction_id.is_some() {
+            self.payment_json(pay)?
+        } else {
+            Value::Null
+        };
+        Ok(json!({
+            "request_id": req.request_id,
+            "payment_id": pay.payment_id,
+            "order_ref": pay.order_ref,
+            "amount_cents": pay.amount_cents,
+            "delivery": req.delivery,
+            "email_masked": req.email_masked,
+            "capture": if req.capture == "DEFERRED" { "deferred" } else { "immediate" },
+            "status": pay.status,
+            "final": pay.is_final,
+            "finalised": req.finalised,
+            "expires_at": rfc3339(req.expires_at),
+            "qr_payload": req.qr_payload,
+            "qr_svg": req.qr_svg,
+            "payment": payment,
+            "created_at": rfc3339(pay.created_at),
+            "updated_at": rfc3339(pay.updated_at),
+        }))
+    }
+}
+
+fn first_authorization(p: &Payment) -> Option<i64> {
+    p.payers
+        .iter()
+        .flat_map(|x| x.authorizations.iter())
+        .map(|a| a.validated_at.0)
+        .min()
+}
+
+fn failed_error(status: NormalizedStatus, detail: Option<String>) -> Option<String> {
+    if status != NormalizedStatus::Failed {
+        return None;
+    }
+    let d = detail.unwrap_or_default();
+    serde_json::to_string(&CvcoError::new(ErrorCode::UpstreamProtocol).with_detail(&d, &d)).ok()
+}
