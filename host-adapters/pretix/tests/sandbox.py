@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -9,6 +10,16 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+
+
+def _die_with_parent():
+    """Linux: the child gets SIGTERM if the test process dies, so no run leaves it behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port():
@@ -54,6 +65,7 @@ class Sandbox:
             [str(binary), "--port", str(self.port), "--approve-delay-ms", str(approve_delay_ms)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -12,6 +12,16 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
+def _die_with_parent():
+    """Linux: the child gets SIGTERM if the test process dies, so no run leaves it behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -40,7 +50,8 @@ def wait_http(url, process, timeout_s=60, log=None):
 def start_process(argv, log_path, env=None):
     """A child in its own process group, so stop() ends it and anything it started."""
     log = open(log_path, "wb")
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                            preexec_fn=_die_with_parent)
 
 
 def stop_process(process):
