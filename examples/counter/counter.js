@@ -138,6 +138,17 @@ async function refreshSale() {
   } catch {
     /* keep what the event said */
   }
+  // Widget events carry amounts only; the receipt lines want the transaction reference.
+  await Promise.all([...sale.payments.values()]
+    .filter((payment) => payment.authorized_cents > 0 && !payment.transaction_id)
+    .map(async (payment) => {
+      try {
+        const full = await api(`/cvco/v1/payments/${encodeURIComponent(payment.payment_id)}`);
+        sale.payments.set(payment.payment_id, { ...payment, ...full });
+      } catch {
+        /* the receipt link still works with the payment id */
+      }
+    }));
   renderSale();
 }
 
@@ -170,6 +181,10 @@ async function onWidgetEvent(name, detail) {
     await refreshSale();
     announce(outcome, t(name === 'cvco-declined' ? 'counter.declined' : 'counter.expired'), 'error');
     $('#retry').hidden = false;
+    return;
+  }
+  if (detail?.code === 'widget_load_failed') {
+    $('#widget-unavailable').hidden = false;
     return;
   }
   const message = lang() === 'en' ? (detail?.message_en || detail?.message || detail?.message_fr)

@@ -83,11 +83,26 @@ async function onWidgetEvent(name, detail) {
     await refreshOrder();
     return;
   }
+  if (detail?.code === 'widget_load_failed') {
+    markWidgetUnavailable();
+    return;
+  }
   // cvco-error: the widget shows it too; we keep the card way open.
   const message = lang() === 'en' ? (detail?.message_en || detail?.message || detail?.message_fr)
     : (detail?.message_fr || detail?.message || detail?.message_en);
   announce(outcome, t('pay.error', { message: message || detail?.code || '?' }), 'error');
   actions.hidden = false;
+}
+
+/** The widget cannot run here: say so, and leave the card as the way to pay. */
+function markWidgetUnavailable() {
+  widgetState = 'unavailable';
+  if (widget) widget.remove();
+  widget = null;
+  $('#cvco-unavailable').hidden = false;
+  $('#method-cvco').disabled = true;
+  $('#method-cvco-label').setAttribute('aria-disabled', 'true');
+  selectMethod('card');
 }
 
 function renderSummary() {
@@ -130,7 +145,8 @@ function renderConfirmation() {
     const auths = (payment.authorizations || []).map((a) => t('confirm.cvcoAuth', { number: a.number })).join(', ');
     body.append(h('tr', {},
       h('td', {}, t('confirm.cvco'), h('br'), h('span', { class: 'badge', dataset: { status: payment.status } }, statusText(payment.status))),
-      h('td', { class: 'mono' }, payment.transaction_id || payment.payment_id, auths ? h('div', { class: 'muted small' }, auths) : null),
+      h('td', { class: 'mono' }, payment.transaction_id || payment.payment_id, auths ? h('div', { class: 'muted small' }, auths) : null,
+        h('a', { class: 'small no-print', href: `/cvco/v1/receipts/${encodeURIComponent(payment.payment_id)}`, target: '_blank', rel: 'noopener' }, t('confirm.receipt'))),
       h('td', {}, formatDateTime(payment.updated_at, lang())),
       h('td', { class: 'num amount' }, formatCents(payment.authorized_cents, lang()))));
   }
@@ -264,10 +280,7 @@ async function start() {
   const loaded = await widgetLoad;
   widgetState = loaded ? 'ready' : 'unavailable';
   if (!loaded) {
-    $('#cvco-unavailable').hidden = false;
-    $('#method-cvco').disabled = true;
-    $('#method-cvco-label').setAttribute('aria-disabled', 'true');
-    selectMethod('card');
+    markWidgetUnavailable();
   } else if (order.status !== 'paid') {
     showPanel();
   }

@@ -1,0 +1,248 @@
+// Smoke test of the demo pages against a running cvco-host (+ sandbox), in headless Chromium.
+//
+//   node --experimental-websocket examples/smoke/pages-smoke.mjs --base http://127.0.0.1:8181
+//
+// Clicks through: storefront (partial CVCo + card, full CVCo, widget unavailable + declined card),
+// back-office (login error, direct MOTO payment with live status, refund, e-mail request + cancel,
+// totals + closing, sellers), counter (keypad, identifier, partial, chained remainder). Fails on any
+// CSP violation or uncaught exception. Needs the sandbox's scripted beneficiaries (alice, bruno).
+
+import { launchChromium } from './cdp.mjs';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, arg, i, all) => {
+  if (arg.startsWith('--')) pairs.push([arg.slice(2), all[i + 1]]);
+  return pairs;
+}, []));
+const BASE = (args.base || process.env.CVCO_HOST_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+const SHOTS = args.shots || null; // directory for screenshots, optional
+const only = args.only ? new Set(args.only.split(',')) : null;
+
+// In-page helpers (installed before every document; CDP scripts are not subject to the page's CSP).
+const HELPERS = `
+window.__s = {
+  q(sel, root = document) { const el = root.querySelector(sel); if (!el) throw new Error('no ' + sel); return el; },
+  w() { const el = document.querySelector('cvco-checkout'); return el && el.shadowRoot; },
+  fill(sel, value, root) { const el = this.q(sel, root); el.focus(); el.value = value;
+    el.dispatchEvent(new Event('input', { bubbles: true, composed: true }));
+    el.dispatchEvent(new Event('change', { bubbles: true })); return true; },
+  click(sel, root) { this.q(sel, root).click(); return true; },
+  visible(sel, root = document) { const el = root.querySelector(sel); return !!el && !el.closest('[hidden]') && el.getClientRects().length > 0; },
+  text(sel, root = document) { const el = root.querySelector(sel); return el ? el.textContent.replace(/\\s+/g, ' ').trim() : ''; },
+  buttonByText(text, root = document) { return [...root.querySelectorAll('button, a')].find((b) => b.textContent.trim() === text); },
+  clickText(text, root = document) { const b = this.buttonByText(text, root); if (!b) throw new Error('no button ' + text); b.click(); return true; },
+};`;
+
+const results = [];
+let browser;
+
+async function step(name, fn) {
+  if (only && !only.has(name.split(':')[0])) return;
+  const started = Date.now();
+  const page = await browser.newPage();
+  await page.send('Page.addScriptToEvaluateOnNewDocument', { source: HELPERS });
+  await page.send('Emulation.setLocaleOverride', { locale: 'fr-FR' }).catch(() => {});
+  try {
+    await fn(page);
+    const fatal = page.problems.filter((p) => /Content Security Policy|exception:/i.test(p));
+    if (fatal.length) throw new Error(`page problems:\n    ${fatal.join('\n    ')}`);
+    results.push({ name, ok: true, ms: Date.now() - started });
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (error) {
+    results.push({ name, ok: false, error });
+    console.log(`FAIL ${name}: ${error.message}`);
+    for (const p of page.problems) console.log(`     | ${p}`);
+    if (SHOTS) await page.screenshot(`${SHOTS}/${name.replace(/\W+/g, '_')}.png`).catch(() => {});
+  } finally {
+    if (SHOTS) await page.screenshot(`${SHOTS}/${name.replace(/\W+/g, '_')}-end.png`).catch(() => {});
+    await page.close();
+  }
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/** Builds a cart worth at least `minCents` from the catalogue, checks out, lands on /orders/{ref}. */
+async function checkoutCart(page, minCents) {
+  await page.goto(`${BASE}/`);
+  await page.waitFor('document.querySelectorAll("#products li").length > 0', { what: 'products' });
+  await page.eval(`(() => { sessionStorage.clear(); return true; })()`);
+  await page.goto(`${BASE}/`);
+  await page.waitFor('document.querySelectorAll("#products li").length > 0', { what: 'products' });
+  // Add the cheapest product until the cart is worth minCents.
+  await page.eval(`(async () => {
+    const products = await (await fetch('/shop/api/products', { credentials: 'include' })).json();
+    const cheapest = products.reduce((a, b) => (a.price_cents <= b.price_cents ? a : b));
+    const index = products.indexOf(cheapest);
+    const button = document.querySelectorAll('#products li')[index].querySelector('button');
+    let total = 0;
+    while (total < ${minCents}) { button.click(); total += cheapest.price_cents; }
+    return total;
+  })()`);
+  await page.waitFor('!__s.q("#checkout").disabled', { what: 'checkout enabled' });
+  await page.eval('__s.click("#checkout")');
+  await page.waitFor('location.pathname.startsWith("/orders/")', { what: 'order page' });
+  await page.waitFor('document.readyState === "complete"');
+  return page.eval('decodeURIComponent(location.pathname.split("/").pop())');
+}
+
+async function payWithWidget(page, beneficiary) {
+  await page.waitFor('__s.w() && __s.w().querySelector("#cvco-id")', { timeout: 15_000, what: 'widget form' });
+  await page.eval(`__s.fill("#cvco-id", ${JSON.stringify(beneficiary)}, __s.w())`);
+  await page.eval('__s.w().querySelector("form").requestSubmit()');
+}
+
+async function payByCard(page, number) {
+  await page.waitFor('__s.visible("#card-form")', { what: 'card form' });
+  await page.eval(`__s.fill("#card-number", ${JSON.stringify(number)})`);
+  await page.eval('__s.fill("#card-expiry", "12/30")');
+  await page.eval('__s.fill("#card-cvc", "123")');
+  await page.eval('__s.q("#card-form").requestSubmit()');
+}
+
+async function order(page, ref) {
+  return page.eval(`(async () => (await fetch('/shop/api/orders/${encodeURIComponent(ref)}', { credentials: 'include' })).json())()`);
+}
+
+async function boLogin(page, path, username, password) {
+  await page.goto(`${BASE}${path}`);
+  await page.waitFor('document.querySelector("#login-username")', { what: 'login form' });
+  await page.eval(`__s.fill("#login-username", ${JSON.stringify(username)})`);
+  await page.eval(`__s.fill("#login-password", ${JSON.stringify(password)})`);
+  await page.eval('__s.q("#login-username").form.requestSubmit()');
+}
+
+async function main() {
+  browser = await launchChromium();
+  try {
+    await step('storefront:partial-cvco-then-card', async (page) => {
+      const ref = await checkoutCart(page, 6000);
+      await payWithWidget(page, 'bruno.partial@sandbox.cvco.test');
+      await page.waitFor('__s.visible("#card-form") && /35,00/.test(__s.text("#pay-notice"))', { timeout: 20_000, what: 'partial hand-off to card' });
+      const before = await order(page, ref);
+      assert(before.paid_cvco_cents === 3500, `paid_cvco_cents ${before.paid_cvco_cents}`);
+      assert(/(\d|\s),\d\d/.test(await page.eval('__s.text("#card-amount")')), 'card amount shown');
+      await payByCard(page, '4242 4242 4242 4242');
+      await page.waitFor('__s.visible("#confirm-view")', { what: 'confirmation' });
+      const after = await order(page, ref);
+      assert(after.status === 'paid' && after.paid_card_cents === after.total_cents - 3500, `order after card: ${JSON.stringify(after)}`);
+      const totals = await page.eval('__s.text("#confirm-totals")');
+      assert(totals.includes('35,00'), `confirmation split: ${totals}`);
+    });
+
+    await step('storefront:full-cvco', async (page) => {
+      const ref = await checkoutCart(page, 2500);
+      await payWithWidget(page, 'alice.approve@sandbox.cvco.test');
+      await page.waitFor('__s.visible("#confirm-view")', { timeout: 20_000, what: 'confirmation' });
+      const o = await order(page, ref);
+      assert(o.status === 'paid' && o.paid_card_cents === 0 && o.paid_cvco_cents === o.total_cents, JSON.stringify(o));
+    });
+
+    await step('storefront:widget-unavailable-card-declined', async (page) => {
+      await page.send('Network.setBlockedURLs', { urls: ['*/widget/cvco-checkout.js'] });
+      await checkoutCart(page, 2500);
+      await page.waitFor('__s.visible("#cvco-unavailable") && __s.q("#method-card").checked', { timeout: 15_000, what: 'CVCo unavailable notice' });
+      await payByCard(page, '4000 0000 0000 0002');
+      await page.waitFor('__s.q("#card-number").getAttribute("aria-invalid") === "true" && __s.text(".field-error").length > 0', { what: 'declined card error next to the number' });
+      await payByCard(page, '4242 4242 4242 4242');
+      await page.waitFor('__s.visible("#confirm-view")', { what: 'confirmation' });
+    });
+
+    let motoRef;
+    await step('back-office:login-and-moto', async (page) => {
+      await boLogin(page, '/back-office', 'manager', 'wrong-password');
+      await page.waitFor('__s.text(".login-card .field-error, .login-card .form-error").length > 0', { what: 'login error' });
+      await boLogin(page, '/back-office', 'manager', 'manager-demo');
+      await page.waitFor('location.hash.startsWith("#/payment") && document.querySelector("form input[name=beneficiary]")', { what: 'payment view' });
+      motoRef = await page.eval('__s.q("input[name=order_ref]").value');
+      await page.eval('__s.fill("input[name=beneficiary]", "alice.approve@sandbox.cvco.test")');
+      await page.eval('__s.fill("#panel-direct input[name=amount_cents]", "45,50")');
+      await page.eval('__s.q("#panel-direct form").requestSubmit()');
+      await page.waitFor('document.querySelector(".live")?.dataset.status === "authorized"', { timeout: 20_000, what: 'live status authorized' });
+      assert((await page.eval('__s.text(".live")')).includes('45,50'), 'live amount');
+    });
+
+    await step('back-office:refund', async (page) => {
+      await page.goto(`${BASE}/back-office#/transactions?order_ref=${encodeURIComponent(motoRef)}`);
+      await page.waitFor(`[...document.querySelectorAll("tbody tr")].some((tr) => tr.textContent.includes(${JSON.stringify(motoRef)}))`, { what: 'transaction row' });
+      await page.eval('__s.clickText("Rembourser")');
+      await page.waitFor('document.querySelector("dialog[open] input[name=amount_cents]")', { what: 'refund dialog' });
+      await page.eval('__s.fill("dialog[open] input[name=amount_cents]", "5,00")');
+      await page.eval('__s.q("dialog[open] form").requestSubmit()');
+      await page.waitFor('!document.querySelector("dialog[open]") && /5,00/.test(__s.text("tbody"))', { timeout: 15_000, what: 'refunded 5,00 in the table' });
+    });
+
+    await step('back-office:email-request-cancel', async (page) => {
+      await page.goto(`${BASE}/back-office#/payment?tab=email`);
+      await page.waitFor('__s.visible("#panel-email form")', { what: 'email form' });
+      const ref = await page.eval('__s.q("#panel-email input[name=order_ref]").value');
+      await page.eval('__s.fill("#panel-email input[name=email]", "jeanne.manual@sandbox.cvco.test")');
+      await page.eval('__s.fill("#panel-email input[name=amount_cents]", "30")');
+      await page.eval('(() => { __s.q("#panel-email input[value=deferred]").checked = true; return true; })()');
+      await page.eval('__s.q("#panel-email form").requestSubmit()');
+      await page.waitFor('/30,00/.test(__s.text("#panel-email .notice"))', { timeout: 15_000, what: 'request sent notice' });
+      await page.goto(`${BASE}/back-office#/requests`);
+      await page.waitFor(`[...document.querySelectorAll("tbody tr")].some((tr) => tr.textContent.includes(${JSON.stringify(ref)}))`, { what: 'request row' });
+      await page.eval(`[...document.querySelectorAll("tbody tr")].find((tr) => tr.textContent.includes(${JSON.stringify(ref)})).querySelector(".btn-danger").click() || true`);
+      await page.waitFor('document.querySelector("dialog[open]")', { what: 'cancel dialog' });
+      await page.eval('__s.q("dialog[open] form").requestSubmit()');
+      await page.waitFor(`!document.querySelector("dialog[open]") && [...document.querySelectorAll("tbody tr")].some((tr) => tr.textContent.includes(${JSON.stringify(ref)}) && tr.querySelector('.badge[data-status="cancelled"]'))`, { timeout: 15_000, what: 'request cancelled' });
+    });
+
+    await step('back-office:totals-closing', async (page) => {
+      await page.goto(`${BASE}/back-office#/totals`);
+      await page.waitFor('document.querySelectorAll(".stat").length >= 4', { what: 'totals' });
+      await page.eval('__s.clickText("Clôturer la journée")');
+      await page.waitFor('document.querySelector("dialog[open]")', { what: 'closing dialog' });
+      await page.eval('__s.q("dialog[open] form").requestSubmit()');
+      await page.waitFor('/clôturée/.test(__s.text(".notice[data-tone=ok]"))', { timeout: 15_000, what: 'closed notice' });
+    });
+
+    await step('back-office:sellers', async (page) => {
+      const username = `smoke${Date.now().toString(36)}`;
+      await page.goto(`${BASE}/back-office#/sellers`);
+      await page.waitFor('document.querySelector("tbody tr") && document.querySelector("input[name=username]")', { what: 'sellers' });
+      await page.eval(`__s.fill("input[name=username]", ${JSON.stringify(username)})`);
+      await page.eval('__s.fill("form input[name=password]", "smoke-pass-1")');
+      await page.eval('__s.q("input[name=username]").form.requestSubmit()');
+      const row = `[...document.querySelectorAll("tbody tr")].find((tr) => tr.textContent.includes(${JSON.stringify(username)}))`;
+      await page.waitFor(row, { what: 'new seller row' });
+      await page.eval(`${row}.querySelector(".btn-danger").click() || true`);
+      await page.waitFor(`${row}?.textContent.includes("Désactivé")`, { what: 'seller deactivated' });
+    });
+
+    await step('counter:partial-then-chain', async (page) => {
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('document.readyState === "complete"');
+      if (await page.eval('!!document.querySelector("#logout:not([hidden])")')) {
+        await page.eval('__s.click("#logout")');
+      }
+      await boLogin(page, '/counter', 'seller', 'seller-demo');
+      await page.waitFor('__s.visible("#step-amount")', { what: 'amount step' });
+      for (const key of ['5', '0', ',', '0', '0']) await page.eval(`__s.click('.key[data-key="${key}"]')`);
+      assert((await page.eval('__s.q("#amount").value')) === '50,00', 'keypad amount');
+      assert((await page.eval('__s.text("#amount-preview")')).includes('50,00'), 'preview');
+      await page.eval('__s.click(".mode-btn[data-mode=identifier]")');
+      await payWithWidget(page, 'bruno.partial@sandbox.cvco.test');
+      await page.waitFor('document.querySelector("#due").dataset.state === "due" && /15,00/.test(__s.text("#due-amount"))', { timeout: 20_000, what: 'reste dû 15,00' });
+      await page.waitFor('document.querySelectorAll("#receipts li").length === 1', { what: 'one receipt' });
+      await page.waitFor('__s.w().querySelector("[data-action=chain]")', { what: 'chain button in the widget' });
+      await page.eval('__s.w().querySelector("[data-action=chain]").click() || true');
+      await payWithWidget(page, 'alice.approve@sandbox.cvco.test');
+      await page.waitFor('document.querySelector("#due").dataset.state === "paid"', { timeout: 20_000, what: 'sale settled' });
+      await page.waitFor('document.querySelectorAll("#receipts li").length === 2', { what: 'two receipts' });
+      await page.eval('__s.click("#new-sale")');
+      await page.waitFor('__s.visible("#step-amount") && __s.q("#amount").value === ""', { what: 'new sale' });
+    });
+  } finally {
+    await browser.close();
+  }
+  const failed = results.filter((r) => !r.ok);
+  console.log(`\n${results.length - failed.length} passed, ${failed.length} failed`);
+  process.exit(failed.length ? 1 : 0);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(2);
+});
