@@ -82,7 +82,29 @@ pub fn build() -> Result<Option<PathBuf>> {
         .typescript(true)
         .generate(&dist)
         .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    copy_package_files(&workspace.root.join(CRATE_DIR), &dist)?;
     Ok(Some(dist))
+}
+
+/// The hand-written half of the npm package: the custom element entry, its types, the stylesheet,
+/// the lazily loaded camera scanner, package.json and the README.
+const PACKAGE_FILES: &[&str] = &[
+    "js/cvco-checkout.js",
+    "js/cvco-checkout.d.ts",
+    "js/cvco-checkout.css",
+    "js/cvco-scan-lazy.js",
+    "js/package.json",
+    "README.md",
+];
+
+fn copy_package_files(crate_dir: &std::path::Path, dist: &std::path::Path) -> Result<()> {
+    for file in PACKAGE_FILES {
+        let from = crate_dir.join(file);
+        let name = from.file_name().context("package file name")?;
+        std::fs::copy(&from, dist.join(name))
+            .with_context(|| format!("copying {} into {}", from.display(), dist.display()))?;
+    }
+    Ok(())
 }
 
 /// Runs before the workspace tests: what the browser tests need on disk and on the machine.

@@ -1,0 +1,103 @@
+// <cvco-checkout>: the custom element class (custom elements need a JS class); everything else is
+// the wasm module. No inline styles, no eval: works under a strict CSP (see README.md).
+import init, { mount as mountWasm } from './cvco_widget.js';
+
+const here = import.meta.url;
+let loading;
+const load = () =>
+  (loading ??= init({ module_or_path: new URL('./cvco_widget_bg.wasm', here) }));
+
+// Camera scanning only where the browser decodes barcodes itself; the camera code loads on demand.
+const scanner =
+  typeof globalThis.BarcodeDetector === 'function'
+    ? (area, stopLabel) => import('./cvco-scan-lazy.js').then((m) => m.scan(area, stopLabel))
+    : null;
+
+/**
+ * Mounts the widget in `element` (its shadow root). Options: endpoint, orderRef, locale ('fr'|'en',
+ * default the page's lang), mode ('identifier'|'qr'|'auto'), chainRemainder (boolean).
+ * Resolves to a handle with destroy().
+ */
+export async function mount(element, options = {}) {
+  const root = element.shadowRoot || element.attachShadow({ mode: 'open' });
+  const link = document.createElement('link');
+  link.rel = 'stylesheet';
+  link.href = new URL('./cvco-checkout.css', here).href;
+  const box = document.createElement('div');
+  box.className = 'cvco';
+  root.replaceChildren(link, box);
+  await load();
+  const lang = options.locale || document.documentElement.lang || 'fr';
+  const emit = (name, detail) =>
+    element.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
+  const handle = mountWasm(
+    box,
+    String(options.endpoint || '/cvco/v1'),
+    String(options.orderRef || ''),
+    String(lang),
+    String(options.mode || 'auto'),
+    Boolean(options.chainRemainder),
+    emit,
+    scanner,
+  );
+  return {
+    destroy() {
+      handle.destroy();
+      root.replaceChildren();
+      handle.free();
+    },
+  };
+}
+
+const ATTRS = ['endpoint', 'order-ref', 'locale', 'mode', 'chain-remainder'];
+
+export class CvcoCheckout extends HTMLElement {
+  static get observedAttributes() {
+    return ATTRS;
+  }
+  #mounted = null;
+  #queued = false;
+
+  connectedCallback() {
+    this.#schedule();
+  }
+  attributeChangedCallback() {
+    if (this.isConnected) this.#schedule();
+  }
+  disconnectedCallback() {
+    this.#unmount();
+  }
+  // Several attributes set in a row mount once.
+  #schedule() {
+    if (this.#queued) return;
+    this.#queued = true;
+    queueMicrotask(() => {
+      this.#queued = false;
+      if (!this.isConnected || !this.getAttribute('order-ref')) return;
+      this.#unmount();
+      this.#mounted = mount(this, {
+        endpoint: this.getAttribute('endpoint') || '/cvco/v1',
+        orderRef: this.getAttribute('order-ref'),
+        locale: this.getAttribute('locale') || this.closest('[lang]')?.lang || undefined,
+        mode: this.getAttribute('mode') || 'auto',
+        chainRemainder: this.hasAttribute('chain-remainder'),
+      }).catch((error) => {
+        this.dispatchEvent(
+          new CustomEvent('cvco-error', {
+            detail: { code: 'widget_load_failed', message: String(error) },
+            bubbles: true,
+            composed: true,
+          }),
+        );
+        return null;
+      });
+    });
+  }
+  #unmount() {
+    const mounted = this.#mounted;
+    this.#mounted = null;
+    if (mounted) mounted.then((h) => h && h.destroy());
+  }
+}
+
+if (!customElements.get('cvco-checkout')) customElements.define('cvco-checkout', CvcoCheckout);

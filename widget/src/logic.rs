@@ -1,0 +1,569 @@
+//! What the widget decides, without a browser: texts, amounts, countdown, beneficiary input, the view
+//! a payment calls for and the event the page hears. Built natively too, so plain `#[test]`s cover it.
+
+use cvco_core::{Amount, BeneficiaryId};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Locale {
+    Fr,
+    En,
+}
+
+impl Locale {
+    /// `en…` is English, everything else French (the merchant's and ANCV's default language).
+    pub fn from_tag(tag: &str) -> Locale {
+        if tag.trim().to_ascii_lowercase().starts_with("en") {
+            Locale::En
+        } else {
+            Locale::Fr
+        }
+    }
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::Fr => "fr",
+            Locale::En => "en",
+        }
+    }
+}
+
+/// Every text the widget shows. One table so a translation never goes missing silently.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Text {
+    Name,
+    Explain,
+    FieldLabel,
+    FieldHint,
+    Pay,
+    Scan,
+    ScanStop,
+    ShowQr,
+    Loading,
+    Sending,
+    OpenApp,
+    TimeLeft,
+    Cancel,
+    Cancelled,
+    Paid,
+    PartPaid,
+    RemainingCard,
+    ChainRemainder,
+    Declined,
+    Expired,
+    Error,
+    Retry,
+    QrTitle,
+    QrExpires,
+    QrWaiting,
+    Ineligible,
+    Reconnecting,
+    NetworkError,
+    Refunded,
+    Amount,
+}
+
+pub const ALL_TEXTS: &[Text] = &[
+    Text::Name,
+    Text::Explain,
+    Text::FieldLabel,
+    Text::FieldHint,
+    Text::Pay,
+    Text::Scan,
+    Text::ScanStop,
+    Text::ShowQr,
+    Text::Loading,
+    Text::Sending,
+    Text::OpenApp,
+    Text::TimeLeft,
+    Text::Cancel,
+    Text::Cancelled,
+    Text::Paid,
+    Text::PartPaid,
+    Text::RemainingCard,
+    Text::ChainRemainder,
+    Text::Declined,
+    Text::Expired,
+    Text::Error,
+    Text::Retry,
+    Text::QrTitle,
+    Text::QrExpires,
+    Text::QrWaiting,
+    Text::Ineligible,
+    Text::Reconnecting,
+    Text::NetworkError,
+    Text::Refunded,
+    Text::Amount,
+];
+
+/// `{}` in a text is replaced by an amount or a duration (see [`fill`]).
+pub fn t(locale: Locale, text: Text) -> &'static str {
+    let (fr, en) = match text {
+        Text::Name => ("Chèque-Vacances Connect", "Chèque-Vacances Connect"),
+        Text::Explain => (
+            "Payez avec vos Chèques-Vacances dématérialisés : vous validez dans l'application ANCV.",
+            "Pay with your digital holiday vouchers: you confirm in the ANCV app.",
+        ),
+        Text::FieldLabel => (
+            "E-mail ou identifiant CV Connect (11 chiffres)",
+            "E-mail or CV Connect id (11 digits)",
+        ),
+        Text::FieldHint => (
+            "Saisissez-le ou scannez le code de votre application.",
+            "Type it or scan the code shown in your app.",
+        ),
+        Text::Pay => ("Payer {}", "Pay {}"),
+        Text::Scan => ("Scanner", "Scan"),
+        Text::ScanStop => ("Arrêter le scan", "Stop scanning"),
+        Text::ShowQr => ("Afficher un QR code de paiement", "Show a payment QR code"),
+        Text::Loading => ("Chargement…", "Loading…"),
+        Text::Sending => ("Envoi de la demande…", "Sending the request…"),
+        Text::OpenApp => (
+            "Ouvrez votre application ANCV Chèque-Vacances et validez le paiement de {}.",
+            "Open your ANCV Chèque-Vacances app and confirm the payment of {}.",
+        ),
+        Text::TimeLeft => ("Temps restant : {}", "Time left: {}"),
+        Text::Cancel => ("Annuler", "Cancel"),
+        Text::Cancelled => ("Paiement annulé.", "Payment cancelled."),
+        Text::Paid => ("Paiement de {} accepté.", "Payment of {} accepted."),
+        Text::PartPaid => (
+            "{} payés en Chèques-Vacances.",
+            "{} paid with holiday vouchers.",
+        ),
+        Text::RemainingCard => (
+            "Reste à payer : {}. Terminez le paiement par carte.",
+            "Still to pay: {}. Finish the payment by card.",
+        ),
+        Text::ChainRemainder => (
+            "Nouveau paiement CVCo pour {}",
+            "New CVCo payment for {}",
+        ),
+        Text::Declined => (
+            "Paiement refusé dans l'application.",
+            "Payment declined in the app.",
+        ),
+        Text::Expired => (
+            "Le délai de validation est dépassé.",
+            "The time to confirm has run out.",
+        ),
+        Text::Error => ("Le paiement n'a pas abouti.", "The payment did not go through."),
+        Text::Retry => ("Réessayer", "Try again"),
+        Text::QrTitle => (
+            "Scannez ce QR code avec l'application ANCV pour payer {}.",
+            "Scan this QR code with the ANCV app to pay {}.",
+        ),
+        Text::QrExpires => ("Valable encore {}", "Valid for {}"),
+        Text::QrWaiting => (
+            "QR code scanné : validez dans l'application.",
+            "QR code scanned: confirm in the app.",
+        ),
+        Text::Ineligible => (
+            "Indisponible pour cette commande.",
+            "Not available for this order.",
+        ),
+        Text::Reconnecting => (
+            "Connexion interrompue, nouvelle tentative…",
+            "Connection lost, retrying…",
+        ),
+        Text::NetworkError => (
+            "Le serveur ne répond pas. Vérifiez votre connexion.",
+            "The server does not answer. Check your connection.",
+        ),
+        Text::Refunded => ("Paiement remboursé.", "Payment refunded."),
+        Text::Amount => ("Montant : {}", "Amount: {}"),
+    };
+    match locale {
+        Locale::Fr => fr,
+        Locale::En => en,
+    }
+}
+
+/// Replaces the first `{}`.
+pub fn fill(template: &str, value: &str) -> String {
+    template.replacen("{}", value, 1)
+}
+
+pub fn money(cents: u64, locale: Locale) -> String {
+    match Amount::from_cents(cents) {
+        Ok(a) => a.format(locale.tag()),
+        Err(_) => String::new(),
+    }
+}
+
+/// "2:05" for what is left before a deadline; never negative.
+pub fn countdown(ms_left: i64) -> String {
+    let secs = (ms_left.max(0) + 999) / 1000;
+    let (m, s) = (secs / 60, secs % 60);
+    let mut out = m.to_string();
+    out.push(':');
+    if s < 10 {
+        out.push('0');
+    }
+    out.push_str(&s.to_string());
+    out
+}
+
+/// Typed or scanner-typed input: the cvco-core rules, the normalised id, or the message to show.
+/// A scanner's framing (AIM prefix, `CVCO-ID:` QR payload) is accepted; a typing error keeps the
+/// precise message of the typed rules.
+pub fn read_beneficiary(input: &str, locale: Locale) -> Result<String, String> {
+    match BeneficiaryId::parse(input) {
+        Ok(id) => Ok(id.as_str().to_string()),
+        Err(typed) => match BeneficiaryId::from_scan(input) {
+            Ok(id) => Ok(id.as_str().to_string()),
+            Err(_) => Err(typed.message(locale.tag()).to_string()),
+        },
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    Pending,
+    AwaitingBeneficiary,
+    Authorized,
+    PartiallyAuthorized,
+    Declined,
+    Expired,
+    Cancelled,
+    Refunded,
+    Failed,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "pending" => Status::Pending,
+            "awaiting_beneficiary" => Status::AwaitingBeneficiary,
+            "authorized" => Status::Authorized,
+            "partially_authorized" => Status::PartiallyAuthorized,
+            "declined" => Status::Declined,
+            "expired" => Status::Expired,
+            "cancelled" => Status::Cancelled,
+            "refunded" => Status::Refunded,
+            "failed" => Status::Failed,
+            _ => return None,
+        })
+    }
+    pub fn is_final(self) -> bool {
+        !matches!(self, Status::Pending | Status::AwaitingBeneficiary)
+    }
+}
+
+/// The fields of the protocol's Payment object the widget uses.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Payment {
+    pub payment_id: String,
+    pub status: Status,
+    pub is_final: bool,
+    pub amount_cents: u64,
+    pub authorized_cents: u64,
+    pub remaining_cents: u64,
+    pub order_remaining_cents: u64,
+    /// Milliseconds since the epoch, from `deadline`.
+    pub deadline_ms: Option<i64>,
+    pub next_action: String,
+    pub qr_payload: Option<String>,
+    pub qr_expires_ms: Option<i64>,
+    pub events_url: String,
+    pub sequence: u64,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+impl Payment {
+    /// A backend may leave `final` out; the status decides then.
+    pub fn done(&self) -> bool {
+        self.is_final || self.status.is_final()
+    }
+}
+
+pub fn parse_time_ms(s: &str) -> Option<i64> {
+    cvco_core::Timestamp::parse_rfc3339(s)
+        .ok()
+        .map(|t| t.millis())
+}
+
+/// What the shopper sees.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum View {
+    Loading,
+    Ineligible,
+    Form,
+    Sending,
+    ShowQr,
+    Waiting,
+    Authorized,
+    PartiallyAuthorized,
+    Declined,
+    Expired,
+    Failed,
+}
+
+pub fn view_for(p: &Payment) -> View {
+    match p.status {
+        Status::Authorized | Status::Refunded => View::Authorized,
+        Status::PartiallyAuthorized => View::PartiallyAuthorized,
+        Status::Declined => View::Declined,
+        Status::Expired => View::Expired,
+        Status::Failed => View::Failed,
+        // A cancelled payment gives the form back (with a note).
+        Status::Cancelled => View::Form,
+        Status::Pending | Status::AwaitingBeneficiary => {
+            if p.next_action == "show_qr" && p.qr_payload.is_some() {
+                View::ShowQr
+            } else {
+                View::Waiting
+            }
+        }
+    }
+}
+
+/// The event the page hears when a payment reaches this status (`cvco-change` is sent for every
+/// change besides).
+pub fn event_for(status: Status) -> Option<&'static str> {
+    Some(match status {
+        Status::Pending | Status::AwaitingBeneficiary => "cvco-pending",
+        Status::Authorized => "cvco-authorized",
+        Status::PartiallyAuthorized => "cvco-partially-authorized",
+        Status::Declined => "cvco-declined",
+        Status::Expired => "cvco-expired",
+        Status::Failed => "cvco-error",
+        Status::Cancelled | Status::Refunded => return None,
+    })
+}
+
+/// Whether an update is news: the backend's `sequence` only grows, so an older or repeated status
+/// (SSE replay after a reconnect, a slow poll answer) is dropped.
+pub fn is_newer(current: Option<&Payment>, incoming: &Payment) -> bool {
+    match current {
+        Some(c) if c.payment_id == incoming.payment_id => {
+            incoming.sequence > c.sequence || (incoming.done() && !c.done())
+        }
+        _ => true,
+    }
+}
+
+/// Delay before the next poll: quick while waiting, backing off after network failures.
+pub fn poll_delay_ms(failures: u32) -> u32 {
+    match failures {
+        0 => 1000,
+        1 => 1500,
+        2 => 2500,
+        _ => 4000,
+    }
+}
+
+/// The payment QR code as SVG markup: one path of dark modules with a 4-module quiet zone.
+pub fn qr_svg(payload: &str) -> Option<String> {
+    let code = qrcode::QrCode::with_error_correction_level(payload.as_bytes(), qrcode::EcLevel::M)
+        .ok()?;
+    let width = code.width();
+    let colors = code.to_colors();
+    let size = width + 8;
+    let mut path = String::with_capacity(width * width * 4);
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (x, y) = (i % width + 4, i / width + 4);
+            path.push('M');
+            path.push_str(&x.to_string());
+            path.push(' ');
+            path.push_str(&y.to_string());
+            path.push_str("h1v1h-1z");
+        }
+    }
+    let size = size.to_string();
+    let mut svg = String::with_capacity(path.len() + 200);
+    svg.push_str("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ");
+    svg.push_str(&size);
+    svg.push(' ');
+    svg.push_str(&size);
+    svg.push_str("\" shape-rendering=\"crispEdges\" role=\"img\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path fill=\"#000\" d=\"");
+    svg.push_str(&path);
+    svg.push_str("\"/></svg>");
+    Some(svg)
+}
+
+/// The CVCo mark, drawn here so the widget needs no external asset: a voucher with a sun.
+pub const LOGO_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 48 32\" aria-hidden=\"true\" focusable=\"false\"><rect x=\"1\" y=\"1\" width=\"46\" height=\"30\" rx=\"5\" fill=\"#0a5c8f\"/><path d=\"M33 1v30\" stroke=\"#fff\" stroke-width=\"1.5\" stroke-dasharray=\"2 2\"/><circle cx=\"40\" cy=\"11\" r=\"4\" fill=\"#ffc629\"/><path d=\"M35 24c2-3 8-3 10 0\" stroke=\"#ffc629\" stroke-width=\"2\" fill=\"none\"/><path d=\"M7 12h18M7 17h14M7 22h10\" stroke=\"#fff\" stroke-width=\"2.5\" stroke-linecap=\"round\"/></svg>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment(status: Status) -> Payment {
+        Payment {
+            payment_id: "pay_1".into(),
+            status,
+            is_final: status.is_final(),
+            amount_cents: 12000,
+            authorized_cents: 0,
+            remaining_cents: 12000,
+            order_remaining_cents: 12000,
+            deadline_ms: None,
+            next_action: "wait_for_app".into(),
+            qr_payload: None,
+            qr_expires_ms: None,
+            events_url: "/cvco/v1/payments/pay_1/events".into(),
+            sequence: 1,
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    #[test]
+    fn every_text_exists_in_both_languages_and_differs_where_it_should() {
+        for &text in ALL_TEXTS {
+            let (fr, en) = (t(Locale::Fr, text), t(Locale::En, text));
+            assert!(!fr.is_empty() && !en.is_empty(), "{text:?}");
+            assert_eq!(fr.matches("{}").count(), en.matches("{}").count(), "{text:?}");
+            if text != Text::Name {
+                assert_ne!(fr, en, "{text:?} is not translated");
+            }
+        }
+    }
+
+    #[test]
+    fn locale_tags() {
+        assert_eq!(Locale::from_tag("en-GB"), Locale::En);
+        assert_eq!(Locale::from_tag("EN"), Locale::En);
+        assert_eq!(Locale::from_tag("fr-FR"), Locale::Fr);
+        assert_eq!(Locale::from_tag(""), Locale::Fr);
+        assert_eq!(Locale::from_tag("de"), Locale::Fr);
+    }
+
+    #[test]
+    fn amounts_are_formatted_like_intl() {
+        assert_eq!(money(123456, Locale::Fr), "1\u{202f}234,56\u{a0}€");
+        assert_eq!(money(123456, Locale::En), "€1,234.56");
+        assert_eq!(
+            fill(t(Locale::En, Text::Pay), &money(4550, Locale::En)),
+            "Pay €45.50"
+        );
+    }
+
+    #[test]
+    fn countdown_rounds_up_and_stops_at_zero() {
+        assert_eq!(countdown(180_000), "3:00");
+        assert_eq!(countdown(179_001), "3:00");
+        assert_eq!(countdown(65_000), "1:05");
+        assert_eq!(countdown(1), "0:01");
+        assert_eq!(countdown(0), "0:00");
+        assert_eq!(countdown(-5000), "0:00");
+    }
+
+    #[test]
+    fn beneficiary_input_follows_core_rules() {
+        assert_eq!(
+            read_beneficiary(" 100-0000-0001 ", Locale::Fr).unwrap(),
+            "10000000001"
+        );
+        assert_eq!(
+            read_beneficiary("Alice.Approve@Sandbox.CVCO.test", Locale::En).unwrap(),
+            "alice.approve@sandbox.cvco.test"
+        );
+        // What hand-held scanners send: AIM prefix, trailing CR, the app's id QR payload.
+        assert_eq!(
+            read_beneficiary("]C010000000002\r", Locale::Fr).unwrap(),
+            "10000000002"
+        );
+        assert_eq!(
+            read_beneficiary("CVCO-ID:10000000003", Locale::Fr).unwrap(),
+            "10000000003"
+        );
+        let err = read_beneficiary("1234", Locale::En).unwrap_err();
+        assert!(err.contains("11 digits"), "{err}");
+        let err = read_beneficiary("1234", Locale::Fr).unwrap_err();
+        assert!(err.contains("11 chiffres"), "{err}");
+        assert!(read_beneficiary("not an id", Locale::En).is_err());
+        assert!(read_beneficiary("", Locale::En).is_err());
+    }
+
+    #[test]
+    fn views_follow_the_payment() {
+        assert_eq!(view_for(&payment(Status::Pending)), View::Waiting);
+        let mut qr = payment(Status::Pending);
+        qr.next_action = "show_qr".into();
+        assert_eq!(view_for(&qr), View::Waiting, "no payload, nothing to show");
+        qr.qr_payload = Some("https://x/pay/1".into());
+        assert_eq!(view_for(&qr), View::ShowQr);
+        assert_eq!(view_for(&payment(Status::Authorized)), View::Authorized);
+        assert_eq!(
+            view_for(&payment(Status::PartiallyAuthorized)),
+            View::PartiallyAuthorized
+        );
+        assert_eq!(view_for(&payment(Status::Declined)), View::Declined);
+        assert_eq!(view_for(&payment(Status::Expired)), View::Expired);
+        assert_eq!(view_for(&payment(Status::Cancelled)), View::Form);
+        assert_eq!(view_for(&payment(Status::Failed)), View::Failed);
+        assert_eq!(
+            event_for(Status::PartiallyAuthorized),
+            Some("cvco-partially-authorized")
+        );
+        assert_eq!(event_for(Status::Failed), Some("cvco-error"));
+        assert_eq!(event_for(Status::Cancelled), None);
+    }
+
+    #[test]
+    fn stale_updates_are_dropped() {
+        let mut current = payment(Status::AwaitingBeneficiary);
+        current.sequence = 3;
+        let mut older = payment(Status::Pending);
+        older.sequence = 2;
+        assert!(!is_newer(Some(&current), &older));
+        assert!(!is_newer(Some(&current), &current.clone()));
+        let mut newer = payment(Status::Authorized);
+        newer.sequence = 4;
+        assert!(is_newer(Some(&current), &newer));
+        assert!(is_newer(None, &older));
+        let mut other = payment(Status::Pending);
+        other.payment_id = "pay_2".into();
+        assert!(is_newer(Some(&current), &other));
+    }
+
+    #[test]
+    fn statuses_parse_and_know_when_they_are_final() {
+        for s in [
+            "pending",
+            "awaiting_beneficiary",
+            "authorized",
+            "partially_authorized",
+            "declined",
+            "expired",
+            "cancelled",
+            "refunded",
+            "failed",
+        ] {
+            let st = Status::parse(s).unwrap();
+            assert_eq!(
+                st.is_final(),
+                !matches!(s, "pending" | "awaiting_beneficiary")
+            );
+        }
+        assert_eq!(Status::parse("PAID"), None);
+        assert_eq!(
+            parse_time_ms("2026-11-22T21:52:00.000Z"),
+            Some(1_795_384_320_000)
+        );
+        assert_eq!(parse_time_ms("soon"), None);
+    }
+
+    #[test]
+    fn poll_backs_off() {
+        assert!(poll_delay_ms(0) < poll_delay_ms(1));
+        assert_eq!(poll_delay_ms(9), poll_delay_ms(3));
+    }
+
+    #[test]
+    fn qr_is_a_real_qr_code() {
+        let svg = qr_svg("https://sandbox.cvco.test/app/pay/pt_123").unwrap();
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.ends_with("</svg>"));
+        // The three finder patterns put dark modules at the corners of the symbol.
+        assert!(svg.contains("M4 4h1v1h-1z"));
+        let code = qrcode::QrCode::new(b"https://sandbox.cvco.test/app/pay/pt_123").unwrap();
+        let dark = code
+            .to_colors()
+            .iter()
+            .filter(|c| **c == qrcode::Color::Dark)
+            .count();
+        assert_eq!(svg.matches("h1v1h-1z").count(), dark);
+    }
+}
