@@ -310,3 +310,33 @@ def test_payment_page_embeds_the_widget(shop):
     assert shop.shop["client_secret"] not in page.text
     wrong = requests.get(f"{shop.event_url}/cvco/pay/{order['order_ref']}/{'0' * 32}/")
     assert wrong.status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_choosing_cvco_on_pretix_order_pages_leads_to_the_widget(shop):
+    order = shop.order(5000)
+    pretix = pretix_order(shop, order["order_ref"])
+    browser = Client()
+    base = f"/{shop.event.organizer.slug}/{shop.event.slug}/order/{pretix.code}/{pretix.secret}"
+    chosen = browser.post(f"{base}/pay/change", {"payment": "cvco"})
+    assert chosen.status_code == 302, chosen.status_code
+    confirmed = browser.post(chosen["Location"], {})
+    assert confirmed.status_code == 302
+    pay_page = confirmed["Location"]
+    assert pay_page.endswith(f"/cvco/pay/{pretix.code}/{pretix.secret}/"), pay_page
+    assert browser.get(pay_page).status_code == 200
+    (created_by_pretix,) = cvco_order_payments(pretix)
+    assert created_by_pretix.state == OrderPayment.PAYMENT_STATE_CREATED
+
+    # The widget, in the same browser session, on the payment pretix created.
+    api = f"/{shop.event.organizer.slug}/{shop.event.slug}/cvco/v1"
+    created = browser.post(f"{api}/payments", data=json.dumps({
+        "order_ref": pretix.code, "mode": "identifier", "beneficiary": "10000000001", "attempt": "w1"}),
+        content_type="application/json")
+    assert created.status_code == 201, created.content
+    payment_id = created.json()["payment_id"]
+    assert created.json()["amount_cents"] == 5000
+    wait_until(lambda: browser.get(f"{api}/payments/{payment_id}").json()["final"], what="final")
+    (op,) = cvco_order_payments(pretix)
+    assert op.pk == created_by_pretix.pk and op.state == OrderPayment.PAYMENT_STATE_CONFIRMED
+    assert pretix_order(shop, order["order_ref"]).status == Order.STATUS_PAID
