@@ -51,7 +51,8 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
     ])
     .current_dir(&dir)
     .envs(env.iter().map(|(key, value)| (*key, value)))
-    .env(SANDBOX_BIN_ENV, &sandbox);
+    .env(SANDBOX_BIN_ENV, &sandbox)
+    .env("VENDURE_DISABLE_TELEMETRY", "true");
     let counts = run_node_tests(&mut node)?;
     if counts.passed + counts.failed == 0 {
         bail!("the vendure suite ran no test");

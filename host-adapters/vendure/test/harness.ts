@@ -11,6 +11,9 @@ import gql from 'graphql-tag';
 
 import { CvcoPlugin } from '../src';
 
+// Tests never phone home (Vendure's telemetry also writes .vendure/ into the package).
+process.env.VENDURE_DISABLE_TELEMETRY = 'true';
+
 export const SHOP_ID = 'SHOP-DEMO-01';
 export const NOTIFICATION_SECRET = 'whsec_demo_change_me';
 
