@@ -187,10 +187,7 @@ async function onWidgetEvent(name, detail) {
     $('#widget-unavailable').hidden = false;
     return;
   }
-  const message = lang() === 'en' ? (detail?.message_en || detail?.message || detail?.message_fr)
-    : (detail?.message_fr || detail?.message || detail?.message_en);
-  announce(outcome, t('counter.error', { message: message || detail?.code || '?' }), 'error');
-  $('#retry').hidden = false;
+  // Other cvco-error: the widget shows the message itself, next to what caused it.
 }
 
 function newSale() {

@@ -43,6 +43,8 @@ async function step(name, fn) {
   await page.send('Emulation.setLocaleOverride', { locale: 'fr-FR' }).catch(() => {});
   try {
     await fn(page);
+    const stray = await page.eval('(document.body.innerText.match(/(^|[^\\w])(null|undefined|NaN|\\[object Object\\])([^\\w]|$)/) || [""])[0]');
+    if (stray) throw new Error(`stray text on the page: ${JSON.stringify(stray)}`);
     const fatal = page.problems.filter((p) => /Content Security Policy|exception:/i.test(p));
     if (fatal.length) throw new Error(`page problems:\n    ${fatal.join('\n    ')}`);
     results.push({ name, ok: true, ms: Date.now() - started });
@@ -219,12 +221,13 @@ async function main() {
       }
       await boLogin(page, '/counter', 'seller', 'seller-demo');
       await page.waitFor('__s.visible("#step-amount")', { what: 'amount step' });
-      for (const key of ['5', '0', ',', '0', '0']) await page.eval(`__s.click('.key[data-key="${key}"]')`);
-      assert((await page.eval('__s.q("#amount").value')) === '50,00', 'keypad amount');
-      assert((await page.eval('__s.text("#amount-preview")')).includes('50,00'), 'preview');
+      // 60 € with bruno (balance 35 €): 25 € left, above the 20 € minimum, so CVCo can chain.
+      for (const key of ['6', '0', ',', '0', '0']) await page.eval(`__s.click('.key[data-key="${key}"]')`);
+      assert((await page.eval('__s.q("#amount").value')) === '60,00', 'keypad amount');
+      assert((await page.eval('__s.text("#amount-preview")')).includes('60,00'), 'preview');
       await page.eval('__s.click(".mode-btn[data-mode=identifier]")');
       await payWithWidget(page, 'bruno.partial@sandbox.cvco.test');
-      await page.waitFor('document.querySelector("#due").dataset.state === "due" && /15,00/.test(__s.text("#due-amount"))', { timeout: 20_000, what: 'reste dû 15,00' });
+      await page.waitFor('document.querySelector("#due").dataset.state === "due" && /25,00/.test(__s.text("#due-amount"))', { timeout: 20_000, what: 'reste dû 25,00' });
       await page.waitFor('document.querySelectorAll("#receipts li").length === 1', { what: 'one receipt' });
       await page.waitFor('__s.w().querySelector("[data-action=chain]")', { what: 'chain button in the widget' });
       await page.eval('__s.w().querySelector("[data-action=chain]").click() || true');

@@ -87,10 +87,8 @@ async function onWidgetEvent(name, detail) {
     markWidgetUnavailable();
     return;
   }
-  // cvco-error: the widget shows it too; we keep the card way open.
-  const message = lang() === 'en' ? (detail?.message_en || detail?.message || detail?.message_fr)
-    : (detail?.message_fr || detail?.message || detail?.message_en);
-  announce(outcome, t('pay.error', { message: message || detail?.code || '?' }), 'error');
+  // Other cvco-error: the widget shows the message itself; we only keep the card way in sight.
+  announce(outcome, t('pay.orCard'), 'info');
   actions.hidden = false;
 }
 

@@ -1,7 +1,7 @@
 // New payment: direct MOTO (live status) or payment request sent by e-mail.
 
 import { api, newAttempt } from '../../shared/api.js';
-import { h, clear, showFieldError, clearFieldErrors, busy, announce } from '../../shared/dom.js';
+import { h, clear, showFieldError, clearFieldErrors, busy } from '../../shared/dom.js';
 import { t, lang, statusLabel } from '../../shared/i18n.js';
 import { formatCents, formatDateTime } from '../../shared/money.js';
 import { watchPayment } from '../../shared/payment-watch.js';
@@ -167,7 +167,8 @@ export function renderPayment(view, ctx) {
       });
       actions.append(again);
     }
-    clear(live).append(
+    // Element.append would print "null" for the optional parts: filter them out.
+    clear(live).append(...[
       h('div', { class: 'live-head' },
         h('div', {},
           h('h2', { id: 'live-title', class: 'card-title' }, t('payment.live.title')),
@@ -178,7 +179,8 @@ export function renderPayment(view, ctx) {
       payment.error ? h('p', { class: 'notice', dataset: { tone: 'error' } }, errorBodyText(payment.error)) : null,
       h('dl', { class: 'summary' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
       remaining ? h('p', { class: 'remaining-due' }, t('payment.live.remaining', { amount: formatCents(payment.order_remaining_cents, lang()) })) : null,
-      actions);
+      actions,
+    ].filter(Boolean));
     if (!payment.final && payment.deadline) {
       const tick = () => {
         const left = Math.max(0, Math.round((Date.parse(payment.deadline) - Date.now()) / 1000));

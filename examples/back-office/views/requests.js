@@ -5,6 +5,7 @@ import { h, clear, showFieldError, announce } from '../../shared/dom.js';
 import { t, lang } from '../../shared/i18n.js';
 import { formatCents, formatDateTime, centsToInput } from '../../shared/money.js';
 import { openDialog } from '../../shared/dialog.js';
+import { can } from '../../shared/bo-session.js';
 import {
   amountField, selectField, readCents, localError, receiptLinks, statusBadge, money, toast, asApiError, isSessionLost,
 } from '../common.js';
@@ -17,7 +18,7 @@ function canFinalise(request) {
 }
 
 function canCancel(request) {
-  return !request.final;
+  return can('cancel') && !request.final;
 }
 
 export function renderRequests(view, ctx) {

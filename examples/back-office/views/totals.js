@@ -8,6 +8,12 @@ import { openDialog } from '../../shared/dialog.js';
 import { can } from '../../shared/bo-session.js';
 import { money, toast, asApiError, isSessionLost, textField } from '../common.js';
 
+/** closing_hour is an hour of the day (0–23, Paris); older adapters may send "HH:MM". */
+function closingHour(value) {
+  if (Number.isInteger(value)) return lang() === 'en' ? `${String(value).padStart(2, '0')}:00` : `${value} h`;
+  return value ?? '—';
+}
+
 function stat(label, value, cls = '') {
   return h('div', { class: `stat ${cls}` }, h('span', { class: 'label' }, label), h('span', { class: 'value' }, value));
 }
@@ -33,7 +39,7 @@ export function renderTotals(view, ctx) {
     if (heading) content.append(h('div', { class: 'notice', dataset: { tone: 'ok' } }, heading));
     content.append(
       h('p', { class: 'muted' }, t('totals.since', {
-        since: formatDateTime(totals.since, lang()), hour: totals.closing_hour ?? '—', date: totals.date ?? '—',
+        since: formatDateTime(totals.since, lang()), hour: closingHour(totals.closing_hour), date: totals.date ?? '—',
       })),
       h('div', { class: 'stat-grid' },
         stat(t('totals.count'), String(totals.count ?? 0)),
