@@ -95,7 +95,14 @@ fn ensure_venv(root: &Path) -> Result<PathBuf> {
     let requirements = std::fs::read_to_string(root.join(REQUIREMENTS))
         .with_context(|| format!("reading {REQUIREMENTS}"))?;
     let stamp = venv.join(VENV_STAMP);
-    if python.is_file() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&requirements) {
+    let usable = || {
+        crate::has_program(
+            &python.to_string_lossy(),
+            &["-c", "import pretix, extism, pytest_django, requests"],
+        )
+    };
+    // A venv whose interpreter vanished (pyenv upgrade) fails the import check: rebuilt.
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(&requirements) && usable() {
         return Ok(python);
     }
     let system_python = ["python3.11", "python3.12", "python3.13", "python3"]
