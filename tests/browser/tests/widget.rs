@@ -1,0 +1,387 @@
+//! <cvco-checkout> end to end: the built widget in headless Chromium, on the playground page served
+//! by cvco-host (strict CSP) in front of the sandbox, through every outcome a shopper can meet.
+
+use std::time::Duration;
+
+use cvco_browser_tests::{open_playground, serial, Browser, Serial, Stack};
+use serde_json::{json, Value};
+
+const ENTER: &str = "\u{E007}";
+const SHORT: Duration = Duration::from_secs(10);
+const LONG: Duration = Duration::from_secs(25);
+
+/// Field order is drop order: the browser goes first, then the servers, then the lock.
+struct Case {
+    b: Browser,
+    stack: Stack,
+    order: String,
+    _serial: Serial,
+}
+
+fn case(amount_cents: u64, query: &str) -> Case {
+    let serial = serial();
+    let stack = Stack::start();
+    let b = Browser::launch();
+    let order = open_playground(&b, &stack, amount_cents, query);
+    Case {
+        b,
+        stack,
+        order,
+        _serial: serial,
+    }
+}
+
+impl Case {
+    fn pay_with(&self, who: &str) {
+        let input = self.b.shadow("input");
+        self.b.type_keys(&input, who);
+        self.b.click(&self.b.shadow("button[type=submit]"));
+    }
+
+    fn event(&self, kind: &str) -> Value {
+        self.b
+            .events()
+            .as_array()
+            .and_then(|a| a.iter().rev().find(|e| e["type"] == kind).cloned())
+            .unwrap_or_else(|| panic!("no {kind} event in {}", self.b.events()))
+            ["detail"]
+            .clone()
+    }
+
+    fn count(&self, kind: &str) -> usize {
+        self.b.event_types().iter().filter(|t| *t == kind).count()
+    }
+
+    /// The order as the shop backend knows it, read by the page (the shopper's session).
+    fn order_state(&self) -> Value {
+        let script = format!(
+            "window.__order = null; fetch('/shop/api/orders/{}', {{credentials: 'include'}})\
+             .then(r => r.json()).then(o => window.__order = o); return true;",
+            self.order
+        );
+        self.b.exec(&script, json!([]));
+        self.b.wait_for("window.__order", SHORT)
+    }
+
+    fn no_csp_violation(&self) {
+        assert_eq!(self.b.violations(), json!([]), "CSP violations");
+    }
+}
+
+#[test]
+fn full_payment_by_email_under_the_strict_csp() {
+    let c = case(4550, "");
+    assert_eq!(c.b.view(), "form");
+    let text = c.b.widget_text();
+    assert!(text.contains("Chèque-Vacances Connect"), "{text}");
+    assert!(text.contains("Payer 45,50 €"), "French by default (page lang): {text}");
+    // Page CSS (Comic Sans, red) does not reach the widget's controls.
+    let font = c.b.exec(
+        "const i = document.querySelector('cvco-checkout').shadowRoot.querySelector('input');\
+         return getComputedStyle(i).fontFamily + ' | ' + getComputedStyle(i).color;",
+        json!([]),
+    );
+    assert!(!font.as_str().unwrap().contains("Comic"), "{font}");
+    assert!(!font.as_str().unwrap().contains("rgb(204, 0, 0)"), "{font}");
+    c.b.screenshot("01-form-fr");
+
+    c.pay_with("alice.approve@sandbox.cvco.test");
+    c.b.wait_view("waiting", SHORT);
+    let text = c.b.widget_text();
+    assert!(text.contains("Ouvrez votre application ANCV"), "{text}");
+    assert!(text.contains("Temps restant : 3:00") || text.contains("Temps restant : 2:5"), "{text}");
+    c.b.screenshot("02-waiting-fr");
+
+    c.b.wait_view("authorized", LONG);
+    let text = c.b.widget_text();
+    assert!(text.contains("Paiement de 45,50 € accepté."), "{text}");
+    c.b.screenshot("03-authorized-fr");
+    let paid = c.event("cvco-authorized");
+    assert_eq!(paid["authorized_cents"], 4550);
+    assert_eq!(paid["order_remaining_cents"], 0);
+    let types = c.b.event_types();
+    assert_eq!(types.first().map(String::as_str), Some("cvco-ready"));
+    assert_eq!(c.count("cvco-pending"), 1, "{types:?}");
+    assert_eq!(c.count("cvco-authorized"), 1, "{types:?}");
+    let live = c.b.exec(
+        "return document.querySelector('cvco-checkout').shadowRoot.querySelector('[aria-live]').textContent;",
+        json!([]),
+    );
+    assert!(live.as_str().unwrap().contains("accepté"), "status announced: {live}");
+    let order = c.order_state();
+    assert_eq!(order["paid_cvco_cents"], 4550, "{order}");
+    c.no_csp_violation();
+}
+
+#[test]
+fn partial_authorization_hands_off_to_card() {
+    let c = case(10000, "locale=en");
+    // A hand-held scanner types the Code 128 id then Enter.
+    c.b.type_keys(&c.b.shadow("input"), &format!("10000000002{ENTER}"));
+    c.b.wait_view("partially-authorized", LONG);
+    let text = c.b.widget_text();
+    assert!(text.contains("€35.00 paid with holiday vouchers."), "{text}");
+    assert!(text.contains("Still to pay: €65.00. Finish the payment by card."), "{text}");
+    assert!(!text.contains("New CVCo payment"), "no chaining without the attribute: {text}");
+    let d = c.event("cvco-partially-authorized");
+    assert_eq!(d["authorized_cents"], 3500);
+    assert_eq!(d["remaining_cents"], 6500);
+    assert_eq!(d["order_remaining_cents"], 6500);
+    // The page acted on the event (card hand-off).
+    let card = c.b.exec("return document.getElementById('card').textContent;", json!([]));
+    assert!(card.as_str().unwrap().contains("6500"), "{card}");
+    c.b.screenshot("04-partial-en");
+    c.no_csp_violation();
+}
+
+#[test]
+fn chain_remainder_pays_the_rest_with_a_new_payment() {
+    let c = case(10000, "locale=en&chain-remainder");
+    c.pay_with("bruno.partial@sandbox.cvco.test");
+    c.b.wait_view("partially-authorized", LONG);
+    let first = c.event("cvco-partially-authorized")["payment_id"].clone();
+    c.b.screenshot("05-chain-offer-en");
+    c.b.click(&c.b.shadow("[data-action=chain]"));
+    c.b.wait_view("form", SHORT);
+    let text = c.b.widget_text();
+    assert!(text.contains("Pay €65.00"), "the remainder: {text}");
+    c.pay_with("10000000001");
+    c.b.wait_view("authorized", LONG);
+    let second = c.event("cvco-authorized");
+    assert_ne!(second["payment_id"], first, "a new payment");
+    assert_eq!(second["authorized_cents"], 6500);
+    assert_eq!(second["order_remaining_cents"], 0);
+    let order = c.order_state();
+    assert_eq!(order["paid_cvco_cents"], 10000, "{order}");
+    assert_eq!(order["status"], "paid", "{order}");
+}
+
+#[test]
+fn declined_then_retry() {
+    let c = case(3000, "locale=en");
+    c.pay_with("chloe.decline@sandbox.cvco.test");
+    c.b.wait_view("declined", LONG);
+    let text = c.b.widget_text();
+    assert!(text.contains("Payment declined in the app."), "{text}");
+    assert_eq!(c.count("cvco-declined"), 1);
+    c.b.screenshot("06-declined-en");
+    c.b.click(&c.b.shadow("[data-action=retry]"));
+    c.b.wait_view("form", SHORT);
+    c.pay_with("");
+    c.b.wait_view("waiting", SHORT);
+}
+
+#[test]
+fn expired_with_a_short_authorization_timeout() {
+    let serial = serial();
+    let stack = Stack::start();
+    stack.shop_settings(json!({"authorization_timeout_s": 3}));
+    let b = Browser::launch();
+    let c = Case {
+        order: open_playground(&b, &stack, 2500, "locale=en"),
+        b,
+        stack,
+        _serial: serial,
+    };
+    c.pay_with("10000000004");
+    c.b.wait_view("waiting", SHORT);
+    let text = c.b.widget_text();
+    assert!(text.contains("Time left: 0:0"), "{text}");
+    c.b.wait_view("expired", LONG);
+    let text = c.b.widget_text();
+    assert!(text.contains("The time to confirm has run out."), "{text}");
+    assert_eq!(c.count("cvco-expired"), 1);
+    c.b.screenshot("07-expired-en");
+    c.b.click(&c.b.shadow("[data-action=retry]"));
+    c.b.wait_view("form", SHORT);
+}
+
+#[test]
+fn cancel_while_waiting() {
+    let c = case(2500, "locale=en");
+    c.pay_with("jeanne.manual@sandbox.cvco.test");
+    c.b.wait_view("waiting", SHORT);
+    c.b.click(&c.b.shadow("[data-action=cancel]"));
+    c.b.wait_view("form", SHORT);
+    let text = c.b.widget_text();
+    assert!(text.contains("Payment cancelled."), "{text}");
+    let change = c.event("cvco-change");
+    assert_eq!(change["status"], "cancelled");
+    c.b.screenshot("08-cancelled-en");
+    // A new attempt after a cancel is a new payment.
+    c.pay_with("");
+    c.b.wait_view("waiting", SHORT);
+    assert_eq!(c.count("cvco-pending"), 2);
+}
+
+#[test]
+fn network_drop_while_waiting_resumes_without_a_second_payment() {
+    let c = case(5000, "locale=en");
+    c.pay_with("10000000006");
+    c.b.wait_view("waiting", SHORT);
+    let tx = c.stack.pending_transaction("10000000006");
+    c.stack.cut_network();
+    std::thread::sleep(Duration::from_millis(1500));
+    c.stack.confirm(&tx, "10000000006");
+    std::thread::sleep(Duration::from_millis(2500));
+    // While the network is down the shopper still sees the wait, not a failure.
+    assert_eq!(c.b.view(), "waiting");
+    c.b.screenshot("09-network-down-en");
+    c.stack.restore_network();
+    c.b.wait_view("authorized", LONG);
+    assert_eq!(c.count("cvco-authorized"), 1);
+    assert_eq!(c.count("cvco-pending"), 1);
+    let order = c.order_state();
+    assert_eq!(order["payments"].as_array().map(Vec::len), Some(1), "{order}");
+    assert_eq!(order["paid_cvco_cents"], 5000, "{order}");
+}
+
+#[test]
+fn stream_unavailable_falls_back_to_polling() {
+    let c = case(4000, "locale=en");
+    c.b.cdp("Network.enable", json!({}));
+    c.b.cdp("Network.setBlockedURLs", json!({"urls": ["*/events*"]}));
+    c.pay_with("10000000001");
+    c.b.wait_view("authorized", LONG);
+    let polls = c.b.exec(
+        "return performance.getEntriesByType('resource').map(e => e.name)\
+         .filter(n => /\\/payments\\/[^/]+$/.test(n)).length;",
+        json!([]),
+    );
+    assert!(polls.as_u64().unwrap() >= 1, "status read by polling: {polls}");
+    assert_eq!(c.count("cvco-authorized"), 1);
+}
+
+#[test]
+fn scanner_input_and_field_errors_are_accessible() {
+    let c = case(3000, "locale=en");
+    let input = c.b.shadow("input");
+    let label = c.b.exec(
+        "const r = document.querySelector('cvco-checkout').shadowRoot;\
+         return r.querySelector('label[for=cvco-id]').textContent;",
+        json!([]),
+    );
+    assert_eq!(label, "E-mail or CV Connect id (11 digits)");
+    c.b.type_keys(&input, &format!("1234{ENTER}"));
+    c.b.wait_for(
+        "document.querySelector('cvco-checkout').shadowRoot.querySelector('#cvco-err')",
+        SHORT,
+    );
+    let aria = c.b.exec(
+        "const i = document.querySelector('cvco-checkout').shadowRoot.querySelector('input');\
+         return [i.getAttribute('aria-invalid'), i.getAttribute('aria-describedby'),\
+                 i.getRootNode().getElementById('cvco-err').textContent,\
+                 i.getRootNode().activeElement === i];",
+        json!([]),
+    );
+    assert_eq!(aria[0], "true", "{aria}");
+    assert_eq!(aria[1], "cvco-hint cvco-err", "{aria}");
+    assert!(aria[2].as_str().unwrap().contains("11 digits"), "{aria}");
+    assert_eq!(aria[3], true, "focus stays on the field: {aria}");
+    assert_eq!(c.event("cvco-error")["code"], "invalid_beneficiary");
+    c.b.screenshot("10-field-error-en");
+    // The scanner's framing around the id (AIM prefix) is read like cvco-core reads it.
+    let input = c.b.shadow("input");
+    c.b.exec("arguments[0].value = '';", json!([input]));
+    c.b.type_keys(&input, &format!("]C010000000001{ENTER}"));
+    c.b.wait_view("authorized", LONG);
+}
+
+#[test]
+fn keyboard_only() {
+    let c = case(3000, "locale=en");
+    // Tab from the page into the widget reaches the field; Enter submits.
+    c.b.exec("document.activeElement && document.activeElement.blur();", json!([]));
+    c.b.keys("\u{E004}");
+    let focused = c.b.exec(
+        "const w = document.querySelector('cvco-checkout');\
+         return document.activeElement === w && w.shadowRoot.activeElement.id;",
+        json!([]),
+    );
+    assert_eq!(focused, "cvco-id");
+    c.b.keys("10000000001\u{E007}");
+    c.b.wait_view("waiting", SHORT);
+    // The focus moved to the new control (cancel) rather than being lost.
+    let focused = c.b.exec(
+        "return document.querySelector('cvco-checkout').shadowRoot.activeElement?.dataset.action;",
+        json!([]),
+    );
+    assert_eq!(focused, "cancel");
+    c.b.wait_view("authorized", LONG);
+}
+
+#[test]
+fn payment_qr_code_mode() {
+    let c = case(6000, "locale=en&mode=qr");
+    let text = c.b.widget_text();
+    assert!(!text.contains("E-mail or CV Connect"), "no field in qr mode: {text}");
+    c.b.click(&c.b.shadow("[data-action=qr]"));
+    c.b.wait_view("qr", SHORT);
+    let svg = c.b.exec(
+        "const s = document.querySelector('cvco-checkout').shadowRoot.querySelector('.cvco-qr svg');\
+         return s && [s.querySelector('path').getAttribute('d').length, s.getBoundingClientRect().width];",
+        json!([]),
+    );
+    assert!(svg[0].as_u64().unwrap() > 500, "{svg}");
+    assert!(svg[1].as_f64().unwrap() > 150.0, "{svg}");
+    let text = c.b.widget_text();
+    assert!(text.contains("Scan this QR code with the ANCV app to pay €60.00."), "{text}");
+    assert!(text.contains("Valid for 1"), "{text}");
+    c.b.screenshot("11-qr-en");
+    // The beneficiary's app scans the payload the backend created and pays.
+    c.b.exec(
+        &format!(
+            "window.__co = null; fetch('/cvco/v1/checkout?order_ref={}', {{credentials: 'include'}})\
+             .then(r => r.json()).then(o => window.__co = o);",
+            c.order
+        ),
+        json!([]),
+    );
+    let checkout = c.b.wait_for("window.__co", SHORT);
+    let payload = checkout["current_payment"]["next_action"]["qr_payload"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no qr payload: {checkout}"))
+        .to_string();
+    let tx = c.stack.sandbox(
+        "POST",
+        "/app/api/pay",
+        Some(json!({"beneficiary": "10000000006", "qr_payload": payload})),
+    );
+    let tx = tx["id"].as_str().expect("transaction id").to_string();
+    c.stack.confirm(&tx, "10000000006");
+    c.b.wait_view("authorized", LONG);
+    assert_eq!(c.event("cvco-authorized")["authorized_cents"], 6000);
+    c.no_csp_violation();
+}
+
+#[test]
+fn below_the_minimum_the_option_says_why() {
+    let c = case(1500, "locale=en");
+    assert_eq!(c.b.view(), "ineligible");
+    let text = c.b.widget_text();
+    assert!(text.contains("Not available for this order."), "{text}");
+    assert!(c.b.exec(
+        "return document.querySelector('cvco-checkout').shadowRoot.querySelectorAll('input, button[type=submit]').length;",
+        json!([]),
+    ) == 0);
+    assert_eq!(c.event("cvco-ready")["eligible"], false);
+    c.b.screenshot("12-ineligible-en");
+}
+
+#[test]
+fn reload_resumes_the_payment_in_progress() {
+    let c = case(2500, "locale=en");
+    c.pay_with("10000000006");
+    c.b.wait_view("waiting", SHORT);
+    // Same order, new page: the widget picks the payment up from GET /checkout.
+    c.b.goto(&format!(
+        "{}/examples/widget-playground/index.html?order_ref={}&locale=en",
+        c.stack.base_url, c.order
+    ));
+    c.b.wait_view("waiting", SHORT);
+    let tx = c.stack.pending_transaction("10000000006");
+    c.stack.confirm(&tx, "10000000006");
+    c.b.wait_view("authorized", LONG);
+    let order = c.order_state();
+    assert_eq!(order["payments"].as_array().map(Vec::len), Some(1), "{order}");
+}
