@@ -1,6 +1,7 @@
 // Smoke test of the demo pages against a running cvco-host (+ sandbox), in headless Chromium.
 //
-//   node --experimental-websocket examples/smoke/pages-smoke.mjs --base http://127.0.0.1:8181
+//   node --experimental-websocket examples/smoke/pages-smoke.mjs --base http://127.0.0.1:8181 \
+//     [--sandbox http://127.0.0.1:7171] [--shots DIR] [--only storefront,back-office,counter,i18n]
 //
 // Clicks through: storefront (partial CVCo + card, full CVCo, widget unavailable + declined card),
 // back-office (login error, direct MOTO payment with live status, refund, e-mail request + cancel,
@@ -14,6 +15,8 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, arg, i, all
   return pairs;
 }, []));
 const BASE = (args.base || process.env.CVCO_HOST_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+// The sandbox plays the beneficiary of payment requests (finalise step); skipped without it.
+const SANDBOX = (args.sandbox || process.env.CVCO_SANDBOX_URL || '').replace(/\/$/, '');
 const SHOTS = args.shots || null; // directory for screenshots, optional
 const only = args.only ? new Set(args.only.split(',')) : null;
 
@@ -191,6 +194,47 @@ async function main() {
       await page.waitFor(`!document.querySelector("dialog[open]") && [...document.querySelectorAll("tbody tr")].some((tr) => tr.textContent.includes(${JSON.stringify(ref)}) && tr.querySelector('.badge[data-status="cancelled"]'))`, { timeout: 15_000, what: 'request cancelled' });
     });
 
+    await step('back-office:pre-reservation-finalise', async (page) => {
+      if (!SANDBOX) {
+        console.log('     (skipped: no --sandbox to play the beneficiary)');
+        return;
+      }
+      await page.goto(`${BASE}/back-office#/payment?tab=email`);
+      await page.waitFor('__s.visible("#panel-email form")', { what: 'email form' });
+      const ref = await page.eval('__s.q("#panel-email input[name=order_ref]").value');
+      await page.eval('__s.fill("#panel-email input[name=email]", "jeanne.manual@sandbox.cvco.test")');
+      await page.eval('__s.fill("#panel-email input[name=amount_cents]", "40")');
+      await page.eval('(() => { __s.q("#panel-email input[value=deferred]").checked = true; return true; })()');
+      await page.eval('__s.q("#panel-email form").requestSubmit()');
+      await page.waitFor('/40,00/.test(__s.text("#panel-email .notice"))', { timeout: 15_000, what: 'request sent notice' });
+      const request = await page.eval(`(async () => (await (await fetch('/cvco/v1/payment-requests', { credentials: 'include' })).json()).items.find((r) => r.order_ref === ${JSON.stringify(ref)}))()`);
+      assert(request && request.capture === 'deferred', `request listed: ${JSON.stringify(request)}`);
+      // The beneficiary pays the request in the (simulated) ANCV app.
+      const post = async (path, body) => {
+        const response = await fetch(`${SANDBOX}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        const data = await response.json().catch(() => null);
+        assert(response.ok, `${path}: ${response.status} ${JSON.stringify(data)}`);
+        return data;
+      };
+      const tx = await post('/app/api/pay', { beneficiary: 'jeanne.manual@sandbox.cvco.test', pre_transaction_id: request.request_id });
+      const txId = tx.transaction_id || tx.id;
+      await post(`/app/api/transactions/${encodeURIComponent(txId)}/confirm`, { beneficiary: 'jeanne.manual@sandbox.cvco.test', pin: '1234' });
+      await page.goto(`${BASE}/back-office#/requests`);
+      const row = `[...document.querySelectorAll("tbody tr")].find((tr) => tr.textContent.includes(${JSON.stringify(ref)}))`;
+      // The host learns of the payment by notification or polling: reload the list until it shows.
+      await page.waitFor(`(${row} && ${row}.querySelector("button.btn-primary")) || (location.reload(), false)`, { timeout: 30_000, what: 'finalise button' });
+      await page.eval(`${row}.querySelector("button.btn-primary").click() || true`);
+      await page.waitFor('document.querySelector("dialog[open] input[name=amount_cents]")', { what: 'finalise dialog' });
+      await page.eval('__s.fill("dialog[open] input[name=amount_cents]", "50,00")');
+      await page.eval('__s.q("dialog[open] form").requestSubmit()');
+      await page.waitFor('__s.text("dialog[open] .field-error").length > 0', { what: 'above authorized refused locally' });
+      await page.eval('__s.fill("dialog[open] input[name=amount_cents]", "32,50")');
+      await page.eval('__s.q("dialog[open] form").requestSubmit()');
+      await page.waitFor(`!document.querySelector("dialog[open]") && ${row} && !${row}.querySelector("button.btn-primary")`, { timeout: 15_000, what: 'finalised' });
+      const after = await page.eval(`(async () => (await (await fetch('/cvco/v1/payment-requests/${encodeURIComponent(request.request_id)}', { credentials: 'include' })).json()))()`);
+      assert(after.payment && after.payment.authorized_cents >= 3250, `after finalise: ${JSON.stringify(after).slice(0, 400)}`);
+    });
+
     await step('back-office:totals-closing', async (page) => {
       await page.goto(`${BASE}/back-office#/totals`);
       await page.waitFor('document.querySelectorAll(".stat").length >= 4', { what: 'totals' });
@@ -211,6 +255,45 @@ async function main() {
       await page.waitFor(row, { what: 'new seller row' });
       await page.eval(`${row}.querySelector(".btn-danger").click() || true`);
       await page.waitFor(`${row}?.textContent.includes("Désactivé")`, { what: 'seller deactivated' });
+    });
+
+    await step('back-office:seller-permissions', async (page) => {
+      await page.goto(`${BASE}/back-office`);
+      await page.waitFor('document.readyState === "complete" && (document.querySelector("#login-username") || !document.querySelector("#logout").hidden)');
+      if (await page.eval('!document.querySelector("#logout").hidden')) {
+        await page.eval('__s.click("#logout")');
+      }
+      await boLogin(page, '/back-office', 'seller', 'seller-demo');
+      await page.waitFor('location.hash.startsWith("#/payment")', { what: 'seller lands on new payment' });
+      assert(await page.eval('document.querySelector("#nav li[data-perm=manage_sellers]").hidden'), 'sellers hidden from a seller');
+      await page.goto(`${BASE}/back-office#/transactions`);
+      await page.waitFor('document.querySelector("tbody tr")', { what: 'transactions' });
+      assert(!(await page.eval('!!__s.buttonByText("Rembourser") || !!__s.buttonByText("Annuler")')), 'no refund/cancel for a seller');
+      await page.goto(`${BASE}/back-office#/totals`);
+      await page.waitFor('document.querySelectorAll(".stat").length >= 4', { what: 'totals' });
+      assert(!(await page.eval('!!__s.buttonByText("Clôturer la journée")')), 'no closing for a seller');
+      await page.goto(`${BASE}/back-office#/sellers`);
+      await page.waitFor('location.hash === "#/payment"', { what: 'sellers route refused' });
+    });
+
+    await step('i18n:english', async (page) => {
+      const rawKey = `[...document.querySelectorAll("body *")].filter((el) => el.children.length === 0 && /^[a-z]+(\\.[a-zA-Z0-9]+)+$/.test(el.textContent.trim())).map((el) => el.textContent.trim())`;
+      await page.goto(`${BASE}/`);
+      await page.waitFor('document.querySelectorAll("#products li").length > 0', { what: 'products' });
+      await page.eval('__s.click("[data-lang-toggle]")');
+      await page.waitFor('document.documentElement.lang === "en" && /Add to cart/.test(__s.text("#products"))', { what: 'English storefront' });
+      assert((await page.eval(`${rawKey}.length`)) === 0, `raw keys: ${await page.eval(`${rawKey}.join(", ")`)}`);
+      for (const hash of ['#/payment', '#/requests', '#/transactions', '#/totals']) {
+        await page.goto(`${BASE}/back-office${hash}`);
+        await page.waitFor('document.documentElement.lang === "en" && document.querySelector("#view h1")', { what: `English ${hash}` });
+        await page.waitFor('!document.querySelector("#view .notice[data-tone=info]") || !/Loading/.test(__s.text("#view"))');
+        const keys = await page.eval(`${rawKey}`);
+        assert(keys.length === 0, `raw keys on ${hash}: ${keys.join(', ')}`);
+      }
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('document.documentElement.lang === "en" && /Amount to collect|Seller sign-in/.test(document.body.innerText)', { what: 'English counter' });
+      await page.eval('__s.click("[data-lang-toggle]")');
+      await page.waitFor('document.documentElement.lang === "fr"', { what: 'back to French' });
     });
 
     await step('counter:partial-then-chain', async (page) => {

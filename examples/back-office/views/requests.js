@@ -13,12 +13,25 @@ import {
 const STATUSES = ['', 'awaiting_beneficiary', 'authorized', 'partially_authorized', 'declined', 'expired', 'cancelled', 'refunded', 'failed'];
 const AUTHORIZED = new Set(['authorized', 'partially_authorized']);
 
+/**
+ * `final` says nothing more comes from the beneficiary; an authorized pre-reservation is then still
+ * open until the merchant finalises it. cvco-host says so in `finalised`; without it, `final` decides.
+ */
+function notFinalised(request) {
+  return typeof request.finalised === 'boolean' ? !request.finalised : !request.final;
+}
+
+function isOpenPreReservation(request) {
+  return request.capture === 'deferred' && AUTHORIZED.has(request.status) && notFinalised(request);
+}
+
 function canFinalise(request) {
-  return request.capture === 'deferred' && !request.final && AUTHORIZED.has(request.status);
+  return can('moto') && isOpenPreReservation(request);
 }
 
 function canCancel(request) {
-  return can('cancel') && !request.final;
+  const unpaid = request.status === 'awaiting_beneficiary' || request.status === 'pending';
+  return can('cancel') && (unpaid || isOpenPreReservation(request));
 }
 
 export function renderRequests(view, ctx) {
@@ -80,8 +93,10 @@ export function renderRequests(view, ctx) {
           h('span', { class: 'sub' }, request.email_masked || (request.delivery === 'qr' ? 'QR' : '—'))),
         h('td', {}, t(`requests.capture.${request.capture}`)),
         h('td', { class: 'num' }, money(request.amount_cents),
-          request.payment ? h('span', { class: 'sub' }, t('requests.authorizedSub', { amount: formatCents(request.payment.authorized_cents, lang()) })) : null),
-        h('td', {}, statusBadge(request.status)),
+          request.payment ? h('span', { class: 'sub' }, t('requests.authorizedSub', { amount: formatCents(request.payment.authorized_cents, lang()) })) : null,
+          request.finalised && Number.isInteger(request.payment?.captured_cents)
+            ? h('span', { class: 'sub' }, t('requests.capturedSub', { amount: formatCents(request.payment.captured_cents, lang()) })) : null),
+        h('td', {}, statusBadge(request.finalised === true ? 'finalised' : request.status)),
         h('td', { class: 'nowrap' }, formatDateTime(request.expires_at, lang(), { short: true })),
         h('td', {}, actions)));
     }
