@@ -93,23 +93,32 @@ export function signedNotification(secret: string, body: object): { headers: Rec
     };
 }
 
-export async function startVendure(sandboxUrl: string) {
-    const port = await freePort();
+export interface VendureOptions {
+    port?: number;
+    shop?: { shopId: string; clientId: string; clientSecret: string; notificationSecret: string };
+    /** Shop sessions as cookies too (a browser's way), besides @vendure/testing's bearer tokens. */
+    cookieSessions?: boolean;
+    /** Price of the one variant (default 1000 = 10 €); 1 lets a quantity make any amount. */
+    unitPriceCents?: number;
+}
+
+export async function startVendure(sandboxUrl: string, options: VendureOptions = {}) {
+    const port = options.port ?? (await freePort());
     registerInitializer('sqljs', new SqljsInitializer(mkdtempSync(path.join(tmpdir(), 'cvco-vendure-'))));
     const wasmPath = process.env.CVCO_PLUGIN_WASM;
     if (!wasmPath) throw new Error('CVCO_PLUGIN_WASM is not set (path of cvco_plugin.wasm)');
+    const shop = options.shop ?? { shopId: SHOP_ID, clientId: 'demo-client', clientSecret: 'demo-secret', notificationSecret: NOTIFICATION_SECRET };
     const config = mergeConfig(testConfig, {
         apiOptions: { port },
+        authOptions: options.cookieSessions ? { tokenMethod: ['cookie', 'bearer'] as const } : {},
+        orderOptions: { orderItemsLimit: 1_000_000, orderLineItemsLimit: 1_000_000 },
         logger: process.env.LOG ? new DefaultLogger({ level: LogLevel.Info }) : testConfig.logger,
         paymentOptions: { paymentMethodHandlers: [dummyPaymentHandler] },
         plugins: [
             CvcoPlugin.init({
                 wasmPath,
                 apiUrl: sandboxUrl,
-                shopId: SHOP_ID,
-                clientId: 'demo-client',
-                clientSecret: 'demo-secret',
-                notificationSecret: NOTIFICATION_SECRET,
+                ...shop,
                 publicUrl: `http://127.0.0.1:${port}`,
                 pollIntervalMs: 1000,
             }),
@@ -153,7 +162,7 @@ export async function startVendure(sandboxUrl: string) {
                 {
                     productId: createProduct.id,
                     sku: 'NUIT',
-                    price: 1000,
+                    price: options.unitPriceCents ?? 1000,
                     taxCategoryId: taxCategories.items[0].id,
                     trackInventory: 'FALSE',
                     translations: [{ languageCode: 'en', name: 'Nuit' }],

@@ -1,0 +1,47 @@
+/**
+ * A Vendure server with the CVCo plugin for the contract suite (tests/contract, driver `vendure`):
+ * `node dist/test/serve.js --port P --sandbox-url URL`, shop credentials and the plugin path from
+ * CVCO_SHOP_ID, CVCO_CLIENT_ID, CVCO_CLIENT_SECRET, CVCO_NOTIFICATION_SECRET, CVCO_PLUGIN_WASM.
+ * Shop sessions are cookies (as a browser's); one product variant costs 1 cent, so the driver
+ * makes an order of any amount through Vendure's own shop API. Test use only.
+ */
+import { startVendure } from './harness';
+
+function arg(name: string): string {
+    const i = process.argv.indexOf(name);
+    const value = i >= 0 ? process.argv[i + 1] : undefined;
+    if (!value) throw new Error(`${name} is required`);
+    return value;
+}
+
+function secret(name: string): string {
+    const value = process.env[name];
+    if (!value) throw new Error(`${name} is required`);
+    return value;
+}
+
+async function main() {
+    const env = await startVendure(arg('--sandbox-url'), {
+        port: Number(arg('--port')),
+        shop: {
+            shopId: secret('CVCO_SHOP_ID'),
+            clientId: secret('CVCO_CLIENT_ID'),
+            clientSecret: secret('CVCO_CLIENT_SECRET'),
+            notificationSecret: secret('CVCO_NOTIFICATION_SECRET'),
+        },
+        cookieSessions: true,
+        unitPriceCents: 1,
+    });
+    console.log(`vendure ready on ${env.baseUrl} (variant ${env.variantId})`);
+    const stop = async () => {
+        await env.server.destroy();
+        process.exit(0);
+    };
+    process.once('SIGTERM', () => void stop());
+    process.once('SIGINT', () => void stop());
+}
+
+main().catch(e => {
+    console.error(e);
+    process.exit(1);
+});
