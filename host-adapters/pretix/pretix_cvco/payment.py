@@ -86,11 +86,17 @@ class CvcoProvider(BasePaymentProvider):
 
     def payment_pending_render(self, request, payment: OrderPayment):
         services.grant_order(request, payment.order)
+        order = payment.order
         return get_template("pretix_cvco/pending.html").render({
             "pay_url": eventreverse(self.event, "plugins:pretix_cvco:pay", kwargs={
-                "order": payment.order.code, "secret": payment.order.secret,
+                "order": order.code, "secret": order.secret,
             }),
-            "info": payment.info_data,
+            "order_url": eventreverse(self.event, "presale:event.order", kwargs={
+                "order": order.code, "secret": order.secret,
+            }),
+            "endpoint": eventreverse(self.event, "plugins:pretix_cvco:api_root").rstrip("/"),
+            "order_ref": order.code,
+            "locale": (getattr(request, "LANGUAGE_CODE", None) or order.locale or "fr")[:2],
         }, request=request)
 
     def payment_control_render(self, request, payment: OrderPayment):

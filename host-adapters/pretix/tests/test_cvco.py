@@ -327,6 +327,11 @@ def test_choosing_cvco_on_pretix_order_pages_leads_to_the_widget(shop):
     assert browser.get(pay_page).status_code == 200
     (created_by_pretix,) = cvco_order_payments(pretix)
     assert created_by_pretix.state == OrderPayment.PAYMENT_STATE_CREATED
+    # pretix's order page shows the pending payment with the live widget.
+    order_page = browser.get(f"{base}/")
+    assert order_page.status_code == 200
+    assert f'order-ref="{pretix.code}"' in order_page.content.decode()
+    assert "wasm-unsafe-eval" in order_page["Content-Security-Policy"]
 
     # The widget, in the same browser session, on the payment pretix created.
     api = f"/{shop.event.organizer.slug}/{shop.event.slug}/cvco/v1"
@@ -340,3 +345,25 @@ def test_choosing_cvco_on_pretix_order_pages_leads_to_the_widget(shop):
     (op,) = cvco_order_payments(pretix)
     assert op.pk == created_by_pretix.pk and op.state == OrderPayment.PAYMENT_STATE_CONFIRMED
     assert pretix_order(shop, order["order_ref"]).status == Order.STATUS_PAID
+
+
+@pytest.mark.django_db(transaction=True)
+def test_back_office_settings_page_keeps_secrets(shop):
+    from pretix.base.models import Team, User
+
+    with scopes_disabled():
+        user = User.objects.create_user("manager@example.org", "manager-pass")
+        team = Team.objects.create(organizer=shop.event.organizer, all_events=True, all_event_permissions=True,
+                                   all_organizer_permissions=True)
+        team.members.add(user)
+    browser = Client()
+    browser.force_login(user)
+    page = browser.get(f"/control/event/{shop.event.organizer.slug}/{shop.event.slug}/settings/payment/cvco")
+    assert page.status_code == 200, page.status_code
+    html = page.content.decode()
+    for label in ("API URL", "Shop id", "Client id", "Client secret", "Notification secret", "Minimum amount",
+                  "adjustment allowed"):
+        assert label in html, label
+    assert shop.shop["shop_id"] in html
+    assert shop.shop["client_secret"] not in html and shop.shop["notification_secret"] not in html
+    assert "/cvco/v1/notifications" in html
