@@ -967,7 +967,8 @@ impl Engine {
             "delivery": req.delivery,
             "email_masked": req.email_masked,
             "capture": if req.capture == "DEFERRED" { "deferred" } else { "immediate" },
-            "status": pay.status,
+            // A request nobody paid yet waits for its beneficiary (a declined attempt included).
+            "status": if pay.status == "pending" { "awaiting_beneficiary" } else { pay.status.as_str() },
             "final": pay.is_final,
             "finalised": req.finalised,
             "expires_at": rfc3339(req.expires_at),

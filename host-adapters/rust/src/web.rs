@@ -37,6 +37,7 @@ pub struct App {
 type AppState = State<Arc<App>>;
 
 /// A cvco error body with its HTTP status.
+#[derive(Debug)]
 pub struct ApiError(pub CvcoError, pub Option<StatusCode>);
 
 impl From<CvcoError> for ApiError {
