@@ -153,6 +153,16 @@ async function main() {
       await page.waitFor('__s.visible("#confirm-view")', { what: 'confirmation' });
     });
 
+    await step('storefront:declined-then-retry-offer', async (page) => {
+      await checkoutCart(page, 2500);
+      await payWithWidget(page, 'chloe.decline@sandbox.cvco.test');
+      await page.waitFor('__s.visible("#cvco-actions") && __s.text("#cvco-outcome").length > 0', { timeout: 20_000, what: 'declined outcome with card / retry' });
+      await page.eval('__s.click("#cvco-retry")');
+      await page.waitFor('__s.w() && __s.w().querySelector("#cvco-id") && !__s.visible("#cvco-actions")', { timeout: 15_000, what: 'widget form again' });
+      await payWithWidget(page, 'alice.approve@sandbox.cvco.test');
+      await page.waitFor('__s.visible("#confirm-view")', { timeout: 20_000, what: 'confirmation after retry' });
+    });
+
     let motoRef;
     await step('back-office:login-and-moto', async (page) => {
       await boLogin(page, '/back-office', 'manager', 'wrong-password');
@@ -175,6 +185,44 @@ async function main() {
       await page.eval('__s.fill("dialog[open] input[name=amount_cents]", "5,00")');
       await page.eval('__s.q("dialog[open] form").requestSubmit()');
       await page.waitFor('!document.querySelector("dialog[open]") && /5,00/.test(__s.text("tbody"))', { timeout: 15_000, what: 'refunded 5,00 in the table' });
+    });
+
+    await step('back-office:moto-errors-cancel-by-reference', async (page) => {
+      await page.goto(`${BASE}/back-office#/payment`);
+      await page.waitFor('document.querySelector("#panel-direct input[name=beneficiary]")', { what: 'payment view' });
+      // Unknown beneficiary: the server's message lands next to the beneficiary field.
+      await page.eval('__s.fill("#panel-direct input[name=beneficiary]", "nobody.here@sandbox.cvco.test")');
+      await page.eval('__s.fill("#panel-direct input[name=amount_cents]", "25")');
+      await page.eval('__s.q("#panel-direct form").requestSubmit()');
+      await page.waitFor('__s.q("#panel-direct input[name=beneficiary]").getAttribute("aria-invalid") === "true" && __s.text("#panel-direct .field-error").length > 0', { timeout: 15_000, what: 'beneficiary field error' });
+      // A silent beneficiary: the seller cancels while waiting.
+      await page.eval('__s.fill("#panel-direct input[name=beneficiary]", "david.silent@sandbox.cvco.test")');
+      await page.eval('__s.fill("#panel-direct input[name=order_ref]", "VAD-SILENT-" + Date.now())');
+      await page.eval('__s.q("#panel-direct form").requestSubmit()');
+      await page.waitFor('__s.buttonByText("Annuler la demande")', { timeout: 15_000, what: 'cancel while waiting' });
+      await page.eval('__s.clickText("Annuler la demande")');
+      await page.waitFor('document.querySelector(".live")?.dataset.status === "cancelled"', { timeout: 15_000, what: 'cancelled' });
+      // A paid one, cancelled by transaction reference from the transactions page.
+      const ref = `VAD-CANCEL-${Date.now()}`;
+      await page.eval('__s.clickText("Nouveau paiement")');
+      await page.eval('__s.fill("#panel-direct input[name=beneficiary]", "alice.approve@sandbox.cvco.test")');
+      await page.eval('__s.fill("#panel-direct input[name=amount_cents]", "22,22")');
+      await page.eval(`__s.fill("#panel-direct input[name=order_ref]", ${JSON.stringify(ref)})`);
+      await page.eval('__s.q("#panel-direct form").requestSubmit()');
+      await page.waitFor('document.querySelector(".live")?.dataset.status === "authorized"', { timeout: 20_000, what: 'authorized' });
+      const payment = await page.eval(`(async () => (await (await fetch('/cvco/v1/transactions?order_ref=${ref}', { credentials: 'include' })).json()).items[0])()`);
+      const receipt = await page.eval(`(async () => (await (await fetch('/cvco/v1/receipts/${payment.payment_id}?duplicate=true', { credentials: 'include' })).text()))()`);
+      assert(receipt.includes(payment.transaction_id) && /DUPLICATA/i.test(receipt), 'duplicate receipt names the transaction');
+      await page.goto(`${BASE}/back-office#/transactions?order_ref=${encodeURIComponent(ref)}`);
+      await page.waitFor(`[...document.querySelectorAll("tbody tr")].some((tr) => tr.textContent.includes(${JSON.stringify(ref)}))`, { what: 'transaction row' });
+      await page.eval('__s.clickText("Annuler")');
+      await page.waitFor('document.querySelector("dialog[open] input[name=transaction_id]")', { what: 'cancel dialog' });
+      await page.eval('__s.fill("dialog[open] input[name=transaction_id]", "tx_wrong")');
+      await page.eval('__s.q("dialog[open] form").requestSubmit()');
+      await page.waitFor('__s.text("dialog[open] .field-error").length > 0', { what: 'mismatch refused' });
+      await page.eval(`__s.fill("dialog[open] input[name=transaction_id]", ${JSON.stringify(payment.transaction_id)})`);
+      await page.eval('__s.q("dialog[open] form").requestSubmit()');
+      await page.waitFor('!document.querySelector("dialog[open]") && document.querySelector(\'tbody .badge[data-status="cancelled"]\')', { timeout: 15_000, what: 'cancelled by reference' });
     });
 
     await step('back-office:email-request-cancel', async (page) => {
@@ -319,6 +367,36 @@ async function main() {
       await page.waitFor('document.querySelectorAll("#receipts li").length === 2', { what: 'two receipts' });
       await page.eval('__s.click("#new-sale")');
       await page.waitFor('__s.visible("#step-amount") && __s.q("#amount").value === ""', { what: 'new sale' });
+    });
+    await step('counter:qr', async (page) => {
+      if (!SANDBOX) {
+        console.log('     (skipped: no --sandbox to scan the QR code)');
+        return;
+      }
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('document.querySelector("#login-username") || __s.visible("#step-amount")', { what: 'counter' });
+      if (await page.eval('!!document.querySelector("#login-username")')) {
+        await boLogin(page, '/counter', 'seller', 'seller-demo');
+      }
+      await page.waitFor('__s.visible("#step-amount")', { what: 'amount step' });
+      await page.eval('__s.fill("#amount", "27,30")');
+      await page.eval('__s.click(".mode-btn[data-mode=qr]")');
+      // In mode qr the widget asks for one more click before it creates the payment.
+      await page.waitFor('__s.w() && __s.w().querySelector("[data-action=qr]")', { timeout: 15_000, what: 'widget QR button' });
+      await page.eval('__s.w().querySelector("[data-action=qr]").click() || true');
+      const ref = await page.eval('__s.text("#pay-ref")');
+      const qr = await page.waitFor(`(async () => (await (await fetch('/cvco/v1/checkout?order_ref=${encodeURIComponent(ref)}', { credentials: 'include' })).json()).current_payment?.next_action?.qr_payload)()`, { timeout: 15_000, what: 'QR payment created' });
+      assert(typeof qr === "string" && qr.startsWith("cvco:"), `qr payload: ${qr}`);
+      const post = async (path, body) => {
+        const response = await fetch(`${SANDBOX}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        const data = await response.json().catch(() => null);
+        assert(response.ok, `${path}: ${response.status} ${JSON.stringify(data)}`);
+        return data;
+      };
+      const tx = await post('/app/api/pay', { beneficiary: 'jeanne.manual@sandbox.cvco.test', qr_payload: qr });
+      await post(`/app/api/transactions/${encodeURIComponent(tx.transaction_id || tx.id)}/confirm`, { beneficiary: 'jeanne.manual@sandbox.cvco.test', pin: '1234' });
+      await page.waitFor('document.querySelector("#due").dataset.state === "paid" && /27,30/.test(__s.text("#sale-paid"))', { timeout: 30_000, what: 'QR sale settled' });
+      await page.waitFor('document.querySelectorAll("#receipts li").length === 1', { what: 'receipt' });
     });
   } finally {
     await browser.close();

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Starts a sandbox and cvco-host on spare ports, runs the page smoke test in headless Chromium, stops
+# both. Needs: cargo build -p cvco-host -p cvco-sandbox, cargo xtask plugin, cargo xtask widget,
+# chromium, node >= 20.
+#   CARGO_TARGET_DIR=/root/.cache/cvco/target examples/smoke/run.sh [--shots DIR] [--only counter]
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+target=${CARGO_TARGET_DIR:-$here/../../target}
+plugin=${CVCO_PLUGIN:-$target/wasm32-unknown-unknown/wasm/cvco_plugin.wasm}
+sandbox_port=${SMOKE_SANDBOX_PORT:-7271}
+host_port=${SMOKE_HOST_PORT:-8281}
+work=$(mktemp -d)
+pids=""
+cleanup() {
+  for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+wait_up() {
+  i=0
+  until curl -fsS "$1/healthz" >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -gt 100 ]; then echo "not up: $1" >&2; cat "$work"/*.log >&2; exit 1; fi
+    sleep 0.1
+  done
+}
+
+"$target/debug/cvco-sandbox" --port "$sandbox_port" --data "$work/sandbox.sqlite" --approve-delay-ms 600 >"$work/sandbox.log" 2>&1 &
+pids="$pids $!"
+wait_up "http://127.0.0.1:$sandbox_port"
+"$target/debug/cvco-host" --port "$host_port" --sandbox-url "http://127.0.0.1:$sandbox_port" \
+  --plugin "$plugin" --data "$work/host.sqlite" >"$work/host.log" 2>&1 &
+pids="$pids $!"
+wait_up "http://127.0.0.1:$host_port"
+
+node_flags=""
+node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null || node_flags="--experimental-websocket --no-warnings"
+# shellcheck disable=SC2086
+node $node_flags "$here/pages-smoke.mjs" --base "http://127.0.0.1:$host_port" --sandbox "http://127.0.0.1:$sandbox_port" "$@"
