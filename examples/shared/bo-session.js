@@ -11,7 +11,6 @@ addStrings({
     'login.username': 'Identifiant',
     'login.password': 'Mot de passe',
     'login.submit': 'Se connecter',
-    'login.demo': 'Démo : manager / manager-demo (tout), seller / seller-demo (VAD et comptoir).',
     'login.missing': 'Saisissez votre identifiant et votre mot de passe.',
     'login.logout': 'Se déconnecter',
     'login.role.manager': 'Responsable',
@@ -22,7 +21,6 @@ addStrings({
     'login.username': 'Username',
     'login.password': 'Password',
     'login.submit': 'Sign in',
-    'login.demo': 'Demo: manager / manager-demo (everything), seller / seller-demo (MOTO and counter).',
     'login.missing': 'Enter your username and password.',
     'login.logout': 'Sign out',
     'login.role.manager': 'Manager',
@@ -85,8 +83,7 @@ export function renderLoginForm(container, onSignedIn, { note } = {}) {
       h('label', { for: passId }, t('login.password')),
       h('input', { id: passId, name: 'password', type: 'password', autocomplete: 'current-password', required: true })),
     h('p', { class: 'form-error', role: 'alert', hidden: true }),
-    h('button', { class: 'btn btn-primary btn-block', type: 'submit' }, t('login.submit')),
-    h('p', { class: 'hint' }, t('login.demo')));
+    h('button', { class: 'btn btn-primary btn-block', type: 'submit' }, t('login.submit')));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     clearFieldErrors(form);

@@ -63,6 +63,11 @@ async function step(name, fn) {
   }
 }
 
+/** A screenshot of an intermediate state, when --shots is given (for reviewing the pages). */
+async function shot(page, name) {
+  if (SHOTS) await page.screenshot(`${SHOTS}/${name}.png`).catch(() => {});
+}
+
 function assert(condition, message) {
   if (!condition) throw new Error(message);
 }
@@ -124,6 +129,7 @@ async function main() {
       const ref = await checkoutCart(page, 6000);
       await payWithWidget(page, 'bruno.partial@sandbox.cvco.test');
       await page.waitFor('__s.visible("#card-form") && /35,00/.test(__s.text("#pay-notice"))', { timeout: 20_000, what: 'partial hand-off to card' });
+      await shot(page, 'mid-storefront-partial-to-card');
       const before = await order(page, ref);
       assert(before.paid_cvco_cents === 3500, `paid_cvco_cents ${before.paid_cvco_cents}`);
       assert(/(\d|\s),\d\d/.test(await page.eval('__s.text("#card-amount")')), 'card amount shown');
@@ -157,6 +163,7 @@ async function main() {
       await checkoutCart(page, 2500);
       await payWithWidget(page, 'chloe.decline@sandbox.cvco.test');
       await page.waitFor('__s.visible("#cvco-actions") && __s.text("#cvco-outcome").length > 0', { timeout: 20_000, what: 'declined outcome with card / retry' });
+      await shot(page, 'mid-storefront-declined');
       await page.eval('__s.click("#cvco-retry")');
       await page.waitFor('__s.w() && __s.w().querySelector("#cvco-id") && !__s.visible("#cvco-actions")', { timeout: 15_000, what: 'widget form again' });
       await payWithWidget(page, 'alice.approve@sandbox.cvco.test');
@@ -200,6 +207,7 @@ async function main() {
       await page.eval('__s.fill("#panel-direct input[name=order_ref]", "VAD-SILENT-" + Date.now())');
       await page.eval('__s.q("#panel-direct form").requestSubmit()');
       await page.waitFor('__s.buttonByText("Annuler la demande")', { timeout: 15_000, what: 'cancel while waiting' });
+      await shot(page, 'mid-bo-live-waiting');
       await page.eval('__s.clickText("Annuler la demande")');
       await page.waitFor('document.querySelector(".live")?.dataset.status === "cancelled"', { timeout: 15_000, what: 'cancelled' });
       // A paid one, cancelled by transaction reference from the transactions page.
@@ -360,6 +368,7 @@ async function main() {
       await payWithWidget(page, 'bruno.partial@sandbox.cvco.test');
       await page.waitFor('document.querySelector("#due").dataset.state === "due" && /25,00/.test(__s.text("#due-amount"))', { timeout: 20_000, what: 'reste dû 25,00' });
       await page.waitFor('document.querySelectorAll("#receipts li").length === 1', { what: 'one receipt' });
+      await shot(page, 'mid-counter-due');
       await page.waitFor('__s.w().querySelector("[data-action=chain]")', { what: 'chain button in the widget' });
       await page.eval('__s.w().querySelector("[data-action=chain]").click() || true');
       await payWithWidget(page, 'alice.approve@sandbox.cvco.test');
@@ -385,6 +394,8 @@ async function main() {
       await page.waitFor('__s.w() && __s.w().querySelector("[data-action=qr]")', { timeout: 15_000, what: 'widget QR button' });
       await page.eval('__s.w().querySelector("[data-action=qr]").click() || true');
       const ref = await page.eval('__s.text("#pay-ref")');
+      await page.waitFor('__s.w().querySelector("svg[role=img], img, .cvco-qr svg, canvas")', { timeout: 15_000, what: 'QR code drawn' }).catch(() => null);
+      await shot(page, 'mid-counter-qr');
       const qr = await page.waitFor(`(async () => (await (await fetch('/cvco/v1/checkout?order_ref=${encodeURIComponent(ref)}', { credentials: 'include' })).json()).current_payment?.next_action?.qr_payload)()`, { timeout: 15_000, what: 'QR payment created' });
       assert(typeof qr === "string" && qr.startsWith("cvco:"), `qr payload: ${qr}`);
       const post = async (path, body) => {
