@@ -2,26 +2,14 @@ import './strings.js';
 import { api, ApiError } from '../shared/api.js';
 import { h, $, $$, clear, announce, busy, showFieldError, clearFieldErrors } from '../shared/dom.js';
 import { t, lang, applyTranslations, wireLangToggle, onLangChange } from '../shared/i18n.js';
-import { formatCents, parseEurosToCents } from '../shared/money.js';
+import { formatCents, parseEurosToCents, sanitizeAmountInput as sanitizeAmount } from '../shared/money.js';
 import { loadSession, logout, renderLoginForm, currentSession, can, roleLabel } from '../shared/bo-session.js';
 import { loadWidget, paymentOf } from '../shared/widget-loader.js';
-
-const MAX_INTEGER_DIGITS = 6;
 
 let sale = null; // { order_ref, mode, total_cents, paid_cents, remaining_cents, payments: Map }
 let widget = null;
 
 // ---- amount entry -------------------------------------------------------------------------------
-
-/** Keeps only what an amount can be: digits, one comma, at most two decimals. */
-function sanitizeAmount(text) {
-  let value = text.replace(/\./g, ',').replace(/[^\d,]/g, '');
-  const comma = value.indexOf(',');
-  if (comma !== -1) value = value.slice(0, comma + 1) + value.slice(comma + 1).replace(/,/g, '').slice(0, 2);
-  const [integer, fraction] = value.split(',');
-  const trimmed = integer.replace(/^0+(?=\d)/, '').slice(0, MAX_INTEGER_DIGITS);
-  return fraction === undefined ? trimmed : `${trimmed || '0'},${fraction}`;
-}
 
 function amountCents() {
   const cents = parseEurosToCents($('#amount').value);

@@ -33,6 +33,19 @@ export function parseEurosToCents(text) {
   return Number.isSafeInteger(cents) ? cents : null;
 }
 
+/**
+ * Keeps only what an amount being typed can be: digits, one decimal comma (a dot becomes a comma),
+ * at most two decimals and six integer digits. Used on every keystroke of the counter keypad.
+ */
+export function sanitizeAmountInput(text) {
+  let value = String(text).replace(/\./g, ',').replace(/[^\d,]/g, '');
+  const comma = value.indexOf(',');
+  if (comma !== -1) value = value.slice(0, comma + 1) + value.slice(comma + 1).replace(/,/g, '').slice(0, 2);
+  const [integer, fraction] = value.split(',');
+  const trimmed = integer.replace(/^0+(?=\d)/, '').slice(0, 6);
+  return fraction === undefined ? trimmed : `${trimmed || '0'},${fraction}`;
+}
+
 /** The inverse of parseEurosToCents, for pre-filling an input ("45,50"). */
 export function centsToInput(cents) {
   if (!Number.isInteger(cents) || cents < 0) return '';
