@@ -46,6 +46,13 @@ async function step(name, fn) {
   await page.send('Emulation.setLocaleOverride', { locale: 'fr-FR' }).catch(() => {});
   try {
     await fn(page);
+    // Every control has an accessible name (label, aria-label or text), in the page (not the widget).
+    const unnamed = await page.eval(`[...document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href]')]
+      .filter((el) => el.getClientRects().length > 0)
+      .filter((el) => !((el.labels && el.labels.length) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.textContent.trim()
+        || (el.closest('label'))))
+      .map((el) => el.outerHTML.slice(0, 80))`);
+    if (unnamed.length) throw new Error(`controls without a name: ${unnamed.join(' | ')}`);
     const stray = await page.eval('(document.body.innerText.match(/(^|[^\\w])(null|undefined|NaN|\\[object Object\\])([^\\w]|$)/) || [""])[0]');
     if (stray) throw new Error(`stray text on the page: ${JSON.stringify(stray)}`);
     const fatal = page.problems.filter((p) => /Content Security Policy|exception:/i.test(p));
