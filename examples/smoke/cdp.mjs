@@ -47,7 +47,12 @@ export async function launchChromium({ binary = process.env.CHROMIUM || 'chromiu
           resolve();
         });
       });
-      rmSync(profile, { recursive: true, force: true });
+      // Chromium's helper processes may still be flushing their cache for a moment.
+      try {
+        rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+      } catch {
+        /* a temporary profile left behind is harmless */
+      }
     },
   };
 }

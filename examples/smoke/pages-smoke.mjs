@@ -166,6 +166,14 @@ async function main() {
       await page.waitFor('__s.visible("#confirm-view")', { what: 'confirmation' });
     });
 
+    await step('storefront:widget-wasm-blocked', async (page) => {
+      // The script loads but its WebAssembly does not: the widget reports widget_load_failed.
+      await page.send('Network.setBlockedURLs', { urls: ['*/widget/*.wasm'] });
+      await checkoutCart(page, 2500);
+      await page.waitFor('__s.visible("#cvco-unavailable") && __s.q("#method-card").checked && __s.q("#method-cvco").disabled', { timeout: 15_000, what: 'CVCo unavailable notice' });
+      page.problems = page.problems.filter((p) => !/wasm|WebAssembly/i.test(p)); // the blocked load itself
+    });
+
     await step('storefront:declined-then-retry-offer', async (page) => {
       await checkoutCart(page, 2500);
       await payWithWidget(page, 'chloe.decline@sandbox.cvco.test');
