@@ -244,6 +244,33 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
         await rest('POST', `/payments/${tx}/cancel`);
     });
 
+    it('a lost answer and duplicated notifications: one ANCV payment, settled once', async () => {
+        await sandbox.json('PUT', '/admin/faults', { shop_id: SHOP_ID, lose_next_responses: 1, duplicate_notifications: true });
+        try {
+            const order = await orderInArrangingPayment(env.shopClient, env.variantId, 70);
+            // ANCV creates the transaction but its answer is lost: the retry with the same
+            // idempotency key gets that very transaction back.
+            const created = await rest('POST', '/payments', {
+                order_ref: order.code, mode: 'identifier', beneficiary: 'alice.approve@sandbox.cvco.test', attempt: attempt(),
+            });
+            assert.equal(created.status, 201, JSON.stringify(created.body));
+            const p = await finalPayment(created.body.payment_id);
+            assert.equal(p.status, 'authorized');
+            const o = await until('order settled', async () => {
+                const x = await adminOrder(order.id);
+                return x.state === 'PaymentSettled' ? x : undefined;
+            });
+            assert.equal(o.payments.length, 1);
+            assert.equal(o.payments[0].amount, 7000);
+            const log = await sandbox.json('GET', `/admin/notifications?shop_id=${SHOP_ID}&limit=500`);
+            const entries = (Array.isArray(log) ? log : (log.items ?? [])).filter((n: any) => JSON.stringify(n).includes(order.code));
+            const transactions = new Set(entries.map((n: any) => JSON.stringify(n).match(/"transaction_id":"([^"]+)"/)?.[1]).filter(Boolean));
+            assert.deepEqual([...transactions], [created.body.payment_id], JSON.stringify(entries).slice(0, 800));
+        } finally {
+            await fetch(`${sandbox.url}/admin/faults?shop_id=${SHOP_ID}`, { method: 'DELETE' });
+        }
+    });
+
     it('expired: a silent beneficiary past the authorization timeout', async () => {
         await sandbox.json('PUT', `/admin/shops/${SHOP_ID}/settings`, { authorization_timeout_s: 2 });
         try {
