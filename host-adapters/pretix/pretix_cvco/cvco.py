@@ -127,41 +127,54 @@ def min_amount_cents(provider_settings):
     return value if isinstance(value, int) and value > 0 else 2000
 
 
-_local = threading.local()
+# Idle plugin instances per configuration. extism.Plugin is not thread-safe, so an instance is
+# lent to one call at a time; a pool (not one per thread) because WSGI servers often start a
+# thread per request, and an instance keeps its OAuth token between calls.
+_idle = {}
+_idle_lock = threading.Lock()
+MAX_IDLE_PER_CONFIG = 8
 
 
-def _instance(config):
-    key = json.dumps(config, sort_keys=True)
-    cache = getattr(_local, "plugins", None)
-    if cache is None:
-        cache = _local.plugins = {}
-    plugin = cache.get(key)
-    if plugin is None:
-        host = urlparse(config.get("api_base_url", "")).hostname or "127.0.0.1"
-        manifest = {
-            "wasm": [{"path": str(wasm_path())}],
-            "allowed_hosts": [host],
-            "timeout_ms": int(config.get("request_timeout_ms", "10000")),
-            "config": config,
-        }
-        plugin = extism.Plugin(manifest, wasi=False)
-        cache[key] = plugin
-    return key, plugin
+def _new_instance(config):
+    host = urlparse(config.get("api_base_url", "")).hostname or "127.0.0.1"
+    manifest = {
+        "wasm": [{"path": str(wasm_path())}],
+        "allowed_hosts": [host],
+        "timeout_ms": int(config.get("request_timeout_ms", "10000")),
+        "config": config,
+    }
+    return extism.Plugin(manifest, wasi=False)
+
+
+def _borrow(key, config):
+    with _idle_lock:
+        idle = _idle.get(key)
+        if idle:
+            return idle.pop()
+    return _new_instance(config)
+
+
+def _give_back(key, plugin):
+    with _idle_lock:
+        idle = _idle.setdefault(key, [])
+        if len(idle) < MAX_IDLE_PER_CONFIG:
+            idle.append(plugin)
 
 
 def call(config, function, **inputs):
     """Calls one export; returns its `ok` output or raises CvcoError. An Extism-level failure
-    (transport, timeout) drops this thread's instance and is a retryable `upstream_unavailable`."""
-    key, plugin = _instance(config)
+    (transport, timeout) drops that instance and is a retryable `upstream_unavailable`."""
+    key = json.dumps(config, sort_keys=True)
+    plugin = _borrow(key, config)
     try:
         raw = plugin.call(function, json.dumps(inputs))
     except extism.Error as error:
-        _local.plugins.pop(key, None)
         raise CvcoError.of(
             "upstream_unavailable",
             detail_en=f"({function}: {type(error).__name__})",
             detail_fr=f"({function})",
         ) from error
+    _give_back(key, plugin)
     reply = json.loads(bytes(raw).decode("utf-8"))
     if "error" in reply:
         raise CvcoError(reply["error"])

@@ -367,3 +367,23 @@ def test_back_office_settings_page_keeps_secrets(shop):
     assert shop.shop["shop_id"] in html
     assert shop.shop["client_secret"] not in html and shop.shop["notification_secret"] not in html
     assert "/cvco/v1/notifications" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_ancv_is_a_retryable_error_and_records_nothing(shop):
+    from .sandbox import free_port
+
+    order = shop.order(2500)
+    shop.event.settings.set("payment_cvco_api_url", f"http://127.0.0.1:{free_port()}")
+    down = shop.pay(order["order_ref"], ALICE, attempt="retry-me")
+    assert down.status_code in (502, 504), down.text
+    assert down.json()["code"] in ("upstream_unavailable", "upstream_timeout")
+    assert down.json()["retryable"] is True
+    assert not CvcoPayment.objects.exists()
+
+    # Back up: the same attempt goes through, once.
+    shop.event.settings.set("payment_cvco_api_url", shop.sandbox.url)
+    up = shop.pay(order["order_ref"], ALICE, attempt="retry-me")
+    assert up.status_code == 201, up.text
+    assert shop.wait_final(up.json()["payment_id"])["status"] == "authorized"
+    assert CvcoPayment.objects.count() == 1
