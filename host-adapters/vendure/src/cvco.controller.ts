@@ -77,6 +77,7 @@ export class CvcoController {
             closed = true;
             clearInterval(ping);
             unsubscribe();
+            untrack();
             res.end();
         };
         const send = (payment: ContractPayment) => {
@@ -86,11 +87,18 @@ export class CvcoController {
             if (payment.final) close();
         };
         const unsubscribe = this.service.subscribe(id, send);
+        const untrack = this.service.trackStream(close);
         const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
         req.on('close', close);
-        if (current.sequence <= lastSent && !current.final) return;
-        if (current.sequence <= lastSent && current.final) {
+        // Read again now that we listen: a change between the first read and subscribe is not lost.
+        try {
+            current = await this.service.shopperPayment(ctx, id);
+        } catch {
             close();
+            return;
+        }
+        if (current.sequence <= lastSent) {
+            if (current.final) close();
             return;
         }
         send(current);

@@ -66,6 +66,8 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
     readonly pool: WasmPool;
     private locks = new Map<string, Promise<unknown>>();
     private listeners = new Map<string, Set<Listener>>();
+    /** Open SSE streams, ended at shutdown so the HTTP server can close. */
+    private streams = new Set<() => void>();
     private pollTimer?: NodeJS.Timeout;
     private polling = false;
     private stopped = false;
@@ -100,6 +102,7 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         this.stopped = true;
         if (this.pollTimer) clearInterval(this.pollTimer);
         for (const set of this.listeners.values()) set.clear();
+        for (const end of [...this.streams]) end();
         await this.pool.close();
     }
 
@@ -480,6 +483,12 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         await this.pool.call<PluginPayment>('cancel_payment', { payment_id: paymentId });
         await this.refresh(paymentId);
         return this.shopperPayment(ctx, paymentId);
+    }
+
+    /** Registers an open stream's end; returns its unregistration. */
+    trackStream(end: () => void): () => void {
+        this.streams.add(end);
+        return () => this.streams.delete(end);
     }
 
     subscribe(paymentId: string, listener: Listener): () => void {
