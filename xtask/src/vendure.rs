@@ -107,33 +107,12 @@ fn run_node_tests(command: &mut Command) -> Result<TestCounts> {
     let group = child.id() as i32;
     let stdout = child.stdout.take().context("node stdout")?;
     let reader = std::thread::spawn(move || {
-        let mut counts = TestCounts::default();
-        let mut cancelled = 0;
-        let mut saw_summary = false;
+        let mut tally = TapTally::default();
         for text in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = writeln!(std::io::stdout(), "{text}");
-            if let Some((key, value)) = text
-                .strip_prefix("# ")
-                .and_then(|rest| rest.split_once(' '))
-            {
-                let Ok(value) = value.trim().parse::<u64>() else {
-                    continue;
-                };
-                match key {
-                    "pass" => {
-                        counts.passed = value;
-                        saw_summary = true;
-                    }
-                    "fail" => counts.failed = value,
-                    "cancelled" => cancelled = value,
-                    "skipped" | "todo" => counts.skipped += value,
-                    _ => {}
-                }
-            }
+            tally.read(&text);
         }
-        // A cancelled test (its suite's hook failed, a timeout) did not pass.
-        counts.failed += cancelled;
-        saw_summary.then_some(counts)
+        tally.counts()
     });
 
     let started = Instant::now();
@@ -162,6 +141,45 @@ fn run_node_tests(command: &mut Command) -> Result<TestCounts> {
     }
 }
 
+/// The closing lines of node's TAP reporter: `# pass 6`, `# fail 1`, `# cancelled 0`, …
+#[derive(Default)]
+struct TapTally {
+    counts: TestCounts,
+    cancelled: u64,
+    saw_summary: bool,
+}
+
+impl TapTally {
+    fn read(&mut self, line: &str) {
+        let Some((key, value)) = line
+            .strip_prefix("# ")
+            .and_then(|rest| rest.split_once(' '))
+        else {
+            return;
+        };
+        let Ok(value) = value.trim().parse::<u64>() else {
+            return;
+        };
+        match key {
+            "pass" => {
+                self.counts.passed = value;
+                self.saw_summary = true;
+            }
+            "fail" => self.counts.failed = value,
+            "cancelled" => self.cancelled = value,
+            "skipped" | "todo" => self.counts.skipped += value,
+            _ => {}
+        }
+    }
+
+    /// A cancelled test (its suite's hook failed, a timeout) did not pass.
+    fn counts(&self) -> Option<TestCounts> {
+        let mut counts = self.counts;
+        counts.failed += self.cancelled;
+        self.saw_summary.then_some(counts)
+    }
+}
+
 /// SIGTERM to what is left of the group (the sandbox stops gracefully on it), SIGKILL after 5 s.
 fn end_group(group: i32, child: &mut std::process::Child) {
     // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
@@ -181,7 +199,33 @@ fn end_group(group: i32, child: &mut std::process::Child) {
 mod tests {
     use std::path::PathBuf;
 
-    use super::fnv1a;
+    use super::{fnv1a, TapTally};
+    use crate::test::TestCounts;
+
+    #[test]
+    fn tap_summary_is_counted_and_cancelled_tests_fail() {
+        let mut tally = TapTally::default();
+        assert_eq!(tally.counts(), None);
+        for line in [
+            "# Subtest: x",
+            "# tests 9",
+            "# suites 1",
+            "# pass 6",
+            "# fail 1",
+            "# cancelled 1",
+            "# skipped 1",
+            "# todo 0",
+            "# duration_ms 31580.8",
+        ] {
+            tally.read(line);
+        }
+        let expected = TestCounts {
+            passed: 6,
+            failed: 2,
+            skipped: 1,
+        };
+        assert_eq!(tally.counts(), Some(expected));
+    }
 
     #[test]
     fn fnv1a_tells_lockfiles_apart() {
