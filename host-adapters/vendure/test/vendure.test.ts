@@ -143,6 +143,26 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
         assert.equal(card.amount, 8500);
     });
 
+    it("Vendure's own addPaymentToOrder with method cvco, without the widget", async () => {
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
+        const ADD = gql`mutation ($input: PaymentInput!) { addPaymentToOrder(input: $input) {
+            ... on Order { state payments { method amount state transactionId } }
+            ... on PaymentFailedError { errorCode paymentErrorMessage } ... on ErrorResult { errorCode message } } }`;
+        const unknown = (await env.shopClient.query(ADD, { input: { method: 'cvco', metadata: { beneficiary: 'nobody.known@sandbox.cvco.test' } } })).addPaymentToOrder;
+        assert.equal(unknown.errorCode, 'PAYMENT_FAILED_ERROR');
+        assert.equal(JSON.parse(unknown.paymentErrorMessage).code, 'beneficiary_unknown');
+
+        const added = (await env.shopClient.query(ADD, { input: { method: 'cvco', metadata: { beneficiary: '10000000001' } } })).addPaymentToOrder;
+        assert.equal(added.state, 'ArrangingPayment', JSON.stringify(added));
+        const mine = added.payments.find((x: any) => x.state === 'CvcoAwaitingBeneficiary');
+        assert.equal(mine.amount, 3000);
+        const settled = await until('order settled', async () => {
+            const x = await adminOrder(order.id);
+            return x.state === 'PaymentSettled' ? x : undefined;
+        });
+        assert.equal(settled.payments.find((x: any) => x.transactionId === mine.transactionId).state, 'Settled');
+    });
+
     it('declined: the Vendure payment is Declined, the order can be paid again', async () => {
         const order = await orderInArrangingPayment(env.shopClient, env.variantId, 40);
         const created = await rest('POST', '/payments', {
