@@ -57,6 +57,7 @@ struct Inner {
     stream_opened: bool,
     stream_unavailable: bool,
     interactive_marked: bool,
+    focus_next: bool,
     dead: bool,
     _listeners: Vec<Closure<dyn FnMut(Event)>>,
 }
@@ -334,6 +335,7 @@ pub fn mount(
         stream_opened: false,
         stream_unavailable: false,
         interactive_marked: false,
+        focus_next: false,
         dead: false,
         _listeners: Vec::new(),
     }));
@@ -856,7 +858,9 @@ fn render(w: &W, view: View) {
     if i.dead {
         return;
     }
-    let had_focus = focus_inside(&i.root);
+    // Keep keyboard users where they were: the focus moves to the new view's first control, also
+    // across a view with none (sending).
+    let had_focus = focus_inside(&i.root) || i.focus_next;
     i.render_gen += 1;
     i.view = view;
     let gen = i.render_gen;
@@ -976,7 +980,9 @@ fn render(w: &W, view: View) {
             t(l, label),
             &logic::countdown(deadline - js_sys::Date::now() as i64),
         )));
-        add(&body, &timer);
+        // Before the cancel button: the time left belongs with the instruction.
+        let cancel = body.query_selector("[data-action=cancel]").ok().flatten();
+        let _ = body.insert_before(&timer, cancel.as_ref().map(|c| c.unchecked_ref()));
         let w = w.clone();
         spawn_local(async move {
             loop {
@@ -1000,6 +1006,9 @@ fn render(w: &W, view: View) {
             .and_then(|e| e.dyn_into::<HtmlElement>().ok())
         {
             let _ = target.focus();
+            i.focus_next = false;
+        } else {
+            i.focus_next = true;
         }
     }
     if !i.interactive_marked && matches!(view, View::Form | View::Ineligible) {

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use anyhow::{bail, Context, Result};
 
 use crate::bench::{Figure, Outcome};
-use crate::{describe, widget, Workspace};
+use crate::{describe, plugin, widget, Workspace};
 
 const PACKAGE: &str = "cvco-browser-tests";
 const BIN: &str = "widget-bench";
@@ -19,8 +19,13 @@ pub fn run(workspace: &Workspace) -> Result<Outcome> {
     if !env.iter().any(|(name, _)| *name == widget::DIST_ENV) {
         return Ok(Outcome::Skipped("no widget to measure".into()));
     }
+    // The host loads the plugin; built here once rather than by every process.
+    let wasm = plugin::build()?;
     let mut command = workspace.cargo(["run", "-q", "-p", PACKAGE, "--bin", BIN]);
-    command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    command
+        .env(plugin::WASM_ENV, &wasm)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     for (name, value) in &env {
         command.env(name, value);
     }

@@ -93,6 +93,9 @@ impl Stack {
                 widget_dir: widget_dist(),
                 examples_dir: workspace_root().join("examples"),
                 poll_interval_ms: 1000,
+                // The demo accounts' hashes are computed at start; a debug build takes seconds at
+                // the production cost, and these tests never log in.
+                argon2_m_kib: 64,
                 ..Default::default()
             }))
             .expect("cvco-host");

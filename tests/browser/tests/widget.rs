@@ -20,9 +20,13 @@ struct Case {
 
 fn case(amount_cents: u64, query: &str) -> Case {
     let serial = serial();
+    let t = std::time::Instant::now();
     let stack = Stack::start();
+    eprintln!("stack {:?}", t.elapsed());
     let b = Browser::launch();
+    eprintln!("browser {:?}", t.elapsed());
     let order = open_playground(&b, &stack, amount_cents, query);
+    eprintln!("page {:?}", t.elapsed());
     Case {
         b,
         stack,
