@@ -8,3 +8,9 @@ pub mod logic;
 
 #[cfg(target_arch = "wasm32")]
 mod web;
+
+// Single-threaded wasm (no atomics target feature): the assumption lol_alloc asks to state.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };

@@ -351,36 +351,6 @@ pub fn poll_delay_ms(failures: u32) -> u32 {
     }
 }
 
-/// The payment QR code as SVG markup: one path of dark modules with a 4-module quiet zone.
-pub fn qr_svg(payload: &str) -> Option<String> {
-    let code = qrcode::QrCode::with_error_correction_level(payload.as_bytes(), qrcode::EcLevel::M)
-        .ok()?;
-    let width = code.width();
-    let colors = code.to_colors();
-    let size = width + 8;
-    let mut path = String::with_capacity(width * width * 4);
-    for (i, c) in colors.iter().enumerate() {
-        if *c == qrcode::Color::Dark {
-            let (x, y) = (i % width + 4, i / width + 4);
-            path.push('M');
-            path.push_str(&x.to_string());
-            path.push(' ');
-            path.push_str(&y.to_string());
-            path.push_str("h1v1h-1z");
-        }
-    }
-    let size = size.to_string();
-    let mut svg = String::with_capacity(path.len() + 200);
-    svg.push_str("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 ");
-    svg.push_str(&size);
-    svg.push(' ');
-    svg.push_str(&size);
-    svg.push_str("\" shape-rendering=\"crispEdges\" role=\"img\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path fill=\"#000\" d=\"");
-    svg.push_str(&path);
-    svg.push_str("\"/></svg>");
-    Some(svg)
-}
-
 /// The CVCo mark, drawn here so the widget needs no external asset: a voucher with a sun.
 pub const LOGO_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 48 32\" aria-hidden=\"true\" focusable=\"false\"><rect x=\"1\" y=\"1\" width=\"46\" height=\"30\" rx=\"5\" fill=\"#0a5c8f\"/><path d=\"M33 1v30\" stroke=\"#fff\" stroke-width=\"1.5\" stroke-dasharray=\"2 2\"/><circle cx=\"40\" cy=\"11\" r=\"4\" fill=\"#ffc629\"/><path d=\"M35 24c2-3 8-3 10 0\" stroke=\"#ffc629\" stroke-width=\"2\" fill=\"none\"/><path d=\"M7 12h18M7 17h14M7 22h10\" stroke=\"#fff\" stroke-width=\"2.5\" stroke-linecap=\"round\"/></svg>";
 
@@ -413,7 +383,11 @@ mod tests {
         for &text in ALL_TEXTS {
             let (fr, en) = (t(Locale::Fr, text), t(Locale::En, text));
             assert!(!fr.is_empty() && !en.is_empty(), "{text:?}");
-            assert_eq!(fr.matches("{}").count(), en.matches("{}").count(), "{text:?}");
+            assert_eq!(
+                fr.matches("{}").count(),
+                en.matches("{}").count(),
+                "{text:?}"
+            );
             if text != Text::Name {
                 assert_ne!(fr, en, "{text:?} is not translated");
             }
@@ -549,21 +523,5 @@ mod tests {
     fn poll_backs_off() {
         assert!(poll_delay_ms(0) < poll_delay_ms(1));
         assert_eq!(poll_delay_ms(9), poll_delay_ms(3));
-    }
-
-    #[test]
-    fn qr_is_a_real_qr_code() {
-        let svg = qr_svg("https://sandbox.cvco.test/app/pay/pt_123").unwrap();
-        assert!(svg.starts_with("<svg"));
-        assert!(svg.ends_with("</svg>"));
-        // The three finder patterns put dark modules at the corners of the symbol.
-        assert!(svg.contains("M4 4h1v1h-1z"));
-        let code = qrcode::QrCode::new(b"https://sandbox.cvco.test/app/pay/pt_123").unwrap();
-        let dark = code
-            .to_colors()
-            .iter()
-            .filter(|c| **c == qrcode::Color::Dark)
-            .count();
-        assert_eq!(svg.matches("h1v1h-1z").count(), dark);
     }
 }

@@ -30,6 +30,7 @@ struct Inner {
     live: Element,
     emit: Function,
     scan: Option<Function>,
+    qr: Function,
     endpoint: String,
     order_ref: String,
     locale: Locale,
@@ -85,7 +86,11 @@ fn window() -> web_sys::Window {
 }
 
 fn el(tag: &str, class: &str) -> Element {
-    let e = window().document().unwrap_throw().create_element(tag).unwrap_throw();
+    let e = window()
+        .document()
+        .unwrap_throw()
+        .create_element(tag)
+        .unwrap_throw();
     if !class.is_empty() {
         e.set_class_name(class);
     }
@@ -148,15 +153,21 @@ fn payment_from(v: &JsValue, locale: Locale) -> Option<Payment> {
         authorized_cents: get_cents(v, "authorized_cents"),
         remaining_cents: get_cents(v, "remaining_cents"),
         order_remaining_cents: get_cents(v, "order_remaining_cents"),
-        deadline_ms: get_str(v, "deadline").and_then(|d| logic::parse_time_ms(&d)),
+        deadline_ms: get_str(v, "deadline").and_then(|d| time_ms(&d)),
         next_action: get_str(&next, "type").unwrap_or_default(),
         qr_payload: get_str(&next, "qr_payload"),
-        qr_expires_ms: get_str(&next, "expires_at").and_then(|d| logic::parse_time_ms(&d)),
+        qr_expires_ms: get_str(&next, "expires_at").and_then(|d| time_ms(&d)),
         events_url: get_str(v, "events_url").unwrap_or_default(),
         sequence: get_cents(v, "sequence"),
         error_code: get_str(&error, "code"),
         error_message: get_str(&error, message_key(locale)),
     })
+}
+
+/// RFC 3339 → epoch ms by the browser's own parser (keeps a date parser out of the wasm).
+fn time_ms(s: &str) -> Option<i64> {
+    let ms = js_sys::Date::parse(s);
+    ms.is_finite().then_some(ms as i64)
 }
 
 fn message_key(locale: Locale) -> &'static str {
@@ -218,8 +229,7 @@ async fn api(w: &W, method: &str, path: &str, body: Option<&Object>) -> Result<J
 
 async fn sleep(ms: u32) {
     let p = Promise::new(&mut |resolve, _| {
-        let _ =
-            window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
     });
     let _ = JsFuture::from(p).await;
 }
@@ -238,7 +248,11 @@ fn payment_detail(p: &Payment) -> Object {
     set(&d, "amount_cents", (p.amount_cents as f64).into());
     set(&d, "authorized_cents", (p.authorized_cents as f64).into());
     set(&d, "remaining_cents", (p.remaining_cents as f64).into());
-    set(&d, "order_remaining_cents", (p.order_remaining_cents as f64).into());
+    set(
+        &d,
+        "order_remaining_cents",
+        (p.order_remaining_cents as f64).into(),
+    );
     d
 }
 
@@ -265,7 +279,8 @@ fn status_name(s: Status) -> &'static str {
 
 /// Mounts the widget in `root` (a container in the element's shadow root). `emit(name, detail)`
 /// dispatches the element's events; `scan(container)` (only when the browser has
-/// BarcodeDetector) resolves to the raw value of a scanned code.
+/// BarcodeDetector) resolves to the raw value of a scanned code; `qr(payload)` resolves to the SVG of
+/// a payment QR code (the encoder is a separate, lazily loaded module).
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn mount(
@@ -277,6 +292,7 @@ pub fn mount(
     chain: bool,
     emit: Function,
     scan: JsValue,
+    qr: Function,
 ) -> Handle {
     let doc = window().document().unwrap_throw();
     let base = doc.base_uri().ok().flatten().unwrap_or_default();
@@ -293,7 +309,10 @@ pub fn mount(
     add(&head, &logo);
     let titles = el("div", "cvco-titles");
     add(&titles, &text("p", "cvco-name", t(locale, Text::Name)));
-    add(&titles, &text("p", "cvco-explain", t(locale, Text::Explain)));
+    add(
+        &titles,
+        &text("p", "cvco-explain", t(locale, Text::Explain)),
+    );
     add(&head, &titles);
     add(&root, &head);
     let body = el("div", "cvco-body");
@@ -312,6 +331,7 @@ pub fn mount(
         live,
         emit,
         scan: scan.dyn_into::<Function>().ok(),
+        qr,
         endpoint,
         order_ref: order_ref.to_string(),
         locale,
@@ -661,10 +681,7 @@ fn apply(w: &W, p: Payment) {
             return;
         }
         let same = i.payment.as_ref().filter(|c| c.payment_id == p.payment_id);
-        (
-            same.map(|c| c.status) != Some(p.status),
-            same.is_none(),
-        )
+        (same.map(|c| c.status) != Some(p.status), same.is_none())
     };
     let view = logic::view_for(&p);
     let mut events: Vec<(&str, Object)> = Vec::new();
@@ -753,11 +770,17 @@ fn follow(w: &W) {
     let weak = Rc::downgrade(w);
     let on_status = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
         let Some(w) = weak.upgrade() else { return };
-        let Some(data) = e.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) else {
+        let Some(data) = e
+            .dyn_ref::<MessageEvent>()
+            .and_then(|m| m.data().as_string())
+        else {
             return;
         };
         let locale = w.borrow().locale;
-        if let Some(p) = JSON::parse(&data).ok().and_then(|v| payment_from(&v, locale)) {
+        if let Some(p) = JSON::parse(&data)
+            .ok()
+            .and_then(|v| payment_from(&v, locale))
+        {
             apply(&w, p);
         }
     });
@@ -911,28 +934,39 @@ fn render(w: &W, view: View) {
             if let Some(d) = p.as_ref().and_then(|p| p.deadline_ms) {
                 countdown_to = Some((d, Text::TimeLeft));
             }
-            add(&body, &button(t(l, Text::Cancel), "cancel", "cvco-secondary"));
+            add(
+                &body,
+                &button(t(l, Text::Cancel), "cancel", "cvco-secondary"),
+            );
         }
         View::ShowQr => {
             let amount = money(pay(&p, |p| p.amount_cents), l);
             live = fill(t(l, Text::QrTitle), &amount);
             add(&body, &text("p", "cvco-lead", &live));
             let qr = el("div", "cvco-qr");
-            if let Some(svg) = p
-                .as_ref()
-                .and_then(|p| p.qr_payload.as_deref())
-                .and_then(logic::qr_svg)
-            {
-                qr.set_inner_html(&svg);
-                if let Some(s) = qr.first_element_child() {
-                    attr(&s, "aria-label", &live);
-                }
+            if let Some(payload) = p.as_ref().and_then(|p| p.qr_payload.clone()) {
+                let drawn = i.qr.call1(&JsValue::NULL, &payload.into());
+                let (qr, label) = (qr.clone(), live.clone());
+                spawn_local(async move {
+                    let Ok(promise) = drawn else { return };
+                    if let Ok(svg) = JsFuture::from(Promise::from(promise)).await {
+                        if let Some(svg) = svg.as_string() {
+                            qr.set_inner_html(&svg);
+                            if let Some(s) = qr.first_element_child() {
+                                attr(&s, "aria-label", &label);
+                            }
+                        }
+                    }
+                });
             }
             add(&body, &qr);
             if let Some(d) = p.as_ref().and_then(|p| p.qr_expires_ms.or(p.deadline_ms)) {
                 countdown_to = Some((d, Text::QrExpires));
             }
-            add(&body, &button(t(l, Text::Cancel), "cancel", "cvco-secondary"));
+            add(
+                &body,
+                &button(t(l, Text::Cancel), "cancel", "cvco-secondary"),
+            );
         }
         View::Authorized => {
             let paid = money(pay(&p, |p| p.authorized_cents), l);
@@ -954,7 +988,11 @@ fn render(w: &W, view: View) {
             if i.chain {
                 add(
                     &body,
-                    &button(&fill(t(l, Text::ChainRemainder), &rest), "chain", "cvco-primary"),
+                    &button(
+                        &fill(t(l, Text::ChainRemainder), &rest),
+                        "chain",
+                        "cvco-primary",
+                    ),
                 );
             }
         }
@@ -962,7 +1000,10 @@ fn render(w: &W, view: View) {
             let msg = match view {
                 View::Declined => t(l, Text::Declined).to_string(),
                 View::Expired => t(l, Text::Expired).to_string(),
-                _ => i.failure.clone().unwrap_or_else(|| t(l, Text::Error).into()),
+                _ => i
+                    .failure
+                    .clone()
+                    .unwrap_or_else(|| t(l, Text::Error).into()),
             };
             let box_ = el("div", "cvco-result cvco-bad");
             attr(&box_, "role", "alert");

@@ -9,10 +9,14 @@ use wasm_bindgen_cli_support::Bindgen;
 use crate::test::TestCounts;
 use crate::{
     ensure_chromium, ensure_rustup_target, human_bytes, reject_args, run, workspace,
-    CHROMEDRIVER_BIN, CHROMIUM_BIN, WASM_PROFILE, WASM_TARGET,
+    CHROMEDRIVER_BIN, CHROMIUM_BIN, WASM_TARGET,
 };
 
 pub const PACKAGE: &str = "cvco-widget";
+/// The payment QR encoder, a second wasm module the widget imports lazily (QR mode only).
+pub const QR_PACKAGE: &str = "cvco-widget-qr";
+/// Cargo profile of the widget's wasm: `wasm` with opt-level "z" (see the workspace Cargo.toml).
+pub const PROFILE: &str = "wasm-widget";
 pub const CRATE_DIR: &str = "widget";
 pub const BROWSER_TESTS_DIR: &str = "tests/browser";
 /// Where the generated module lands, at the workspace root (git-ignored).
@@ -57,14 +61,20 @@ pub fn build() -> Result<Option<PathBuf>> {
         "build",
         "-p",
         PACKAGE,
+        "-p",
+        QR_PACKAGE,
         "--target",
         WASM_TARGET,
         "--profile",
-        WASM_PROFILE,
+        PROFILE,
     ]))?;
-    let wasm = workspace.wasm_artifact("cvco_widget");
-    if !wasm.is_file() {
-        bail!("cargo built {PACKAGE} but {} is missing", wasm.display());
+    let artifacts = workspace.target_dir.join(WASM_TARGET).join(PROFILE);
+    let wasm = artifacts.join("cvco_widget.wasm");
+    let qr_wasm = artifacts.join("cvco_qr_lazy.wasm");
+    for file in [&wasm, &qr_wasm] {
+        if !file.is_file() {
+            bail!("cargo built {PACKAGE} but {} is missing", file.display());
+        }
     }
     let dist = workspace.root.join(DIST_DIR);
     // Stale files from an older build must not be served next to the new module.
@@ -72,16 +82,18 @@ pub fn build() -> Result<Option<PathBuf>> {
         std::fs::remove_dir_all(&dist).with_context(|| format!("cleaning {}", dist.display()))?;
     }
     std::fs::create_dir_all(&dist)?;
-    eprintln!(
-        "$ wasm-bindgen --target web --out-dir {DIST_DIR} {}",
-        wasm.display()
-    );
-    Bindgen::new()
-        .input_path(&wasm)
-        .web(true)?
-        .typescript(true)
-        .generate(&dist)
-        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
+    for input in [&wasm, &qr_wasm] {
+        eprintln!(
+            "$ wasm-bindgen --target web --out-dir {DIST_DIR} {}",
+            input.display()
+        );
+        Bindgen::new()
+            .input_path(input)
+            .web(true)?
+            .typescript(true)
+            .generate(&dist)
+            .with_context(|| format!("wasm-bindgen on {}", input.display()))?;
+    }
     copy_package_files(&workspace.root.join(CRATE_DIR), &dist)?;
     Ok(Some(dist))
 }

@@ -13,7 +13,9 @@ const BIN: &str = "widget-bench";
 
 pub fn run(workspace: &Workspace) -> Result<Outcome> {
     if !workspace.has_bin(PACKAGE, BIN) {
-        return Ok(Outcome::Skipped(format!("{PACKAGE} has no {BIN} binary yet")));
+        return Ok(Outcome::Skipped(format!(
+            "{PACKAGE} has no {BIN} binary yet"
+        )));
     }
     let env = widget::prepare_browser_tests()?;
     if !env.iter().any(|(name, _)| *name == widget::DIST_ENV) {

@@ -130,11 +130,7 @@ impl Stack {
 
     /// Sets the demo shop's settings (e.g. a short authorization timeout).
     pub fn shop_settings(&self, settings: Value) {
-        self.sandbox(
-            "PUT",
-            "/admin/shops/SHOP-DEMO-01/settings",
-            Some(settings),
-        );
+        self.sandbox("PUT", "/admin/shops/SHOP-DEMO-01/settings", Some(settings));
     }
 
     /// The transaction waiting for this beneficiary in the app (polls until there is one).

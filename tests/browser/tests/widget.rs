@@ -47,8 +47,7 @@ impl Case {
             .events()
             .as_array()
             .and_then(|a| a.iter().rev().find(|e| e["type"] == kind).cloned())
-            .unwrap_or_else(|| panic!("no {kind} event in {}", self.b.events()))
-            ["detail"]
+            .unwrap_or_else(|| panic!("no {kind} event in {}", self.b.events()))["detail"]
             .clone()
     }
 
@@ -78,7 +77,10 @@ fn full_payment_by_email_under_the_strict_csp() {
     assert_eq!(c.b.view(), "form");
     let text = c.b.widget_text();
     assert!(text.contains("Chèque-Vacances Connect"), "{text}");
-    assert!(text.contains("Payer 45,50 €"), "French by default (page lang): {text}");
+    assert!(
+        text.contains("Payer 45,50 €"),
+        "French by default (page lang): {text}"
+    );
     // Page CSS (Comic Sans, red) does not reach the widget's controls.
     let font = c.b.exec(
         "const i = document.querySelector('cvco-checkout').shadowRoot.querySelector('input');\
@@ -93,7 +95,10 @@ fn full_payment_by_email_under_the_strict_csp() {
     c.b.wait_view("waiting", SHORT);
     let text = c.b.widget_text();
     assert!(text.contains("Ouvrez votre application ANCV"), "{text}");
-    assert!(text.contains("Temps restant : 3:00") || text.contains("Temps restant : 2:5"), "{text}");
+    assert!(
+        text.contains("Temps restant : 3:00") || text.contains("Temps restant : 2:5"),
+        "{text}"
+    );
     c.b.screenshot("02-waiting-fr");
 
     c.b.wait_view("authorized", LONG);
@@ -111,7 +116,10 @@ fn full_payment_by_email_under_the_strict_csp() {
         "return document.querySelector('cvco-checkout').shadowRoot.querySelector('[aria-live]').textContent;",
         json!([]),
     );
-    assert!(live.as_str().unwrap().contains("accepté"), "status announced: {live}");
+    assert!(
+        live.as_str().unwrap().contains("accepté"),
+        "status announced: {live}"
+    );
     let order = c.order_state();
     assert_eq!(order["paid_cvco_cents"], 4550, "{order}");
     c.no_csp_violation();
@@ -124,15 +132,27 @@ fn partial_authorization_hands_off_to_card() {
     c.b.type_keys(&c.b.shadow("input"), &format!("10000000002{ENTER}"));
     c.b.wait_view("partially-authorized", LONG);
     let text = c.b.widget_text();
-    assert!(text.contains("€35.00 paid with holiday vouchers."), "{text}");
-    assert!(text.contains("Still to pay: €65.00. Finish the payment by card."), "{text}");
-    assert!(!text.contains("New CVCo payment"), "no chaining without the attribute: {text}");
+    assert!(
+        text.contains("€35.00 paid with holiday vouchers."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Still to pay: €65.00. Finish the payment by card."),
+        "{text}"
+    );
+    assert!(
+        !text.contains("New CVCo payment"),
+        "no chaining without the attribute: {text}"
+    );
     let d = c.event("cvco-partially-authorized");
     assert_eq!(d["authorized_cents"], 3500);
     assert_eq!(d["remaining_cents"], 6500);
     assert_eq!(d["order_remaining_cents"], 6500);
     // The page acted on the event (card hand-off).
-    let card = c.b.exec("return document.getElementById('card').textContent;", json!([]));
+    let card = c.b.exec(
+        "return document.getElementById('card').textContent;",
+        json!([]),
+    );
     assert!(card.as_str().unwrap().contains("6500"), "{card}");
     c.b.screenshot("04-partial-en");
     c.no_csp_violation();
@@ -236,7 +256,11 @@ fn network_drop_while_waiting_resumes_without_a_second_payment() {
     assert_eq!(c.count("cvco-authorized"), 1);
     assert_eq!(c.count("cvco-pending"), 1);
     let order = c.order_state();
-    assert_eq!(order["payments"].as_array().map(Vec::len), Some(1), "{order}");
+    assert_eq!(
+        order["payments"].as_array().map(Vec::len),
+        Some(1),
+        "{order}"
+    );
     assert_eq!(order["paid_cvco_cents"], 5000, "{order}");
 }
 
@@ -252,7 +276,10 @@ fn stream_unavailable_falls_back_to_polling() {
          .filter(n => /\\/payments\\/[^/]+$/.test(n)).length;",
         json!([]),
     );
-    assert!(polls.as_u64().unwrap() >= 1, "status read by polling: {polls}");
+    assert!(
+        polls.as_u64().unwrap() >= 1,
+        "status read by polling: {polls}"
+    );
     assert_eq!(c.count("cvco-authorized"), 1);
 }
 
@@ -295,7 +322,10 @@ fn scanner_input_and_field_errors_are_accessible() {
 fn keyboard_only() {
     let c = case(3000, "locale=en");
     // Tab from the page into the widget reaches the field; Enter submits.
-    c.b.exec("document.activeElement && document.activeElement.blur();", json!([]));
+    c.b.exec(
+        "document.activeElement && document.activeElement.blur();",
+        json!([]),
+    );
     c.b.keys("\u{E004}");
     let focused = c.b.exec(
         "const w = document.querySelector('cvco-checkout');\
@@ -318,9 +348,17 @@ fn keyboard_only() {
 fn payment_qr_code_mode() {
     let c = case(6000, "locale=en&mode=qr");
     let text = c.b.widget_text();
-    assert!(!text.contains("E-mail or CV Connect"), "no field in qr mode: {text}");
+    assert!(
+        !text.contains("E-mail or CV Connect"),
+        "no field in qr mode: {text}"
+    );
     c.b.click(&c.b.shadow("[data-action=qr]"));
     c.b.wait_view("qr", SHORT);
+    // The encoder module loads on first use, then draws.
+    c.b.wait_for(
+        "document.querySelector('cvco-checkout').shadowRoot.querySelector('.cvco-qr svg path')",
+        SHORT,
+    );
     let svg = c.b.exec(
         "const s = document.querySelector('cvco-checkout').shadowRoot.querySelector('.cvco-qr svg');\
          return s && [s.querySelector('path').getAttribute('d').length, s.getBoundingClientRect().width];",
@@ -329,7 +367,10 @@ fn payment_qr_code_mode() {
     assert!(svg[0].as_u64().unwrap() > 500, "{svg}");
     assert!(svg[1].as_f64().unwrap() > 150.0, "{svg}");
     let text = c.b.widget_text();
-    assert!(text.contains("Scan this QR code with the ANCV app to pay €60.00."), "{text}");
+    assert!(
+        text.contains("Scan this QR code with the ANCV app to pay €60.00."),
+        "{text}"
+    );
     assert!(text.contains("Valid for 1"), "{text}");
     c.b.screenshot("11-qr-en");
     // The beneficiary's app scans the payload the backend created and pays.
@@ -387,5 +428,9 @@ fn reload_resumes_the_payment_in_progress() {
     c.stack.confirm(&tx, "10000000006");
     c.b.wait_view("authorized", LONG);
     let order = c.order_state();
-    assert_eq!(order["payments"].as_array().map(Vec::len), Some(1), "{order}");
+    assert_eq!(
+        order["payments"].as_array().map(Vec::len),
+        Some(1),
+        "{order}"
+    );
 }

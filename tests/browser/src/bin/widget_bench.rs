@@ -46,7 +46,10 @@ fn main() {
     }
     renders.sort_by(f64::total_cmp);
     eprintln!("first render samples (ms): {renders:?}");
-    println!("widget_first_render_ms {:.1} ms", percentile(&renders, 50.0));
+    println!(
+        "widget_first_render_ms {:.1} ms",
+        percentile(&renders, 50.0)
+    );
 
     // Live status: jeanne waits for a person; the test confirms at a known time and the page's
     // MutationObserver stamps the moment the widget shows the outcome.
