@@ -261,10 +261,12 @@ fn widget_size(_workspace: &Workspace) -> Result<Outcome> {
         let path = entry?.path();
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         // What the page loads: the JS glue, the module and the styles; not the TypeScript
-        // declarations, the package manifest or a lazily loaded camera decoder.
-        let shipped = name.ends_with(".wasm")
-            || name.ends_with(".css")
-            || (name.ends_with(".js") && !name.ends_with(".d.js") && !name.contains("lazy"));
+        // declarations, the package manifest or lazily loaded parts (camera scanner, QR encoder
+        // module: `lazy` in their names, wasm included).
+        let shipped = !name.contains("lazy")
+            && (name.ends_with(".wasm")
+                || name.ends_with(".css")
+                || (name.ends_with(".js") && !name.ends_with(".d.js")));
         if !path.is_file() || !shipped {
             continue;
         }
