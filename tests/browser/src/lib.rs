@@ -75,6 +75,12 @@ pub struct Stack {
 
 impl Stack {
     pub fn start() -> Stack {
+        let entry = widget_dist().join("cvco-checkout.js");
+        assert!(
+            entry.is_file(),
+            "{} is missing: build the widget first (`cargo xtask widget`, or run `cargo xtask test`)",
+            entry.display()
+        );
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -313,6 +319,9 @@ impl Browser {
                 "--disable-sync",
                 "--disable-dev-shm-usage",
                 "--window-size=720,900",
+                // A fake camera, granted without a prompt (the scan test).
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
             ]
             .iter()
             .map(|s| s.to_string())

@@ -293,6 +293,13 @@ fn scanner_input_and_field_errors_are_accessible() {
         json!([]),
     );
     assert_eq!(label, "E-mail or CV Connect id (11 digits)");
+    // Camera scanning only where the browser decodes barcodes itself (not headless Linux Chromium).
+    let scan = c.b.exec(
+        "return ['BarcodeDetector' in window, !!document.querySelector('cvco-checkout')\
+         .shadowRoot.querySelector('[data-action=scan]')];",
+        json!([]),
+    );
+    assert_eq!(scan[0], scan[1], "scan button iff BarcodeDetector: {scan}");
     c.b.type_keys(&input, &format!("1234{ENTER}"));
     c.b.wait_for(
         "document.querySelector('cvco-checkout').shadowRoot.querySelector('#cvco-err')",
@@ -433,4 +440,39 @@ fn reload_resumes_the_payment_in_progress() {
         Some(1),
         "{order}"
     );
+}
+
+#[test]
+fn camera_scan_where_the_browser_has_barcode_detector() {
+    let serial = serial();
+    let stack = Stack::start();
+    let b = Browser::launch();
+    // Headless Linux Chromium has no BarcodeDetector: the test supplies the browser's detector
+    // (before any page script, outside the page's CSP) answering what the app's Code 128 holds;
+    // the camera is Chromium's fake device. Everything of ours is real: button, lazy module,
+    // getUserMedia, video, detection loop, cvco-core reading, payment.
+    b.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": "window.BarcodeDetector = class { \
+            static async getSupportedFormats() { return ['code_128', 'qr_code']; } \
+            constructor(o) { window.__detectorFormats = o.formats; } \
+            async detect(video) { return video.readyState >= 2 ? [{rawValue: ']C010000000001', format: 'code_128'}] : []; } };"}),
+    );
+    let c = Case {
+        order: open_playground(&b, &stack, 2500, "locale=en"),
+        b,
+        stack,
+        _serial: serial,
+    };
+    c.b.click(&c.b.shadow("[data-action=scan]"));
+    c.b.wait_view("waiting", SHORT);
+    let formats = c.b.exec("return window.__detectorFormats;", json!([]));
+    assert_eq!(formats, json!(["code_128", "qr_code"]));
+    let loaded = c.b.exec(
+        "return performance.getEntriesByType('resource').some(e => e.name.endsWith('/cvco-scan-lazy.js'));",
+        json!([]),
+    );
+    assert_eq!(loaded, true, "the scanner module loads on demand");
+    c.b.wait_view("authorized", LONG);
+    assert_eq!(c.event("cvco-authorized")["authorized_cents"], 2500);
 }
