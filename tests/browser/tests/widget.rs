@@ -476,3 +476,47 @@ fn camera_scan_where_the_browser_has_barcode_detector() {
     c.b.wait_view("authorized", LONG);
     assert_eq!(c.event("cvco-authorized")["authorized_cents"], 2500);
 }
+
+#[test]
+fn js_mount_api_and_theming() {
+    let c = case(2500, "locale=en");
+    // Theming through custom properties set by the page.
+    c.b.exec(
+        "document.querySelector('cvco-checkout').style.setProperty('--cvco-color-primary', 'rgb(10, 80, 20)');",
+        json!([]),
+    );
+    let bg = c.b.exec(
+        "const b = document.querySelector('cvco-checkout').shadowRoot.querySelector('button[type=submit]');\
+         return getComputedStyle(b).backgroundColor;",
+        json!([]),
+    );
+    assert_eq!(bg, "rgb(10, 80, 20)");
+    // mount() on any element, with its own options, then destroy().
+    c.b.exec(
+        &format!(
+            "window.__mounted = null; const host = document.createElement('div'); host.id = 'api';\
+             document.body.append(host);\
+             host.addEventListener('cvco-ready', e => window.__apiReady = e.detail);\
+             import('/widget/cvco-checkout.js').then(m => m.mount(host, {{orderRef: '{}', locale: 'fr', mode: 'identifier'}}))\
+             .then(h => window.__mounted = h);",
+            c.order
+        ),
+        json!([]),
+    );
+    let ready = c.b.wait_for("window.__apiReady", SHORT);
+    assert_eq!(ready["order_remaining_cents"], 2500);
+    let text = c.b.wait_for(
+        "window.__mounted && document.getElementById('api').shadowRoot.querySelector('.cvco').innerText",
+        SHORT,
+    );
+    let text = text.as_str().unwrap();
+    assert!(text.contains("Payer 25,00"), "{text}");
+    assert!(!text.contains("QR"), "mode identifier: {text}");
+    c.b.exec("window.__mounted.destroy();", json!([]));
+    let left = c.b.exec(
+        "return document.getElementById('api').shadowRoot.childNodes.length;",
+        json!([]),
+    );
+    assert_eq!(left, 0);
+    c.no_csp_violation();
+}
