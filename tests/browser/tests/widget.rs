@@ -520,3 +520,29 @@ fn js_mount_api_and_theming() {
     assert_eq!(left, 0);
     c.no_csp_violation();
 }
+
+#[test]
+fn network_down_at_pay_time_then_retry_is_one_payment() {
+    let c = case(2500, "locale=en");
+    c.b.type_keys(&c.b.shadow("input"), "10000000006");
+    c.stack.cut_network();
+    c.b.click(&c.b.shadow("button[type=submit]"));
+    c.b.wait_view("failed", LONG);
+    let text = c.b.widget_text();
+    assert!(text.contains("The server does not answer."), "{text}");
+    assert_eq!(c.event("cvco-error")["code"], "network_error");
+    c.b.screenshot("13-network-error-en");
+    c.stack.restore_network();
+    // Retry repeats the same user action (same attempt token).
+    c.b.click(&c.b.shadow("[data-action=retry]"));
+    c.b.wait_view("waiting", SHORT);
+    let tx = c.stack.pending_transaction("10000000006");
+    c.stack.confirm(&tx, "10000000006");
+    c.b.wait_view("authorized", LONG);
+    let order = c.order_state();
+    assert_eq!(
+        order["payments"].as_array().map(Vec::len),
+        Some(1),
+        "{order}"
+    );
+}
