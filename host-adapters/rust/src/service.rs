@@ -17,6 +17,7 @@ use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -115,6 +116,16 @@ pub struct Engine {
     pub notification_url: String,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     channels: Mutex<HashMap<String, broadcast::Sender<()>>>,
+    /// Rendered Payment bodies for status reads, valid while `generation` has not moved.
+    rendered: Mutex<HashMap<String, Rendered>>,
+    /// Bumped after every write that can change a rendered Payment (any payment or order).
+    generation: AtomicU64,
+}
+
+struct Rendered {
+    generation: u64,
+    owner: String,
+    body: bytes::Bytes,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -140,6 +151,8 @@ impl Engine {
             notification_url,
             locks: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
+            rendered: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -149,6 +162,42 @@ impl Engine {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
         locks.entry(key).or_default().clone()
+    }
+
+    /// Call after the write is committed.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The Payment body of a shop-owned payment for its owner, rendered at most once per write.
+    pub fn status_body(&self, payment_id: &str, owner: &str) -> Result<Option<bytes::Bytes>, CvcoError> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        {
+            let cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(r) = cache.get(payment_id) {
+                if r.generation == generation {
+                    return Ok((r.owner == owner).then(|| r.body.clone()));
+                }
+            }
+        }
+        let Some(row) = self.store.payment(payment_id)? else {
+            return Ok(None);
+        };
+        let Some(order) = self.store.order(&row.order_ref)? else {
+            return Ok(None);
+        };
+        let Some(order_owner) = order.owner.clone() else {
+            return Ok(None);
+        };
+        let a = self.amounts(&order)?;
+        let body = bytes::Bytes::from(self.payment_json_with(&row, a).to_string());
+        let mut cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        let ok = order_owner == owner;
+        cache.insert(payment_id.to_string(), Rendered { generation, owner: order_owner, body: body.clone() });
+        Ok(ok.then_some(body))
     }
 
     pub fn order_lock(&self, order_ref: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -504,7 +553,7 @@ impl Engine {
             poll_interval_ms: 0,
         };
         match self.store.with(|c| row.insert(c)) {
-            Ok(_) => {}
+            Ok(_) => self.invalidate(),
             // A concurrent process won the unique (order_ref, attempt): answer its payment.
             Err(e) => {
                 if let Some(existing) = self.by_attempt(order_ref, attempt)? {
@@ -522,6 +571,7 @@ impl Engine {
                 let _ = self.store.with(|c| {
                     c.execute("DELETE FROM payments WHERE payment_id = ?1", params![row.payment_id])
                 });
+                self.invalidate();
                 tracing::info!(order_ref, code = %e.code, "payment creation refused");
                 Err(e)
             }
@@ -591,6 +641,7 @@ impl Engine {
         new.next_poll_at = now + new.poll_interval_ms;
         self.store.with(|c| new.save_state(c))?;
         if changed {
+            self.invalidate();
             tracing::info!(payment_id = %new.payment_id, status = %new.status, sequence = new.sequence, "payment updated");
             self.publish(&new.payment_id);
         }
@@ -837,7 +888,26 @@ impl Engine {
             tracing::info!(event_id = %verified.event_id, "notification already processed or older");
             return Ok(false);
         }
-        let payment_id: Option<String> = self.store.with(|c| {
+        let mut payment_id = self.payment_for(n)?;
+        if payment_id.is_none() {
+            // The answer to our creation call may still be on its way: wait for it.
+            let lock = self.order_lock(&n.merchant_order_id);
+            drop(lock.lock().await);
+            payment_id = self.payment_for(n)?;
+        }
+        match payment_id {
+            Some(id) => {
+                tracing::info!(event_id = %verified.event_id, payment_id = %id, state = %n.state, "notification");
+                // The polling picks it up again if the read fails now.
+                let _ = self.refresh(&id).await;
+            }
+            None => tracing::info!(event_id = %verified.event_id, "notification for an unknown object"),
+        }
+        Ok(true)
+    }
+
+    fn payment_for(&self, n: &cvco_core::wire::Notification) -> Result<Option<String>, CvcoError> {
+        self.store.with(|c| {
             let by_tx = match &n.transaction_id {
                 Some(t) => c
                     .query_row(
@@ -859,16 +929,7 @@ impl Engine {
                     .optional(),
                 (None, None) => Ok(None),
             }
-        })?;
-        match payment_id {
-            Some(id) => {
-                tracing::info!(event_id = %verified.event_id, payment_id = %id, state = %n.state, "notification");
-                // The polling picks it up again if the read fails now.
-                let _ = self.refresh(&id).await;
-            }
-            None => tracing::info!(event_id = %verified.event_id, "notification for an unknown object"),
-        }
-        Ok(true)
+        })
     }
 
     // ----- polling, expiry, start-up ------------------------------------------------------

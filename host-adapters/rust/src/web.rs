@@ -380,6 +380,13 @@ async fn create_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -
 }
 
 async fn get_payment(State(app): AppState, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+    // The hot path (the widget polls here): the shopper's own payment, rendered once per change.
+    if let Some(token) = auth::cookie(&headers, auth::SHOP_COOKIE) {
+        let owner = crate::service::sha256_hex(&token);
+        if let Some(body) = app.engine.status_body(&id, &owner)? {
+            return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+        }
+    }
     let row = shopper_payment(&app, &headers, &id)?;
     Ok(Json(app.engine.payment_json(&row)?).into_response())
 }
@@ -853,6 +860,7 @@ async fn shop_card(State(app): AppState, headers: HeaderMap, Path(order_ref): Pa
             params![order_ref, Value::Array(cards).to_string()],
         )
     })?;
+    e.invalidate();
     tracing::info!(order_ref = %order_ref, amount_cents = a.remaining, "card payment (simulated)");
     let order = load_order(&app, &order_ref)?;
     Ok(Json(e.order_json(&order)?).into_response())

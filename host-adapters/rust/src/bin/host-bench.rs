@@ -1,1 +1,177 @@
-fn main(){}
+//! `host-bench`: the reference backend's figures, sandbox and host in-process on loopback.
+//!
+//! - `payment_flow_ms`: median over 20 runs of POST /cvco/v1/payments (alice) until the host
+//!   reports `authorized`, the sandbox's scripted approve delay set to 0 (nothing to subtract).
+//! - `host_status_rps`: GET /cvco/v1/payments/{id} on keep-alive connections from N tasks. A
+//!   status read is served from the host's SQLite store (the plugin keeps it fresh from
+//!   notifications and polling); it does not call ANCV.
+//!
+//! Prints `name value unit` lines (and context on stderr).
+
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const FLOW_RUNS: usize = 20;
+const CONNECTIONS: usize = 16;
+const LOAD_SECONDS: u64 = 4;
+
+/// One keep-alive HTTP/1.1 connection; enough of the protocol for our own JSON answers.
+struct Conn {
+    stream: BufReader<TcpStream>,
+    host: String,
+    cookie: String,
+}
+
+impl Conn {
+    async fn open(addr: &str, cookie: &str) -> std::io::Result<Conn> {
+        let s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        Ok(Conn { stream: BufReader::new(s), host: addr.into(), cookie: cookie.into() })
+    }
+
+    async fn request(&mut self, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+        let body = body.unwrap_or("");
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nCookie: cvco_shop={}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.host,
+            self.cookie,
+            body.len()
+        );
+        self.stream.get_mut().write_all(req.as_bytes()).await?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await?;
+        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut buf = vec![0; len];
+        self.stream.read_exact(&mut buf).await?;
+        Ok((status, String::from_utf8_lossy(&buf).into_owned()))
+    }
+}
+
+fn field<'a>(v: &'a serde_json::Value, k: &str) -> &'a serde_json::Value {
+    &v[k]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("host-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let sandbox = cvco_sandbox::spawn(cvco_sandbox::SandboxConfig { approve_delay_ms: 0, ..Default::default() })
+        .await
+        .map_err(|e| format!("sandbox: {e:?}"))?;
+    let cfg = cvco_host::HostConfig {
+        sandbox_url: sandbox.base_url.clone(),
+        test_orders: true,
+        argon2_m_kib: 1024,
+        ..cvco_host::HostConfig::default()
+    };
+    let host = cvco_host::spawn(cfg).await.map_err(|e| e.to_string())?;
+    let addr = host.addr.to_string();
+    let cookie = cvco_host::service::random_token(32);
+    let mut c = Conn::open(&addr, &cookie).await.map_err(|e| e.to_string())?;
+
+    // payment_flow_ms
+    let mut flows = Vec::new();
+    let mut last_id = String::new();
+    for i in 0..=FLOW_RUNS {
+        let (s, o) = c
+            .request("POST", "/shop/api/test-orders", Some(r#"{"amount_cents": 4550}"#))
+            .await
+            .map_err(|e| e.to_string())?;
+        if s != 201 {
+            return Err(format!("test order: {s} {o}"));
+        }
+        let order: serde_json::Value = serde_json::from_str(&o).map_err(|e| e.to_string())?;
+        let body = format!(
+            r#"{{"order_ref":{},"mode":"identifier","beneficiary":"alice.approve@sandbox.cvco.test","attempt":"bench-{i}"}}"#,
+            field(&order, "order_ref")
+        );
+        let start = Instant::now();
+        let (s, p) = c.request("POST", "/cvco/v1/payments", Some(&body)).await.map_err(|e| e.to_string())?;
+        if s != 201 {
+            return Err(format!("payment: {s} {p}"));
+        }
+        let p: serde_json::Value = serde_json::from_str(&p).map_err(|e| e.to_string())?;
+        let id = field(&p, "payment_id").as_str().unwrap_or_default().to_string();
+        let path = format!("/cvco/v1/payments/{id}");
+        loop {
+            let (_, now) = c.request("GET", &path, None).await.map_err(|e| e.to_string())?;
+            let now: serde_json::Value = serde_json::from_str(&now).unwrap_or_default();
+            if field(&now, "final") == true {
+                if field(&now, "status") != "authorized" {
+                    return Err(format!("flow ended {now}"));
+                }
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                return Err("flow did not end in 20 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The first run warms the plugin instances and the OAuth token: not counted.
+        if i > 0 {
+            flows.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        last_id = id;
+    }
+    flows.sort_by(|a, b| a.total_cmp(b));
+    let median = flows[flows.len() / 2];
+    eprintln!(
+        "payment_flow: {} runs, min {:.1} ms, median {:.1} ms, max {:.1} ms (approve delay 0)",
+        flows.len(),
+        flows[0],
+        median,
+        flows[flows.len() - 1]
+    );
+
+    // host_status_rps
+    let path = format!("/cvco/v1/payments/{last_id}");
+    let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (addr, cookie, path) = (addr.clone(), cookie.clone(), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::open(&addr, &cookie).await.map_err(|e| e.to_string())?;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let (s, _) = c.request("GET", &path, None).await.map_err(|e| e.to_string())?;
+                if s != 200 {
+                    return Err(format!("status read answered {s}"));
+                }
+                n += 1;
+            }
+            Ok::<u64, String>(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.map_err(|e| e.to_string())??;
+    }
+    let rps = total as f64 / start.elapsed().as_secs_f64();
+    eprintln!("host_status: {total} reads in {:.1} s on {CONNECTIONS} connections", start.elapsed().as_secs_f64());
+    println!("host_status_rps {rps:.0} rps");
+    println!("payment_flow_ms {median:.1} ms");
+    host.shutdown().await;
+    sandbox.shutdown().await;
+    Ok(())
+}
