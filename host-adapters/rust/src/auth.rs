@@ -145,9 +145,13 @@ impl Auth {
         permissions: Permissions,
     ) -> Result<(), CvcoError> {
         let exists: bool = store.with(|c| {
-            c.query_row("SELECT 1 FROM users WHERE username = ?1", params![username], |_| Ok(()))
-                .optional()
-                .map(|o| o.is_some())
+            c.query_row(
+                "SELECT 1 FROM users WHERE username = ?1",
+                params![username],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
         })?;
         if exists {
             return Ok(());
@@ -164,7 +168,12 @@ impl Auth {
     }
 
     /// Checks the password; answers the new session's token and the session.
-    pub fn login(&self, store: &Store, username: &str, password: &str) -> Result<(String, BoSession), CvcoError> {
+    pub fn login(
+        &self,
+        store: &Store,
+        username: &str,
+        password: &str,
+    ) -> Result<(String, BoSession), CvcoError> {
         let key = username.trim().to_lowercase();
         let now = now_ms();
         {
@@ -212,7 +221,13 @@ impl Auth {
             c.execute(
                 "INSERT INTO sessions(token_hash, kind, username, csrf, created_at, expires_at)
                  VALUES (?1, 'bo', ?2, ?3, ?4, ?5)",
-                params![sha256_hex(&token), username, csrf, now, now + self.session_ttl_ms],
+                params![
+                    sha256_hex(&token),
+                    username,
+                    csrf,
+                    now,
+                    now + self.session_ttl_ms
+                ],
             )
         })?;
         tracing::info!(username, "back-office login");
@@ -228,7 +243,11 @@ impl Auth {
         ))
     }
 
-    pub fn session(&self, store: &Store, headers: &HeaderMap) -> Result<Option<BoSession>, CvcoError> {
+    pub fn session(
+        &self,
+        store: &Store,
+        headers: &HeaderMap,
+    ) -> Result<Option<BoSession>, CvcoError> {
         let Some(token) = cookie(headers, BO_COOKIE) else {
             return Ok(None);
         };
@@ -252,12 +271,23 @@ impl Auth {
 
     pub fn logout(&self, store: &Store, headers: &HeaderMap) -> Result<(), CvcoError> {
         if let Some(token) = cookie(headers, BO_COOKIE) {
-            store.with(|c| c.execute("DELETE FROM sessions WHERE token_hash = ?1", params![sha256_hex(&token)]))?;
+            store.with(|c| {
+                c.execute(
+                    "DELETE FROM sessions WHERE token_hash = ?1",
+                    params![sha256_hex(&token)],
+                )
+            })?;
         }
         Ok(())
     }
 
-    pub fn cookie_header(&self, name: &str, value: &str, same_site: &str, max_age_s: Option<i64>) -> String {
+    pub fn cookie_header(
+        &self,
+        name: &str,
+        value: &str,
+        same_site: &str,
+        max_age_s: Option<i64>,
+    ) -> String {
         let mut s = format!("{name}={value}; Path=/; HttpOnly; SameSite={same_site}");
         if let Some(a) = max_age_s {
             s.push_str(&format!("; Max-Age={a}"));
@@ -294,7 +324,10 @@ pub fn check_csrf(session: &BoSession, headers: &HeaderMap) -> Result<(), CvcoEr
         Ok(())
     } else {
         Err(CvcoError::new(ErrorCode::Forbidden)
-            .with_detail("Jeton CSRF absent ou invalide.", "Missing or invalid CSRF token.")
+            .with_detail(
+                "Jeton CSRF absent ou invalide.",
+                "Missing or invalid CSRF token.",
+            )
             .with_field("X-CSRF-Token"))
     }
 }
@@ -306,7 +339,12 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .find(|(k, v)| {
+            *k == name
+                && !v.is_empty()
+                && v.len() <= 128
+                && v.bytes().all(|b| b.is_ascii_hexdigit())
+        })
         .map(|(_, v)| v.to_string())
 }
 

@@ -133,9 +133,9 @@ pub struct FileConfig {
 
 impl HostConfig {
     pub fn apply_file(&mut self, path: &Path) -> Result<(), String> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let f: FileConfig = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let f: FileConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         macro_rules! set {
             ($($k:ident => $field:ident),* $(,)?) => { $( if let Some(v) = f.$k { self.$field = v; } )* };
         }

@@ -64,7 +64,10 @@ impl Drop for HostHandle {
 fn url_host(url: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let authority = rest.split('/').next().unwrap_or(rest);
-    let authority = authority.rsplit_once('@').map(|(_, a)| a).unwrap_or(authority);
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, a)| a)
+        .unwrap_or(authority);
     if let Some(v6) = authority.strip_prefix('[') {
         return v6.split(']').next().unwrap_or(v6).to_string();
     }
@@ -77,12 +80,18 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
         .await
         .map_err(|e| err("binding", e))?;
     let addr = listener.local_addr().map_err(|e| err("binding", e))?;
-    let ip = if addr.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { addr.ip() };
+    let ip = if addr.ip().is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        addr.ip()
+    };
     let base_url = format!("http://{}", SocketAddr::new(ip, addr.port()));
     let public_url = cfg.public_url.clone().unwrap_or_else(|| base_url.clone());
     let wasm = match &cfg.plugin {
         Some(p) => std::fs::read(p).map_err(|e| err(&format!("reading {}", p.display()), e))?,
-        None => cvco_test_host::plugin_wasm().map_err(|e| err("plugin", e))?.to_vec(),
+        None => cvco_test_host::plugin_wasm()
+            .map_err(|e| err("plugin", e))?
+            .to_vec(),
     };
     let pool = cvco_test_host::Pool::builder(wasm)
         .config("api_base_url", cfg.sandbox_url.trim_end_matches('/'))
@@ -96,18 +105,35 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
         .map_err(|e| err("plugin", e))?;
     let store = store::Store::open(cfg.data_file.as_deref()).map_err(|e| err("database", e))?;
     // Cookies go without `Secure` only on plain http to a loopback address.
-    let secure = !(public_url.starts_with("http://") && (cfg.host.is_loopback() || cfg.host.is_unspecified()));
+    let secure = !(public_url.starts_with("http://")
+        && (cfg.host.is_loopback() || cfg.host.is_unspecified()));
     let (m_kib, ttl) = (cfg.argon2_m_kib, cfg.session_ttl_s);
     let (manager, seller) = (cfg.manager.clone(), cfg.seller.clone());
     let engine = Arc::new(Engine::new(cfg, store, pool, public_url.clone()));
     let e2 = engine.clone();
     let auth = tokio::task::spawn_blocking(move || -> Result<auth::Auth, HostError> {
         let auth = auth::Auth::new(m_kib, secure, ttl);
-        auth.ensure_user(&e2.store, &manager.username, &manager.password, "manager", auth::Permissions::ALL)
-            .map_err(|e| err("accounts", e))?;
-        let seller_perms = auth::Permissions { moto: true, counter: true, ..Default::default() };
-        auth.ensure_user(&e2.store, &seller.username, &seller.password, "seller", seller_perms)
-            .map_err(|e| err("accounts", e))?;
+        auth.ensure_user(
+            &e2.store,
+            &manager.username,
+            &manager.password,
+            "manager",
+            auth::Permissions::ALL,
+        )
+        .map_err(|e| err("accounts", e))?;
+        let seller_perms = auth::Permissions {
+            moto: true,
+            counter: true,
+            ..Default::default()
+        };
+        auth.ensure_user(
+            &e2.store,
+            &seller.username,
+            &seller.password,
+            "seller",
+            seller_perms,
+        )
+        .map_err(|e| err("accounts", e))?;
         Ok(auth)
     })
     .await
@@ -115,19 +141,33 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     engine.reconcile().await;
     let (stop, rx) = watch::channel(false);
     let poller = tokio::spawn(engine.clone().poll_loop(rx.clone()));
-    let app = Arc::new(web::App { engine: engine.clone(), auth, stop: rx.clone() });
+    let app = Arc::new(web::App {
+        engine: engine.clone(),
+        auth,
+        stop: rx.clone(),
+    });
     let router = web::router(app);
     let mut server_rx = rx;
     let server = tokio::spawn(async move {
         let shutdown = async move {
             let _ = server_rx.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!(error = %e, "server");
         }
     });
     tracing::info!(%base_url, %public_url, "cvco-host listening");
-    Ok(HostHandle { base_url, addr, engine, stop, server: Some(server), poller: Some(poller) })
+    Ok(HostHandle {
+        base_url,
+        addr,
+        engine,
+        stop,
+        server: Some(server),
+        poller: Some(poller),
+    })
 }
 
 #[cfg(test)]

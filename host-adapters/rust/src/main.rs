@@ -41,7 +41,10 @@ fn run() -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
-    let mut cfg = HostConfig { port: 8080, ..HostConfig::default() };
+    let mut cfg = HostConfig {
+        port: 8080,
+        ..HostConfig::default()
+    };
     if let Some(f) = &config_file {
         cfg.apply_file(f)?;
     }

@@ -11,7 +11,11 @@ use serde_json::{json, Value};
 
 /// Totals of a business day; `with_ancv` adds ANCV's own figures for that day (plugin
 /// `daily_totals`), for reconciliation.
-pub async fn totals(engine: &Engine, date: Option<&str>, with_ancv: bool) -> Result<Value, CvcoError> {
+pub async fn totals(
+    engine: &Engine,
+    date: Option<&str>,
+    with_ancv: bool,
+) -> Result<Value, CvcoError> {
     let hour = engine.cfg.closing_hour;
     let date = match date.filter(|d| !d.is_empty()) {
         Some(d) => Date::parse(d).map_err(|e| e.with_field("date"))?,
@@ -65,7 +69,14 @@ pub async fn totals(engine: &Engine, date: Option<&str>, with_ancv: bool) -> Res
     let ancv = if with_ancv {
         let r: Result<DailyReport, _> = engine
             .pool
-            .call_async("daily_totals", &DailyTotalsInput { from: date, to: date, now: None })
+            .call_async(
+                "daily_totals",
+                &DailyTotalsInput {
+                    from: date,
+                    to: date,
+                    now: None,
+                },
+            )
             .await;
         match r {
             Ok(r) => json!(r.days.first()),
@@ -102,7 +113,10 @@ pub async fn close(engine: &Engine) -> Result<Value, CvcoError> {
     t["until"] = json!(rfc3339(now));
     let text = t.to_string();
     engine.store.with(|c| {
-        c.execute("INSERT INTO closings(closed_at, totals) VALUES (?1, ?2)", params![now, text])
+        c.execute(
+            "INSERT INTO closings(closed_at, totals) VALUES (?1, ?2)",
+            params![now, text],
+        )
     })?;
     Ok(t)
 }
@@ -137,7 +151,10 @@ pub fn receipt_html(engine: &Engine, p: &Value, duplicate: bool) -> String {
     let row = |k: &str, v: String| format!("<tr><th>{}</th><td>{}</td></tr>", html_escape(k), v);
     b.push_str(&row("Date", s("updated_at")));
     b.push_str(&row("Commande / Order", s("order_ref")));
-    b.push_str(&row("Référence transaction / Transaction reference", s("transaction_id")));
+    b.push_str(&row(
+        "Référence transaction / Transaction reference",
+        s("transaction_id"),
+    ));
     b.push_str(&row("Statut / Status", s("status")));
     if let Some(auths) = p["authorizations"].as_array() {
         for a in auths {
@@ -151,13 +168,25 @@ pub fn receipt_html(engine: &Engine, p: &Value, duplicate: bool) -> String {
             ));
         }
     }
-    b.push_str(&row("Montant demandé / Amount requested", html_escape(&euros(n("amount_cents")))));
-    b.push_str(&row("Payé en Chèque-Vacances Connect / Paid", html_escape(&euros(n("authorized_cents")))));
+    b.push_str(&row(
+        "Montant demandé / Amount requested",
+        html_escape(&euros(n("amount_cents"))),
+    ));
+    b.push_str(&row(
+        "Payé en Chèque-Vacances Connect / Paid",
+        html_escape(&euros(n("authorized_cents"))),
+    ));
     if n("refunded_cents") > 0 {
-        b.push_str(&row("Remboursé / Refunded", html_escape(&euros(n("refunded_cents")))));
+        b.push_str(&row(
+            "Remboursé / Refunded",
+            html_escape(&euros(n("refunded_cents"))),
+        ));
     }
     if n("authorized_cents") > 0 && n("remaining_cents") > 0 {
-        b.push_str(&row("Reste dû / Remaining due", html_escape(&euros(n("remaining_cents")))));
+        b.push_str(&row(
+            "Reste dû / Remaining due",
+            html_escape(&euros(n("remaining_cents"))),
+        ));
     }
     b.push_str("</table>");
     page("Ticket Chèque-Vacances Connect", &b)
@@ -181,7 +210,11 @@ pub fn totals_html(engine: &Engine, t: &Value) -> String {
         ("Refusées / Declined", n("declined_count").to_string()),
         ("Expirées / Expired", n("expired_count").to_string()),
     ] {
-        b.push_str(&format!("<tr><th>{}</th><td>{}</td></tr>", html_escape(label), html_escape(&v)));
+        b.push_str(&format!(
+            "<tr><th>{}</th><td>{}</td></tr>",
+            html_escape(label),
+            html_escape(&v)
+        ));
     }
     b.push_str("</table><h3>Détail</h3><table><tr><th>Transaction</th><th>Commande</th><th>Montant</th><th>Remboursé</th></tr>");
     for l in t["lines"].as_array().into_iter().flatten() {

@@ -5,9 +5,9 @@ use crate::config::HostConfig;
 use crate::store::{OrderRow, PaymentRow, RequestRow, Store};
 use cvco_core::lifecycle::CaptureMode;
 use cvco_core::plugin_api::{
-    CancelPaymentInput, CapturePaymentInput, CreatePaymentInput,
-    CreatePaymentRequestInput, DeliveryKind, Payment, PaymentIdInput, PaymentRequest,
-    PaymentRequestIdInput, RefundPaymentInput, VerifyNotificationInput,
+    CancelPaymentInput, CapturePaymentInput, CreatePaymentInput, CreatePaymentRequestInput,
+    DeliveryKind, Payment, PaymentIdInput, PaymentRequest, PaymentRequestIdInput,
+    RefundPaymentInput, VerifyNotificationInput,
 };
 use cvco_core::signature::VerifiedNotification;
 use cvco_core::wire::NotificationKind;
@@ -142,7 +142,8 @@ fn counts_as_paid(status: &str) -> bool {
 
 impl Engine {
     pub fn new(cfg: HostConfig, store: Store, pool: Pool, public_url: String) -> Engine {
-        let notification_url = format!("{}/cvco/v1/notifications", public_url.trim_end_matches('/'));
+        let notification_url =
+            format!("{}/cvco/v1/notifications", public_url.trim_end_matches('/'));
         Engine {
             cfg,
             store,
@@ -170,7 +171,11 @@ impl Engine {
     }
 
     /// The Payment body of a shop-owned payment for its owner, rendered at most once per write.
-    pub fn status_body(&self, payment_id: &str, owner: &str) -> Result<Option<bytes::Bytes>, CvcoError> {
+    pub fn status_body(
+        &self,
+        payment_id: &str,
+        owner: &str,
+    ) -> Result<Option<bytes::Bytes>, CvcoError> {
         let generation = self.generation.load(Ordering::SeqCst);
         {
             let cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
@@ -196,7 +201,14 @@ impl Engine {
             cache.clear();
         }
         let ok = order_owner == owner;
-        cache.insert(payment_id.to_string(), Rendered { generation, owner: order_owner, body: body.clone() });
+        cache.insert(
+            payment_id.to_string(),
+            Rendered {
+                generation,
+                owner: order_owner,
+                body: body.clone(),
+            },
+        );
         Ok(ok.then_some(body))
     }
 
@@ -401,7 +413,10 @@ impl Engine {
         start: Start,
         amount: AmountSpec,
     ) -> Result<(PaymentRow, bool), CvcoError> {
-        if attempt.is_empty() || attempt.len() > 64 || !attempt.bytes().all(|b| b.is_ascii_graphic()) {
+        if attempt.is_empty()
+            || attempt.len() > 64
+            || !attempt.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(invalid(
                 "attempt",
                 "1 à 64 caractères ASCII imprimables.",
@@ -423,7 +438,9 @@ impl Engine {
                 match BeneficiaryId::parse(email) {
                     Ok(id @ BeneficiaryId::Email(_)) => Some(id.masked()),
                     _ => {
-                        return Err(CvcoError::new(ErrorCode::InvalidBeneficiary).with_field("email"))
+                        return Err(
+                            CvcoError::new(ErrorCode::InvalidBeneficiary).with_field("email")
+                        )
                     }
                 }
             }
@@ -521,7 +538,9 @@ impl Engine {
                 },
             ),
         };
-        let input = input.map_err(|e| CvcoError::new(ErrorCode::Internal).with_detail(&e.to_string(), &e.to_string()))?;
+        let input = input.map_err(|e| {
+            CvcoError::new(ErrorCode::Internal).with_detail(&e.to_string(), &e.to_string())
+        })?;
         let now = now_ms();
         let row = PaymentRow {
             payment_id: new_id("pay"),
@@ -569,7 +588,10 @@ impl Engine {
             Err(e) => {
                 // Nothing was created upstream, or the same attempt retries with the same key.
                 let _ = self.store.with(|c| {
-                    c.execute("DELETE FROM payments WHERE payment_id = ?1", params![row.payment_id])
+                    c.execute(
+                        "DELETE FROM payments WHERE payment_id = ?1",
+                        params![row.payment_id],
+                    )
                 });
                 self.invalidate();
                 tracing::info!(order_ref, code = %e.code, "payment creation refused");
@@ -586,9 +608,15 @@ impl Engine {
             tracing::info!(payment_id = %row.payment_id, transaction_id = %p.id, status = p.status.as_str(), "payment created");
             self.commit_payment(row, &p)
         } else {
-            let r: PaymentRequest = self.pool.call_async("create_payment_request", &input).await?;
+            let r: PaymentRequest = self
+                .pool
+                .call_async("create_payment_request", &input)
+                .await?;
             tracing::info!(payment_id = %row.payment_id, request_id = %r.id, "payment request created");
-            let capture = input["capture_mode"].as_str().unwrap_or("NORMAL").to_string();
+            let capture = input["capture_mode"]
+                .as_str()
+                .unwrap_or("NORMAL")
+                .to_string();
             let email_masked = r
                 .email
                 .as_deref()
@@ -636,7 +664,8 @@ impl Engine {
                 new.final_at = Some(now);
             }
         } else {
-            new.poll_interval_ms = (old.poll_interval_ms.max(base) * 2).min(self.cfg.poll_max_ms.max(base as u64) as i64);
+            new.poll_interval_ms = (old.poll_interval_ms.max(base) * 2)
+                .min(self.cfg.poll_max_ms.max(base as u64) as i64);
         }
         new.next_poll_at = now + new.poll_interval_ms;
         self.store.with(|c| new.save_state(c))?;
@@ -666,7 +695,11 @@ impl Engine {
     fn commit_request(&self, old: PaymentRow, r: &PaymentRequest) -> Result<PaymentRow, CvcoError> {
         let mut new = old.clone();
         new.request_id = Some(r.id.clone());
-        new.transaction_id = r.payment.as_ref().map(|p| p.id.clone()).or(old.transaction_id.clone());
+        new.transaction_id = r
+            .payment
+            .as_ref()
+            .map(|p| p.id.clone())
+            .or(old.transaction_id.clone());
         new.status = r.status.as_str().into();
         new.is_final = r.is_final;
         new.authorized_cents = r.authorized_cents.cents() as i64;
@@ -677,13 +710,22 @@ impl Engine {
                 .map(|p| p.ancv_state.as_str().to_string())
                 .unwrap_or_else(|| r.ancv_state.as_str().to_string()),
         );
-        new.plugin = r.payment.as_ref().and_then(|p| serde_json::to_string(p).ok());
-        new.qr = Some(json!({"payload": r.qr_payload, "expires_at": r.expires_at.to_rfc3339()}).to_string());
+        new.plugin = r
+            .payment
+            .as_ref()
+            .and_then(|p| serde_json::to_string(p).ok());
+        new.qr = Some(
+            json!({"payload": r.qr_payload, "expires_at": r.expires_at.to_rfc3339()}).to_string(),
+        );
         new.deadline = match &r.payment {
             Some(p) if !p.is_final => p.expires_at.map(|t| t.0),
             _ => Some(r.expires_at.0),
         };
-        new.authorized_at = r.payment.as_ref().and_then(first_authorization).or(old.authorized_at);
+        new.authorized_at = r
+            .payment
+            .as_ref()
+            .and_then(first_authorization)
+            .or(old.authorized_at);
         new.error = failed_error(r.status, None);
         self.commit(old, new)
     }
@@ -703,13 +745,25 @@ impl Engine {
         let result = if let Some(request_id) = row.request_id.clone() {
             let r: Result<PaymentRequest, _> = self
                 .pool
-                .call_async("get_payment_request", &PaymentRequestIdInput { request_id, now: None })
+                .call_async(
+                    "get_payment_request",
+                    &PaymentRequestIdInput {
+                        request_id,
+                        now: None,
+                    },
+                )
                 .await;
             r.and_then(|r| self.commit_request(row.clone(), &r))
         } else if let Some(tx) = row.transaction_id.clone() {
             let p: Result<Payment, _> = self
                 .pool
-                .call_async("get_payment", &PaymentIdInput { payment_id: tx, now: None })
+                .call_async(
+                    "get_payment",
+                    &PaymentIdInput {
+                        payment_id: tx,
+                        now: None,
+                    },
+                )
                 .await;
             p.and_then(|p| self.commit_payment(row.clone(), &p))
         } else {
@@ -721,7 +775,8 @@ impl Engine {
             Err(e) => {
                 let mut retry = row.clone();
                 let base = self.cfg.poll_interval_ms.max(50) as i64;
-                retry.poll_interval_ms = (row.poll_interval_ms.max(base) * 2).min(self.cfg.poll_max_ms as i64);
+                retry.poll_interval_ms =
+                    (row.poll_interval_ms.max(base) * 2).min(self.cfg.poll_max_ms as i64);
                 retry.next_poll_at = now_ms() + retry.poll_interval_ms;
                 let _ = self.store.with(|c| retry.save_state(c));
                 tracing::warn!(payment_id, code = %e.code, "refresh failed");
@@ -731,7 +786,11 @@ impl Engine {
     }
 
     /// Gives up on a non-final payment: cancels it upstream, then records the truth.
-    pub async fn cancel(&self, payment_id: &str, password: Option<String>) -> Result<PaymentRow, CvcoError> {
+    pub async fn cancel(
+        &self,
+        payment_id: &str,
+        password: Option<String>,
+    ) -> Result<PaymentRow, CvcoError> {
         let lock = self.lock_for(format!("pay:{payment_id}"));
         let _guard = lock.lock().await;
         let row = self
@@ -741,11 +800,21 @@ impl Engine {
         self.cancel_locked(row, password).await
     }
 
-    async fn cancel_locked(&self, row: PaymentRow, password: Option<String>) -> Result<PaymentRow, CvcoError> {
+    async fn cancel_locked(
+        &self,
+        row: PaymentRow,
+        password: Option<String>,
+    ) -> Result<PaymentRow, CvcoError> {
         if let (Some(request_id), false) = (row.request_id.clone(), row.is_final) {
             let r: PaymentRequest = self
                 .pool
-                .call_async("cancel_payment_request", &PaymentRequestIdInput { request_id, now: None })
+                .call_async(
+                    "cancel_payment_request",
+                    &PaymentRequestIdInput {
+                        request_id,
+                        now: None,
+                    },
+                )
                 .await?;
             return self.commit_request(row, &r);
         }
@@ -757,7 +826,11 @@ impl Engine {
             .pool
             .call_async(
                 "cancel_payment",
-                &CancelPaymentInput { payment_id: tx, password, now: None },
+                &CancelPaymentInput {
+                    payment_id: tx,
+                    password,
+                    now: None,
+                },
             )
             .await?;
         let saved = self.commit_payment(row.clone(), &p)?;
@@ -797,7 +870,11 @@ impl Engine {
                 },
             )
             .await?;
-        tracing::info!(payment_id, refunded_cents = p.refunded_cents.cents(), "refund");
+        tracing::info!(
+            payment_id,
+            refunded_cents = p.refunded_cents.cents(),
+            "refund"
+        );
         let saved = self.commit_payment(row.clone(), &p)?;
         if row.request_id.is_some() {
             return self.refresh_locked(payment_id).await.or(Ok(saved));
@@ -805,7 +882,11 @@ impl Engine {
         Ok(saved)
     }
 
-    pub async fn capture(&self, payment_id: &str, amount_cents: Option<i64>) -> Result<PaymentRow, CvcoError> {
+    pub async fn capture(
+        &self,
+        payment_id: &str,
+        amount_cents: Option<i64>,
+    ) -> Result<PaymentRow, CvcoError> {
         let lock = self.lock_for(format!("pay:{payment_id}"));
         let _guard = lock.lock().await;
         let row = self
@@ -820,7 +901,11 @@ impl Engine {
             .pool
             .call_async(
                 "capture_payment",
-                &CapturePaymentInput { payment_id: tx, amount_cents, now: None },
+                &CapturePaymentInput {
+                    payment_id: tx,
+                    amount_cents,
+                    now: None,
+                },
             )
             .await?;
         self.commit_payment(row.clone(), &p)?;
@@ -849,7 +934,9 @@ impl Engine {
             .await?;
         let n = &verified.notification;
         let object = match n.kind {
-            NotificationKind::TransactionUpdated => format!("tx:{}", n.transaction_id.as_deref().unwrap_or("")),
+            NotificationKind::TransactionUpdated => {
+                format!("tx:{}", n.transaction_id.as_deref().unwrap_or(""))
+            }
             NotificationKind::PreTransactionUpdated => {
                 format!("pt:{}", n.pre_transaction_id.as_deref().unwrap_or(""))
             }
@@ -901,7 +988,9 @@ impl Engine {
                 // The polling picks it up again if the read fails now.
                 let _ = self.refresh(&id).await;
             }
-            None => tracing::info!(event_id = %verified.event_id, "notification for an unknown object"),
+            None => {
+                tracing::info!(event_id = %verified.event_id, "notification for an unknown object")
+            }
         }
         Ok(true)
     }

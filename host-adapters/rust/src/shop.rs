@@ -17,12 +17,48 @@ pub struct Product {
 
 pub fn catalogue() -> Vec<Product> {
     vec![
-        Product { sku: "MOBIL-HOME-NUIT", name: "Nuit en mobil-home", description: "Mobil-home 4 personnes au bord du lac, terrasse couverte.", price_cents: 8900, unit: "nuit" },
-        Product { sku: "CHALET-NUIT", name: "Nuit en chalet bois", description: "Chalet 6 personnes, deux chambres, vue sur la montagne.", price_cents: 12500, unit: "nuit" },
-        Product { sku: "EMPLACEMENT-NUIT", name: "Emplacement de camping", description: "Emplacement ombragé 100 m², électricité comprise.", price_cents: 2450, unit: "nuit" },
-        Product { sku: "KAYAK-SORTIE", name: "Sortie kayak accompagnée", description: "Demi-journée sur la rivière avec un moniteur diplômé.", price_cents: 3500, unit: "personne" },
-        Product { sku: "PARC-BILLET", name: "Billet parc aquatique", description: "Entrée journée au parc aquatique, toboggans et piscine à vagues.", price_cents: 2200, unit: "billet" },
-        Product { sku: "VELO-JOUR", name: "Location de vélo", description: "Vélo tout chemin, casque et antivol fournis.", price_cents: 1500, unit: "jour" },
+        Product {
+            sku: "MOBIL-HOME-NUIT",
+            name: "Nuit en mobil-home",
+            description: "Mobil-home 4 personnes au bord du lac, terrasse couverte.",
+            price_cents: 8900,
+            unit: "nuit",
+        },
+        Product {
+            sku: "CHALET-NUIT",
+            name: "Nuit en chalet bois",
+            description: "Chalet 6 personnes, deux chambres, vue sur la montagne.",
+            price_cents: 12500,
+            unit: "nuit",
+        },
+        Product {
+            sku: "EMPLACEMENT-NUIT",
+            name: "Emplacement de camping",
+            description: "Emplacement ombragé 100 m², électricité comprise.",
+            price_cents: 2450,
+            unit: "nuit",
+        },
+        Product {
+            sku: "KAYAK-SORTIE",
+            name: "Sortie kayak accompagnée",
+            description: "Demi-journée sur la rivière avec un moniteur diplômé.",
+            price_cents: 3500,
+            unit: "personne",
+        },
+        Product {
+            sku: "PARC-BILLET",
+            name: "Billet parc aquatique",
+            description: "Entrée journée au parc aquatique, toboggans et piscine à vagues.",
+            price_cents: 2200,
+            unit: "billet",
+        },
+        Product {
+            sku: "VELO-JOUR",
+            name: "Location de vélo",
+            description: "Vélo tout chemin, casque et antivol fournis.",
+            price_cents: 1500,
+            unit: "jour",
+        },
     ]
 }
 
@@ -51,8 +87,10 @@ pub fn price(items: &[Item]) -> Result<(Value, i64), ApiError> {
         }
         let line_total = p.price_cents * item.quantity;
         total += line_total;
-        lines.push(json!({"sku": p.sku, "name": p.name, "quantity": item.quantity,
-            "unit_price_cents": p.price_cents, "total_cents": line_total}));
+        lines.push(
+            json!({"sku": p.sku, "name": p.name, "quantity": item.quantity,
+            "unit_price_cents": p.price_cents, "total_cents": line_total}),
+        );
     }
     Ok((Value::Array(lines), total))
 }
@@ -74,25 +112,54 @@ fn luhn(digits: &[u8]) -> bool {
             let d = (*d - b'0') as u32;
             if i % 2 == 1 {
                 let x = d * 2;
-                if x > 9 { x - 9 } else { x }
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
             } else {
                 d
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Checks the (simulated) card; answers its last four digits. Ending in 0002: declined.
 pub fn check_card(card: &Card, now: Timestamp) -> Result<String, ApiError> {
-    let digits: Vec<u8> = card.card_number.bytes().filter(|b| !matches!(b, b' ' | b'-')).collect();
-    if !(12..=19).contains(&digits.len()) || !digits.iter().all(u8::is_ascii_digit) || !luhn(&digits) {
-        return Err(invalid("card_number", "Numéro de carte invalide.", "Invalid card number.").into());
+    let digits: Vec<u8> = card
+        .card_number
+        .bytes()
+        .filter(|b| !matches!(b, b' ' | b'-'))
+        .collect();
+    if !(12..=19).contains(&digits.len())
+        || !digits.iter().all(u8::is_ascii_digit)
+        || !luhn(&digits)
+    {
+        return Err(invalid(
+            "card_number",
+            "Numéro de carte invalide.",
+            "Invalid card number.",
+        )
+        .into());
     }
-    let bad_expiry = || ApiError::from(invalid("expiry", "Date d'expiration invalide (MM/AA).", "Invalid expiry date (MM/YY)."));
+    let bad_expiry = || {
+        ApiError::from(invalid(
+            "expiry",
+            "Date d'expiration invalide (MM/AA).",
+            "Invalid expiry date (MM/YY).",
+        ))
+    };
     let (mm, yy) = card.expiry.trim().split_once('/').ok_or_else(bad_expiry)?;
-    let (mm, yy): (u32, u32) = (mm.trim().parse().map_err(|_| bad_expiry())?, yy.trim().parse().map_err(|_| bad_expiry())?);
-    let year = if yy < 100 { 2000 + yy as i32 } else { yy as i32 };
+    let (mm, yy): (u32, u32) = (
+        mm.trim().parse().map_err(|_| bad_expiry())?,
+        yy.trim().parse().map_err(|_| bad_expiry())?,
+    );
+    let year = if yy < 100 {
+        2000 + yy as i32
+    } else {
+        yy as i32
+    };
     let today = now.utc_date();
     if !(1..=12).contains(&mm) || (year, mm as u8) < (today.year, today.month) {
         return Err(bad_expiry());
@@ -115,20 +182,47 @@ mod tests {
     #[test]
     fn cards() {
         let now = Timestamp::parse_rfc3339("2026-11-25T10:00:00Z").unwrap();
-        let card = |n: &str, e: &str| Card { card_number: n.into(), expiry: e.into(), cvc: "123".into() };
-        assert_eq!(check_card(&card("4242 4242 4242 4242", "12/30"), now).ok(), Some("4242".into()));
+        let card = |n: &str, e: &str| Card {
+            card_number: n.into(),
+            expiry: e.into(),
+            cvc: "123".into(),
+        };
+        assert_eq!(
+            check_card(&card("4242 4242 4242 4242", "12/30"), now).ok(),
+            Some("4242".into())
+        );
         assert!(check_card(&card("4242 4242 4242 4241", "12/30"), now).is_err());
         assert!(check_card(&card("4242 4242 4242 4242", "10/26"), now).is_err());
-        let declined = check_card(&card("4000 0000 0000 0002", "12/30"), now).err().unwrap();
+        let declined = check_card(&card("4000 0000 0000 0002", "12/30"), now)
+            .err()
+            .unwrap();
         assert_eq!(declined.0.code, ErrorCode::CardDeclined);
     }
 
     #[test]
     fn prices_come_from_the_catalogue() {
-        let (lines, total) = price(&[Item { sku: "CHALET-NUIT".into(), quantity: 2 }, Item { sku: "KAYAK-SORTIE".into(), quantity: 1 }]).unwrap();
+        let (lines, total) = price(&[
+            Item {
+                sku: "CHALET-NUIT".into(),
+                quantity: 2,
+            },
+            Item {
+                sku: "KAYAK-SORTIE".into(),
+                quantity: 1,
+            },
+        ])
+        .unwrap();
         assert_eq!(total, 28500);
         assert_eq!(lines[0]["total_cents"], 25000);
-        assert!(price(&[Item { sku: "NOPE".into(), quantity: 1 }]).is_err());
-        assert!(price(&[Item { sku: "CHALET-NUIT".into(), quantity: 0 }]).is_err());
+        assert!(price(&[Item {
+            sku: "NOPE".into(),
+            quantity: 1
+        }])
+        .is_err());
+        assert!(price(&[Item {
+            sku: "CHALET-NUIT".into(),
+            quantity: 0
+        }])
+        .is_err());
     }
 }

@@ -55,7 +55,8 @@ impl From<ErrorCode> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.1.unwrap_or_else(|| {
-            StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            StatusCode::from_u16(self.0.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         });
         (status, Json(self.0)).into_response()
     }
@@ -64,7 +65,11 @@ impl IntoResponse for ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    let bytes: &[u8] = if bytes.iter().all(|b| b.is_ascii_whitespace()) { b"{}" } else { bytes };
+    let bytes: &[u8] = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        b"{}"
+    } else {
+        bytes
+    };
     serde_json::from_slice(bytes).map_err(|e| {
         let d = e.to_string();
         let d: String = d.chars().take(200).collect();
@@ -90,7 +95,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/payments/{id}", get(get_payment))
         .route("/payments/{id}/events", get(payment_events))
         .route("/payments/{id}/cancel", post(cancel_payment))
-        .route("/payments/{id}/cancel-by-reference", post(cancel_by_reference))
+        .route(
+            "/payments/{id}/cancel-by-reference",
+            post(cancel_by_reference),
+        )
         .route("/payments/{id}/refund", post(refund))
         .route("/notifications", post(notification))
         .route("/openapi.json", get(openapi))
@@ -115,13 +123,22 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/back-office/api/login", post(login))
         .route("/back-office/api/session", get(session))
         .route("/back-office/api/logout", post(logout))
-        .route("/back-office/api/sellers", get(list_sellers).post(create_seller))
+        .route(
+            "/back-office/api/sellers",
+            get(list_sellers).post(create_seller),
+        )
         .route("/back-office/api/sellers/{username}", put(update_seller))
         .route("/counter/api/orders", post(counter_order))
         .route("/", get(|s: AppState| page(s, "storefront/index.html")))
-        .route("/back-office", get(|s: AppState| page(s, "back-office/index.html")))
+        .route(
+            "/back-office",
+            get(|s: AppState| page(s, "back-office/index.html")),
+        )
         .route("/counter", get(|s: AppState| page(s, "counter/index.html")))
-        .route("/orders/{order_ref}", get(|s: AppState| page(s, "storefront/order.html")))
+        .route(
+            "/orders/{order_ref}",
+            get(|s: AppState| page(s, "storefront/order.html")),
+        )
         .route("/widget/{*path}", get(widget_file))
         .route("/examples/{*path}", get(example_file))
         .fallback(html_not_found)
@@ -137,9 +154,15 @@ async fn security_headers(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if html {
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
     }
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     r
 }
@@ -149,7 +172,11 @@ async fn api_not_found() -> ApiError {
 }
 
 async fn html_not_found() -> Response {
-    html_page(StatusCode::NOT_FOUND, "Page introuvable / Page not found", "<p>Cette page n'existe pas. / This page does not exist.</p>")
+    html_page(
+        StatusCode::NOT_FOUND,
+        "Page introuvable / Page not found",
+        "<p>Cette page n'existe pas. / This page does not exist.</p>",
+    )
 }
 
 pub fn html_escape(s: &str) -> String {
@@ -166,7 +193,12 @@ fn html_page(status: StatusCode, title: &str, body: &str) -> Response {
         html_escape(title),
         html_escape(title)
     );
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response()
 }
 
 // ----- static files -------------------------------------------------------------------------
@@ -250,7 +282,9 @@ fn bo_session(app: &App, headers: &HeaderMap, state_changing: bool) -> Result<Bo
     let s = app
         .auth
         .session(&app.engine.store, headers)?
-        .ok_or_else(|| CvcoError::new(ErrorCode::Unauthorized).with_detail("Connectez-vous.", "Please log in."))?;
+        .ok_or_else(|| {
+            CvcoError::new(ErrorCode::Unauthorized).with_detail("Connectez-vous.", "Please log in.")
+        })?;
     if state_changing {
         auth::check_csrf(&s, headers)?;
     }
@@ -258,7 +292,12 @@ fn bo_session(app: &App, headers: &HeaderMap, state_changing: bool) -> Result<Bo
 }
 
 /// The shopper owns the order, or a counter session serves it.
-fn order_access(app: &App, headers: &HeaderMap, order: &OrderRow, state_changing: bool) -> Result<(), ApiError> {
+fn order_access(
+    app: &App,
+    headers: &HeaderMap,
+    order: &OrderRow,
+    state_changing: bool,
+) -> Result<(), ApiError> {
     let owner = auth::cookie(headers, auth::SHOP_COOKIE).map(|t| crate::service::sha256_hex(&t));
     if order.owner.is_some() && owner == order.owner {
         return Ok(());
@@ -268,7 +307,11 @@ fn order_access(app: &App, headers: &HeaderMap, order: &OrderRow, state_changing
             if state_changing && order.owner.is_none() {
                 auth::check_csrf(&s, headers).or_else(|e| {
                     // The widget does not know the CSRF token: SameSite=Strict covers it.
-                    if headers.get("x-csrf-token").is_none() { Ok(()) } else { Err(e) }
+                    if headers.get("x-csrf-token").is_none() {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
                 })?;
             }
             return Ok(());
@@ -278,10 +321,11 @@ fn order_access(app: &App, headers: &HeaderMap, order: &OrderRow, state_changing
 }
 
 fn load_order(app: &App, order_ref: &str) -> Result<OrderRow, ApiError> {
-    app.engine
-        .store
-        .order(order_ref)?
-        .ok_or_else(|| CvcoError::new(ErrorCode::OrderNotFound).with_field("order_ref").into())
+    app.engine.store.order(order_ref)?.ok_or_else(|| {
+        CvcoError::new(ErrorCode::OrderNotFound)
+            .with_field("order_ref")
+            .into()
+    })
 }
 
 fn shopper_payment(app: &App, headers: &HeaderMap, id: &str) -> Result<PaymentRow, ApiError> {
@@ -291,7 +335,8 @@ fn shopper_payment(app: &App, headers: &HeaderMap, id: &str) -> Result<PaymentRo
         .payment(id)?
         .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?;
     let order = load_order(app, &row.order_ref)?;
-    order_access(app, headers, &order, false).map_err(|_| ApiError::from(ErrorCode::PaymentNotFound))?;
+    order_access(app, headers, &order, false)
+        .map_err(|_| ApiError::from(ErrorCode::PaymentNotFound))?;
     Ok(row)
 }
 
@@ -304,7 +349,11 @@ struct OrderRefQuery {
 
 const MIN_AMOUNT_CENTS: i64 = 2000;
 
-async fn checkout(State(app): AppState, headers: HeaderMap, Query(q): Query<OrderRefQuery>) -> ApiResult {
+async fn checkout(
+    State(app): AppState,
+    headers: HeaderMap,
+    Query(q): Query<OrderRefQuery>,
+) -> ApiResult {
     let order_ref = q.order_ref.unwrap_or_default();
     let order = load_order(&app, &order_ref)?;
     order_access(&app, &headers, &order, false)?;
@@ -317,7 +366,10 @@ async fn checkout(State(app): AppState, headers: HeaderMap, Query(q): Query<Orde
         .find(|p| !p.is_final)
         .map(|p| e.payment_json_with(&p, a));
     let reason = if a.remaining == 0 {
-        Some(CvcoError::new(ErrorCode::IllegalTransition).with_detail("La commande est déjà payée.", "The order is already paid."))
+        Some(
+            CvcoError::new(ErrorCode::IllegalTransition)
+                .with_detail("La commande est déjà payée.", "The order is already paid."),
+        )
     } else if a.remaining < MIN_AMOUNT_CENTS {
         Some(CvcoError::new(ErrorCode::AmountBelowMinimum))
     } else {
@@ -354,7 +406,9 @@ fn start_for(mode: Option<&str>, beneficiary: Option<String>) -> Result<Start, A
         "identifier" => {
             let b = beneficiary.unwrap_or_default();
             if b.trim().is_empty() {
-                return Err(CvcoError::new(ErrorCode::InvalidBeneficiary).with_field("beneficiary").into());
+                return Err(CvcoError::new(ErrorCode::InvalidBeneficiary)
+                    .with_field("beneficiary")
+                    .into());
             }
             Ok(Start::Identifier { beneficiary: b })
         }
@@ -369,17 +423,35 @@ async fn create_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -
     check_ref(&b.order_ref, "order_ref")?;
     let order = load_order(&app, &b.order_ref)?;
     order_access(&app, &headers, &order, true)?;
-    let channel = if order.kind == "counter" { Channel::Proximity } else { Channel::Ecommerce };
+    let channel = if order.kind == "counter" {
+        Channel::Proximity
+    } else {
+        Channel::Ecommerce
+    };
     let start = start_for(b.mode.as_deref(), b.beneficiary)?;
     let (row, created) = app
         .engine
-        .start(&b.order_ref, &b.attempt, channel, start, AmountSpec::Remaining)
+        .start(
+            &b.order_ref,
+            &b.attempt,
+            channel,
+            start,
+            AmountSpec::Remaining,
+        )
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(json_status(status, app.engine.payment_json(&row)?))
 }
 
-async fn get_payment(State(app): AppState, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+async fn get_payment(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
     // The hot path (the widget polls here): the shopper's own payment, rendered once per change.
     if let Some(token) = auth::cookie(&headers, auth::SHOP_COOKIE) {
         let owner = crate::service::sha256_hex(&token);
@@ -391,7 +463,11 @@ async fn get_payment(State(app): AppState, headers: HeaderMap, Path(id): Path<St
     Ok(Json(app.engine.payment_json(&row)?).into_response())
 }
 
-async fn payment_events(State(app): AppState, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+async fn payment_events(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
     let mut rx = app.engine.subscribe(&id);
     let row = shopper_payment(&app, &headers, &id)?;
     let last_id: i64 = headers
@@ -405,7 +481,12 @@ async fn payment_events(State(app): AppState, headers: HeaderMap, Path(id): Path
     tokio::spawn(async move {
         let event = |row: &PaymentRow| -> Option<Event> {
             let v = engine.payment_json(row).ok()?;
-            Some(Event::default().id(row.sequence.to_string()).event("status").data(v.to_string()))
+            Some(
+                Event::default()
+                    .id(row.sequence.to_string())
+                    .event("status")
+                    .data(v.to_string()),
+            )
         };
         let mut sent = last_id;
         let mut row = row;
@@ -438,14 +519,24 @@ async fn payment_events(State(app): AppState, headers: HeaderMap, Path(id): Path
     let stream = futures_util::stream::unfold(out, |mut out| async move {
         out.recv().await.map(|e| (Ok::<Event, Infallible>(e), out))
     });
-    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("ping"));
+    let sse = Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("ping"),
+    );
     let mut r = sse.into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    r.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(r)
 }
 
-async fn cancel_payment(State(app): AppState, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+async fn cancel_payment(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
     let row = shopper_payment(&app, &headers, &id)?;
     if row.is_final {
         return Err(ErrorCode::IllegalTransition.into());
@@ -458,7 +549,8 @@ async fn cancel_payment(State(app): AppState, headers: HeaderMap, Path(id): Path
 
 async fn notification(State(app): AppState, headers: HeaderMap, body: Bytes) -> ApiResult {
     let bad = |e: CvcoError| ApiError(e, Some(StatusCode::BAD_REQUEST));
-    let body = String::from_utf8(body.to_vec()).map_err(|_| bad(CvcoError::new(ErrorCode::NotificationMalformed)))?;
+    let body = String::from_utf8(body.to_vec())
+        .map_err(|_| bad(CvcoError::new(ErrorCode::NotificationMalformed)))?;
     let headers: BTreeMap<String, String> = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
@@ -469,7 +561,9 @@ async fn notification(State(app): AppState, headers: HeaderMap, body: Bytes) -> 
         Err(e)
             if matches!(
                 e.code,
-                ErrorCode::NotificationBadSignature | ErrorCode::NotificationStale | ErrorCode::NotificationMalformed
+                ErrorCode::NotificationBadSignature
+                    | ErrorCode::NotificationStale
+                    | ErrorCode::NotificationMalformed
             ) =>
         {
             tracing::warn!(code = %e.code, "notification refused");
@@ -498,7 +592,13 @@ struct BoPaymentBody {
 }
 
 /// Counter and MOTO sales have no basket: the first amount typed is the order's total.
-fn ensure_bo_order(app: &App, order_ref: &str, amount: Option<i64>, kind: &str, label: Option<&str>) -> Result<(), ApiError> {
+fn ensure_bo_order(
+    app: &App,
+    order_ref: &str,
+    amount: Option<i64>,
+    kind: &str,
+    label: Option<&str>,
+) -> Result<(), ApiError> {
     check_ref(order_ref, "order_ref")?;
     if app.engine.store.order(order_ref)?.is_some() {
         return Ok(());
@@ -509,15 +609,22 @@ fn ensure_bo_order(app: &App, order_ref: &str, amount: Option<i64>, kind: &str, 
             .with_field("amount_cents")
     })?;
     check_amount(amount)?;
-    let name = label.unwrap_or(if kind == "counter" { "Vente au comptoir" } else { "Vente à distance" });
+    let name = label.unwrap_or(if kind == "counter" {
+        "Vente au comptoir"
+    } else {
+        "Vente à distance"
+    });
     let lines = json!([{"sku": kind, "name": name, "quantity": 1, "unit_price_cents": amount, "total_cents": amount}]);
-    app.engine.insert_order(order_ref, None, kind, &lines, amount)?;
+    app.engine
+        .insert_order(order_ref, None, kind, &lines, amount)?;
     Ok(())
 }
 
 fn check_amount(amount: i64) -> Result<(), ApiError> {
     if !(1..=100_000_000).contains(&amount) {
-        return Err(CvcoError::new(ErrorCode::InvalidAmount).with_field("amount_cents").into());
+        return Err(CvcoError::new(ErrorCode::InvalidAmount)
+            .with_field("amount_cents")
+            .into());
     }
     Ok(())
 }
@@ -528,15 +635,32 @@ async fn bo_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -> Ap
     let (perm, kind) = match b.channel {
         Channel::Moto => (Perm::Moto, "moto"),
         Channel::Proximity | Channel::Kiosk => (Perm::Counter, "counter"),
-        _ => return Err(invalid("channel", "moto, proximity ou kiosk.", "moto, proximity or kiosk.").into()),
+        _ => {
+            return Err(invalid(
+                "channel",
+                "moto, proximity ou kiosk.",
+                "moto, proximity or kiosk.",
+            )
+            .into())
+        }
     };
     s.require(perm)?;
     ensure_bo_order(&app, &b.order_ref, b.amount_cents, kind, b.label.as_deref())?;
     let start = start_for(b.mode.as_deref(), b.beneficiary)?;
-    let amount = b.amount_cents.map(AmountSpec::Fixed).unwrap_or(AmountSpec::Remaining);
-    let (row, created) = app.engine.start(&b.order_ref, &b.attempt, b.channel, start, amount).await?;
+    let amount = b
+        .amount_cents
+        .map(AmountSpec::Fixed)
+        .unwrap_or(AmountSpec::Remaining);
+    let (row, created) = app
+        .engine
+        .start(&b.order_ref, &b.attempt, b.channel, start, amount)
+        .await?;
     tracing::info!(user = %s.username, payment_id = %row.payment_id, "back-office payment");
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(json_status(status, app.engine.payment_json(&row)?))
 }
 
@@ -568,24 +692,47 @@ async fn create_request(State(app): AppState, headers: HeaderMap, body: Bytes) -
     let capture = match b.capture.as_deref().unwrap_or("immediate") {
         "immediate" => CaptureMode::Normal,
         "deferred" => CaptureMode::Deferred,
-        _ => return Err(invalid("capture", "immediate ou deferred.", "immediate or deferred.").into()),
+        _ => {
+            return Err(invalid(
+                "capture",
+                "immediate ou deferred.",
+                "immediate or deferred.",
+            )
+            .into())
+        }
     };
-    ensure_bo_order(&app, &b.order_ref, b.amount_cents, "moto", b.label.as_deref())?;
+    ensure_bo_order(
+        &app,
+        &b.order_ref,
+        b.amount_cents,
+        "moto",
+        b.label.as_deref(),
+    )?;
     let start = Start::Request {
         delivery: b.delivery,
         email: b.email,
         expires_in_s: b.expires_in_s,
         capture,
     };
-    let amount = b.amount_cents.map(AmountSpec::Fixed).unwrap_or(AmountSpec::Remaining);
-    let (row, created) = app.engine.start(&b.order_ref, &b.attempt, channel, start, amount).await?;
+    let amount = b
+        .amount_cents
+        .map(AmountSpec::Fixed)
+        .unwrap_or(AmountSpec::Remaining);
+    let (row, created) = app
+        .engine
+        .start(&b.order_ref, &b.attempt, channel, start, amount)
+        .await?;
     let req = app
         .engine
         .store
         .request_of_payment(&row.payment_id)?
         .ok_or(ApiError::from(ErrorCode::Internal))?;
     tracing::info!(user = %s.username, request_id = %req.request_id, "payment request");
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(json_status(status, app.engine.request_json(&req, &row)?))
 }
 
@@ -611,10 +758,18 @@ fn parse_bound(s: Option<&str>, field: &str, end: bool) -> Result<Option<i64>, A
         let d = if end { d.succ() } else { d };
         return Ok(Some(Timestamp::from_paris_local(d, 0).0));
     }
-    Ok(Some(Timestamp::parse_rfc3339(s).map_err(|e| e.with_field(field))?.0))
+    Ok(Some(
+        Timestamp::parse_rfc3339(s)
+            .map_err(|e| e.with_field(field))?
+            .0,
+    ))
 }
 
-async fn list_requests(State(app): AppState, headers: HeaderMap, Query(q): Query<ListQuery>) -> ApiResult {
+async fn list_requests(
+    State(app): AppState,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
     bo_session(&app, &headers, false)?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
     let to = parse_bound(q.to.as_deref(), "to", true)?;
@@ -635,7 +790,11 @@ async fn list_requests(State(app): AppState, headers: HeaderMap, Query(q): Query
     Ok(Json(json!({"total": items.len(), "items": items})).into_response())
 }
 
-async fn get_request(State(app): AppState, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+async fn get_request(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
     bo_session(&app, &headers, false)?;
     let (req, pay) = app.engine.request_row(&id)?;
     Ok(Json(app.engine.request_json(&req, &pay)?).into_response())
@@ -647,7 +806,12 @@ struct FinaliseBody {
     amount_cents: Option<i64>,
 }
 
-async fn finalise_request(State(app): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> ApiResult {
+async fn finalise_request(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::Moto)?;
     let b: FinaliseBody = parse(&body)?;
@@ -655,23 +819,35 @@ async fn finalise_request(State(app): AppState, headers: HeaderMap, Path(id): Pa
     let authorized = matches!(pay.status.as_str(), "authorized" | "partially_authorized");
     if req.capture != "DEFERRED" || req.finalised || !authorized {
         return Err(CvcoError::new(ErrorCode::IllegalTransition)
-            .with_detail("Pré-réservation non autorisée ou déjà finalisée.", "Pre-reservation not authorized or already finalised.")
+            .with_detail(
+                "Pré-réservation non autorisée ou déjà finalisée.",
+                "Pre-reservation not authorized or already finalised.",
+            )
             .into());
     }
     if let Some(a) = b.amount_cents {
         if a <= 0 || a > pay.authorized_cents {
-            return Err(CvcoError::new(ErrorCode::InvalidAmount).with_field("amount_cents").into());
+            return Err(CvcoError::new(ErrorCode::InvalidAmount)
+                .with_field("amount_cents")
+                .into());
         }
     }
     app.engine.capture(&pay.payment_id, b.amount_cents).await?;
     app.engine.store.with(|c| {
-        c.execute("UPDATE payment_requests SET finalised = 1 WHERE request_id = ?1", params![id])
+        c.execute(
+            "UPDATE payment_requests SET finalised = 1 WHERE request_id = ?1",
+            params![id],
+        )
     })?;
     let (req, pay) = app.engine.request_row(&id)?;
     Ok(Json(app.engine.request_json(&req, &pay)?).into_response())
 }
 
-async fn cancel_request(State(app): AppState, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
+async fn cancel_request(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::Cancel)?;
     let (req, pay) = app.engine.request_row(&id)?;
@@ -686,11 +862,19 @@ async fn cancel_request(State(app): AppState, headers: HeaderMap, Path(id): Path
     Ok(Json(app.engine.request_json(&req, &pay)?).into_response())
 }
 
-async fn transactions(State(app): AppState, headers: HeaderMap, Query(q): Query<ListQuery>) -> ApiResult {
+async fn transactions(
+    State(app): AppState,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> ApiResult {
     bo_session(&app, &headers, false)?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
     let to = parse_bound(q.to.as_deref(), "to", true)?;
-    let like = q.order_ref.as_deref().filter(|s| !s.is_empty()).map(|s| format!("%{s}%"));
+    let like = q
+        .order_ref
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| format!("%{s}%"));
     let rows: Vec<PaymentRow> = app.engine.store.with(|c| {
         let mut s = c.prepare(
             "SELECT * FROM payments WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR created_at >= ?2)
@@ -721,18 +905,33 @@ struct CancelRefBody {
     password: Option<String>,
 }
 
-async fn cancel_by_reference(State(app): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> ApiResult {
+async fn cancel_by_reference(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::Cancel)?;
     let b: CancelRefBody = parse(&body)?;
-    let row = app.engine.store.payment(&id)?.ok_or(ApiError::from(ErrorCode::PaymentNotFound))?;
+    let row = app
+        .engine
+        .store
+        .payment(&id)?
+        .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?;
     if row.transaction_id.as_deref() != Some(b.transaction_id.trim()) {
         return Err(CvcoError::new(ErrorCode::TransactionNotFound)
-            .with_detail("La référence ne correspond pas à ce paiement.", "The reference does not match this payment.")
+            .with_detail(
+                "La référence ne correspond pas à ce paiement.",
+                "The reference does not match this payment.",
+            )
             .with_field("transaction_id")
             .into());
     }
-    let row = app.engine.cancel(&id, b.password.filter(|p| !p.is_empty())).await?;
+    let row = app
+        .engine
+        .cancel(&id, b.password.filter(|p| !p.is_empty()))
+        .await?;
     tracing::info!(user = %s.username, payment_id = %id, "cancelled by reference");
     Ok(Json(app.engine.payment_json(&row)?).into_response())
 }
@@ -747,7 +946,12 @@ struct RefundBody {
     attempt: String,
 }
 
-async fn refund(State(app): AppState, headers: HeaderMap, Path(id): Path<String>, body: Bytes) -> ApiResult {
+async fn refund(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::Refund)?;
     let b: RefundBody = parse(&body)?;
@@ -757,7 +961,10 @@ async fn refund(State(app): AppState, headers: HeaderMap, Path(id): Path<String>
     if let Some(a) = b.amount_cents {
         check_amount(a)?;
     }
-    let row = app.engine.refund(&id, b.amount_cents, b.reason, &b.attempt).await?;
+    let row = app
+        .engine
+        .refund(&id, b.amount_cents, b.reason, &b.attempt)
+        .await?;
     tracing::info!(user = %s.username, payment_id = %id, "refund");
     Ok(Json(app.engine.payment_json(&row)?).into_response())
 }
@@ -781,18 +988,31 @@ async fn closing(State(app): AppState, headers: HeaderMap) -> ApiResult {
     Ok(Json(v).into_response())
 }
 
-async fn receipt(State(app): AppState, headers: HeaderMap, Path(id): Path<String>, Query(q): Query<DateQuery>) -> ApiResult {
+async fn receipt(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<DateQuery>,
+) -> ApiResult {
     if id == "totals" {
         bo_session(&app, &headers, false)?;
         let t = reports::totals(&app.engine, q.date.as_deref(), false).await?;
         return Ok(html_ok(reports::totals_html(&app.engine, &t)));
     }
     let row = match bo_session(&app, &headers, false) {
-        Ok(_) => app.engine.store.payment(&id)?.ok_or(ApiError::from(ErrorCode::PaymentNotFound))?,
+        Ok(_) => app
+            .engine
+            .store
+            .payment(&id)?
+            .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?,
         Err(_) => shopper_payment(&app, &headers, &id)?,
     };
     let v = app.engine.payment_json(&row)?;
-    Ok(html_ok(reports::receipt_html(&app.engine, &v, q.duplicate.unwrap_or(false))))
+    Ok(html_ok(reports::receipt_html(
+        &app.engine,
+        &v,
+        q.duplicate.unwrap_or(false),
+    )))
 }
 
 fn html_ok(html: String) -> Response {
@@ -823,18 +1043,31 @@ async fn shop_create_order(State(app): AppState, headers: HeaderMap, body: Bytes
     let (lines, total) = shop::price(&b.items)?;
     let (owner, cookie) = auth::shop_owner(&app.auth, &headers);
     let order_ref = order_ref(&app, "CMD")?;
-    app.engine.insert_order(&order_ref, Some(&owner), "shop", &lines, total)?;
+    app.engine
+        .insert_order(&order_ref, Some(&owner), "shop", &lines, total)?;
     let order = load_order(&app, &order_ref)?;
-    Ok(with_cookie(json_status(StatusCode::CREATED, app.engine.order_json(&order)?), cookie))
+    Ok(with_cookie(
+        json_status(StatusCode::CREATED, app.engine.order_json(&order)?),
+        cookie,
+    ))
 }
 
-async fn shop_get_order(State(app): AppState, headers: HeaderMap, Path(order_ref): Path<String>) -> ApiResult {
+async fn shop_get_order(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(order_ref): Path<String>,
+) -> ApiResult {
     let order = load_order(&app, &order_ref)?;
     order_access(&app, &headers, &order, false)?;
     Ok(Json(app.engine.order_json(&order)?).into_response())
 }
 
-async fn shop_card(State(app): AppState, headers: HeaderMap, Path(order_ref): Path<String>, body: Bytes) -> ApiResult {
+async fn shop_card(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(order_ref): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let card: shop::Card = parse(&body)?;
     let order = load_order(&app, &order_ref)?;
     order_access(&app, &headers, &order, true)?;
@@ -842,7 +1075,11 @@ async fn shop_card(State(app): AppState, headers: HeaderMap, Path(order_ref): Pa
     let e = &app.engine;
     let lock = e.order_lock(&order_ref);
     let _g = lock.lock().await;
-    if e.store.payments_of_order(&order_ref)?.iter().any(|p| !p.is_final) {
+    if e.store
+        .payments_of_order(&order_ref)?
+        .iter()
+        .any(|p| !p.is_final)
+    {
         return Err(ErrorCode::PaymentInProgress.into());
     }
     let order = load_order(&app, &order_ref)?;
@@ -890,11 +1127,19 @@ async fn test_order(State(app): AppState, headers: HeaderMap, body: Bytes) -> Ap
     let (owner, cookie) = auth::shop_owner(&app.auth, &headers);
     let lines = json!([{"sku": "test", "name": "Commande de test", "quantity": 1,
         "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
-    if !app.engine.insert_order(&order_ref, Some(&owner), "test", &lines, b.amount_cents)? {
-        return Err(CvcoError::new(ErrorCode::IdempotencyConflict).with_field("order_ref").into());
+    if !app
+        .engine
+        .insert_order(&order_ref, Some(&owner), "test", &lines, b.amount_cents)?
+    {
+        return Err(CvcoError::new(ErrorCode::IdempotencyConflict)
+            .with_field("order_ref")
+            .into());
     }
     let order = load_order(&app, &order_ref)?;
-    Ok(with_cookie(json_status(StatusCode::CREATED, app.engine.order_json(&order)?), cookie))
+    Ok(with_cookie(
+        json_status(StatusCode::CREATED, app.engine.order_json(&order)?),
+        cookie,
+    ))
 }
 
 // ----- back-office accounts -----------------------------------------------------------------
@@ -908,11 +1153,17 @@ struct LoginBody {
 async fn login(State(app): AppState, body: Bytes) -> ApiResult {
     let b: LoginBody = parse(&body)?;
     let app2 = app.clone();
-    let (token, session) = tokio::task::spawn_blocking(move || app2.auth.login(&app2.engine.store, &b.username, &b.password))
-        .await
-        .map_err(|_| ApiError::from(ErrorCode::Internal))??;
+    let (token, session) = tokio::task::spawn_blocking(move || {
+        app2.auth
+            .login(&app2.engine.store, &b.username, &b.password)
+    })
+    .await
+    .map_err(|_| ApiError::from(ErrorCode::Internal))??;
     let cookie = app.auth.cookie_header(BO_COOKIE, &token, "Strict", None);
-    Ok(with_cookie(Json(session.json()).into_response(), Some(cookie)))
+    Ok(with_cookie(
+        Json(session.json()).into_response(),
+        Some(cookie),
+    ))
 }
 
 async fn session(State(app): AppState, headers: HeaderMap) -> ApiResult {
@@ -924,20 +1175,34 @@ async fn logout(State(app): AppState, headers: HeaderMap) -> ApiResult {
     bo_session(&app, &headers, true)?;
     app.auth.logout(&app.engine.store, &headers)?;
     let cookie = app.auth.cookie_header(BO_COOKIE, "", "Strict", Some(0));
-    Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), Some(cookie)))
+    Ok(with_cookie(
+        StatusCode::NO_CONTENT.into_response(),
+        Some(cookie),
+    ))
 }
 
 fn seller_json(username: String, role: String, permissions: String, active: bool) -> Value {
-    let p: Permissions = if role == "manager" { Permissions::ALL } else { serde_json::from_str(&permissions).unwrap_or_default() };
+    let p: Permissions = if role == "manager" {
+        Permissions::ALL
+    } else {
+        serde_json::from_str(&permissions).unwrap_or_default()
+    };
     json!({"username": username, "role": role, "permissions": p, "active": active})
 }
 
 async fn list_sellers(State(app): AppState, headers: HeaderMap) -> ApiResult {
     bo_session(&app, &headers, false)?.require(Perm::ManageSellers)?;
     let users: Vec<Value> = app.engine.store.with(|c| {
-        let mut s = c.prepare("SELECT username, role, permissions, active FROM users ORDER BY role, username")?;
+        let mut s = c.prepare(
+            "SELECT username, role, permissions, active FROM users ORDER BY role, username",
+        )?;
         let rows = s.query_map([], |r| {
-            Ok(seller_json(r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0))
+            Ok(seller_json(
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, i64>(3)? != 0,
+            ))
         })?;
         rows.collect()
     })?;
@@ -955,7 +1220,12 @@ struct NewSeller {
 
 fn check_password(p: &str) -> Result<(), ApiError> {
     if p.chars().count() < 8 || p.len() > 256 {
-        return Err(invalid("password", "8 caractères au moins.", "At least 8 characters.").into());
+        return Err(invalid(
+            "password",
+            "8 caractères au moins.",
+            "At least 8 characters.",
+        )
+        .into());
     }
     Ok(())
 }
@@ -965,9 +1235,16 @@ async fn create_seller(State(app): AppState, headers: HeaderMap, body: Bytes) ->
     s.require(Perm::ManageSellers)?;
     let b: NewSeller = parse(&body)?;
     let ok = (3..=32).contains(&b.username.len())
-        && b.username.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'));
+        && b.username.bytes().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+        });
     if !ok {
-        return Err(invalid("username", "3 à 32 caractères : a-z 0-9 . _ -", "3 to 32 characters: a-z 0-9 . _ -").into());
+        return Err(invalid(
+            "username",
+            "3 à 32 caractères : a-z 0-9 . _ -",
+            "3 to 32 characters: a-z 0-9 . _ -",
+        )
+        .into());
     }
     check_password(&b.password)?;
     let app2 = app.clone();
@@ -984,12 +1261,18 @@ async fn create_seller(State(app): AppState, headers: HeaderMap, body: Bytes) ->
     })?;
     if n == 0 {
         return Err(CvcoError::new(ErrorCode::IdempotencyConflict)
-            .with_detail("Ce nom d'utilisateur existe déjà.", "This username already exists.")
+            .with_detail(
+                "Ce nom d'utilisateur existe déjà.",
+                "This username already exists.",
+            )
             .with_field("username")
             .into());
     }
     tracing::info!(by = %s.username, seller = %b.username, "seller created");
-    Ok(json_status(StatusCode::CREATED, seller_json(b.username, "seller".into(), perms, true)))
+    Ok(json_status(
+        StatusCode::CREATED,
+        seller_json(b.username, "seller".into(), perms, true),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -1003,18 +1286,35 @@ struct UpdateSeller {
     active: Option<bool>,
 }
 
-async fn update_seller(State(app): AppState, headers: HeaderMap, Path(username): Path<String>, body: Bytes) -> ApiResult {
+async fn update_seller(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::ManageSellers)?;
     let b: UpdateSeller = parse(&body)?;
     let role: Option<String> = app.engine.store.with(|c| {
         use rusqlite::OptionalExtension;
-        c.query_row("SELECT role FROM users WHERE username = ?1", params![username], |r| r.get(0)).optional()
+        c.query_row(
+            "SELECT role FROM users WHERE username = ?1",
+            params![username],
+            |r| r.get(0),
+        )
+        .optional()
     })?;
     match role.as_deref() {
         None => return Err(ErrorCode::NotFound.into()),
         Some("seller") => {}
-        Some(_) => return Err(CvcoError::new(ErrorCode::Forbidden).with_detail("Seuls les vendeurs se modifient ici.", "Only sellers are edited here.").into()),
+        Some(_) => {
+            return Err(CvcoError::new(ErrorCode::Forbidden)
+                .with_detail(
+                    "Seuls les vendeurs se modifient ici.",
+                    "Only sellers are edited here.",
+                )
+                .into())
+        }
     }
     let hash = match b.password {
         Some(p) => {
@@ -1028,28 +1328,51 @@ async fn update_seller(State(app): AppState, headers: HeaderMap, Path(username):
         }
         None => None,
     };
-    let perms = b.permissions.map(|p| serde_json::to_string(&p).unwrap_or_default());
+    let perms = b
+        .permissions
+        .map(|p| serde_json::to_string(&p).unwrap_or_default());
     app.engine.store.with(|c| {
         let tx = c.transaction()?;
         if let Some(p) = &perms {
-            tx.execute("UPDATE users SET permissions = ?2 WHERE username = ?1", params![username, p])?;
+            tx.execute(
+                "UPDATE users SET permissions = ?2 WHERE username = ?1",
+                params![username, p],
+            )?;
         }
         if let Some(h) = &hash {
-            tx.execute("UPDATE users SET password_hash = ?2 WHERE username = ?1", params![username, h])?;
+            tx.execute(
+                "UPDATE users SET password_hash = ?2 WHERE username = ?1",
+                params![username, h],
+            )?;
         }
         if let Some(a) = b.active {
-            tx.execute("UPDATE users SET active = ?2 WHERE username = ?1", params![username, a as i64])?;
+            tx.execute(
+                "UPDATE users SET active = ?2 WHERE username = ?1",
+                params![username, a as i64],
+            )?;
         }
         // A new password or a deactivation ends the seller's sessions.
         if hash.is_some() || b.active == Some(false) {
-            tx.execute("DELETE FROM sessions WHERE username = ?1", params![username])?;
+            tx.execute(
+                "DELETE FROM sessions WHERE username = ?1",
+                params![username],
+            )?;
         }
         tx.commit()
     })?;
     let user: Value = app.engine.store.with(|c| {
-        c.query_row("SELECT username, role, permissions, active FROM users WHERE username = ?1", params![username], |r| {
-            Ok(seller_json(r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0))
-        })
+        c.query_row(
+            "SELECT username, role, permissions, active FROM users WHERE username = ?1",
+            params![username],
+            |r| {
+                Ok(seller_json(
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)? != 0,
+                ))
+            },
+        )
     })?;
     tracing::info!(by = %s.username, seller = %username, "seller updated");
     Ok(Json(user).into_response())
@@ -1068,13 +1391,22 @@ async fn counter_order(State(app): AppState, headers: HeaderMap, body: Bytes) ->
     s.require(Perm::Counter)?;
     let b: CounterOrder = parse(&body)?;
     check_amount(b.amount_cents)?;
-    let label: String = b.label.unwrap_or_else(|| "Vente au comptoir".into()).chars().take(120).collect();
+    let label: String = b
+        .label
+        .unwrap_or_else(|| "Vente au comptoir".into())
+        .chars()
+        .take(120)
+        .collect();
     let order_ref = order_ref(&app, "CPT")?;
     let lines = json!([{"sku": "counter", "name": label, "quantity": 1,
         "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
-    app.engine.insert_order(&order_ref, None, "counter", &lines, b.amount_cents)?;
+    app.engine
+        .insert_order(&order_ref, None, "counter", &lines, b.amount_cents)?;
     let order = load_order(&app, &order_ref)?;
-    Ok(json_status(StatusCode::CREATED, app.engine.order_json(&order)?))
+    Ok(json_status(
+        StatusCode::CREATED,
+        app.engine.order_json(&order)?,
+    ))
 }
 
 #[allow(dead_code)]

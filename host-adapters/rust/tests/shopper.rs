@@ -11,7 +11,9 @@ async fn full_payment_with_alice_is_idempotent_per_attempt() {
     let env = env().await;
     let shopper = env.shopper();
     let order = shopper.test_order(4550).await;
-    let checkout = shopper.get(&format!("/cvco/v1/checkout?order_ref={order}")).await;
+    let checkout = shopper
+        .get(&format!("/cvco/v1/checkout?order_ref={order}"))
+        .await;
     assert_eq!(checkout.status, 200, "{}", checkout.text);
     assert_eq!(checkout.body["order_remaining_cents"], 4550);
     assert_eq!(checkout.body["eligible"], true);
@@ -23,7 +25,10 @@ async fn full_payment_with_alice_is_idempotent_per_attempt() {
     assert_eq!(first.body["amount_cents"], 4550);
     assert_eq!(first.body["status"], "awaiting_beneficiary");
     assert_eq!(first.body["next_action"]["type"], "wait_for_app");
-    assert_eq!(first.body["beneficiary_masked"].as_str().unwrap().contains("alice"), false);
+    assert!(!first.body["beneficiary_masked"]
+        .as_str()
+        .unwrap()
+        .contains("alice"));
     let again = shopper.pay(&order, ALICE, "a1").await;
     assert_eq!(again.status, 200);
     assert_eq!(again.body["payment_id"], id.as_str());
@@ -31,7 +36,9 @@ async fn full_payment_with_alice_is_idempotent_per_attempt() {
     let other = shopper.pay(&order, ALICE, "a2").await;
     assert_eq!(other.status, 409);
     assert_eq!(other.body["code"], "payment_in_progress");
-    let resumed = shopper.get(&format!("/cvco/v1/checkout?order_ref={order}")).await;
+    let resumed = shopper
+        .get(&format!("/cvco/v1/checkout?order_ref={order}"))
+        .await;
     assert_eq!(resumed.body["current_payment"]["payment_id"], id.as_str());
 
     let done = shopper.wait_final(&id).await;
@@ -39,16 +46,33 @@ async fn full_payment_with_alice_is_idempotent_per_attempt() {
     assert_eq!(done["authorized_cents"], 4550);
     assert_eq!(done["order_remaining_cents"], 0);
     assert_eq!(done["next_action"]["type"], "none");
-    assert_eq!(done["authorizations"][0]["number"].as_str().unwrap().len(), 6);
+    assert_eq!(
+        done["authorizations"][0]["number"].as_str().unwrap().len(),
+        6
+    );
     assert!(done["transaction_id"].as_str().is_some());
     let o = shopper.get(&format!("/shop/api/orders/{order}")).await;
     assert_eq!(o.body["status"], "paid");
     assert_eq!(o.body["paid_cvco_cents"], 4550);
     // Someone else's session sees nothing.
     let stranger = env.shopper();
-    assert_eq!(stranger.get(&format!("/cvco/v1/payments/{id}")).await.status, 404);
-    assert_eq!(stranger.get(&format!("/cvco/v1/checkout?order_ref={order}")).await.body["code"], "order_not_found");
-    let paid = shopper.get(&format!("/cvco/v1/checkout?order_ref={order}")).await;
+    assert_eq!(
+        stranger
+            .get(&format!("/cvco/v1/payments/{id}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        stranger
+            .get(&format!("/cvco/v1/checkout?order_ref={order}"))
+            .await
+            .body["code"],
+        "order_not_found"
+    );
+    let paid = shopper
+        .get(&format!("/cvco/v1/checkout?order_ref={order}"))
+        .await;
     assert_eq!(paid.body["eligible"], false);
 }
 
@@ -59,16 +83,29 @@ async fn partial_authorization_with_bruno_then_card_for_the_rest() {
     let order = shopper.test_order(5000).await;
     let p = shopper.pay(&order, BRUNO, "b1").await;
     assert_eq!(p.status, 201, "{}", p.text);
-    let done = shopper.wait_final(p.body["payment_id"].as_str().unwrap()).await;
+    let done = shopper
+        .wait_final(p.body["payment_id"].as_str().unwrap())
+        .await;
     assert_eq!(done["status"], "partially_authorized");
     assert_eq!(done["authorized_cents"], 3500);
     assert_eq!(done["remaining_cents"], 1500);
     assert_eq!(done["order_remaining_cents"], 1500);
-    let bad = shopper.post(&format!("/shop/api/orders/{order}/card"),
-        json!({"card_number": "4000 0000 0000 0002", "expiry": "12/30", "cvc": "123"})).await;
-    assert_eq!((bad.status, bad.body["code"].as_str()), (402, Some("card_declined")));
-    let card = shopper.post(&format!("/shop/api/orders/{order}/card"),
-        json!({"card_number": "4242 4242 4242 4242", "expiry": "12/30", "cvc": "123"})).await;
+    let bad = shopper
+        .post(
+            &format!("/shop/api/orders/{order}/card"),
+            json!({"card_number": "4000 0000 0000 0002", "expiry": "12/30", "cvc": "123"}),
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["code"].as_str()),
+        (402, Some("card_declined"))
+    );
+    let card = shopper
+        .post(
+            &format!("/shop/api/orders/{order}/card"),
+            json!({"card_number": "4242 4242 4242 4242", "expiry": "12/30", "cvc": "123"}),
+        )
+        .await;
     assert_eq!(card.status, 200, "{}", card.text);
     assert_eq!(card.body["paid_card_cents"], 1500);
     assert_eq!(card.body["status"], "paid");
@@ -80,7 +117,9 @@ async fn decline_then_a_new_attempt_is_allowed() {
     let shopper = env.shopper();
     let order = shopper.test_order(3000).await;
     let p = shopper.pay(&order, CHLOE, "c1").await;
-    let done = shopper.wait_final(p.body["payment_id"].as_str().unwrap()).await;
+    let done = shopper
+        .wait_final(p.body["payment_id"].as_str().unwrap())
+        .await;
     assert_eq!(done["status"], "declined");
     assert_eq!(done["order_remaining_cents"], 3000);
     let retry = shopper.pay(&order, ALICE, "c2").await;
@@ -93,27 +132,40 @@ async fn unknown_and_invalid_beneficiaries_come_through() {
     let shopper = env.shopper();
     let order = shopper.test_order(3000).await;
     let bad = shopper.pay(&order, "not-an-id", "x1").await;
-    assert_eq!((bad.status, bad.body["code"].as_str()), (422, Some("invalid_beneficiary")));
+    assert_eq!(
+        (bad.status, bad.body["code"].as_str()),
+        (422, Some("invalid_beneficiary"))
+    );
     let unknown = shopper.pay(&order, "nobody@sandbox.cvco.test", "x2").await;
-    assert_eq!(unknown.body["code"], "beneficiary_unknown", "{}", unknown.text);
+    assert_eq!(
+        unknown.body["code"], "beneficiary_unknown",
+        "{}",
+        unknown.text
+    );
     // Nothing half-written: the order takes a new payment.
     assert_eq!(shopper.pay(&order, ALICE, "x3").await.status, 201);
     let small = shopper.test_order(1500).await;
     let below = shopper.pay(&small, ALICE, "s1").await;
     assert_eq!(below.body["code"], "amount_below_minimum", "{}", below.text);
     let none = shopper.pay("CMD-NOPE", ALICE, "n1").await;
-    assert_eq!((none.status, none.body["code"].as_str()), (404, Some("order_not_found")));
+    assert_eq!(
+        (none.status, none.body["code"].as_str()),
+        (404, Some("order_not_found"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expiry_with_david() {
     let env = env().await;
-    env.shop_settings(json!({"authorization_timeout_s": 2})).await;
+    env.shop_settings(json!({"authorization_timeout_s": 2}))
+        .await;
     let shopper = env.shopper();
     let order = shopper.test_order(2500).await;
     let p = shopper.pay(&order, DAVID, "d1").await;
     assert_eq!(p.status, 201, "{}", p.text);
-    let done = shopper.wait_final(p.body["payment_id"].as_str().unwrap()).await;
+    let done = shopper
+        .wait_final(p.body["payment_id"].as_str().unwrap())
+        .await;
     assert_eq!(done["status"], "expired");
 }
 
@@ -124,12 +176,18 @@ async fn our_own_deadline_cancels_when_ancv_stays_silent() {
     // polling sees `expired` first; the cancel path is exercised by the shopper cancel test.
     let env = env().await;
     env.faults(json!({"drop_notifications": true})).await;
-    env.shop_settings(json!({"authorization_timeout_s": 1})).await;
+    env.shop_settings(json!({"authorization_timeout_s": 1}))
+        .await;
     let shopper = env.shopper();
     let order = shopper.test_order(2500).await;
     let p = shopper.pay(&order, DAVID, "d1").await;
-    let done = shopper.wait_final(p.body["payment_id"].as_str().unwrap()).await;
-    assert!(["expired", "cancelled"].contains(&done["status"].as_str().unwrap()), "{done}");
+    let done = shopper
+        .wait_final(p.body["payment_id"].as_str().unwrap())
+        .await;
+    assert!(
+        ["expired", "cancelled"].contains(&done["status"].as_str().unwrap()),
+        "{done}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,28 +197,47 @@ async fn shopper_cancels_while_waiting() {
     let order = shopper.test_order(6000).await;
     let p = shopper.pay(&order, JEANNE, "j1").await;
     let id = p.body["payment_id"].as_str().unwrap().to_string();
-    let c = shopper.post(&format!("/cvco/v1/payments/{id}/cancel"), json!({})).await;
+    let c = shopper
+        .post(&format!("/cvco/v1/payments/{id}/cancel"), json!({}))
+        .await;
     assert_eq!(c.status, 200, "{}", c.text);
     assert_eq!(c.body["status"], "cancelled");
     assert_eq!(c.body["final"], true);
-    let again = shopper.post(&format!("/cvco/v1/payments/{id}/cancel"), json!({})).await;
-    assert_eq!((again.status, again.body["code"].as_str()), (409, Some("illegal_transition")));
+    let again = shopper
+        .post(&format!("/cvco/v1/payments/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(
+        (again.status, again.body["code"].as_str()),
+        (409, Some("illegal_transition"))
+    );
 }
 
-async fn sse_events(env: &Env, shopper: &Client, id: &str, last_event_id: Option<&str>) -> Vec<(i64, Value)> {
-    let mut req = shopper.http.get(format!("{}/cvco/v1/payments/{id}/events", env.base));
+async fn sse_events(
+    env: &Env,
+    shopper: &Client,
+    id: &str,
+    last_event_id: Option<&str>,
+) -> Vec<(i64, Value)> {
+    let mut req = shopper
+        .http
+        .get(format!("{}/cvco/v1/payments/{id}/events", env.base));
     if let Some(l) = last_event_id {
         req = req.header("last-event-id", l);
     }
     let r = req.send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
     let mut stream = r.bytes_stream();
     let mut buf = String::new();
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let chunk = tokio::time::timeout_at(deadline, stream.next()).await.expect("SSE timed out");
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("SSE timed out");
         let Some(chunk) = chunk else { break };
         buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
         while let Some(end) = buf.find("\n\n") {
@@ -168,11 +245,19 @@ async fn sse_events(env: &Env, shopper: &Client, id: &str, last_event_id: Option
             let mut id = None;
             let mut data = None;
             for line in block.lines() {
-                if let Some(v) = line.strip_prefix("id:") { id = v.trim().parse().ok(); }
-                if let Some(v) = line.strip_prefix("data:") { data = serde_json::from_str(v.trim()).ok(); }
-                if let Some(v) = line.strip_prefix("event:") { assert_eq!(v.trim(), "status"); }
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().ok();
+                }
+                if let Some(v) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(v.trim()).ok();
+                }
+                if let Some(v) = line.strip_prefix("event:") {
+                    assert_eq!(v.trim(), "status");
+                }
             }
-            if let (Some(id), Some(data)) = (id, data) { events.push((id, data)); }
+            if let (Some(id), Some(data)) = (id, data) {
+                events.push((id, data));
+            }
         }
     }
     events
@@ -190,7 +275,10 @@ async fn sse_streams_status_events_until_final() {
     let (last_id, last) = events.last().unwrap();
     assert_eq!(last["status"], "authorized");
     assert_eq!(last["final"], true);
-    assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "sequence increases");
+    assert!(
+        events.windows(2).all(|w| w[0].0 < w[1].0),
+        "sequence increases"
+    );
     assert_eq!(*last_id, last["sequence"].as_i64().unwrap());
     // Reconnecting with the last id: nothing newer, the stream ends at once.
     let again = sse_events(&env, &shopper, &id, Some(&last_id.to_string())).await;
@@ -201,7 +289,11 @@ async fn sse_streams_status_events_until_final() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_in_the_middle_of_a_payment_loses_nothing() {
-    let dir = std::env::temp_dir().join(format!("cvco-host-restart-{}-{}", std::process::id(), cvco_host::service::random_token(4)));
+    let dir = std::env::temp_dir().join(format!(
+        "cvco-host-restart-{}-{}",
+        std::process::id(),
+        cvco_host::service::random_token(4)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let data = dir.join("host.sqlite");
     let mut env = env_with(|c| c.data_file = Some(data.clone())).await;
@@ -216,10 +308,17 @@ async fn restart_in_the_middle_of_a_payment_loses_nothing() {
     env.faults(json!({"drop_notifications": true})).await;
     env.app_confirm(&tx, JEANNE).await;
     env.restart().await;
-    let shopper = Client { base: env.base.clone(), ..shopper };
+    let shopper = Client {
+        base: env.base.clone(),
+        ..shopper
+    };
     let now = shopper.get(&format!("/cvco/v1/payments/{id}")).await;
     assert_eq!(now.status, 200, "{}", now.text);
-    assert_eq!(now.body["status"], "authorized", "reconciled at start-up: {}", now.text);
+    assert_eq!(
+        now.body["status"], "authorized",
+        "reconciled at start-up: {}",
+        now.text
+    );
     assert_eq!(now.body["order_remaining_cents"], 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -233,7 +332,10 @@ async fn duplicate_and_reordered_notifications_change_nothing_twice() {
     let p = shopper.pay(&order, ALICE, "n1").await;
     let id = p.body["payment_id"].as_str().unwrap().to_string();
     let events = sse_events(&env, &shopper, &id, None).await;
-    let statuses: Vec<&str> = events.iter().map(|(_, v)| v["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = events
+        .iter()
+        .map(|(_, v)| v["status"].as_str().unwrap())
+        .collect();
     assert_eq!(*statuses.last().unwrap(), "authorized");
     // Never back from final to waiting.
     let first_final = statuses.iter().position(|s| *s == "authorized").unwrap();
@@ -243,10 +345,23 @@ async fn duplicate_and_reordered_notifications_change_nothing_twice() {
     // Wait for the duplicates to be delivered and acknowledged.
     let start = std::time::Instant::now();
     let dupes_acked = loop {
-        let log = env.admin(reqwest::Method::GET, "/admin/notifications?shop_id=SHOP-DEMO-01", json!(null)).await;
-        let attempts: Vec<Value> = log["items"].as_array().into_iter().flatten()
-            .flat_map(|d| d["attempts"].as_array().cloned().unwrap_or_default()).collect();
-        let n = attempts.iter().filter(|a| a["duplicate"] == true && a["http_status"] == 200).count();
+        let log = env
+            .admin(
+                reqwest::Method::GET,
+                "/admin/notifications?shop_id=SHOP-DEMO-01",
+                json!(null),
+            )
+            .await;
+        let attempts: Vec<Value> = log["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|d| d["attempts"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let n = attempts
+            .iter()
+            .filter(|a| a["duplicate"] == true && a["http_status"] == 200)
+            .count();
         if n >= 2 || start.elapsed() > Duration::from_secs(20) {
             break n;
         }
@@ -255,7 +370,11 @@ async fn duplicate_and_reordered_notifications_change_nothing_twice() {
     assert!(dupes_acked >= 2);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = shopper.get(&format!("/cvco/v1/payments/{id}")).await;
-    assert_eq!(after.body["sequence"].as_i64().unwrap(), seq, "duplicates bumped nothing");
+    assert_eq!(
+        after.body["sequence"].as_i64().unwrap(),
+        seq,
+        "duplicates bumped nothing"
+    );
     assert_eq!(after.body["status"], "authorized");
 }
 
@@ -266,12 +385,26 @@ async fn lost_notifications_polling_takes_over() {
     let shopper = env.shopper();
     let order = shopper.test_order(4000).await;
     let p = shopper.pay(&order, ALICE, "l1").await;
-    let done = shopper.wait_final(p.body["payment_id"].as_str().unwrap()).await;
+    let done = shopper
+        .wait_final(p.body["payment_id"].as_str().unwrap())
+        .await;
     assert_eq!(done["status"], "authorized");
-    let log = env.admin(reqwest::Method::GET, "/admin/notifications?shop_id=SHOP-DEMO-01", json!(null)).await;
+    let log = env
+        .admin(
+            reqwest::Method::GET,
+            "/admin/notifications?shop_id=SHOP-DEMO-01",
+            json!(null),
+        )
+        .await;
     let items = log["items"].as_array().unwrap();
     assert!(!items.is_empty());
-    assert!(items.iter().all(|d| d["status"] == "dropped" && d["attempts"].as_array().is_none_or(|a| a.is_empty())), "no notification was delivered: {log}");
+    assert!(
+        items
+            .iter()
+            .all(|d| d["status"] == "dropped"
+                && d["attempts"].as_array().is_none_or(|a| a.is_empty())),
+        "no notification was delivered: {log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -298,7 +431,9 @@ async fn concurrent_double_submission_creates_one_payment() {
     assert_eq!(o.body["payments"].as_array().unwrap().len(), 1);
     // ANCV saw one transaction for this order too (read through the back-office list).
     let m = env.manager().await;
-    let t = m.get(&format!("/cvco/v1/transactions?order_ref={order}")).await;
+    let t = m
+        .get(&format!("/cvco/v1/transactions?order_ref={order}"))
+        .await;
     assert_eq!(t.body["total"], 1);
 }
 
@@ -307,11 +442,18 @@ async fn the_amount_never_comes_from_the_browser() {
     let env = env().await;
     let shopper = env.shopper();
     let order = shopper.test_order(8800).await;
-    let a = shopper.post("/cvco/v1/payments", json!({"order_ref": order, "mode": "identifier",
-        "beneficiary": ALICE, "attempt": "m1", "amount_cents": 2000})).await;
+    let a = shopper
+        .post(
+            "/cvco/v1/payments",
+            json!({"order_ref": order, "mode": "identifier",
+        "beneficiary": ALICE, "attempt": "m1", "amount_cents": 2000}),
+        )
+        .await;
     assert_eq!(a.status, 201, "{}", a.text);
     assert_eq!(a.body["amount_cents"], 8800);
-    let done = shopper.wait_final(a.body["payment_id"].as_str().unwrap()).await;
+    let done = shopper
+        .wait_final(a.body["payment_id"].as_str().unwrap())
+        .await;
     assert_eq!(done["authorized_cents"], 8800);
 }
 
@@ -319,20 +461,52 @@ async fn the_amount_never_comes_from_the_browser() {
 async fn forged_and_malformed_notifications_are_refused() {
     let env = env().await;
     let body = r#"{"id":"evt_1","type":"transaction.updated","created_at":"2026-11-25T10:00:00.000Z","shop_id":"SHOP-DEMO-01","merchant_order_id":"X","transaction_id":"tx_1","state":"VALIDATED","sequence":9}"#;
-    let forged = env.raw.post(format!("{}/cvco/v1/notifications", env.base))
+    let forged = env
+        .raw
+        .post(format!("{}/cvco/v1/notifications", env.base))
         .header("content-type", "application/json")
         .header("cvco-event-id", "evt_1")
-        .header("cvco-signature", format!("t={},v1={}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), "00".repeat(32)))
-        .body(body).send().await.unwrap();
+        .header(
+            "cvco-signature",
+            format!(
+                "t={},v1={}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+                "00".repeat(32)
+            ),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), 400);
     let v: Value = forged.json().await.unwrap();
     assert_eq!(v["code"], "notification_bad_signature");
-    let unsigned = env.raw.post(format!("{}/cvco/v1/notifications", env.base)).body(body).send().await.unwrap();
+    let unsigned = env
+        .raw
+        .post(format!("{}/cvco/v1/notifications", env.base))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unsigned.status(), 400);
     // A correctly signed one with a stale timestamp.
-    let sig = cvco_core::signature::sign(b"whsec_demo_change_me", cvco_core::Timestamp::from_secs(1_000_000), body.as_bytes());
-    let stale = env.raw.post(format!("{}/cvco/v1/notifications", env.base))
-        .header("cvco-event-id", "evt_1").header("cvco-signature", sig).body(body).send().await.unwrap();
+    let sig = cvco_core::signature::sign(
+        b"whsec_demo_change_me",
+        cvco_core::Timestamp::from_secs(1_000_000),
+        body.as_bytes(),
+    );
+    let stale = env
+        .raw
+        .post(format!("{}/cvco/v1/notifications", env.base))
+        .header("cvco-event-id", "evt_1")
+        .header("cvco-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stale.status(), 400);
     let v: Value = stale.json().await.unwrap();
     assert_eq!(v["code"], "notification_stale");
@@ -343,16 +517,32 @@ async fn qr_mode_paid_through_the_app() {
     let env = env().await;
     let shopper = env.shopper();
     let order = shopper.test_order(3300).await;
-    let p = shopper.post("/cvco/v1/payments", json!({"order_ref": order, "mode": "qr", "attempt": "q1"})).await;
+    let p = shopper
+        .post(
+            "/cvco/v1/payments",
+            json!({"order_ref": order, "mode": "qr", "attempt": "q1"}),
+        )
+        .await;
     assert_eq!(p.status, 201, "{}", p.text);
     assert_eq!(p.body["next_action"]["type"], "show_qr");
-    let payload = p.body["next_action"]["qr_payload"].as_str().unwrap().to_string();
+    let payload = p.body["next_action"]["qr_payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(payload.starts_with("cvco:pay?"));
-    let r = env.raw.post(format!("{}/app/api/pay", env.sb)).json(&json!({"beneficiary": ALICE, "qr_payload": payload})).send().await.unwrap();
+    let r = env
+        .raw
+        .post(format!("{}/app/api/pay", env.sb))
+        .json(&json!({"beneficiary": ALICE, "qr_payload": payload}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let tx: Value = r.json().await.unwrap();
     env.app_confirm(tx["id"].as_str().unwrap(), ALICE).await;
-    let done = shopper.wait_final(p.body["payment_id"].as_str().unwrap()).await;
+    let done = shopper
+        .wait_final(p.body["payment_id"].as_str().unwrap())
+        .await;
     assert_eq!(done["status"], "authorized", "{done}");
     assert_eq!(done["order_remaining_cents"], 0);
 }

@@ -27,10 +27,19 @@ impl Conn {
     async fn open(addr: &str, cookie: &str) -> std::io::Result<Conn> {
         let s = TcpStream::connect(addr).await?;
         s.set_nodelay(true)?;
-        Ok(Conn { stream: BufReader::new(s), host: addr.into(), cookie: cookie.into() })
+        Ok(Conn {
+            stream: BufReader::new(s),
+            host: addr.into(),
+            cookie: cookie.into(),
+        })
     }
 
-    async fn request(&mut self, method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> std::io::Result<(u16, String)> {
         let body = body.unwrap_or("");
         let req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nCookie: cvco_shop={}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
@@ -41,7 +50,11 @@ impl Conn {
         self.stream.get_mut().write_all(req.as_bytes()).await?;
         let mut line = String::new();
         self.stream.read_line(&mut line).await?;
-        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let mut len = 0usize;
         loop {
             line.clear();
@@ -75,9 +88,12 @@ async fn main() {
 }
 
 async fn run() -> Result<(), String> {
-    let sandbox = cvco_sandbox::spawn(cvco_sandbox::SandboxConfig { approve_delay_ms: 0, ..Default::default() })
-        .await
-        .map_err(|e| format!("sandbox: {e:?}"))?;
+    let sandbox = cvco_sandbox::spawn(cvco_sandbox::SandboxConfig {
+        approve_delay_ms: 0,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("sandbox: {e:?}"))?;
     let cfg = cvco_host::HostConfig {
         sandbox_url: sandbox.base_url.clone(),
         test_orders: true,
@@ -87,14 +103,20 @@ async fn run() -> Result<(), String> {
     let host = cvco_host::spawn(cfg).await.map_err(|e| e.to_string())?;
     let addr = host.addr.to_string();
     let cookie = cvco_host::service::random_token(32);
-    let mut c = Conn::open(&addr, &cookie).await.map_err(|e| e.to_string())?;
+    let mut c = Conn::open(&addr, &cookie)
+        .await
+        .map_err(|e| e.to_string())?;
 
     // payment_flow_ms
     let mut flows = Vec::new();
     let mut last_id = String::new();
     for i in 0..=FLOW_RUNS {
         let (s, o) = c
-            .request("POST", "/shop/api/test-orders", Some(r#"{"amount_cents": 4550}"#))
+            .request(
+                "POST",
+                "/shop/api/test-orders",
+                Some(r#"{"amount_cents": 4550}"#),
+            )
             .await
             .map_err(|e| e.to_string())?;
         if s != 201 {
@@ -106,15 +128,24 @@ async fn run() -> Result<(), String> {
             field(&order, "order_ref")
         );
         let start = Instant::now();
-        let (s, p) = c.request("POST", "/cvco/v1/payments", Some(&body)).await.map_err(|e| e.to_string())?;
+        let (s, p) = c
+            .request("POST", "/cvco/v1/payments", Some(&body))
+            .await
+            .map_err(|e| e.to_string())?;
         if s != 201 {
             return Err(format!("payment: {s} {p}"));
         }
         let p: serde_json::Value = serde_json::from_str(&p).map_err(|e| e.to_string())?;
-        let id = field(&p, "payment_id").as_str().unwrap_or_default().to_string();
+        let id = field(&p, "payment_id")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let path = format!("/cvco/v1/payments/{id}");
         loop {
-            let (_, now) = c.request("GET", &path, None).await.map_err(|e| e.to_string())?;
+            let (_, now) = c
+                .request("GET", &path, None)
+                .await
+                .map_err(|e| e.to_string())?;
             let now: serde_json::Value = serde_json::from_str(&now).unwrap_or_default();
             if field(&now, "final") == true {
                 if field(&now, "status") != "authorized" {
@@ -151,10 +182,15 @@ async fn run() -> Result<(), String> {
     for _ in 0..CONNECTIONS {
         let (addr, cookie, path) = (addr.clone(), cookie.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
-            let mut c = Conn::open(&addr, &cookie).await.map_err(|e| e.to_string())?;
+            let mut c = Conn::open(&addr, &cookie)
+                .await
+                .map_err(|e| e.to_string())?;
             let mut n = 0u64;
             while Instant::now() < deadline {
-                let (s, _) = c.request("GET", &path, None).await.map_err(|e| e.to_string())?;
+                let (s, _) = c
+                    .request("GET", &path, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 if s != 200 {
                     return Err(format!("status read answered {s}"));
                 }
@@ -168,7 +204,10 @@ async fn run() -> Result<(), String> {
         total += t.await.map_err(|e| e.to_string())??;
     }
     let rps = total as f64 / start.elapsed().as_secs_f64();
-    eprintln!("host_status: {total} reads in {:.1} s on {CONNECTIONS} connections", start.elapsed().as_secs_f64());
+    eprintln!(
+        "host_status: {total} reads in {:.1} s on {CONNECTIONS} connections",
+        start.elapsed().as_secs_f64()
+    );
     println!("host_status_rps {rps:.0} rps");
     println!("payment_flow_ms {median:.1} ms");
     host.shutdown().await;

@@ -40,9 +40,12 @@ pub async fn env() -> Env {
 }
 
 pub async fn env_with(tune: impl FnOnce(&mut HostConfig)) -> Env {
-    let sandbox = cvco_sandbox::spawn(SandboxConfig { approve_delay_ms: 150, ..Default::default() })
-        .await
-        .expect("sandbox");
+    let sandbox = cvco_sandbox::spawn(SandboxConfig {
+        approve_delay_ms: 150,
+        ..Default::default()
+    })
+    .await
+    .expect("sandbox");
     let mut cfg = test_config(&sandbox.base_url);
     tune(&mut cfg);
     let host = cvco_host::spawn(cfg.clone()).await.expect("host");
@@ -76,27 +79,54 @@ impl Env {
     }
 
     pub fn shopper(&self) -> Client {
-        let token: String = (0..32).map(|i| format!("{:02x}", (i * 7 + rand_byte()) % 256)).collect();
+        let token: String = (0..32)
+            .map(|i| format!("{:02x}", (i * 7 + rand_byte()) % 256))
+            .collect();
         let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_str(&format!("cvco_shop={token}")).unwrap());
-        Client { http: reqwest::Client::builder().default_headers(h).build().unwrap(), base: self.base.clone(), csrf: None }
+        h.insert(
+            COOKIE,
+            HeaderValue::from_str(&format!("cvco_shop={token}")).unwrap(),
+        );
+        Client {
+            http: reqwest::Client::builder()
+                .default_headers(h)
+                .build()
+                .unwrap(),
+            base: self.base.clone(),
+            csrf: None,
+        }
     }
 
     pub async fn login(&self, user: &str, password: &str) -> Client {
-        let r = self.raw.post(format!("{}/back-office/api/login", self.base))
-            .json(&json!({"username": user, "password": password})).send().await.unwrap();
+        let r = self
+            .raw
+            .post(format!("{}/back-office/api/login", self.base))
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "login {user}");
-        let cookie = r.headers().get_all("set-cookie").iter()
+        let cookie = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
             .filter_map(|v| v.to_str().ok())
             .find(|v| v.starts_with("cvco_bo="))
-            .expect("cvco_bo cookie").to_string();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+            .expect("cvco_bo cookie")
+            .to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
         let pair = cookie.split(';').next().unwrap().to_string();
         let body: Value = r.json().await.unwrap();
         let mut h = HeaderMap::new();
         h.insert(COOKIE, HeaderValue::from_str(&pair).unwrap());
         Client {
-            http: reqwest::Client::builder().default_headers(h).build().unwrap(),
+            http: reqwest::Client::builder()
+                .default_headers(h)
+                .build()
+                .unwrap(),
             base: self.base.clone(),
             csrf: body["csrf_token"].as_str().map(str::to_string),
         }
@@ -108,7 +138,13 @@ impl Env {
 
     /// The sandbox admin API.
     pub async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let r = self.raw.request(method, format!("{}{}", self.sb, path)).json(&body).send().await.unwrap();
+        let r = self
+            .raw
+            .request(method, format!("{}{}", self.sb, path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "sandbox {path}: {}", r.status());
         r.json().await.unwrap_or(Value::Null)
     }
@@ -120,29 +156,56 @@ impl Env {
     }
 
     pub async fn shop_settings(&self, settings: Value) {
-        self.admin(reqwest::Method::PUT, "/admin/shops/SHOP-DEMO-01/settings", settings).await;
+        self.admin(
+            reqwest::Method::PUT,
+            "/admin/shops/SHOP-DEMO-01/settings",
+            settings,
+        )
+        .await;
     }
 
     /// The beneficiary's app: confirm (or pay then confirm) with the code 1234.
     pub async fn app_confirm(&self, tx_id: &str, who: &str) {
-        let r = self.raw.post(format!("{}/app/api/transactions/{tx_id}/confirm", self.sb))
-            .json(&json!({"beneficiary": who, "pin": "1234"})).send().await.unwrap();
-        assert!(r.status().is_success(), "confirm: {} {}", r.status(), r.text().await.unwrap());
+        let r = self
+            .raw
+            .post(format!("{}/app/api/transactions/{tx_id}/confirm", self.sb))
+            .json(&json!({"beneficiary": who, "pin": "1234"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "confirm: {} {}",
+            r.status(),
+            r.text().await.unwrap()
+        );
     }
 
     pub async fn app_pay_request(&self, request_id: &str, who: &str) -> String {
-        let r = self.raw.post(format!("{}/app/api/pay", self.sb))
-            .json(&json!({"beneficiary": who, "pre_transaction_id": request_id})).send().await.unwrap();
+        let r = self
+            .raw
+            .post(format!("{}/app/api/pay", self.sb))
+            .json(&json!({"beneficiary": who, "pre_transaction_id": request_id}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201, "pay");
         let v: Value = r.json().await.unwrap();
-        v["id"].as_str().or(v["transaction_id"].as_str()).expect("transaction id").to_string()
+        v["id"]
+            .as_str()
+            .or(v["transaction_id"].as_str())
+            .expect("transaction id")
+            .to_string()
     }
 }
 
 fn rand_byte() -> usize {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as usize;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as usize;
     t.wrapping_add(N.fetch_add(97, Ordering::Relaxed)) % 251
 }
 
@@ -162,7 +225,9 @@ pub struct Answer {
 
 impl Client {
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
-        let mut req = self.http.request(method.clone(), format!("{}{}", self.base, path));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{}", self.base, path));
         if method != reqwest::Method::GET {
             if let Some(c) = &self.csrf {
                 req = req.header("x-csrf-token", c);
@@ -176,7 +241,12 @@ impl Client {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, body, text, headers }
+        Answer {
+            status,
+            body,
+            text,
+            headers,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -188,14 +258,20 @@ impl Client {
     }
 
     pub async fn test_order(&self, amount: i64) -> String {
-        let a = self.post("/shop/api/test-orders", json!({"amount_cents": amount})).await;
+        let a = self
+            .post("/shop/api/test-orders", json!({"amount_cents": amount}))
+            .await;
         assert_eq!(a.status, 201, "{}", a.text);
         a.body["order_ref"].as_str().unwrap().to_string()
     }
 
     pub async fn pay(&self, order_ref: &str, beneficiary: &str, attempt: &str) -> Answer {
-        self.post("/cvco/v1/payments", json!({"order_ref": order_ref, "mode": "identifier",
-            "beneficiary": beneficiary, "attempt": attempt})).await
+        self.post(
+            "/cvco/v1/payments",
+            json!({"order_ref": order_ref, "mode": "identifier",
+            "beneficiary": beneficiary, "attempt": attempt}),
+        )
+        .await
     }
 
     /// Polls the host (not the sandbox) until the payment is final.
@@ -207,7 +283,11 @@ impl Client {
             if a.body["final"] == true {
                 return a.body;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "not final: {}", a.text);
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "not final: {}",
+                a.text
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -220,7 +300,10 @@ where
 {
     let start = Instant::now();
     while !f().await {
-        assert!(start.elapsed() < Duration::from_secs(30), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
