@@ -155,7 +155,10 @@ pub fn services(
                     "the counter: show a payment QR or scan the customer's id",
                 ),
             ],
-            notes: Vec::new(),
+            notes: vec![
+                "back-office: manager / manager-demo (everything), seller / seller-demo (MOTO, counter)"
+                    .into(),
+            ],
         });
     }
     services
