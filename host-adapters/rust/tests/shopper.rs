@@ -546,3 +546,111 @@ async fn qr_mode_paid_through_the_app() {
     assert_eq!(done["status"], "authorized", "{done}");
     assert_eq!(done["order_remaining_cents"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_creation_answer_retried_with_the_same_attempt_creates_one_transaction() {
+    let env = env().await;
+    let shopper = env.shopper();
+    let order = shopper.test_order(4300).await;
+    // Warm the OAuth token so the lost answer is the creation's.
+    let warm = shopper.test_order(2500).await;
+    assert_eq!(shopper.pay(&warm, ALICE, "w").await.status, 201);
+    env.faults(json!({"lose_next_responses": 1})).await;
+    let first = shopper.pay(&order, ALICE, "lost").await;
+    if first.status != 201 {
+        assert_eq!(first.body["retryable"], true, "{}", first.text);
+    }
+    let second = shopper.pay(&order, ALICE, "lost").await;
+    assert!(
+        second.status == 201 || second.status == 200,
+        "{}",
+        second.text
+    );
+    let done = shopper
+        .wait_final(second.body["payment_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["status"], "authorized");
+    let engine = &env.host.as_ref().unwrap().engine;
+    let list: Value = engine
+        .pool
+        .call_async("list_payments", &json!({"order_ref": order}))
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 1, "ANCV holds one transaction: {list}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_up_replays_a_creation_that_never_got_its_answer() {
+    let dir = std::env::temp_dir().join(format!(
+        "cvco-host-replay-{}-{}",
+        std::process::id(),
+        cvco_host::service::random_token(4)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("host.sqlite");
+    let mut env = env_with(|c| c.data_file = Some(data.clone())).await;
+    let shopper = env.shopper();
+    let order = shopper.test_order(4100).await;
+    env.stop_host().await;
+    // What a crash between "row written" and "plugin answered" leaves behind.
+    let input = json!({"order_ref": order, "amount_cents": 4100, "channel": "ecommerce",
+        "beneficiary": ALICE, "idempotency_key": "replay-key-1",
+        "notification_url": format!("{}/cvco/v1/notifications", env.base)});
+    let store = cvco_host::store::Store::open(Some(&data)).unwrap();
+    let sql = format!(
+        "INSERT INTO payments (payment_id, order_ref, attempt, mode, channel, amount_cents, create_call,
+            create_input, status, final, created_at, updated_at) VALUES ('pay_REPLAY', '{order}', 'r',
+            'identifier', 'ecommerce', 4100, 'create_payment', '{}', 'pending', 0, 1, 1)",
+        input.to_string().replace('\'', "''")
+    );
+    store.with(|c| c.execute_batch(&sql)).unwrap();
+    drop(store);
+    env.restart().await;
+    let shopper = Client {
+        base: env.base.clone(),
+        ..shopper
+    };
+    let done = shopper.wait_final("pay_REPLAY").await;
+    assert_eq!(done["status"], "authorized", "{done}");
+    assert!(done["transaction_id"].is_string());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replayed_and_older_notifications_are_acknowledged_as_duplicates() {
+    let env = env().await;
+    let send = |id: &'static str, seq: u64| {
+        let env = &env;
+        async move {
+            let body = format!(
+                r#"{{"id":"{id}","type":"transaction.updated","created_at":"2026-11-25T10:00:00.000Z","shop_id":"SHOP-DEMO-01","merchant_order_id":"X-1","transaction_id":"tx_unknown","state":"PROCESSING","sequence":{seq}}}"#
+            );
+            let now = cvco_core::Timestamp(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as i64,
+            );
+            let sig = cvco_core::signature::sign(b"whsec_demo_change_me", now, body.as_bytes());
+            let r = env
+                .raw
+                .post(format!("{}/cvco/v1/notifications", env.base))
+                .header("content-type", "application/json")
+                .header("cvco-event-id", id)
+                .header("cvco-signature", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    assert_eq!(send("evt_a", 5).await.0, 204);
+    assert_eq!(
+        send("evt_a", 5).await,
+        (200, r#"{"duplicate":true}"#.to_string())
+    );
+    assert_eq!(send("evt_b", 4).await.0, 200, "older sequence");
+    assert_eq!(send("evt_c", 6).await.0, 204);
+}
