@@ -62,7 +62,12 @@ fn run() -> Result<(), String> {
             _ => {}
         }
     }
-    tracing_subscriber::fmt().with_target(false).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -423,10 +423,10 @@ async fn create_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -
     check_ref(&b.order_ref, "order_ref")?;
     let order = load_order(&app, &b.order_ref)?;
     order_access(&app, &headers, &order, true)?;
-    let channel = if order.kind == "counter" {
-        Channel::Proximity
-    } else {
-        Channel::Ecommerce
+    let channel = match order.kind.as_str() {
+        "counter" => Channel::Proximity,
+        "moto" => Channel::Moto,
+        _ => Channel::Ecommerce,
     };
     let start = start_for(b.mode.as_deref(), b.beneficiary)?;
     let (row, created) = app
