@@ -388,3 +388,42 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_once_and_refuse_a_newer_schema() {
+        let dir = std::env::temp_dir().join(format!("cvco-host-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let version = |s: &Store| {
+            s.with(|c| {
+                c.query_row("SELECT version FROM schema_version", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .unwrap()
+        };
+        let s = Store::open(Some(&path)).unwrap();
+        assert_eq!(version(&s), MIGRATIONS.len() as i64);
+        assert_eq!(s.next_counter("x").unwrap(), 1);
+        drop(s);
+        let s = Store::open(Some(&path)).unwrap();
+        assert_eq!(
+            s.next_counter("x").unwrap(),
+            2,
+            "data kept, migrations not rerun"
+        );
+        s.with(|c| c.execute("UPDATE schema_version SET version = 99", []))
+            .unwrap();
+        drop(s);
+        assert_eq!(
+            Store::open(Some(&path)).err().unwrap().code,
+            ErrorCode::ConfigInvalid
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
