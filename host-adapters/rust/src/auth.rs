@@ -218,6 +218,7 @@ impl Auth {
         let token = random_token(32);
         let csrf = random_token(24);
         store.with(|c| {
+            c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
             c.execute(
                 "INSERT INTO sessions(token_hash, kind, username, csrf, created_at, expires_at)
                  VALUES (?1, 'bo', ?2, ?3, ?4, ?5)",

@@ -776,7 +776,7 @@ async fn list_requests(
     let ids: Vec<String> = app.engine.store.with(|c| {
         let mut s = c.prepare(
             "SELECT r.request_id FROM payment_requests r JOIN payments p ON p.payment_id = r.payment_id
-             WHERE (?1 IS NULL OR p.status = ?1) AND (?2 IS NULL OR p.created_at >= ?2) AND (?3 IS NULL OR p.created_at < ?3)
+             WHERE (?1 IS NULL OR p.status = ?1 OR (?1 = 'awaiting_beneficiary' AND p.status = 'pending')) AND (?2 IS NULL OR p.created_at >= ?2) AND (?3 IS NULL OR p.created_at < ?3)
              ORDER BY p.created_at DESC LIMIT 500",
         )?;
         let rows = s.query_map(params![q.status, from, to], |r| r.get(0))?;
@@ -877,7 +877,7 @@ async fn transactions(
         .map(|s| format!("%{s}%"));
     let rows: Vec<PaymentRow> = app.engine.store.with(|c| {
         let mut s = c.prepare(
-            "SELECT * FROM payments WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR created_at >= ?2)
+            "SELECT * FROM payments WHERE transaction_id IS NOT NULL AND (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR created_at >= ?2)
              AND (?3 IS NULL OR created_at < ?3) AND (?4 IS NULL OR amount_cents >= ?4)
              AND (?5 IS NULL OR amount_cents <= ?5) AND (?6 IS NULL OR order_ref LIKE ?6)
              ORDER BY created_at DESC, payment_id DESC",
