@@ -11,7 +11,9 @@ pub fn run(workspace: &Workspace) -> Result<Outcome> {
     const PACKAGE: &str = "cvco-host";
     const BIN: &str = "host-bench";
     if !workspace.has_bin(PACKAGE, BIN) {
-        return Ok(Outcome::Skipped(format!("{PACKAGE} has no {BIN} binary yet")));
+        return Ok(Outcome::Skipped(format!(
+            "{PACKAGE} has no {BIN} binary yet"
+        )));
     }
     let wasm = plugin::build()?;
     let mut command = workspace.cargo(["run", "-p", PACKAGE, "--bin", BIN]);
