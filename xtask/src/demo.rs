@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{http_get, plugin, run, workspace, Workspace};
+use crate::{http_get, plugin, run, widget, workspace, Workspace};
 
 /// How long a service may take from start to a healthy answer (a cold sandbox opens SQLite).
 const HEALTH_DEADLINE: Duration = Duration::from_secs(60);
@@ -173,7 +173,14 @@ pub fn command(args: &[String]) -> Result<()> {
         .with_context(|| format!("creating {}", demo_dir.display()))?;
 
     let plugin_wasm = plugin::build()?;
-    let services = services(workspace, ports, &demo_dir, &plugin_wasm);
+    // The storefront and the counter embed <cvco-checkout>: cvco-host serves it from dist/widget.
+    let widget_dist = widget::build()?;
+    let mut services = services(workspace, ports, &demo_dir, &plugin_wasm);
+    if let Some(dist) = widget_dist {
+        for service in services.iter_mut().filter(|s| s.package == HOST_PACKAGE) {
+            service.env.push((widget::DIST_ENV, dist.clone()));
+        }
+    }
     for service in &services {
         ensure_port_free(&service.health_url)?;
     }
