@@ -55,6 +55,18 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
             vec!["--driver".into(), "pretix".into()],
         ),
     ];
+    // The Vendure step (run before this one) builds the test server its driver starts.
+    if workspace
+        .root
+        .join("host-adapters/vendure/dist/test/serve.js")
+        .is_file()
+    {
+        suites.push((
+            "contract: vendure",
+            workspace.root.join(CONTRACT_DIR),
+            vec!["--driver".into(), "vendure".into()],
+        ));
+    }
     if host.is_some() {
         suites.push((
             "contract: cvco-host",

@@ -294,8 +294,9 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
     if options.only.is_empty() {
         type AdapterTests = fn(&[(&str, PathBuf)]) -> Result<Option<TestCounts>>;
         let adapters: [(&str, AdapterTests); 2] = [
-            ("pretix adapter", pretix::tests),
+            // Vendure first: it builds the test server the contract suite's Vendure driver starts.
             ("vendure adapter", vendure::tests),
+            ("pretix adapter", pretix::tests),
         ];
         for (name, tests) in adapters {
             steps.step(name, |steps| {
