@@ -16,14 +16,6 @@ const scanner =
     ? (area, stopLabel) => import('./cvco-scan-lazy.js').then((m) => m.scan(area, stopLabel))
     : null;
 
-// The QR encoder is its own wasm module, fetched the first time a payment QR code is shown.
-let qrModule;
-const qr = (payload) =>
-  (qrModule ??= import('./cvco_qr_lazy.js').then(async (m) => {
-    await m.default({ module_or_path: new URL('./cvco_qr_lazy_bg.wasm', here) });
-    return m;
-  })).then((m) => m.qrSvg(payload));
-
 /**
  * Mounts the widget in `element` (its shadow root). Options: endpoint, orderRef, locale ('fr'|'en',
  * default the page's lang), mode ('identifier'|'qr'|'auto'), chainRemainder (boolean).
@@ -50,7 +42,6 @@ export async function mount(element, options = {}) {
     Boolean(options.chainRemainder),
     emit,
     scanner,
-    qr,
   );
   return {
     destroy() {

@@ -30,7 +30,6 @@ struct Inner {
     live: Element,
     emit: Function,
     scan: Option<Function>,
-    qr: Function,
     endpoint: String,
     order_ref: String,
     locale: Locale,
@@ -279,8 +278,7 @@ fn status_name(s: Status) -> &'static str {
 
 /// Mounts the widget in `root` (a container in the element's shadow root). `emit(name, detail)`
 /// dispatches the element's events; `scan(container)` (only when the browser has
-/// BarcodeDetector) resolves to the raw value of a scanned code; `qr(payload)` resolves to the SVG of
-/// a payment QR code (the encoder is a separate, lazily loaded module).
+/// BarcodeDetector) resolves to the raw value of a scanned code.
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn mount(
@@ -292,7 +290,6 @@ pub fn mount(
     chain: bool,
     emit: Function,
     scan: JsValue,
-    qr: Function,
 ) -> Handle {
     let doc = window().document().unwrap_throw();
     let base = doc.base_uri().ok().flatten().unwrap_or_default();
@@ -331,7 +328,6 @@ pub fn mount(
         live,
         emit,
         scan: scan.dyn_into::<Function>().ok(),
-        qr,
         endpoint,
         order_ref: order_ref.to_string(),
         locale,
@@ -944,20 +940,15 @@ fn render(w: &W, view: View) {
             live = fill(t(l, Text::QrTitle), &amount);
             add(&body, &text("p", "cvco-lead", &live));
             let qr = el("div", "cvco-qr");
-            if let Some(payload) = p.as_ref().and_then(|p| p.qr_payload.clone()) {
-                let drawn = i.qr.call1(&JsValue::NULL, &payload.into());
-                let (qr, label) = (qr.clone(), live.clone());
-                spawn_local(async move {
-                    let Ok(promise) = drawn else { return };
-                    if let Ok(svg) = JsFuture::from(Promise::from(promise)).await {
-                        if let Some(svg) = svg.as_string() {
-                            qr.set_inner_html(&svg);
-                            if let Some(s) = qr.first_element_child() {
-                                attr(&s, "aria-label", &label);
-                            }
-                        }
-                    }
-                });
+            if let Some(svg) = p
+                .as_ref()
+                .and_then(|p| p.qr_payload.as_deref())
+                .and_then(cvco_widget_qr::qr_svg)
+            {
+                qr.set_inner_html(&svg);
+                if let Some(s) = qr.first_element_child() {
+                    attr(&s, "aria-label", &live);
+                }
             }
             add(&body, &qr);
             if let Some(d) = p.as_ref().and_then(|p| p.qr_expires_ms.or(p.deadline_ms)) {

@@ -12,9 +12,9 @@ use crate::{
     CHROMEDRIVER_BIN, CHROMIUM_BIN, WASM_TARGET,
 };
 
+/// One wasm module: the payment QR encoder (crate cvco-widget-qr) is linked in, so a shopper never
+/// downloads a second allocator, formatter and wasm-bindgen runtime for it.
 pub const PACKAGE: &str = "cvco-widget";
-/// The payment QR encoder, a second wasm module the widget imports lazily (QR mode only).
-pub const QR_PACKAGE: &str = "cvco-widget-qr";
 /// Cargo profile of the widget's wasm: `wasm` with opt-level "z" (see the workspace Cargo.toml).
 pub const PROFILE: &str = "wasm-widget";
 pub const CRATE_DIR: &str = "widget";
@@ -61,8 +61,6 @@ pub fn build() -> Result<Option<PathBuf>> {
         "build",
         "-p",
         PACKAGE,
-        "-p",
-        QR_PACKAGE,
         "--target",
         WASM_TARGET,
         "--profile",
@@ -70,11 +68,8 @@ pub fn build() -> Result<Option<PathBuf>> {
     ]))?;
     let artifacts = workspace.target_dir.join(WASM_TARGET).join(PROFILE);
     let wasm = artifacts.join("cvco_widget.wasm");
-    let qr_wasm = artifacts.join("cvco_qr_lazy.wasm");
-    for file in [&wasm, &qr_wasm] {
-        if !file.is_file() {
-            bail!("cargo built {PACKAGE} but {} is missing", file.display());
-        }
+    if !wasm.is_file() {
+        bail!("cargo built {PACKAGE} but {} is missing", wasm.display());
     }
     let dist = workspace.root.join(DIST_DIR);
     // Stale files from an older build must not be served next to the new module.
@@ -82,18 +77,16 @@ pub fn build() -> Result<Option<PathBuf>> {
         std::fs::remove_dir_all(&dist).with_context(|| format!("cleaning {}", dist.display()))?;
     }
     std::fs::create_dir_all(&dist)?;
-    for input in [&wasm, &qr_wasm] {
-        eprintln!(
-            "$ wasm-bindgen --target web --out-dir {DIST_DIR} {}",
-            input.display()
-        );
-        Bindgen::new()
-            .input_path(input)
-            .web(true)?
-            .typescript(true)
-            .generate(&dist)
-            .with_context(|| format!("wasm-bindgen on {}", input.display()))?;
-    }
+    eprintln!(
+        "$ wasm-bindgen --target web --out-dir {DIST_DIR} {}",
+        wasm.display()
+    );
+    Bindgen::new()
+        .input_path(&wasm)
+        .web(true)?
+        .typescript(true)
+        .generate(&dist)
+        .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
     copy_package_files(&workspace.root.join(CRATE_DIR), &dist)?;
     Ok(Some(dist))
 }
