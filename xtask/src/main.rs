@@ -5,9 +5,11 @@
 
 mod bench;
 mod demo;
+mod examples;
 mod host_bench;
 mod plugin;
 mod pretix;
+mod suite;
 mod test;
 mod vendure;
 mod widget;

@@ -290,6 +290,19 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
         }
     }
 
+    // The demo pages (storefront, back-office, counter) clicked through in Chromium.
+    if options.only.is_empty() {
+        steps.step("demo pages", |steps| {
+            if let Some(counts) = crate::examples::tests(&test_env)? {
+                steps.count(Some(counts));
+                if counts.failed > 0 {
+                    bail!("{} demo page tests failed", counts.failed);
+                }
+            }
+            Ok(())
+        })?;
+    }
+
     // Adapters for real platforms run their own suites inside the platform (pytest, node).
     if options.only.is_empty() {
         type AdapterTests = fn(&[(&str, PathBuf)]) -> Result<Option<TestCounts>>;

@@ -2,16 +2,15 @@
 //! `npm ci` (skipped while node_modules matches the lockfile), the sandbox binary, then
 //! `tsc` and `node --test` with Vendure's in-process SQLite test server against that sandbox.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::suite;
 use crate::test::TestCounts;
-use crate::{describe, ensure_debian_packages, has_program, run, workspace};
+use crate::{ensure_debian_packages, has_program, run, workspace};
 
 const ADAPTER_DIR: &str = "host-adapters/vendure";
 const SANDBOX_BIN_ENV: &str = "CVCO_SANDBOX_BIN";
@@ -92,53 +91,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Runs node's test runner in its own process group, relays its TAP output, reads the closing
-/// `# pass N` / `# fail N` lines, and ends the whole group afterwards so no sandbox or worker
-/// outlives the run, even when node crashed or hung.
-fn run_node_tests(command: &mut Command) -> Result<TestCounts> {
-    let line = describe(command);
-    eprintln!("$ {line}");
-    let mut child = command
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("could not start `{line}`"))?;
-    let group = child.id() as i32;
-    let stdout = child.stdout.take().context("node stdout")?;
-    let reader = std::thread::spawn(move || {
-        let mut tally = TapTally::default();
-        for text in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = writeln!(std::io::stdout(), "{text}");
-            tally.read(&text);
-        }
-        tally.counts()
-    });
-
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if started.elapsed() > SUITE_TIMEOUT {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    end_group(group, &mut child);
-    let counts = reader.join().ok().flatten();
-    let Some(status) = status else {
-        bail!(
-            "`{line}` still ran after {} s: stopped",
-            SUITE_TIMEOUT.as_secs()
-        );
-    };
-    match counts {
-        Some(counts) if counts.failed > 0 => Ok(counts),
-        Some(counts) if status.success() => Ok(counts),
-        Some(_) => bail!("`{line}` failed ({status}) although every test passed"),
-        None => bail!("`{line}` failed ({status}) before reporting its tests"),
-    }
+/// Node's test runner, relayed and tallied by its TAP summary (see [`suite::run_grouped`]).
+pub(crate) fn run_node_tests(command: &mut Command) -> Result<TestCounts> {
+    suite::run_grouped(command, TapTally::default(), SUITE_TIMEOUT)
 }
 
 /// The closing lines of node's TAP reporter: `# pass 6`, `# fail 1`, `# cancelled 0`, …
@@ -149,7 +104,7 @@ struct TapTally {
     saw_summary: bool,
 }
 
-impl TapTally {
+impl suite::Tally for TapTally {
     fn read(&mut self, line: &str) {
         let Some((key, value)) = line
             .strip_prefix("# ")
@@ -180,26 +135,12 @@ impl TapTally {
     }
 }
 
-/// SIGTERM to what is left of the group (the sandbox stops gracefully on it), SIGKILL after 5 s.
-fn end_group(group: i32, child: &mut std::process::Child) {
-    // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
-    let alive = |signal| unsafe { libc::kill(-group, signal) } == 0;
-    if alive(libc::SIGTERM) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && alive(0) {
-            let _ = child.try_wait();
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        alive(libc::SIGKILL);
-    }
-    let _ = child.wait();
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
 
     use super::{fnv1a, TapTally};
+    use crate::suite::Tally as _;
     use crate::test::TestCounts;
 
     #[test]

@@ -1,0 +1,147 @@
+//! The demo pages' own tests (examples/): unit tests of the shared page modules (`node --test`)
+//! and the smoke run, a headless-Chromium click-through of the storefront, back-office and
+//! counter against a real sandbox and cvco-host (examples/smoke/run.sh).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::test::TestCounts;
+use crate::CHROMIUM_BIN;
+use crate::{ensure_debian_packages, has_program, plugin, run, suite, vendure, workspace};
+
+const SHARED_DIR: &str = "examples/shared";
+const SMOKE_SCRIPT: &str = "examples/smoke/run.sh";
+const SMOKE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// `env`: what the workspace tests got (the plugin under `CVCO_PLUGIN_WASM`, the widget, Chromium).
+pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
+    let ws = workspace()?;
+    let smoke = ws.root.join(SMOKE_SCRIPT);
+    if !smoke.is_file() {
+        return Ok(None);
+    }
+    if !has_program("node", &["--version"]) {
+        ensure_debian_packages(&[("/usr/bin/node", "nodejs")])?;
+    }
+
+    // Files, not the directory: node 20 and node 22 read a directory argument differently.
+    let mut unit_files: Vec<PathBuf> = std::fs::read_dir(ws.root.join(SHARED_DIR))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    unit_files.sort();
+    let mut counts = TestCounts::default();
+    if !unit_files.is_empty() {
+        let mut node = Command::new("node");
+        node.args(["--test", "--test-reporter=tap"])
+            .args(&unit_files)
+            .current_dir(&ws.root);
+        counts.add(vendure::run_node_tests(&mut node)?);
+    }
+
+    run(&mut ws.cargo(["build", "-p", "cvco-host", "-p", "cvco-sandbox", "--bins"]))?;
+    let plugin_wasm = env
+        .iter()
+        .find(|(key, _)| *key == plugin::WASM_ENV)
+        .map(|(_, path)| path.clone())
+        .unwrap_or_else(|| ws.wasm_artifact("cvco_plugin"));
+    if !plugin_wasm.is_file() {
+        bail!(
+            "{} is missing: the plugin step builds it",
+            plugin_wasm.display()
+        );
+    }
+    let shots = ws.target_dir.join("screenshots").join("pages");
+    std::fs::create_dir_all(&shots)?;
+    let mut smoke_run = Command::new("sh");
+    smoke_run
+        .arg(&smoke)
+        .arg("--shots")
+        .arg(&shots)
+        .current_dir(&ws.root)
+        .envs(env.iter().map(|(key, value)| (*key, value)))
+        .env("CARGO_TARGET_DIR", &ws.target_dir)
+        .env("CVCO_PLUGIN", &plugin_wasm)
+        .env("CHROMIUM", CHROMIUM_BIN)
+        .env("SMOKE_SANDBOX_PORT", free_port()?.to_string())
+        .env("SMOKE_HOST_PORT", free_port()?.to_string());
+    counts.add(suite::run_grouped(
+        &mut smoke_run,
+        SmokeTally::default(),
+        SMOKE_TIMEOUT,
+    )?);
+    Ok(Some(counts))
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("looking for a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// pages-smoke.mjs closes with `N passed, M failed`.
+#[derive(Default)]
+struct SmokeTally(Option<TestCounts>);
+
+impl suite::Tally for SmokeTally {
+    fn read(&mut self, line: &str) {
+        let parsed = line
+            .trim()
+            .split_once(" passed, ")
+            .and_then(|(passed, rest)| {
+                Some(TestCounts {
+                    passed: passed.parse().ok()?,
+                    failed: rest.strip_suffix(" failed")?.parse().ok()?,
+                    skipped: 0,
+                })
+            });
+        if parsed.is_some() {
+            self.0 = parsed;
+        }
+    }
+
+    fn counts(&self) -> Option<TestCounts> {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::SmokeTally;
+    use crate::suite::Tally as _;
+    use crate::test::TestCounts;
+
+    #[test]
+    fn smoke_summary_is_read() {
+        let mut tally = SmokeTally::default();
+        tally.read("ok   storefront:full-cvco (812 ms)");
+        assert_eq!(tally.counts(), None);
+        tally.read("FAIL counter:qr: timeout");
+        tally.read("");
+        tally.read("17 passed, 1 failed");
+        let expected = TestCounts {
+            passed: 17,
+            failed: 1,
+            skipped: 0,
+        };
+        assert_eq!(tally.counts(), Some(expected));
+    }
+
+    /// The whole step alone: `CVCO_PLUGIN_WASM=… cargo test -p xtask examples_step -- --ignored
+    /// --nocapture` (needs dist/widget and Chromium, as `cargo xtask test` prepares them).
+    #[test]
+    #[ignore = "builds cvco-host and the sandbox, runs Chromium"]
+    fn examples_step() {
+        let wasm = std::env::var_os("CVCO_PLUGIN_WASM").expect("CVCO_PLUGIN_WASM");
+        let counts = super::tests(&[("CVCO_PLUGIN_WASM", PathBuf::from(wasm))])
+            .expect("examples step")
+            .expect("smoke script present");
+        assert_eq!(counts.failed, 0, "{counts:?}");
+        assert!(counts.passed > 10, "{counts:?}");
+    }
+}
