@@ -20,7 +20,8 @@ const REQUIREMENTS: &str = "host-adapters/pretix/requirements-test.txt";
 /// Copy of the requirements the venv was built from: a different file means a rebuild.
 const VENV_STAMP: &str = ".cvco-requirements.txt";
 
-/// `env`: what the workspace tests got (the plugin's path under `CVCO_PLUGIN_WASM`, …).
+/// `env`: what the workspace tests got (the plugin's path under `CVCO_PLUGIN_WASM`, the widget's
+/// dist and the browser, …); every suite gets it too.
 pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
     let workspace = workspace()?;
     if !workspace
@@ -82,6 +83,10 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
             .args(["-m", "pytest", "-q", "-p", "no:warnings"])
             .args(&args)
             .current_dir(&dir)
+            // The widget's dist and the browser (CVCO_WIDGET_DIST, CVCO_CHROMIUM,
+            // CVCO_CHROMEDRIVER from the browser prerequisites step): the contract suite's
+            // browser test pays with the widget on each adapter's page.
+            .envs(env.iter().map(|(key, value)| (*key, value)))
             .env("CVCO_PLUGIN_WASM", &plugin)
             .env("CVCO_SANDBOX_BIN", &sandbox)
             .env("CARGO_TARGET_DIR", &workspace.target_dir);
