@@ -4,7 +4,9 @@
     CVCO_NOTIFICATION_SECRET=… python tests/serve.py --port 8090 --sandbox-url http://127.0.0.1:7070
 
 pretix's test settings (SQLite in a temporary directory, tables created without migrations), the
-test-only order endpoint on, a threaded WSGI server on 127.0.0.1. Defaults: the sandbox demo shop.
+test-only order endpoint on, a threaded WSGI server on 127.0.0.1 that also serves the static files
+(as `runserver` does; the widget from dist/widget or CVCO_WIDGET_DIST, see settings.py), so the
+payment page works in a browser. Defaults: the sandbox demo shop.
 """
 
 import argparse
@@ -30,6 +32,7 @@ def main():
     import django
 
     django.setup()
+    from django.contrib.staticfiles.handlers import StaticFilesHandler
     from django.core.management import call_command
     from django.core.servers.basehttp import run
     from django.core.wsgi import get_wsgi_application
@@ -59,7 +62,7 @@ def main():
         for key, value in settings.items():
             event.settings.set(f"payment_cvco_{key}", value)
     print(f"pretix serving http://127.0.0.1:{args.port}/{args.organizer}/{args.event}/cvco/v1", flush=True)
-    run("127.0.0.1", args.port, get_wsgi_application(), threading=True)
+    run("127.0.0.1", args.port, StaticFilesHandler(get_wsgi_application()), threading=True)
 
 
 if __name__ == "__main__":
