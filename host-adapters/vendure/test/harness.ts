@@ -10,6 +10,7 @@ import { createTestEnvironment, registerInitializer, SimpleGraphQLClient, SqljsI
 import gql from 'graphql-tag';
 
 import { CvcoPlugin } from '../src';
+import { storefront, STOREFRONT_ROUTE } from './storefront';
 
 // Tests never phone home (Vendure's telemetry also writes .vendure/ into the package).
 process.env.VENDURE_DISABLE_TELEMETRY = 'true';
@@ -100,6 +101,8 @@ export interface VendureOptions {
     cookieSessions?: boolean;
     /** Price of the one variant (default 1000 = 10 €); 1 lets a quantity make any amount. */
     unitPriceCents?: number;
+    /** Serve a stand-in storefront page with the widget from this directory (test/storefront.ts). */
+    storefrontWidgetDir?: string;
 }
 
 export async function startVendure(sandboxUrl: string, options: VendureOptions = {}) {
@@ -124,6 +127,12 @@ export async function startVendure(sandboxUrl: string, options: VendureOptions =
             }),
         ],
     });
+    if (options.storefrontWidgetDir) {
+        config.apiOptions.middleware = [
+            ...(config.apiOptions.middleware ?? []),
+            { route: STOREFRONT_ROUTE, handler: storefront(options.storefrontWidgetDir), beforeListen: true },
+        ];
+    }
     const env = createTestEnvironment(config);
     await env.server.init({
         initialData: {

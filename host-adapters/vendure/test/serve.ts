@@ -3,8 +3,12 @@
  * `node dist/test/serve.js --port P --sandbox-url URL`, shop credentials and the plugin path from
  * CVCO_SHOP_ID, CVCO_CLIENT_ID, CVCO_CLIENT_SECRET, CVCO_NOTIFICATION_SECRET, CVCO_PLUGIN_WASM.
  * Shop sessions are cookies (as a browser's); one product variant costs 1 cent, so the driver
- * makes an order of any amount through Vendure's own shop API. Test use only.
+ * makes an order of any amount through Vendure's own shop API. `/storefront/pay/{code}` is a
+ * stand-in storefront page with the widget from CVCO_WIDGET_DIST (default: the repository's
+ * dist/widget), for the suite's browser test (test/storefront.ts). Test use only.
  */
+import path from 'node:path';
+
 import { startVendure } from './harness';
 
 function arg(name: string): string {
@@ -31,6 +35,8 @@ async function main() {
         },
         cookieSessions: true,
         unitPriceCents: 1,
+        // dist/test/serve.js → the repository root is four levels up.
+        storefrontWidgetDir: process.env.CVCO_WIDGET_DIST || path.resolve(__dirname, '../../../../dist/widget'),
     });
     console.log(`vendure ready on ${env.baseUrl} (variant ${env.variantId})`);
     const stop = async () => {
