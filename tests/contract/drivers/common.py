@@ -28,6 +28,12 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def widget_dist():
+    """The built widget (`cargo xtask widget`): CVCO_WIDGET_DIST, else the repository's dist/widget.
+    Drivers hand it to their adapter so the checkout page serves exactly these files."""
+    return Path(os.environ.get("CVCO_WIDGET_DIST") or REPO_ROOT / "dist" / "widget")
+
+
 def cargo_binary(name):
     target = os.environ.get("CARGO_TARGET_DIR") or str(REPO_ROOT / "target")
     return Path(target) / "debug" / name

@@ -2,10 +2,11 @@
 --test-orders, configured for the suite's shop through CVCO_HOST_* variables."""
 
 import os
+from urllib.parse import quote
 
 import requests
 
-from .common import cargo_binary, free_port, start_process, stop_process, wait_http
+from .common import cargo_binary, free_port, start_process, stop_process, wait_http, widget_dist
 
 
 class Shopper:
@@ -35,6 +36,7 @@ class Adapter:
             "CVCO_HOST_CLIENT_ID": shop["client_id"],
             "CVCO_HOST_CLIENT_SECRET": shop["client_secret"],
             "CVCO_HOST_NOTIFICATION_SECRET": shop["notification_secret"],
+            "CVCO_HOST_WIDGET_DIR": str(widget_dist()),
         })
         self.log = ctx.workdir / "cvco-host.log"
         self.process = start_process(
@@ -46,6 +48,12 @@ class Adapter:
 
     def new_shopper(self):
         return Shopper(self.site)
+
+    def checkout_page_url(self, order_ref):
+        """cvco-host's widget playground (examples/widget-playground, strict CSP): one
+        <cvco-checkout> for an order of the browser's session, kept on screen after the outcome
+        (the storefront's /orders/{ref} swaps it for its confirmation once paid)."""
+        return f"{self.site}/examples/widget-playground/index.html?order_ref={quote(order_ref)}"
 
     def stop(self):
         stop_process(self.process)

@@ -7,21 +7,24 @@ import sys
 
 import requests
 
-from .common import REPO_ROOT, free_port, start_process, stop_process, wait_http
+from .common import REPO_ROOT, free_port, start_process, stop_process, wait_http, widget_dist
 
 PRETIX_DIR = REPO_ROOT / "host-adapters" / "pretix"
 
 
 class Shopper:
-    def __init__(self, event_url):
+    def __init__(self, event_url, secrets):
         self.event_url = event_url
+        self.secrets = secrets
         self.session = requests.Session()
 
     def create_order(self, amount_cents):
         response = self.session.post(f"{self.event_url}/cvco/test-orders", json={"amount_cents": amount_cents},
                                      timeout=15)
         assert response.status_code == 201, response.text
-        return response.json()["order_ref"]
+        order = response.json()
+        self.secrets[order["order_ref"]] = order["secret"]
+        return order["order_ref"]
 
 
 class Adapter:
@@ -33,6 +36,8 @@ class Adapter:
         self.event_url = f"{site}/contract/shop"
         self.base_url = f"{self.event_url}/cvco/v1"
         self.log = ctx.workdir / "pretix.log"
+        # Order code -> order secret (pretix's order links carry it), for checkout_page_url.
+        self.secrets = {}
         shop = ctx.shop
         env = dict(os.environ)
         # Secrets through the environment, not argv (visible to every user in `ps`).
@@ -42,6 +47,7 @@ class Adapter:
             "CVCO_CLIENT_SECRET": shop["client_secret"],
             "CVCO_NOTIFICATION_SECRET": shop["notification_secret"],
             "CVCO_PLUGIN_WASM": str(ctx.plugin_wasm),
+            "CVCO_WIDGET_DIST": str(widget_dist()),
         })
         self.process = start_process(
             [sys.executable, str(PRETIX_DIR / "tests" / "serve.py"), "--port", str(port),
@@ -51,7 +57,13 @@ class Adapter:
         wait_http(f"{self.base_url}/checkout?order_ref=none", self.process, timeout_s=120, log=self.log)
 
     def new_shopper(self):
-        return Shopper(self.event_url)
+        return Shopper(self.event_url, self.secrets)
+
+    def checkout_page_url(self, order_ref):
+        """The adapter's own payment page (pretix_cvco/templates/pretix_cvco/pay.html), where pretix
+        sends a shopper who chose CVCo; its widget files are served by tests/serve.py from
+        CVCO_WIDGET_DIST (tests/settings.py)."""
+        return f"{self.event_url}/cvco/pay/{order_ref}/{self.secrets[order_ref]}/"
 
     def stop(self):
         stop_process(self.process)

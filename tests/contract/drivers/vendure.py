@@ -8,10 +8,11 @@ import os
 import re
 import shutil
 import time
+from urllib.parse import quote
 
 import requests
 
-from .common import REPO_ROOT, free_port, start_process, stop_process
+from .common import REPO_ROOT, free_port, start_process, stop_process, widget_dist
 
 VENDURE_DIR = REPO_ROOT / "host-adapters" / "vendure"
 
@@ -77,6 +78,7 @@ class Adapter:
             "CVCO_CLIENT_SECRET": shop["client_secret"],
             "CVCO_NOTIFICATION_SECRET": shop["notification_secret"],
             "CVCO_PLUGIN_WASM": str(ctx.plugin_wasm),
+            "CVCO_WIDGET_DIST": str(widget_dist()),
             "VENDURE_DISABLE_TELEMETRY": "true",
         })
         node = shutil.which("node") or "node"
@@ -100,6 +102,12 @@ class Adapter:
 
     def new_shopper(self):
         return Shopper(self.site, self.variant_id)
+
+    def checkout_page_url(self, order_ref):
+        """The test server's minimal storefront page (test/storefront.ts): one <cvco-checkout> and
+        the widget files from CVCO_WIDGET_DIST, same origin, strict CSP. A real Vendure shop's
+        storefront is its own app; this page stands in for it."""
+        return f"{self.site}/storefront/pay/{quote(order_ref)}"
 
     def stop(self):
         stop_process(self.process)
