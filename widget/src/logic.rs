@@ -176,9 +176,41 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
     }
 }
 
-/// Replaces the first `{}`.
+/// Replaces the first `{}` (by hand: `replacen` and `format!` cost the download their searcher and
+/// formatter).
 pub fn fill(template: &str, value: &str) -> String {
-    template.replacen("{}", value, 1)
+    let at = template.as_bytes().windows(2).position(|w| w == b"{}");
+    let (head, tail) = match at {
+        Some(i) => (template.get(..i), template.get(i + 2..)),
+        None => (Some(template), None),
+    };
+    let mut out = String::with_capacity(template.len() + value.len());
+    out.push_str(head.unwrap_or_default());
+    if at.is_some() {
+        out.push_str(value);
+    }
+    out.push_str(tail.unwrap_or_default());
+    out
+}
+
+/// Joins texts with one space.
+pub fn join(parts: &[&str]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+/// Decimal digits of `n`, without `core::fmt`.
+pub fn push_number(out: &mut String, n: u64) {
+    if n >= 10 {
+        push_number(out, n / 10);
+    }
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 pub fn money(cents: u64, locale: Locale) -> String {
@@ -188,16 +220,27 @@ pub fn money(cents: u64, locale: Locale) -> String {
     }
 }
 
+/// Lower-case hex digits of `n`, zero-padded to `width` (at most 16): `{:0width$x}` without
+/// `core::fmt`.
+pub fn push_hex(out: &mut String, n: u64, width: u32) {
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(width).min(16);
+    for i in (0..digits).rev() {
+        let d = ((n >> (4 * i)) & 0xf) as u8;
+        out.push(char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
+    }
+}
+
 /// "2:05" for what is left before a deadline; never negative.
 pub fn countdown(ms_left: i64) -> String {
     let secs = (ms_left.max(0) + 999) / 1000;
-    let (m, s) = (secs / 60, secs % 60);
-    let mut out = m.to_string();
+    let (m, s) = (secs as u64 / 60, secs as u64 % 60);
+    let mut out = String::new();
+    push_number(&mut out, m);
     out.push(':');
     if s < 10 {
         out.push('0');
     }
-    out.push_str(&s.to_string());
+    push_number(&mut out, s);
     out
 }
 
@@ -411,6 +454,33 @@ mod tests {
             fill(t(Locale::En, Text::Pay), &money(4550, Locale::En)),
             "Pay €45.50"
         );
+    }
+
+    #[test]
+    fn fill_join_and_numbers() {
+        assert_eq!(fill("Pay {} now", "€1"), "Pay €1 now");
+        assert_eq!(fill("{}", "x"), "x");
+        assert_eq!(fill("Valid for {}", "2:00"), "Valid for 2:00");
+        assert_eq!(fill("{} then {}", "a"), "a then {}");
+        assert_eq!(fill("no slot", "x"), "no slot");
+        assert_eq!(
+            fill("Paiement de {} accepté.", "1\u{a0}€"),
+            "Paiement de 1\u{a0}€ accepté."
+        );
+        assert_eq!(join(&["A.", "B."]), "A. B.");
+        assert_eq!(join(&["A.", ""]), "A. ");
+        for n in [0, 9, 10, 59, 100, 1_234_567, u64::MAX] {
+            let mut s = String::new();
+            push_number(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+        for n in [0, 9, 10, 255, 0xabc_def0_1234, (1 << 48) - 1, u64::MAX] {
+            for width in [1, 12] {
+                let mut s = String::new();
+                push_hex(&mut s, n, width);
+                assert_eq!(s, format!("{n:0width$x}", width = width as usize));
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use web_sys::{
     RequestCredentials, RequestInit, Response,
 };
 
-use crate::logic::{self, fill, money, t, Locale, Payment, Status, Text, View};
+use crate::logic::{self, fill, join, money, t, Locale, Payment, Status, Text, View};
 
 /// What a retry button does, depending on what failed.
 #[derive(Clone, Copy, PartialEq)]
@@ -187,7 +187,7 @@ struct ApiError {
 async fn api(w: &W, method: &str, path: &str, body: Option<&Object>) -> Result<JsValue, ApiError> {
     let (url, locale) = {
         let w = w.borrow();
-        (format!("{}{}", w.endpoint, path), w.locale)
+        (w.endpoint.clone() + path, w.locale)
     };
     let network = || ApiError {
         status: 0,
@@ -488,25 +488,26 @@ fn on_input(w: &W, _e: Event) {
     }
 }
 
+/// A fresh idempotency token: "w", then the time and 96 random bits in hex.
 fn new_attempt() -> String {
-    let a = js_sys::Math::random();
-    let b = js_sys::Math::random();
-    format!(
-        "w{:x}{:012x}{:012x}",
-        js_sys::Date::now() as u64,
-        (a * 2f64.powi(48)) as u64,
-        (b * 2f64.powi(48)) as u64
-    )
+    let mut out = String::from("w");
+    logic::push_hex(&mut out, js_sys::Date::now() as u64, 1);
+    for _ in 0..2 {
+        logic::push_hex(
+            &mut out,
+            (js_sys::Math::random() * 2f64.powi(48)) as u64,
+            12,
+        );
+    }
+    out
 }
 
 async fn load(w: &W) {
     render(w, View::Loading);
     let path = {
         let i = w.borrow();
-        format!(
-            "/checkout?order_ref={}",
-            String::from(js_sys::encode_uri_component(&i.order_ref))
-        )
+        "/checkout?order_ref=".to_string()
+            + &String::from(js_sys::encode_uri_component(&i.order_ref))
     };
     match api(w, "GET", &path, None).await {
         Ok(c) => {
@@ -628,7 +629,7 @@ async fn cancel(w: &W) {
     let Some(id) = w.borrow().payment.as_ref().map(|p| p.payment_id.clone()) else {
         return;
     };
-    let path = format!("/payments/{id}/cancel");
+    let path = ["/payments/", &id, "/cancel"].concat();
     match api(w, "POST", &path, Some(&Object::new())).await {
         Ok(v) => {
             let locale = w.borrow().locale;
@@ -818,7 +819,7 @@ async fn poll_once(w: &W) -> bool {
     let Some(id) = w.borrow().payment.as_ref().map(|p| p.payment_id.clone()) else {
         return true;
     };
-    let path = format!("/payments/{id}");
+    let path = ["/payments/", &id].concat();
     match api(w, "GET", &path, None).await {
         Ok(v) => {
             let locale = w.borrow().locale;
@@ -901,7 +902,7 @@ fn render(w: &W, view: View) {
         }
         View::Ineligible => {
             let reason = i.note.clone().unwrap_or_default();
-            live = format!("{} {}", t(l, Text::Ineligible), reason);
+            live = join(&[t(l, Text::Ineligible), &reason]);
             add(&body, &text("p", "cvco-note", live.trim()));
         }
         View::Form => {
@@ -975,7 +976,7 @@ fn render(w: &W, view: View) {
             let b = fill(t(l, Text::RemainingCard), &rest);
             add(&body, &text("p", "cvco-result cvco-ok", &a));
             add(&body, &text("p", "cvco-remaining", &b));
-            live = format!("{a} {b}");
+            live = join(&[&a, &b]);
             if i.chain {
                 add(
                     &body,
