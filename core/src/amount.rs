@@ -145,25 +145,50 @@ impl Amount {
 
     /// French display, as `Intl.NumberFormat("fr-FR", {style: "currency"})` writes it: "1 234,56 €".
     pub fn format_fr(self) -> String {
-        format!(
-            "{},{:02}\u{a0}€",
-            group_thousands(self.0 / 100, '\u{202f}'),
-            self.0 % 100
-        )
+        let mut out = String::new();
+        self.write(&mut out, Some('\u{202f}'), ',');
+        out.push_str("\u{a0}€");
+        out
     }
 
     /// English display: "€1,234.56".
     pub fn format_en(self) -> String {
-        format!(
-            "€{}.{:02}",
-            group_thousands(self.0 / 100, ','),
-            self.0 % 100
-        )
+        let mut out = String::from("€");
+        self.write(&mut out, Some(','), '.');
+        out
     }
 
     /// Machine form: "45.50".
     pub fn format_plain(self) -> String {
-        format!("{}.{:02}", self.0 / 100, self.0 % 100)
+        let mut out = String::new();
+        self.write(&mut out, None, '.');
+        out
+    }
+
+    /// Euros (digits grouped by three with `thousands`), `decimal`, two-digit cents. By hand rather
+    /// than `format!`: the widget compiles this into the shopper's download, where `core::fmt`
+    /// weighs kilobytes.
+    fn write(self, out: &mut String, thousands: Option<char>, decimal: char) {
+        let mut digits = [0u8; 20];
+        let (mut len, mut euros) = (0, self.0 / 100);
+        loop {
+            digits[len] = b'0' + (euros % 10) as u8;
+            len += 1;
+            euros /= 10;
+            if euros == 0 {
+                break;
+            }
+        }
+        for i in (0..len).rev() {
+            out.push(char::from(digits[i]));
+            if let Some(sep) = thousands.filter(|_| i > 0 && i % 3 == 0) {
+                out.push(sep);
+            }
+        }
+        out.push(decimal);
+        let cents = (self.0 % 100) as u8;
+        out.push(char::from(b'0' + cents / 10));
+        out.push(char::from(b'0' + cents % 10));
     }
 
     pub fn format(self, locale: &str) -> String {
@@ -173,18 +198,6 @@ impl Amount {
             self.format_fr()
         }
     }
-}
-
-fn group_thousands(n: u64, sep: char) -> String {
-    let digits = n.to_string();
-    let mut grouped = String::with_capacity(digits.len() + 8);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(sep);
-        }
-        grouped.push(c);
-    }
-    grouped
 }
 
 impl fmt::Display for Amount {

@@ -52,8 +52,8 @@ impl BeneficiaryId {
         let cleaned: String = payload.chars().filter(|c| !c.is_control()).collect();
         let mut s = cleaned.trim();
         // AIM symbology identifier some scanners prepend ("]C0" for Code 128, "]Q1" for QR).
-        if s.starts_with(']') && s.len() > 3 && s.is_char_boundary(3) {
-            s = &s[3..];
+        if s.starts_with(']') && s.len() > 3 {
+            s = s.get(3..).unwrap_or(s);
         }
         if let Some(rest) = s.strip_prefix(ID_QR_PREFIX) {
             return BeneficiaryId::parse(rest);
@@ -123,7 +123,7 @@ fn parse_email(s: &str) -> Result<BeneficiaryId, CvcoError> {
         && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
-        && !local.contains("..")
+        && !local.as_bytes().windows(2).any(|w| w == b"..")
         && local
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
