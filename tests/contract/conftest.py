@@ -12,8 +12,9 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1] / "sandbox" / "python"))
 
-from sandbox import Sandbox  # noqa: E402
+from cvco_sandbox import Sandbox  # noqa: E402
 
 # Short enough for the silent beneficiary to expire during the suite, long enough for the
 # scripted ones (they answer after the sandbox's approve delay).

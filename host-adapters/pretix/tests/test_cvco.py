@@ -371,7 +371,7 @@ def test_back_office_settings_page_keeps_secrets(shop):
 
 @pytest.mark.django_db(transaction=True)
 def test_unreachable_ancv_is_a_retryable_error_and_records_nothing(shop):
-    from .sandbox import free_port
+    from cvco_sandbox import free_port
 
     order = shop.order(2500)
     shop.event.settings.set("payment_cvco_api_url", f"http://127.0.0.1:{free_port()}")

@@ -2,30 +2,14 @@
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import requests
+from cvco_sandbox import die_with_parent, free_port  # noqa: F401 (drivers import free_port here)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def _die_with_parent():
-    """Linux: the child gets SIGTERM if the test process dies, so no run leaves it behind."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def widget_dist():
@@ -57,7 +41,7 @@ def start_process(argv, log_path, env=None):
     """A child in its own process group, so stop() ends it and anything it started."""
     log = open(log_path, "wb")
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=die_with_parent)
 
 
 def stop_process(process):

@@ -1,5 +1,6 @@
-"""The real cvco-sandbox binary as a subprocess, and the beneficiary's side of its app API
-(a copy of host-adapters/pretix/tests/sandbox.py: the suite must not depend on one adapter)."""
+"""The real cvco-sandbox binary as a subprocess, and the beneficiary's side of its app API, for a
+merchant's own Python tests (stdlib only). Used by the pretix adapter's tests and the contract
+suite: put this folder on `sys.path` and `from cvco_sandbox import Sandbox`."""
 
 import json
 import os
@@ -13,7 +14,7 @@ import uuid
 from pathlib import Path
 
 
-def _die_with_parent():
+def die_with_parent():
     """Linux: the child gets SIGTERM if the test process dies, so no run leaves it behind."""
     try:
         import ctypes
@@ -30,10 +31,12 @@ def free_port():
 
 
 def sandbox_binary():
+    """CVCO_SANDBOX_BIN, else `cargo build -p cvco-sandbox`'s output under CARGO_TARGET_DIR or the
+    repository's target/."""
     explicit = os.environ.get("CVCO_SANDBOX_BIN")
     if explicit:
         return Path(explicit)
-    target = os.environ.get("CARGO_TARGET_DIR", "/root/.cache/cvco/target")
+    target = os.environ.get("CARGO_TARGET_DIR") or Path(__file__).resolve().parents[2] / "target"
     return Path(target) / "debug" / "cvco-sandbox"
 
 
@@ -66,7 +69,7 @@ class Sandbox:
             [str(binary), "--port", str(self.port), "--approve-delay-ms", str(approve_delay_ms)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
