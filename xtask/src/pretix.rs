@@ -3,22 +3,22 @@
 //! Python comes from a virtualenv cached under `$HOME/.cache/cvco/venv-pretix`, rebuilt only when
 //! the pinned requirements change.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::test::TestCounts;
-use crate::{describe, run, workspace};
+use crate::{run, suite, workspace};
 
 const ADAPTER_DIR: &str = "host-adapters/pretix";
 const CONTRACT_DIR: &str = "tests/contract";
 const REQUIREMENTS: &str = "host-adapters/pretix/requirements-test.txt";
 /// Copy of the requirements the venv was built from: a different file means a rebuild.
 const VENV_STAMP: &str = ".cvco-requirements.txt";
+/// A hung run (a stuck stream, a server that never stops) must not hold CI forever.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// `env`: what the workspace tests got (the plugin's path under `CVCO_PLUGIN_WASM`, the widget's
 /// dist and the browser, …); every suite gets it too.
@@ -161,41 +161,25 @@ fn ensure_venv(root: &Path) -> Result<PathBuf> {
     Ok(python)
 }
 
-/// Runs pytest in its own process group, relaying its output and reading its closing line.
-/// Whatever the run leaves in the group is ended afterwards. Exit 5 (no tests) is an error.
+/// pytest, relayed and tallied by its closing line (see [`suite::run_grouped`]). Exit 5 (no
+/// tests) prints no tally, so it fails too.
 fn run_pytest(command: &mut Command) -> Result<TestCounts> {
-    let line = describe(command);
-    eprintln!("$ {line}");
-    let mut child = command
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("could not start `{line}`"))?;
-    let group = child.id() as i32;
-    let mut counts = None;
-    let stdout = child.stdout.take().context("pytest stdout")?;
-    for text in BufReader::new(stdout).lines() {
-        let text = text.unwrap_or_default();
-        println!("{text}");
-        if let Some(parsed) = parse_pytest_summary(&text) {
-            counts = Some(parsed);
+    suite::run_grouped(command, PytestTally::default(), SUITE_TIMEOUT)
+}
+
+#[derive(Default)]
+struct PytestTally(Option<TestCounts>);
+
+impl suite::Tally for PytestTally {
+    fn read(&mut self, line: &str) {
+        if let Some(parsed) = parse_pytest_summary(line) {
+            self.0 = Some(parsed);
         }
     }
-    let status = child.wait()?;
-    // SAFETY: kill(2) on our own child's process group; ESRCH (already gone) is fine.
-    unsafe {
-        libc::kill(-group, libc::SIGTERM);
+
+    fn counts(&self) -> Option<TestCounts> {
+        self.0
     }
-    match status.code() {
-        Some(0) | Some(1) => {}
-        Some(5) => bail!("`{line}` collected no tests"),
-        _ => bail!("`{line}` failed to run ({status})"),
-    }
-    let counts = counts.with_context(|| format!("`{line}`: no pytest summary line"))?;
-    if status.code() == Some(1) && counts.failed == 0 {
-        bail!("`{line}` failed ({status}) without failed tests");
-    }
-    Ok(counts)
 }
 
 /// pytest's closing line: `3 failed, 10 passed, 1 skipped, 2 errors in 4.2s` (with or without
