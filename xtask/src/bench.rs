@@ -229,24 +229,27 @@ fn plugin_bench(workspace: &Workspace) -> Result<Outcome> {
     }
     let wasm = plugin::build()?;
     let mut command = workspace.cargo(["run", "--release", "-p", PACKAGE, "--bin", BIN]);
-    command
-        .env(plugin::WASM_ENV, &wasm)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let line = describe(&command);
+    command.env(plugin::WASM_ENV, &wasm);
+    run_bench_binary(BIN, &mut command)
+}
+
+/// Runs a bench binary that prints `name value unit` lines; its other lines are context for a
+/// person (relayed on stderr), and a failed run is an error, not a report.
+pub fn run_bench_binary(bin: &str, command: &mut std::process::Command) -> Result<Outcome> {
+    command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let line = describe(command);
     eprintln!("$ {line}");
     let output = command
         .output()
         .with_context(|| format!("could not start `{line}`"))?;
     if !output.status.success() {
-        bail!("{BIN} exited with {}", output.status);
+        bail!("{bin} exited with {}", output.status);
     }
     let mut figures = Vec::new();
     for line in String::from_utf8_lossy(&output.stdout).lines() {
         match Figure::parse(line) {
             Some(figure) => figures.push(figure),
-            // Anything else the binary says is context for a person, not a figure.
-            None if !line.trim().is_empty() => eprintln!("{BIN}: {line}"),
+            None if !line.trim().is_empty() => eprintln!("{bin}: {line}"),
             None => {}
         }
     }

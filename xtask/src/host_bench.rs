@@ -1,11 +1,10 @@
 //! The reference backend's figures: `host_status_rps` and `payment_flow_ms`, measured by the
 //! `host-bench` binary of cvco-host (sandbox and host in-process, dev profile like the tests).
 
-use anyhow::{bail, Context, Result};
-use std::process::Stdio;
+use anyhow::Result;
 
-use crate::bench::{Figure, Outcome};
-use crate::{describe, plugin, Workspace};
+use crate::bench::{run_bench_binary, Outcome};
+use crate::{plugin, Workspace};
 
 pub fn run(workspace: &Workspace) -> Result<Outcome> {
     const PACKAGE: &str = "cvco-host";
@@ -17,25 +16,6 @@ pub fn run(workspace: &Workspace) -> Result<Outcome> {
     }
     let wasm = plugin::build()?;
     let mut command = workspace.cargo(["run", "-p", PACKAGE, "--bin", BIN]);
-    command
-        .env(plugin::WASM_ENV, &wasm)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let line = describe(&command);
-    eprintln!("$ {line}");
-    let output = command
-        .output()
-        .with_context(|| format!("could not start `{line}`"))?;
-    if !output.status.success() {
-        bail!("{BIN} exited with {}", output.status);
-    }
-    let mut figures = Vec::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        match Figure::parse(line) {
-            Some(figure) => figures.push(figure),
-            None if !line.trim().is_empty() => eprintln!("{BIN}: {line}"),
-            None => {}
-        }
-    }
-    Ok(Outcome::Measured(figures))
+    command.env(plugin::WASM_ENV, &wasm);
+    run_bench_binary(BIN, &mut command)
 }

@@ -1,12 +1,10 @@
 //! The widget's figures in headless Chromium: first render and live-status latency, measured by
 //! the `widget-bench` binary of the browser tests (sandbox + cvco-host in-process, real widget).
 
-use std::process::Stdio;
+use anyhow::Result;
 
-use anyhow::{bail, Context, Result};
-
-use crate::bench::{Figure, Outcome};
-use crate::{describe, plugin, widget, Workspace};
+use crate::bench::{run_bench_binary, Outcome};
+use crate::{plugin, widget, Workspace};
 
 const PACKAGE: &str = "cvco-browser-tests";
 const BIN: &str = "widget-bench";
@@ -24,28 +22,9 @@ pub fn run(workspace: &Workspace) -> Result<Outcome> {
     // The host loads the plugin; built here once rather than by every process.
     let wasm = plugin::build()?;
     let mut command = workspace.cargo(["run", "-q", "-p", PACKAGE, "--bin", BIN]);
-    command
-        .env(plugin::WASM_ENV, &wasm)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    command.env(plugin::WASM_ENV, &wasm);
     for (name, value) in &env {
         command.env(name, value);
     }
-    let line = describe(&command);
-    eprintln!("$ {line}");
-    let output = command
-        .output()
-        .with_context(|| format!("could not start `{line}`"))?;
-    if !output.status.success() {
-        bail!("{BIN} exited with {}", output.status);
-    }
-    let mut figures = Vec::new();
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        match Figure::parse(line) {
-            Some(figure) => figures.push(figure),
-            None if !line.trim().is_empty() => eprintln!("{BIN}: {line}"),
-            None => {}
-        }
-    }
-    Ok(Outcome::Measured(figures))
+    run_bench_binary(BIN, &mut command)
 }
