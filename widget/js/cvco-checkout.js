@@ -13,7 +13,7 @@ const load = () =>
 // Camera scanning only where the browser decodes barcodes itself; the camera code loads on demand.
 const scanner =
   typeof globalThis.BarcodeDetector === 'function'
-    ? (area, stopLabel) => import('./cvco-scan-lazy.js').then((m) => m.scan(area, stopLabel))
+    ? (body, stopLabel) => import('./cvco-scan-lazy.js').then((m) => m.scan(body, stopLabel))
     : null;
 
 /**

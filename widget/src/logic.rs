@@ -205,6 +205,18 @@ pub fn join(parts: &[&str]) -> String {
     out
 }
 
+/// `text` for HTML text or a double-quoted attribute value: `&`, `<` and `"` escaped.
+pub fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// Decimal digits of `n`, without `core::fmt`.
 pub fn push_number(out: &mut String, n: u64) {
     if n >= 10 {
@@ -468,6 +480,9 @@ mod tests {
             "Paiement de 1\u{a0}€ accepté."
         );
         assert_eq!(join(&["A.", "B."]), "A. B.");
+        let mut html = String::new();
+        push_escaped(&mut html, "<b class=\"x\">A & B</b> l'app");
+        assert_eq!(html, "&lt;b class=&quot;x&quot;>A &amp; B&lt;/b> l'app");
         assert_eq!(join(&["A.", ""]), "A. ");
         for n in [0, 9, 10, 59, 100, 1_234_567, u64::MAX] {
             let mut s = String::new();

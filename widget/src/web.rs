@@ -1,20 +1,103 @@
 //! The browser half: DOM inside the element's shadow root, the §1 endpoints over fetch, status by
 //! EventSource with a polling fallback. One listener per event type on the container (delegation
 //! through `data-action`), so re-rendering never leaks closures.
+//!
+//! Sized for the shopper's download: every JS API used is one import here (each is a shim in the
+//! generated glue), views are HTML strings set at once (text escaped), and every task runs through
+//! one `spawn_local` ([`go`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Object, Promise, Reflect, JSON};
+use js_sys::{Object, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{
-    Element, Event, EventSource, EventSourceInit, HtmlElement, HtmlInputElement, MessageEvent,
-    RequestCredentials, RequestInit, Response,
-};
 
-use crate::logic::{self, fill, join, money, t, Locale, Payment, Status, Text, View};
+use crate::logic::{self, fill, join, money, push_escaped, t, Locale, Payment, Status, Text, View};
+
+/// The few JS APIs the widget calls, declared here rather than through web-sys/js-sys: no
+/// `instanceof` checks, no exception wrapping where the call cannot throw.
+#[wasm_bindgen]
+extern "C" {
+    /// Anything that takes event listeners (elements, the event source).
+    #[derive(Clone)]
+    pub type Target;
+    #[wasm_bindgen(method, js_name = addEventListener)]
+    fn listen(this: &Target, name: &str, f: &Closure<dyn FnMut(JsValue)>);
+
+    #[derive(Clone)]
+    #[wasm_bindgen(extends = Target)]
+    pub type Element;
+    #[wasm_bindgen(method, setter = innerHTML)]
+    fn set_html(this: &Element, html: &str);
+    #[wasm_bindgen(method, setter = textContent)]
+    fn set_text(this: &Element, text: &str);
+    #[wasm_bindgen(method, js_name = setAttribute)]
+    fn set_attr(this: &Element, name: &str, value: &str);
+    #[wasm_bindgen(method, js_name = removeAttribute)]
+    fn remove_attr(this: &Element, name: &str);
+    #[wasm_bindgen(method, js_name = getAttribute)]
+    fn attr(this: &Element, name: &str) -> Option<String>;
+    #[wasm_bindgen(method, js_name = querySelector)]
+    fn find(this: &Element, selector: &str) -> Option<Element>;
+    #[wasm_bindgen(method)]
+    fn closest(this: &Element, selector: &str) -> Option<Element>;
+    #[wasm_bindgen(method)]
+    fn matches(this: &Element, selector: &str) -> bool;
+    #[wasm_bindgen(method)]
+    fn focus(this: &Element);
+    #[wasm_bindgen(method, getter)]
+    fn value(this: &Element) -> String;
+
+    type Event;
+    #[wasm_bindgen(method, getter)]
+    fn target(this: &Event) -> Element;
+    #[wasm_bindgen(method, js_name = preventDefault)]
+    fn prevent_default(this: &Event);
+
+    #[wasm_bindgen(extends = Target)]
+    type EventSource;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(url: &str, init: &Object) -> Result<EventSource, JsValue>;
+    #[wasm_bindgen(method)]
+    fn close(this: &EventSource);
+
+    #[wasm_bindgen(js_name = URL)]
+    type Url;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(url: &str, base: &JsValue) -> Result<Url, JsValue>;
+
+    /// A JS function handed to `mount` (the element's event dispatcher, the camera scanner).
+    #[derive(Clone)]
+    type Callback;
+    #[wasm_bindgen(method, js_name = call)]
+    fn call2(this: &Callback, this_arg: &JsValue, a: &JsValue, b: &JsValue) -> JsValue;
+
+    #[wasm_bindgen(js_name = fetch)]
+    fn fetch(url: &str, init: &Object) -> Promise;
+    type Response;
+    #[wasm_bindgen(method)]
+    fn json(this: &Response) -> Promise;
+    type Array;
+    #[wasm_bindgen(method)]
+    fn includes(this: &Array, value: &str) -> bool;
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(f: &JsValue, ms: u32);
+    #[wasm_bindgen(js_namespace = performance, js_name = mark)]
+    fn mark(name: &str);
+    #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
+    static GLOBAL: JsValue;
+
+    #[wasm_bindgen(js_namespace = Reflect, js_name = get)]
+    fn reflect_get(target: &JsValue, key: &str) -> JsValue;
+    #[wasm_bindgen(js_namespace = Reflect, js_name = set)]
+    fn reflect_set(target: &JsValue, key: &str, value: &JsValue);
+    #[wasm_bindgen(js_namespace = JSON)]
+    fn stringify(value: &JsValue) -> JsValue;
+    #[wasm_bindgen(catch, js_namespace = JSON)]
+    fn parse(text: &JsValue) -> Result<JsValue, JsValue>;
+}
 
 /// What a retry button does, depending on what failed.
 #[derive(Clone, Copy, PartialEq)]
@@ -28,8 +111,8 @@ struct Inner {
     root: Element,
     body: Element,
     live: Element,
-    emit: Function,
-    scan: Option<Function>,
+    emit: Callback,
+    scan: Option<Callback>,
     endpoint: String,
     order_ref: String,
     locale: Locale,
@@ -53,13 +136,13 @@ struct Inner {
     /// Bumped whenever the way we follow a payment changes: older poll loops stop.
     follow_gen: u32,
     es: Option<EventSource>,
-    es_handlers: Vec<Closure<dyn FnMut(Event)>>,
+    es_handlers: Vec<Closure<dyn FnMut(JsValue)>>,
     stream_opened: bool,
     stream_unavailable: bool,
     interactive_marked: bool,
     focus_next: bool,
     dead: bool,
-    _listeners: Vec<Closure<dyn FnMut(Event)>>,
+    _listeners: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
 type W = Rc<RefCell<Inner>>;
@@ -76,49 +159,40 @@ impl Handle {
         w.render_gen += 1;
         w.follow_gen += 1;
         close_stream(&mut w);
-        w.root.set_inner_html("");
+        w.root.set_html("");
     }
 }
 
-fn window() -> web_sys::Window {
-    web_sys::window().unwrap_throw()
+/// `<tag attrs>text</tag>`, the text escaped.
+fn tag(html: &mut String, tag: &str, attrs: &str, text: &str) {
+    html.push('<');
+    html.push_str(tag);
+    html.push(' ');
+    html.push_str(attrs);
+    html.push('>');
+    push_escaped(html, text);
+    html.push_str("</");
+    html.push_str(tag);
+    html.push('>');
 }
 
-fn el(tag: &str, class: &str) -> Element {
-    let e = window()
-        .document()
-        .unwrap_throw()
-        .create_element(tag)
-        .unwrap_throw();
-    if !class.is_empty() {
-        e.set_class_name(class);
-    }
-    e
+fn button(html: &mut String, label: &str, action: &str, class: &str) {
+    html.push_str("<button type=\"button\" data-action=\"");
+    html.push_str(action);
+    html.push_str("\" class=\"");
+    html.push_str(class);
+    html.push_str("\">");
+    push_escaped(html, label);
+    html.push_str("</button>");
 }
 
-fn text(tag: &str, class: &str, content: &str) -> Element {
-    let e = el(tag, class);
-    e.set_text_content(Some(content));
-    e
-}
-
-fn attr(e: &Element, name: &str, value: &str) {
-    let _ = e.set_attribute(name, value);
-}
-
-fn add(parent: &Element, child: &Element) {
-    let _ = parent.append_child(child);
-}
-
-fn button(label: &str, action: &str, class: &str) -> Element {
-    let b = text("button", class, label);
-    attr(&b, "type", "button");
-    attr(&b, "data-action", action);
-    b
-}
-
+/// A property of a JS value; `undefined` when the value is not an object.
 fn get(o: &JsValue, key: &str) -> JsValue {
-    Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    if o.is_object() {
+        reflect_get(o, key)
+    } else {
+        JsValue::UNDEFINED
+    }
 }
 
 fn get_str(o: &JsValue, key: &str) -> Option<String> {
@@ -134,13 +208,10 @@ fn get_cents(o: &JsValue, key: &str) -> u64 {
 }
 
 fn set(o: &Object, key: &str, value: JsValue) {
-    let _ = Reflect::set(o, &JsValue::from_str(key), &value);
+    reflect_set(o, key, &value);
 }
 
 fn payment_from(v: &JsValue, locale: Locale) -> Option<Payment> {
-    if !v.is_object() {
-        return None;
-    }
     let status = Status::parse(&get_str(v, "status")?)?;
     let next = get(v, "next_action");
     let error = get(v, "error");
@@ -176,6 +247,11 @@ fn message_key(locale: Locale) -> &'static str {
     }
 }
 
+/// `new URL(url, base).href`, `None` when the browser refuses the URL.
+fn resolve(url: &str, base: &JsValue) -> Option<String> {
+    Url::new(url, base).ok().and_then(|u| get_str(&u, "href"))
+}
+
 /// A failed call: `status` 0 when the network failed before any answer.
 struct ApiError {
     status: u16,
@@ -195,28 +271,26 @@ async fn api(w: &W, method: &str, path: &str, body: Option<&Object>) -> Result<J
         message: t(locale, Text::NetworkError).into(),
         retryable: true,
     };
-    let init = RequestInit::new();
-    init.set_method(method);
-    init.set_credentials(RequestCredentials::Include);
+    let init = Object::new();
     let headers = Object::new();
+    set(&init, "method", method.into());
+    set(&init, "credentials", "include".into());
     set(&headers, "accept", "application/json".into());
     if let Some(body) = body {
         set(&headers, "content-type", "application/json".into());
-        init.set_body(&JSON::stringify(body).map_err(|_| network())?.into());
+        set(&init, "body", stringify(body));
     }
-    init.set_headers(&headers);
-    let resp: Response = JsFuture::from(window().fetch_with_str_and_init(&url, &init))
+    set(&init, "headers", headers.into());
+    let resp = JsFuture::from(fetch(&url, &init))
         .await
-        .map_err(|_| network())?
-        .unchecked_into();
-    let json = match resp.json() {
-        Ok(p) => JsFuture::from(p).await.unwrap_or(JsValue::NULL),
-        Err(_) => JsValue::NULL,
-    };
-    if resp.ok() {
+        .map_err(|_| network())?;
+    let json = JsFuture::from(resp.unchecked_ref::<Response>().json())
+        .await
+        .unwrap_or(JsValue::NULL);
+    let status = get_cents(&resp, "status") as u16;
+    if (200..300).contains(&status) {
         return Ok(json);
     }
-    let status = resp.status();
     Err(ApiError {
         status,
         code: get_str(&json, "code").unwrap_or_else(|| "http_error".into()),
@@ -227,9 +301,7 @@ async fn api(w: &W, method: &str, path: &str, body: Option<&Object>) -> Result<J
 }
 
 async fn sleep(ms: u32) {
-    let p = Promise::new(&mut |resolve, _| {
-        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
-    });
+    let p = Promise::new(&mut |resolve, _| set_timeout(&resolve, ms));
     let _ = JsFuture::from(p).await;
 }
 
@@ -237,7 +309,7 @@ async fn sleep(ms: u32) {
 /// element, which destroys the widget).
 fn emit(w: &W, name: &str, detail: &Object) {
     let f = w.borrow().emit.clone();
-    let _ = f.call2(&JsValue::NULL, &name.into(), detail);
+    f.call2(&JsValue::NULL, &name.into(), detail);
 }
 
 fn payment_detail(p: &Payment) -> Object {
@@ -277,7 +349,7 @@ fn status_name(s: Status) -> &'static str {
 }
 
 /// Mounts the widget in `root` (a container in the element's shadow root). `emit(name, detail)`
-/// dispatches the element's events; `scan(container)` (only when the browser has
+/// dispatches the element's events; `scan(body, stopLabel)` (only when the browser has
 /// BarcodeDetector) resolves to the raw value of a scanned code.
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
@@ -288,46 +360,39 @@ pub fn mount(
     locale: &str,
     mode: &str,
     chain: bool,
-    emit: Function,
+    emit: JsValue,
     scan: JsValue,
 ) -> Handle {
-    let doc = window().document().unwrap_throw();
-    let base = doc.base_uri().ok().flatten().unwrap_or_default();
-    let endpoint = web_sys::Url::new_with_base(endpoint, &base)
-        .map(|u| u.href())
-        .unwrap_or_else(|_| endpoint.to_string());
+    let endpoint =
+        resolve(endpoint, &reflect_get(&root, "baseURI")).unwrap_or_else(|| endpoint.to_string());
     let endpoint = endpoint.trim_end_matches('/').to_string();
     let locale = Locale::from_tag(locale);
-    root.set_inner_html("");
-    attr(&root, "lang", locale.tag());
-    let head = el("div", "cvco-head");
-    let logo = el("span", "cvco-logo");
-    logo.set_inner_html(logic::LOGO_SVG);
-    add(&head, &logo);
-    let titles = el("div", "cvco-titles");
-    add(&titles, &text("p", "cvco-name", t(locale, Text::Name)));
-    add(
-        &titles,
-        &text("p", "cvco-explain", t(locale, Text::Explain)),
+    let mut html = String::from("<div class=\"cvco-head\"><span class=\"cvco-logo\">");
+    html.push_str(logic::LOGO_SVG);
+    html.push_str("</span><div class=\"cvco-titles\">");
+    tag(&mut html, "p", "class=\"cvco-name\"", t(locale, Text::Name));
+    tag(
+        &mut html,
+        "p",
+        "class=\"cvco-explain\"",
+        t(locale, Text::Explain),
     );
-    add(&head, &titles);
-    add(&root, &head);
-    let body = el("div", "cvco-body");
-    add(&root, &body);
-    let live = el("p", "cvco-live");
-    attr(&live, "role", "status");
-    attr(&live, "aria-live", "polite");
-    add(&root, &live);
+    html.push_str(
+        "</div></div><div class=\"cvco-body\"></div>\
+         <p class=\"cvco-live\" role=\"status\" aria-live=\"polite\"></p>",
+    );
+    root.set_html(&html);
+    root.set_attr("lang", locale.tag());
     let mode = match mode {
         "identifier" | "qr" => mode,
         _ => "auto",
     };
     let w: W = Rc::new(RefCell::new(Inner {
-        root: root.clone(),
-        body,
-        live,
-        emit,
-        scan: scan.dyn_into::<Function>().ok(),
+        body: root.find(".cvco-body").unwrap_throw(),
+        live: root.find(".cvco-live").unwrap_throw(),
+        root,
+        emit: emit.unchecked_into(),
+        scan: scan.is_function().then(|| scan.unchecked_into()),
         endpoint,
         order_ref: order_ref.to_string(),
         locale,
@@ -355,69 +420,95 @@ pub fn mount(
         dead: false,
         _listeners: Vec::new(),
     }));
+    let root = w.borrow().root.clone();
     let listeners = vec![
         listen(&root, "click", &w, on_click),
         listen(&root, "submit", &w, on_submit),
         listen(&root, "input", &w, on_input),
     ];
     w.borrow_mut()._listeners = listeners;
-    render(&w, View::Loading);
-    let w2 = w.clone();
-    spawn_local(async move { load(&w2).await });
+    go(&w, Job::Load);
     Handle(w)
 }
 
-fn listen(root: &Element, name: &str, w: &W, f: fn(&W, Event)) -> Closure<dyn FnMut(Event)> {
+/// A closure for `addEventListener` that holds the widget weakly.
+fn handler(w: &W, f: fn(&W, JsValue)) -> Closure<dyn FnMut(JsValue)> {
     let w = Rc::downgrade(w);
-    let c = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
+    Closure::new(move |e: JsValue| {
         if let Some(w) = w.upgrade() {
             f(&w, e)
         }
-    });
-    let _ = root.add_event_listener_with_callback(name, c.as_ref().unchecked_ref());
+    })
+}
+
+fn listen(target: &Target, name: &str, w: &W, f: fn(&W, JsValue)) -> Closure<dyn FnMut(JsValue)> {
+    let c = handler(w, f);
+    target.listen(name, &c);
     c
 }
 
-fn on_click(w: &W, e: Event) {
-    let Some(target) = e.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
-        return;
-    };
-    let Some(action) = target
+/// What runs in the background, all through one `spawn_local`.
+enum Job {
+    Load,
+    Create(String, Option<String>),
+    Cancel,
+    Scan,
+    Poll(u32),
+    Countdown(u32, Element, i64, Text),
+}
+
+fn go(w: &W, job: Job) {
+    let w = w.clone();
+    spawn_local(async move {
+        match job {
+            Job::Load => load(&w).await,
+            Job::Create(mode, who) => create(&w, &mode, who).await,
+            Job::Cancel => cancel(&w).await,
+            Job::Scan => scan(&w).await,
+            Job::Poll(gen) => poll(&w, gen).await,
+            Job::Countdown(gen, timer, deadline, label) => {
+                countdown(&w, gen, timer, deadline, label).await
+            }
+        }
+    });
+}
+
+fn on_click(w: &W, e: JsValue) {
+    let e: Event = e.unchecked_into();
+    let Some(action) = e
+        .target()
         .closest("[data-action]")
-        .ok()
-        .flatten()
-        .and_then(|b| b.get_attribute("data-action"))
+        .and_then(|b| b.attr("data-action"))
     else {
         return;
     };
-    let w = w.clone();
     match action.as_str() {
         "qr" => {
             w.borrow_mut().attempt = None;
-            spawn_local(async move { create(&w, "qr", None).await });
+            go(w, Job::Create("qr".into(), None));
         }
-        "cancel" => spawn_local(async move { cancel(&w).await }),
-        "scan" => spawn_local(async move { scan(&w).await }),
+        "cancel" => go(w, Job::Cancel),
+        "scan" => go(w, Job::Scan),
         "chain" => {
-            let remaining = w.borrow().payment.as_ref().map(|p| p.order_remaining_cents);
             {
                 let mut i = w.borrow_mut();
-                i.order_remaining = remaining.unwrap_or(i.order_remaining);
-                i.payment = None;
+                if let Some(p) = i.payment.take() {
+                    i.order_remaining = p.order_remaining_cents;
+                }
                 i.attempt = None;
                 i.note = None;
                 i.input_value.clear();
             }
-            render(&w, View::Form);
+            render(w, View::Form);
         }
         "retry" => {
             let retry = w.borrow().retry;
             match retry {
-                Retry::Load => spawn_local(async move { load(&w).await }),
+                Retry::Load => go(w, Job::Load),
                 Retry::Resend => {
                     let last = w.borrow().last_request.clone();
                     if let Some((mode, who)) = last {
-                        spawn_local(async move { create(&w, &mode, who).await });
+                        go(w, Job::Create(mode, who));
                     }
                 }
                 Retry::Form => {
@@ -427,7 +518,7 @@ fn on_click(w: &W, e: Event) {
                         i.attempt = None;
                         i.note = None;
                     }
-                    render(&w, View::Form);
+                    render(w, View::Form);
                 }
             }
         }
@@ -435,36 +526,27 @@ fn on_click(w: &W, e: Event) {
     }
 }
 
-fn input_of(w: &Inner) -> Option<HtmlInputElement> {
-    w.body
-        .query_selector("input")
-        .ok()
-        .flatten()
-        .and_then(|i| i.dyn_into().ok())
-}
-
 /// Enter in the field (a person or a hand-held scanner) submits the form.
-fn on_submit(w: &W, e: Event) {
-    e.prevent_default();
-    let value = match input_of(&w.borrow()) {
-        Some(i) => i.value(),
-        None => return,
-    };
-    submit_value(w, value);
+fn on_submit(w: &W, e: JsValue) {
+    e.unchecked_into::<Event>().prevent_default();
+    let input = w.borrow().body.find("input");
+    if let Some(input) = input {
+        submit_value(w, input.value());
+    }
 }
 
 fn submit_value(w: &W, value: String) {
     let locale = w.borrow().locale;
-    w.borrow_mut().input_value = value.clone();
-    match logic::read_beneficiary(&value, locale) {
+    let read = logic::read_beneficiary(&value, locale);
+    w.borrow_mut().input_value = value;
+    match read {
         Ok(id) => {
             {
                 let mut i = w.borrow_mut();
                 i.field_error = None;
                 i.attempt = None;
             }
-            let w = w.clone();
-            spawn_local(async move { create(&w, "identifier", Some(id)).await });
+            go(w, Job::Create("identifier".into(), Some(id)));
         }
         Err(message) => {
             w.borrow_mut().field_error = Some(message.clone());
@@ -479,12 +561,9 @@ fn submit_value(w: &W, value: String) {
 }
 
 /// Typing clears a shown error so the field is not announced invalid while being fixed.
-fn on_input(w: &W, _e: Event) {
-    let i = w.borrow();
-    if let Some(input) = input_of(&i) {
-        if input.get_attribute("aria-invalid").as_deref() == Some("true") {
-            let _ = input.remove_attribute("aria-invalid");
-        }
+fn on_input(w: &W, _e: JsValue) {
+    if let Some(input) = w.borrow().body.find("input") {
+        input.remove_attr("aria-invalid");
     }
 }
 
@@ -514,12 +593,11 @@ async fn load(w: &W) {
             let locale = w.borrow().locale;
             let eligible = get(&c, "eligible").as_bool().unwrap_or(false);
             let modes = get(&c, "modes");
-            let qr_offered = modes
-                .dyn_ref::<js_sys::Array>()
-                .is_some_and(|m| m.includes(&"qr".into(), 0));
+            let qr_offered = modes.is_object() && modes.unchecked_ref::<Array>().includes("qr");
+            let remaining = get_cents(&c, "order_remaining_cents");
             {
                 let mut i = w.borrow_mut();
-                i.order_remaining = get_cents(&c, "order_remaining_cents");
+                i.order_remaining = remaining;
                 i.qr_allowed = qr_offered;
                 i.note = if eligible {
                     None
@@ -529,11 +607,7 @@ async fn load(w: &W) {
             }
             let ready = Object::new();
             set(&ready, "eligible", eligible.into());
-            set(
-                &ready,
-                "order_remaining_cents",
-                (get_cents(&c, "order_remaining_cents") as f64).into(),
-            );
+            set(&ready, "order_remaining_cents", (remaining as f64).into());
             set(
                 &ready,
                 "min_amount_cents",
@@ -568,7 +642,6 @@ async fn create(w: &W, mode: &str, beneficiary: Option<String>) {
     {
         let mut i = w.borrow_mut();
         let attempt = i.attempt.get_or_insert_with(new_attempt).clone();
-        i.last_request = Some((mode.to_string(), beneficiary.clone()));
         i.note = None;
         set(&body, "order_ref", i.order_ref.as_str().into());
         set(&body, "mode", mode.into());
@@ -576,6 +649,7 @@ async fn create(w: &W, mode: &str, beneficiary: Option<String>) {
             set(&body, "beneficiary", b.as_str().into());
         }
         set(&body, "attempt", attempt.into());
+        i.last_request = Some((mode.to_string(), beneficiary));
     }
     render(w, View::Sending);
     // A lost answer is retried with the same attempt: the backend gives back the same payment.
@@ -642,30 +716,23 @@ async fn cancel(w: &W) {
             poll_once(w).await;
         }
         Err(e) => {
-            w.borrow().live.set_text_content(Some(&e.message));
+            w.borrow().live.set_text(&e.message);
             emit(w, "cvco-error", &error_detail(&e.code, &e.message));
         }
     }
 }
 
+/// The camera scanner (`cvco-scan-lazy.js`) opens its view at the end of the body and resolves to
+/// what it read.
 async fn scan(w: &W) {
-    let (scanner, body) = {
+    let (scanner, body, stop) = {
         let i = w.borrow();
-        (i.scan.clone(), i.body.clone())
+        (i.scan.clone(), i.body.clone(), t(i.locale, Text::ScanStop))
     };
     let Some(scanner) = scanner else { return };
-    let area = el("div", "cvco-camera");
-    add(&body, &area);
-    let stop = t(w.borrow().locale, Text::ScanStop);
-    let raw = match scanner.call2(&JsValue::NULL, &area, &stop.into()) {
-        Ok(p) => JsFuture::from(Promise::from(p)).await.ok(),
-        Err(_) => None,
-    };
-    area.remove();
+    let read = scanner.call2(&JsValue::NULL, &body, &stop.into());
+    let raw = JsFuture::from(Promise::from(read)).await.ok();
     if let Some(raw) = raw.and_then(|r| r.as_string()) {
-        if let Some(input) = input_of(&w.borrow()) {
-            input.set_value(&raw);
-        }
         submit_value(w, raw);
     }
 }
@@ -681,6 +748,7 @@ fn apply(w: &W, p: Payment) {
         (same.map(|c| c.status) != Some(p.status), same.is_none())
     };
     let view = logic::view_for(&p);
+    let follow_now = first && !p.done();
     let mut events: Vec<(&str, Object)> = Vec::new();
     {
         let mut i = w.borrow_mut();
@@ -718,13 +786,13 @@ fn apply(w: &W, p: Payment) {
             i.stream_opened = false;
             i.stream_unavailable = false;
         }
-        i.payment = Some(p.clone());
+        i.payment = Some(p);
     }
     render(w, view);
     for (name, detail) in events {
         emit(w, name, &detail);
     }
-    if !p.done() && first {
+    if follow_now {
         follow(w);
     }
 }
@@ -743,75 +811,58 @@ fn follow(w: &W) {
         close_stream(&mut i);
         i.follow_gen += 1;
         let Some(p) = &i.payment else { return };
-        let has_es = Reflect::has(&window(), &"EventSource".into()).unwrap_or(false);
-        if i.stream_unavailable || !has_es || p.events_url.is_empty() {
-            (None, i.follow_gen)
+        let has_es = GLOBAL.with(|g| !get(g, "EventSource").is_undefined());
+        let url = if i.stream_unavailable || !has_es || p.events_url.is_empty() {
+            None
         } else {
-            let url = web_sys::Url::new_with_base(&p.events_url, &i.endpoint)
-                .map(|u| u.href())
-                .ok();
-            (url, i.follow_gen)
-        }
+            resolve(&p.events_url, &JsValue::from_str(&i.endpoint))
+        };
+        (url, i.follow_gen)
     };
     let Some(url) = url else {
-        let w = w.clone();
-        spawn_local(async move { poll(&w, gen).await });
-        return;
+        return go(w, Job::Poll(gen));
     };
-    let init = EventSourceInit::new();
-    init.set_with_credentials(true);
-    let Ok(es) = EventSource::new_with_event_source_init_dict(&url, &init) else {
+    let init = Object::new();
+    set(&init, "withCredentials", true.into());
+    let Ok(es) = EventSource::new(&url, &init) else {
         w.borrow_mut().stream_unavailable = true;
         return follow(w);
     };
-    let weak = Rc::downgrade(w);
-    let on_status = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
-        let Some(w) = weak.upgrade() else { return };
-        let Some(data) = e
-            .dyn_ref::<MessageEvent>()
-            .and_then(|m| m.data().as_string())
-        else {
-            return;
-        };
-        let locale = w.borrow().locale;
-        if let Some(p) = JSON::parse(&data)
-            .ok()
-            .and_then(|v| payment_from(&v, locale))
-        {
-            apply(&w, p);
-        }
-    });
-    let weak = Rc::downgrade(w);
-    let on_open = Closure::<dyn FnMut(Event)>::new(move |_e: Event| {
-        if let Some(w) = weak.upgrade() {
-            w.borrow_mut().stream_opened = true;
-        }
-    });
-    let weak = Rc::downgrade(w);
-    let on_error = Closure::<dyn FnMut(Event)>::new(move |_e: Event| {
-        let Some(w) = weak.upgrade() else { return };
-        let gen = {
-            let mut i = w.borrow_mut();
-            if i.dead || i.es.is_none() {
-                return;
-            }
-            // Never opened: this server cannot stream; poll for the rest of this payment.
-            if !i.stream_opened {
-                i.stream_unavailable = true;
-            }
-            close_stream(&mut i);
-            i.follow_gen += 1;
-            i.follow_gen
-        };
-        let w2 = w.clone();
-        spawn_local(async move { poll(&w2, gen).await });
-    });
-    let _ = es.add_event_listener_with_callback("status", on_status.as_ref().unchecked_ref());
-    let _ = es.add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref());
-    let _ = es.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref());
+    let handlers = vec![
+        listen(&es, "status", w, on_status),
+        listen(&es, "open", w, |w, _| w.borrow_mut().stream_opened = true),
+        listen(&es, "error", w, on_stream_error),
+    ];
     let mut i = w.borrow_mut();
     i.es = Some(es);
-    i.es_handlers = vec![on_status, on_open, on_error];
+    i.es_handlers = handlers;
+}
+
+fn on_status(w: &W, e: JsValue) {
+    let locale = w.borrow().locale;
+    if let Some(p) = parse(&get(&e, "data"))
+        .ok()
+        .and_then(|v| payment_from(&v, locale))
+    {
+        apply(w, p);
+    }
+}
+
+fn on_stream_error(w: &W, _e: JsValue) {
+    let gen = {
+        let mut i = w.borrow_mut();
+        if i.dead || i.es.is_none() {
+            return;
+        }
+        // Never opened: this server cannot stream; poll for the rest of this payment.
+        if !i.stream_opened {
+            i.stream_unavailable = true;
+        }
+        close_stream(&mut i);
+        i.follow_gen += 1;
+        i.follow_gen
+    };
+    go(w, Job::Poll(gen));
 }
 
 /// Reads the payment once; `true` when the network answered.
@@ -819,8 +870,7 @@ async fn poll_once(w: &W) -> bool {
     let Some(id) = w.borrow().payment.as_ref().map(|p| p.payment_id.clone()) else {
         return true;
     };
-    let path = ["/payments/", &id].concat();
-    match api(w, "GET", &path, None).await {
+    match api(w, "GET", &["/payments/", &id].concat(), None).await {
         Ok(v) => {
             let locale = w.borrow().locale;
             if let Some(p) = payment_from(&v, locale) {
@@ -844,8 +894,7 @@ async fn poll(w: &W, gen: u32) {
         }
         if poll_once(w).await {
             if failures > 0 {
-                let i = w.borrow();
-                i.live.set_text_content(Some(""));
+                w.borrow().live.set_text("");
             }
             failures = 0;
             let (done, stale, stream_ok) = {
@@ -866,13 +915,34 @@ async fn poll(w: &W, gen: u32) {
         } else {
             failures += 1;
             let i = w.borrow();
-            i.live
-                .set_text_content(Some(t(i.locale, Text::Reconnecting)));
+            i.live.set_text(t(i.locale, Text::Reconnecting));
         }
     }
 }
 
-/// Rebuilds the body for `view`; the header and the live region stay.
+/// The time left, once a second, until the view changes.
+async fn countdown(w: &W, gen: u32, timer: Element, deadline: i64, label: Text) {
+    loop {
+        sleep(1000).await;
+        let l = {
+            let i = w.borrow();
+            if i.dead || i.render_gen != gen {
+                return;
+            }
+            i.locale
+        };
+        timer.set_text(&time_left(l, label, deadline));
+    }
+}
+
+fn time_left(l: Locale, label: Text, deadline: i64) -> String {
+    fill(
+        t(l, label),
+        &logic::countdown(deadline - js_sys::Date::now() as i64),
+    )
+}
+
+/// Rebuilds the body for `view` (one HTML string); the header and the live region stay.
 fn render(w: &W, view: View) {
     let mut i = w.borrow_mut();
     if i.dead {
@@ -880,41 +950,32 @@ fn render(w: &W, view: View) {
     }
     // Keep keyboard users where they were: the focus moves to the new view's first control, also
     // across a view with none (sending).
-    let had_focus = focus_inside(&i.root) || i.focus_next;
+    let had_focus = i.root.matches(":focus-within") || i.focus_next;
     i.render_gen += 1;
     i.view = view;
     let gen = i.render_gen;
     let l = i.locale;
-    let body = i.body.clone();
-    body.set_inner_html("");
-    attr(&body, "data-view", view_name(view));
-    let _ = i
-        .root
-        .class_list()
-        .toggle_with_force("cvco-disabled", view == View::Ineligible);
+    let mut html = String::new();
     let mut live = String::new();
     let mut countdown_to: Option<(i64, Text)> = None;
-    let p = i.payment.clone();
-    let pay = |p: &Option<Payment>, f: fn(&Payment) -> u64| p.as_ref().map(f).unwrap_or(0);
+    let p = i.payment.as_ref();
+    let amount = |f: fn(&Payment) -> u64| money(p.map(f).unwrap_or(0), l);
     match view {
-        View::Loading => {
-            add(&body, &text("p", "cvco-wait", t(l, Text::Loading)));
-        }
+        View::Loading => tag(&mut html, "p", "class=\"cvco-wait\"", t(l, Text::Loading)),
         View::Ineligible => {
-            let reason = i.note.clone().unwrap_or_default();
-            live = join(&[t(l, Text::Ineligible), &reason]);
-            add(&body, &text("p", "cvco-note", live.trim()));
+            live = join(&[t(l, Text::Ineligible), i.note.as_deref().unwrap_or("")]);
+            tag(&mut html, "p", "class=\"cvco-note\"", live.trim());
         }
         View::Form => {
             if let Some(note) = &i.note {
-                add(&body, &text("p", "cvco-note", note));
+                tag(&mut html, "p", "class=\"cvco-note\"", note);
                 live = note.clone();
             }
             if i.mode != "qr" {
-                render_form(&i, &body);
+                form(&i, &mut html);
             }
             if i.mode != "identifier" && i.qr_allowed {
-                add(&body, &button(t(l, Text::ShowQr), "qr", "cvco-secondary"));
+                button(&mut html, t(l, Text::ShowQr), "qr", "cvco-secondary");
             }
             if let Some(e) = &i.field_error {
                 live = e.clone();
@@ -922,123 +983,100 @@ fn render(w: &W, view: View) {
         }
         View::Sending => {
             live = t(l, Text::Sending).into();
-            add(&body, &text("p", "cvco-wait", &live));
+            tag(&mut html, "p", "class=\"cvco-wait\"", &live);
         }
         View::Waiting => {
-            let amount = money(pay(&p, |p| p.amount_cents), l);
-            live = fill(t(l, Text::OpenApp), &amount);
-            add(&body, &text("p", "cvco-wait cvco-lead", &live));
-            if let Some(d) = p.as_ref().and_then(|p| p.deadline_ms) {
-                countdown_to = Some((d, Text::TimeLeft));
-            }
-            add(
-                &body,
-                &button(t(l, Text::Cancel), "cancel", "cvco-secondary"),
-            );
+            live = fill(t(l, Text::OpenApp), &amount(|p| p.amount_cents));
+            tag(&mut html, "p", "class=\"cvco-wait cvco-lead\"", &live);
+            countdown_to = p.and_then(|p| p.deadline_ms).map(|d| (d, Text::TimeLeft));
         }
         View::ShowQr => {
-            let amount = money(pay(&p, |p| p.amount_cents), l);
-            live = fill(t(l, Text::QrTitle), &amount);
-            add(&body, &text("p", "cvco-lead", &live));
-            let qr = el("div", "cvco-qr");
-            if let Some(svg) = p
-                .as_ref()
+            live = fill(t(l, Text::QrTitle), &amount(|p| p.amount_cents));
+            tag(&mut html, "p", "class=\"cvco-lead\"", &live);
+            html.push_str("<div class=\"cvco-qr\">");
+            let svg = p
                 .and_then(|p| p.qr_payload.as_deref())
-                .and_then(cvco_widget_qr::qr_svg)
-            {
-                qr.set_inner_html(&svg);
-                if let Some(s) = qr.first_element_child() {
-                    attr(&s, "aria-label", &live);
-                }
+                .and_then(cvco_widget_qr::qr_svg);
+            if let Some(rest) = svg.as_deref().and_then(|s| s.strip_prefix("<svg")) {
+                html.push_str("<svg aria-label=\"");
+                push_escaped(&mut html, &live);
+                html.push('"');
+                html.push_str(rest);
             }
-            add(&body, &qr);
-            if let Some(d) = p.as_ref().and_then(|p| p.qr_expires_ms.or(p.deadline_ms)) {
-                countdown_to = Some((d, Text::QrExpires));
-            }
-            add(
-                &body,
-                &button(t(l, Text::Cancel), "cancel", "cvco-secondary"),
-            );
+            html.push_str("</div>");
+            countdown_to = p
+                .and_then(|p| p.qr_expires_ms.or(p.deadline_ms))
+                .map(|d| (d, Text::QrExpires));
         }
         View::Authorized => {
-            let paid = money(pay(&p, |p| p.authorized_cents), l);
-            live = if p.as_ref().map(|p| p.status) == Some(Status::Refunded) {
+            live = if p.map(|p| p.status) == Some(Status::Refunded) {
                 t(l, Text::Refunded).into()
             } else {
-                fill(t(l, Text::Paid), &paid)
+                fill(t(l, Text::Paid), &amount(|p| p.authorized_cents))
             };
-            add(&body, &text("p", "cvco-result cvco-ok", &live));
+            tag(&mut html, "p", "class=\"cvco-result cvco-ok\"", &live);
         }
         View::PartiallyAuthorized => {
-            let paid = money(pay(&p, |p| p.authorized_cents), l);
-            let rest = money(pay(&p, |p| p.order_remaining_cents), l);
-            let a = fill(t(l, Text::PartPaid), &paid);
+            let rest = amount(|p| p.order_remaining_cents);
+            let a = fill(t(l, Text::PartPaid), &amount(|p| p.authorized_cents));
             let b = fill(t(l, Text::RemainingCard), &rest);
-            add(&body, &text("p", "cvco-result cvco-ok", &a));
-            add(&body, &text("p", "cvco-remaining", &b));
+            tag(&mut html, "p", "class=\"cvco-result cvco-ok\"", &a);
+            tag(&mut html, "p", "class=\"cvco-remaining\"", &b);
             live = join(&[&a, &b]);
             if i.chain {
-                add(
-                    &body,
-                    &button(
-                        &fill(t(l, Text::ChainRemainder), &rest),
-                        "chain",
-                        "cvco-primary",
-                    ),
-                );
+                let label = fill(t(l, Text::ChainRemainder), &rest);
+                button(&mut html, &label, "chain", "cvco-primary");
             }
         }
         View::Declined | View::Expired | View::Failed => {
-            let msg = match view {
-                View::Declined => t(l, Text::Declined).to_string(),
-                View::Expired => t(l, Text::Expired).to_string(),
+            live = match view {
+                View::Declined => t(l, Text::Declined).into(),
+                View::Expired => t(l, Text::Expired).into(),
                 _ => i
                     .failure
                     .clone()
                     .unwrap_or_else(|| t(l, Text::Error).into()),
             };
-            let box_ = el("div", "cvco-result cvco-bad");
-            attr(&box_, "role", "alert");
-            box_.set_text_content(Some(&msg));
-            add(&body, &box_);
-            live = msg;
-            add(&body, &button(t(l, Text::Retry), "retry", "cvco-primary"));
+            tag(
+                &mut html,
+                "div",
+                "class=\"cvco-result cvco-bad\" role=\"alert\"",
+                &live,
+            );
+            button(&mut html, t(l, Text::Retry), "retry", "cvco-primary");
         }
     }
-    i.live.set_text_content(Some(&live));
+    // The time left belongs with the instruction, before the cancel button.
     if let Some((deadline, label)) = countdown_to {
-        let timer = el("p", "cvco-timer");
-        attr(&timer, "aria-hidden", "true");
-        timer.set_text_content(Some(&fill(
-            t(l, label),
-            &logic::countdown(deadline - js_sys::Date::now() as i64),
-        )));
-        // Before the cancel button: the time left belongs with the instruction.
-        let cancel = body.query_selector("[data-action=cancel]").ok().flatten();
-        let _ = body.insert_before(&timer, cancel.as_ref().map(|c| c.unchecked_ref()));
-        let w = w.clone();
-        spawn_local(async move {
-            loop {
-                sleep(1000).await;
-                {
-                    let i = w.borrow();
-                    if i.dead || i.render_gen != gen {
-                        return;
-                    }
-                }
-                let left = deadline - js_sys::Date::now() as i64;
-                timer.set_text_content(Some(&fill(t(l, label), &logic::countdown(left))));
-            }
-        });
+        tag(
+            &mut html,
+            "p",
+            "class=\"cvco-timer\" aria-hidden=\"true\"",
+            &time_left(l, label, deadline),
+        );
+    }
+    if matches!(view, View::Waiting | View::ShowQr) {
+        button(&mut html, t(l, Text::Cancel), "cancel", "cvco-secondary");
+    }
+    i.body.set_html(&html);
+    i.body.set_attr("data-view", view_name(view));
+    i.root.set_attr(
+        "class",
+        if view == View::Ineligible {
+            "cvco cvco-disabled"
+        } else {
+            "cvco"
+        },
+    );
+    i.live.set_text(&live);
+    if let Some((deadline, label)) = countdown_to {
+        if let Some(timer) = i.body.find(".cvco-timer") {
+            go(w, Job::Countdown(gen, timer, deadline, label));
+        }
     }
     if had_focus {
-        if let Some(target) = body
-            .query_selector("[aria-invalid=true], input, button")
-            .ok()
-            .flatten()
-            .and_then(|e| e.dyn_into::<HtmlElement>().ok())
-        {
-            let _ = target.focus();
+        if let Some(target) = i.body.find("[aria-invalid=true], input, button") {
+            target.focus();
             i.focus_next = false;
         } else {
             i.focus_next = true;
@@ -1046,71 +1084,50 @@ fn render(w: &W, view: View) {
     }
     if !i.interactive_marked && matches!(view, View::Form | View::Ineligible) {
         i.interactive_marked = true;
-        if let Some(perf) = window().performance() {
-            let _ = perf.mark("cvco-interactive");
-        }
+        mark("cvco-interactive");
     }
 }
 
-fn render_form(i: &Inner, body: &Element) {
+fn form(i: &Inner, html: &mut String) {
     let l = i.locale;
-    let form = el("form", "cvco-form");
-    attr(&form, "novalidate", "");
-    let label = text("label", "cvco-label", t(l, Text::FieldLabel));
-    attr(&label, "for", "cvco-id");
-    add(&form, &label);
-    let hint = text("p", "cvco-hint", t(l, Text::FieldHint));
-    attr(&hint, "id", "cvco-hint");
-    add(&form, &hint);
-    let row = el("div", "cvco-row");
-    let input = el("input", "cvco-input");
-    for (k, v) in [
-        ("id", "cvco-id"),
-        ("name", "beneficiary"),
-        ("type", "text"),
-        ("inputmode", "email"),
-        ("autocomplete", "email"),
-        ("autocapitalize", "none"),
-        ("spellcheck", "false"),
-        ("enterkeyhint", "go"),
-        ("required", ""),
-    ] {
-        attr(&input, k, v);
+    html.push_str("<form class=\"cvco-form\" novalidate>");
+    tag(
+        html,
+        "label",
+        "class=\"cvco-label\" for=\"cvco-id\"",
+        t(l, Text::FieldLabel),
+    );
+    tag(
+        html,
+        "p",
+        "class=\"cvco-hint\" id=\"cvco-hint\"",
+        t(l, Text::FieldHint),
+    );
+    html.push_str(
+        "<div class=\"cvco-row\"><input class=\"cvco-input\" id=\"cvco-id\" name=\"beneficiary\" \
+         type=\"text\" inputmode=\"email\" autocomplete=\"email\" autocapitalize=\"none\" \
+         spellcheck=\"false\" enterkeyhint=\"go\" required aria-describedby=\"cvco-hint",
+    );
+    if i.field_error.is_some() {
+        html.push_str(" cvco-err\" aria-invalid=\"true");
     }
-    if let Some(input) = input.dyn_ref::<HtmlInputElement>() {
-        input.set_value(&i.input_value);
-    }
-    add(&row, &input);
+    html.push_str("\" value=\"");
+    push_escaped(html, &i.input_value);
+    html.push_str("\">");
     if i.scan.is_some() {
-        add(&row, &button(t(l, Text::Scan), "scan", "cvco-secondary"));
+        button(html, t(l, Text::Scan), "scan", "cvco-secondary");
     }
-    add(&form, &row);
-    let mut described = String::from("cvco-hint");
+    html.push_str("</div>");
     if let Some(e) = &i.field_error {
-        let err = text("p", "cvco-error", e);
-        attr(&err, "id", "cvco-err");
-        add(&form, &err);
-        attr(&input, "aria-invalid", "true");
-        described.push_str(" cvco-err");
+        tag(html, "p", "class=\"cvco-error\" id=\"cvco-err\"", e);
     }
-    attr(&input, "aria-describedby", &described);
-    let submit = text(
+    tag(
+        html,
         "button",
-        "cvco-primary",
+        "class=\"cvco-primary\" type=\"submit\"",
         &fill(t(l, Text::Pay), &money(i.order_remaining, l)),
     );
-    attr(&submit, "type", "submit");
-    add(&form, &submit);
-    add(body, &form);
-}
-
-fn focus_inside(root: &Element) -> bool {
-    let node = root.get_root_node();
-    let active = get(&node, "activeElement");
-    match active.dyn_into::<web_sys::Node>() {
-        Ok(n) => root.contains(Some(&n)),
-        Err(_) => false,
-    }
+    html.push_str("</form>");
 }
 
 fn view_name(v: View) -> &'static str {
