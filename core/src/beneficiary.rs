@@ -125,8 +125,8 @@ fn parse_email(s: &str) -> Result<BeneficiaryId, CvcoError> {
         && !local.ends_with('.')
         && !local.as_bytes().windows(2).any(|w| w == b"..")
         && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && domain.len() <= 253
