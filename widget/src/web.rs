@@ -147,7 +147,9 @@ struct Inner {
 
 type W = Rc<RefCell<Inner>>;
 
-/// What `mount` returns to JS: `destroy()` stops timers and the stream.
+// What `mount` returns to JS: `destroy()` stops timers and the stream. (Plain comments on the
+// exported items: doc comments would be copied into the generated glue, which shoppers download;
+// the package's API is documented in cvco-checkout.d.ts.)
 #[wasm_bindgen]
 pub struct Handle(W);
 
@@ -348,9 +350,9 @@ fn status_name(s: Status) -> &'static str {
     }
 }
 
-/// Mounts the widget in `root` (a container in the element's shadow root). `emit(name, detail)`
-/// dispatches the element's events; `scan(body, stopLabel)` (only when the browser has
-/// BarcodeDetector) resolves to the raw value of a scanned code.
+// Mounts the widget in `root` (a container in the element's shadow root). `emit(name, detail)`
+// dispatches the element's events; `scan(body, stopLabel)` (only when the browser has
+// BarcodeDetector) resolves to the raw value of a scanned code.
 #[wasm_bindgen]
 #[allow(clippy::too_many_arguments)]
 pub fn mount(
@@ -703,7 +705,7 @@ async fn cancel(w: &W) {
     let Some(id) = w.borrow().payment.as_ref().map(|p| p.payment_id.clone()) else {
         return;
     };
-    let path = ["/payments/", &id, "/cancel"].concat();
+    let path = String::from("/payments/") + &id + "/cancel";
     match api(w, "POST", &path, Some(&Object::new())).await {
         Ok(v) => {
             let locale = w.borrow().locale;
@@ -870,7 +872,7 @@ async fn poll_once(w: &W) -> bool {
     let Some(id) = w.borrow().payment.as_ref().map(|p| p.payment_id.clone()) else {
         return true;
     };
-    match api(w, "GET", &["/payments/", &id].concat(), None).await {
+    match api(w, "GET", &(String::from("/payments/") + &id), None).await {
         Ok(v) => {
             let locale = w.borrow().locale;
             if let Some(p) = payment_from(&v, locale) {
