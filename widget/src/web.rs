@@ -1147,3 +1147,7 @@ fn view_name(v: View) -> &'static str {
         View::Failed => "failed",
     }
 }
+
+#[cfg(test)]
+#[path = "web_tests.rs"]
+mod tests;

@@ -279,15 +279,15 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
     }
 
     if widget::exists()? && selected(widget::PACKAGE) {
-        if let Some(counts) = widget::browser_tests()? {
-            steps.step("widget browser tests", |steps| {
+        steps.step("widget DOM tests (wasm-bindgen-test)", |steps| {
+            if let Some(counts) = widget::browser_tests()? {
                 steps.count(Some(counts));
                 if counts.failed > 0 {
-                    bail!("{} browser tests failed", counts.failed);
+                    bail!("{} widget DOM tests failed", counts.failed);
                 }
-                Ok(())
-            })?;
-        }
+            }
+            Ok(())
+        })?;
     }
 
     // The demo pages (storefront, back-office, counter) clicked through in Chromium.
@@ -328,7 +328,7 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
 
 /// Runs a test command, passing its output through line by line while reading the runners'
 /// closing lines. Also returns the counts it saw, failed run or not (`None` if no closing line).
-fn run_counting(command: &mut Command) -> (Result<()>, Option<TestCounts>) {
+pub fn run_counting(command: &mut Command) -> (Result<()>, Option<TestCounts>) {
     let line = describe(command);
     eprintln!("$ {line}");
     let seen: Arc<Mutex<Option<TestCounts>>> = Arc::default();

@@ -211,16 +211,90 @@ pub fn prepare_browser_tests() -> Result<Vec<(&'static str, PathBuf)>> {
     Ok(env)
 }
 
-/// Runs after the workspace tests when the widget exists: browser tests that are not part of the
-/// workspace test run. The browser tests crate (tests/browser) is a workspace member and already
-/// ran with the others, so there is nothing more yet; `None` means no extra step.
+/// wasm-bindgen of the widget, its CLI support in xtask and the test runner: one version.
+pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
+/// Chromium's options for wasm-bindgen-test-runner (it adds headless and no-sandbox itself).
+const WEBDRIVER_JSON: &str = "widget/webdriver.json";
+
+/// Runs after the workspace tests when the widget exists: the widget's DOM unit tests
+/// (`wasm-bindgen-test`, widget/src/web_tests.rs) in headless Chromium through
+/// wasm-bindgen-test-runner. The end-to-end browser tests (tests/browser) are a workspace member
+/// and already ran with the others.
 pub fn browser_tests() -> Result<Option<TestCounts>> {
-    Ok(None)
+    let workspace = workspace()?;
+    if !workspace.root.join("widget/src/web_tests.rs").is_file() {
+        return Ok(None);
+    }
+    ensure_chromium()?;
+    let runner = ensure_test_runner()?;
+    let mut tests = workspace.cargo(["test", "-p", PACKAGE, "--lib", "--target", WASM_TARGET]);
+    tests
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &runner)
+        .env("CHROMEDRIVER", CHROMEDRIVER_BIN)
+        .env(
+            "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+            workspace.root.join(WEBDRIVER_JSON),
+        );
+    let (result, counts) = crate::test::run_counting(&mut tests);
+    match (result, counts) {
+        (_, Some(counts)) if counts.failed > 0 => Ok(Some(counts)),
+        (Ok(()), Some(counts)) => Ok(Some(counts)),
+        (Ok(()), None) => bail!("the widget's wasm tests reported no count"),
+        (Err(error), _) => Err(error),
+    }
+}
+
+/// `wasm-bindgen-test-runner` of [`WASM_BINDGEN_VERSION`], built from crates.io once into
+/// `$HOME/.cache/cvco/tools` (no binary download; a few minutes cold).
+fn ensure_test_runner() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    let root = PathBuf::from(home).join(".cache/cvco/tools");
+    let runner = root.join("bin/wasm-bindgen-test-runner");
+    let version = std::process::Command::new(&runner)
+        .arg("--version")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    if version
+        .split_whitespace()
+        .any(|word| word == WASM_BINDGEN_VERSION)
+    {
+        return Ok(runner);
+    }
+    run(workspace()?
+        .cargo([
+            "install",
+            "wasm-bindgen-cli",
+            "--bin",
+            "wasm-bindgen-test-runner",
+        ])
+        .arg("--version")
+        .arg(format!("={WASM_BINDGEN_VERSION}"))
+        .arg("--root")
+        .arg(&root))?;
+    Ok(runner)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_wasm_bindgen_version_everywhere() {
+        let root = workspace().unwrap().root.clone();
+        let pin = format!("\"={WASM_BINDGEN_VERSION}\"");
+        for (file, dependency) in [
+            ("xtask/Cargo.toml", "wasm-bindgen-cli-support"),
+            ("widget/Cargo.toml", "wasm-bindgen"),
+        ] {
+            let manifest = std::fs::read_to_string(root.join(file)).unwrap();
+            let line = manifest
+                .lines()
+                .find(|line| line.starts_with(&format!("{dependency} =")))
+                .unwrap_or_else(|| panic!("{file} has no {dependency}"));
+            assert!(line.contains(&pin), "{file}: {line}");
+        }
+    }
 
     #[test]
     fn shipped_js_loses_comment_lines_and_indentation_only() {
