@@ -71,7 +71,7 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
         .env("SMOKE_HOST_PORT", free_port()?.to_string());
     counts.add(suite::run_grouped(
         &mut smoke_run,
-        SmokeTally::default(),
+        suite::ClosingLine::new(parse_smoke_summary),
         SMOKE_TIMEOUT,
     )?);
     Ok(Some(counts))
@@ -82,43 +82,27 @@ fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// pages-smoke.mjs closes with `N passed, M failed`.
-#[derive(Default)]
-struct SmokeTally(Option<TestCounts>);
-
-impl suite::Tally for SmokeTally {
-    fn read(&mut self, line: &str) {
-        let parsed = line
-            .trim()
-            .split_once(" passed, ")
-            .and_then(|(passed, rest)| {
-                Some(TestCounts {
-                    passed: passed.parse().ok()?,
-                    failed: rest.strip_suffix(" failed")?.parse().ok()?,
-                    skipped: 0,
-                })
-            });
-        if parsed.is_some() {
-            self.0 = parsed;
-        }
-    }
-
-    fn counts(&self) -> Option<TestCounts> {
-        self.0
-    }
+/// pages-smoke.mjs closes with `N passed, M failed`. Other lines: `None`.
+fn parse_smoke_summary(line: &str) -> Option<TestCounts> {
+    let (passed, rest) = line.trim().split_once(" passed, ")?;
+    Some(TestCounts {
+        passed: passed.parse().ok()?,
+        failed: rest.strip_suffix(" failed")?.parse().ok()?,
+        skipped: 0,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
 
-    use super::SmokeTally;
-    use crate::suite::Tally as _;
+    use super::parse_smoke_summary;
+    use crate::suite::{ClosingLine, Tally as _};
     use crate::test::TestCounts;
 
     #[test]
     fn smoke_summary_is_read() {
-        let mut tally = SmokeTally::default();
+        let mut tally = ClosingLine::new(parse_smoke_summary);
         tally.read("ok   storefront:full-cvco (812 ms)");
         assert_eq!(tally.counts(), None);
         tally.read("FAIL counter:qr: timeout");

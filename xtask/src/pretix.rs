@@ -164,22 +164,11 @@ fn ensure_venv(root: &Path) -> Result<PathBuf> {
 /// pytest, relayed and tallied by its closing line (see [`suite::run_grouped`]). Exit 5 (no
 /// tests) prints no tally, so it fails too.
 fn run_pytest(command: &mut Command) -> Result<TestCounts> {
-    suite::run_grouped(command, PytestTally::default(), SUITE_TIMEOUT)
-}
-
-#[derive(Default)]
-struct PytestTally(Option<TestCounts>);
-
-impl suite::Tally for PytestTally {
-    fn read(&mut self, line: &str) {
-        if let Some(parsed) = parse_pytest_summary(line) {
-            self.0 = Some(parsed);
-        }
-    }
-
-    fn counts(&self) -> Option<TestCounts> {
-        self.0
-    }
+    suite::run_grouped(
+        command,
+        suite::ClosingLine::new(parse_pytest_summary),
+        SUITE_TIMEOUT,
+    )
 }
 
 /// pytest's closing line: `3 failed, 10 passed, 1 skipped, 2 errors in 4.2s` (with or without
