@@ -11,10 +11,13 @@ import {
 
 const BENEFICIARY_RE = /^(\d{11}|[^\s@]+@[^\s@]+\.[^\s@]+)$/;
 
+/** A fresh reference per form: date and time for the seller, plus a random suffix so two sales
+ * started in the same second never share an order (the second would attach to the first one). */
 function defaultOrderRef(prefix) {
   const now = new Date();
   const pad = (n) => String(n).padStart(2, '0');
-  return `${prefix}-${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}`;
+  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => (b % 36).toString(36)).join('').toUpperCase();
+  return `${prefix}-${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}-${suffix}`;
 }
 
 /** An idempotency token per user action: kept across retries of the same input, renewed on edit. */
