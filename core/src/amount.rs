@@ -2,14 +2,20 @@
 
 use crate::error::{CvcoError, ErrorCode};
 use core::fmt;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// A non-negative amount of euro cents. Serialises as a bare integer (`4550` is 45,50 €).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(transparent)]
 pub struct Amount(u64);
+
+/// Bounded like [`Amount::from_cents`]: an answer claiming more than [`Amount::MAX`] is refused,
+/// so hosts storing cents as `i64` (or JS numbers) never see a wrapped value.
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Amount::from_cents(u64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
 
 impl Amount {
     pub const ZERO: Amount = Amount(0);
@@ -269,6 +275,23 @@ mod tests {
         assert_eq!(Amount(1).saturating_sub(Amount(2)), Amount::ZERO);
         assert_eq!(Amount(10_000).basis_points(250).cents(), 250);
         assert_eq!(Amount(4550).basis_points(250).cents(), 114); // 113.75 rounds up
+    }
+
+    #[test]
+    fn json_amounts_are_bounded_like_from_cents() {
+        let max = Amount::MAX.cents();
+        assert_eq!(
+            serde_json::from_str::<Amount>(&max.to_string()).unwrap(),
+            Amount::MAX
+        );
+        for over in [max + 1, u64::MAX] {
+            assert!(
+                serde_json::from_str::<Amount>(&over.to_string()).is_err(),
+                "{over}"
+            );
+        }
+        assert!(serde_json::from_str::<Amount>("-1").is_err());
+        assert_eq!(serde_json::to_string(&Amount(4550)).unwrap(), "4550");
     }
 
     proptest! {

@@ -101,7 +101,8 @@ impl BeneficiaryId {
                 let first: String = local.chars().take(1).collect();
                 format!("{first}***@{domain}")
             }
-            BeneficiaryId::CvConnectId(d) => format!("*******{}", &d[7..]),
+            // `get`: the variant is public, so `d` may not be the 11 ASCII digits `parse` makes.
+            BeneficiaryId::CvConnectId(d) => format!("*******{}", d.get(7..).unwrap_or("")),
         }
     }
 }
@@ -245,6 +246,15 @@ mod tests {
             BeneficiaryId::parse("jeanne@example.fr").unwrap().masked(),
             "j***@example.fr"
         );
+    }
+
+    #[test]
+    fn masking_a_hand_built_id_does_not_panic() {
+        for d in ["", "123", "123456é8901", "éééééééééé"] {
+            let m = BeneficiaryId::CvConnectId(d.into()).masked();
+            assert!(m.starts_with("*******"), "{m}");
+        }
+        assert_eq!(BeneficiaryId::Email("é@x.fr".into()).masked(), "é***@x.fr");
     }
 
     proptest! {

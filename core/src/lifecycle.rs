@@ -435,17 +435,105 @@ mod tests {
         assert!(P::Created.transition(P::Used).is_err());
     }
 
+    /// The ANCV lifecycle written out by hand, independently of `can_transition_to`: row = from,
+    /// column = to, in the order of `STATES`. Changing the rules means changing this table too.
+    const STATES: [TransactionState; 9] = [
+        Created,
+        Processing,
+        Authorizing,
+        Authorized,
+        Validated,
+        Used,
+        Cancelled,
+        Aborted,
+        Expired,
+    ];
+    #[rustfmt::skip]
+    const ALLOWED: [[u8; 9]; 9] = [
+        //             CRE PRO AUT AUD VAL USE CAN ABO EXP
+        /* CREATED */  [0,  1,  0,  0,  0,  0,  1,  1,  1],
+        /* PROCESS */  [0,  0,  1,  0,  0,  0,  1,  1,  1],
+        /* AUTHING */  [0,  0,  0,  1,  1,  0,  1,  1,  1],
+        /* AUTHED  */  [0,  0,  0,  0,  1,  0,  1,  0,  1],
+        /* VALID   */  [0,  0,  0,  0,  0,  1,  1,  0,  0],
+        /* USED    */  [0,  0,  0,  0,  0,  0,  0,  0,  0],
+        /* CANCEL  */  [0,  0,  0,  0,  0,  0,  0,  0,  0],
+        /* ABORTED */  [0,  0,  0,  0,  0,  0,  0,  0,  0],
+        /* EXPIRED */  [0,  0,  0,  0,  0,  0,  0,  0,  0],
+    ];
+
+    #[test]
+    fn transitions_match_the_hand_written_ancv_table() {
+        for (i, from) in STATES.into_iter().enumerate() {
+            for (j, to) in STATES.into_iter().enumerate() {
+                let allowed = ALLOWED[i][j] == 1;
+                let got = from.transition(to);
+                assert_eq!(got.is_ok(), allowed, "{from:?} -> {to:?}");
+                match got {
+                    Ok(next) => assert_eq!(next, to),
+                    Err(e) => assert_eq!(e.code, ErrorCode::IllegalTransition),
+                }
+            }
+        }
+        // The table's order is the wire names'.
+        let names: Vec<&str> = STATES.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "CREATED",
+                "PROCESSING",
+                "AUTHORIZING",
+                "AUTHORIZED",
+                "VALIDATED",
+                "USED",
+                "CANCELLED",
+                "ABORTED",
+                "EXPIRED"
+            ]
+        );
+    }
+
+    #[test]
+    fn pre_transaction_transitions_match_the_hand_written_table() {
+        use PreTransactionState as P;
+        let states = [P::Created, P::Processing, P::Used, P::Cancelled, P::Expired];
+        #[rustfmt::skip]
+        let allowed: [[u8; 5]; 5] = [
+            //              CRE PRO USE CAN EXP
+            /* CREATED */   [0,  1,  0,  1,  1],
+            /* PROCESSING*/ [1,  0,  1,  1,  1],
+            /* USED */      [0,  0,  0,  0,  0],
+            /* CANCELLED */ [0,  0,  0,  0,  0],
+            /* EXPIRED */   [0,  0,  0,  0,  0],
+        ];
+        for (i, from) in states.into_iter().enumerate() {
+            for (j, to) in states.into_iter().enumerate() {
+                assert_eq!(
+                    from.transition(to).is_ok(),
+                    allowed[i][j] == 1,
+                    "{from:?} -> {to:?}"
+                );
+            }
+        }
+    }
+
     proptest! {
-        /// Any sequence of attempted transitions keeps the machine in a state reachable by legal
-        /// edges only, and never panics.
+        /// Any sequence of attempted transitions, from any state, moves exactly along the
+        /// hand-written table, and never panics.
         #[test]
-        fn random_walks_stay_legal(steps in proptest::collection::vec(0usize..9, 0..40)) {
-            let mut s = Created;
-            for i in steps {
-                let to = TransactionState::ALL[i];
-                match s.transition(to) {
-                    Ok(next) => { prop_assert!(s.can_transition_to(to)); s = next; }
-                    Err(e) => { prop_assert_eq!(e.code, ErrorCode::IllegalTransition); }
+        fn random_walks_follow_the_table(start in 0usize..9, steps in proptest::collection::vec(0usize..9, 0..40)) {
+            let mut i = start;
+            for j in steps {
+                match STATES[i].transition(STATES[j]) {
+                    Ok(next) => {
+                        prop_assert_eq!(ALLOWED[i][j], 1, "{:?} -> {:?}", STATES[i], STATES[j]);
+                        prop_assert_eq!(next, STATES[j]);
+                        i = j;
+                    }
+                    Err(e) => {
+                        prop_assert_eq!(ALLOWED[i][j], 0, "{:?} -> {:?}", STATES[i], STATES[j]);
+                        prop_assert_eq!(e.code, ErrorCode::IllegalTransition);
+                    }
                 }
             }
         }

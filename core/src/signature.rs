@@ -111,7 +111,8 @@ pub fn verify(
     if !ok {
         return Err(CvcoError::new(ErrorCode::NotificationBadSignature));
     }
-    if (now.secs() - t).abs() > tolerance_s {
+    // abs_diff: a crafted `t` far from now (i64::MIN) must not overflow the subtraction.
+    if tolerance_s < 0 || now.secs().abs_diff(t) > tolerance_s as u64 {
         return Err(CvcoError::new(ErrorCode::NotificationStale).with_detail(
             &format!("Tolérance : {tolerance_s} s."),
             &format!("Tolerance: {tolerance_s} s."),
@@ -238,6 +239,61 @@ mod tests {
                 .code,
             ErrorCode::NotificationReplayed
         );
+    }
+
+    /// Known answer computed outside this code (Python's `hmac` module, and
+    /// `printf '%s' "1795384140.$BODY" | openssl dgst -sha256 -hmac whsec_known_answer`), so a
+    /// change of the signed string or of the encoding cannot pass by agreeing with itself.
+    #[test]
+    fn signature_matches_independently_computed_hmac_sha256() {
+        let secret = b"whsec_known_answer";
+        let body = br#"{"id":"evt_kat","type":"transaction.updated","created_at":"2026-11-22T21:49:00.000Z","shop_id":"SHOP-1","merchant_order_id":"CMD-42","transaction_id":"tx_42","state":"VALIDATED","sequence":7}"#;
+        let expected =
+            "t=1795384140,v1=03c44a379acc8cfe8ce36a61fc6f052a3fcb113b44bc38e158963584a9d2e90b";
+        assert_eq!(
+            sign(secret, Timestamp::from_secs(1_795_384_140), body),
+            expected
+        );
+        let v = verify(
+            secret,
+            expected,
+            body,
+            Timestamp::from_secs(1_795_384_140),
+            300,
+        )
+        .unwrap();
+        assert_eq!(v.event_id, "evt_kat");
+        // The same vector with its upper-case hex, as some senders write it.
+        let upper = expected.replace("v1=03c44a", "v1=03C44A");
+        verify(
+            secret,
+            &upper,
+            body,
+            Timestamp::from_secs(1_795_384_140),
+            300,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_overflows() {
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let header = format!("t={t},v1={}", "00".repeat(32));
+            let e = verify(SECRET, &header, &body(), now(), 300).unwrap_err();
+            assert_eq!(e.code, ErrorCode::NotificationBadSignature, "{t}");
+            // Signed by the holder of the secret but far from now: stale, no overflow.
+            let signed = sign(SECRET, Timestamp::from_secs(t), &body());
+            let e = verify(SECRET, &signed, &body(), now(), 300).unwrap_err();
+            assert_eq!(e.code, ErrorCode::NotificationStale, "{t}");
+        }
+        // A valid MAC over t = i64::MIN: `now - t` used to overflow here.
+        let sig = mac(SECRET, i64::MIN, &body()).finalize().into_bytes();
+        let header = format!("t={},v1={}", i64::MIN, hex(&sig));
+        let e = verify(SECRET, &header, &body(), now(), 300).unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotificationStale);
+        let header = sign(SECRET, now(), &body());
+        let e = verify(SECRET, &header, &body(), now(), -1).unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotificationStale);
     }
 
     #[test]

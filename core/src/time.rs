@@ -48,6 +48,16 @@ fn civil_from_days(z: i64) -> Date {
     }
 }
 
+/// The value of 1 to 4 ASCII digits; `None` for anything else.
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 4 {
+        return None;
+    }
+    b.iter().try_fold(0u32, |v, &c| {
+        c.is_ascii_digit().then(|| v * 10 + (c - b'0') as u32)
+    })
+}
+
 fn days_in_month(y: i32, m: u8) -> u8 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -71,24 +81,24 @@ impl Date {
     }
 
     pub fn parse(s: &str) -> Result<Date, CvcoError> {
+        Date::parse_bytes(s.as_bytes().trim_ascii())
+    }
+
+    /// "YYYY-MM-DD" checked byte by byte: no slicing of the `str`, so no multi-byte character
+    /// can land on a cut.
+    fn parse_bytes(b: &[u8]) -> Result<Date, CvcoError> {
         let bad = || {
             CvcoError::new(ErrorCode::InvalidRequest)
                 .with_detail("Date invalide (AAAA-MM-JJ).", "Invalid date (YYYY-MM-DD).")
         };
-        let s = s.trim();
-        let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-            return Err(bad());
+        match b {
+            [y @ .., b'-', m1, m2, b'-', d1, d2] if y.len() == 4 => Date::new(
+                digits(y).ok_or_else(bad)? as i32,
+                digits(&[*m1, *m2]).ok_or_else(bad)? as u8,
+                digits(&[*d1, *d2]).ok_or_else(bad)? as u8,
+            ),
+            _ => Err(bad()),
         }
-        let num = |r: core::ops::Range<usize>| -> Result<u32, CvcoError> {
-            let part = &s[r];
-            if part.bytes().all(|c| c.is_ascii_digit()) {
-                part.parse().map_err(|_| bad())
-            } else {
-                Err(bad())
-            }
-        };
-        Date::new(num(0..4)? as i32, num(5..7)? as u8, num(8..10)? as u8)
     }
 
     fn days(self) -> i64 {
@@ -228,6 +238,7 @@ impl Timestamp {
     }
 
     /// Accepts "2026-11-22T21:49:00Z", with optional fraction and a "+01:00"-style offset.
+    /// Works on bytes: arbitrary text (multi-byte characters included) is an error, never a panic.
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp, CvcoError> {
         let bad = || {
             CvcoError::new(ErrorCode::InvalidRequest).with_detail(
@@ -235,53 +246,45 @@ impl Timestamp {
                 "Invalid timestamp (RFC 3339).",
             )
         };
-        let s = s.trim();
-        if s.len() < 20 || !s.is_char_boundary(10) {
+        let b = s.as_bytes().trim_ascii();
+        if b.len() < 20 {
             return Err(bad());
         }
-        let date = Date::parse(&s[..10])?;
-        let rest = &s[10..];
-        if !(rest.starts_with('T') || rest.starts_with('t') || rest.starts_with(' ')) {
-            return Err(bad());
-        }
-        let rest = &rest[1..];
-        let b = rest.as_bytes();
-        if b.len() < 9 || b[2] != b':' || b[5] != b':' {
-            return Err(bad());
-        }
-        let two = |i: usize| -> Result<i64, CvcoError> {
-            let p = &rest[i..i + 2];
-            if p.bytes().all(|c| c.is_ascii_digit()) {
-                Ok(p.parse::<i64>().map_err(|_| bad())?)
-            } else {
-                Err(bad())
-            }
+        let (date, rest) = b.split_at(10);
+        let date = Date::parse_bytes(date)?;
+        let (h, m, sec, tail) = match rest {
+            [b'T' | b't' | b' ', h1, h2, b':', m1, m2, b':', s1, s2, tail @ ..] => (
+                digits(&[*h1, *h2]).ok_or_else(bad)? as i64,
+                digits(&[*m1, *m2]).ok_or_else(bad)? as i64,
+                digits(&[*s1, *s2]).ok_or_else(bad)? as i64,
+                tail,
+            ),
+            _ => return Err(bad()),
         };
-        let (h, m, sec) = (two(0)?, two(3)?, two(6)?);
         if h > 23 || m > 59 || sec > 60 {
             return Err(bad());
         }
-        let mut tail = &rest[8..];
+        let mut tail = tail;
         let mut ms = 0i64;
-        if let Some(frac) = tail.strip_prefix('.') {
-            let n = frac.bytes().take_while(|c| c.is_ascii_digit()).count();
+        if let [b'.', frac @ ..] = tail {
+            let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
             if n == 0 {
                 return Err(bad());
             }
-            let digits = &frac[..n];
-            let mut v = 0i64;
-            for (i, c) in digits.bytes().take(3).enumerate() {
-                v += (c - b'0') as i64 * [100, 10, 1][i];
+            for (i, c) in frac.iter().take(n.min(3)).enumerate() {
+                ms += (c - b'0') as i64 * [100, 10, 1][i];
             }
-            ms = v;
             tail = &frac[n..];
         }
         let offset_min = match tail {
-            "Z" | "z" => 0,
-            t if t.len() == 6 && (t.starts_with('+') || t.starts_with('-')) && &t[3..4] == ":" => {
-                let oh: i64 = t[1..3].parse().map_err(|_| bad())?;
-                let om: i64 = t[4..6].parse().map_err(|_| bad())?;
-                let sign = if t.starts_with('-') { -1 } else { 1 };
+            [b'Z' | b'z'] => 0,
+            [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+                let oh = digits(&[*h1, *h2]).ok_or_else(bad)? as i64;
+                let om = digits(&[*m1, *m2]).ok_or_else(bad)? as i64;
+                if oh > 23 || om > 59 {
+                    return Err(bad());
+                }
+                let sign = if *sign == b'-' { -1 } else { 1 };
                 sign * (oh * 60 + om)
             }
             _ => return Err(bad()),
@@ -333,8 +336,30 @@ mod tests {
             "2026-11-22T21:49:00",
             "2026-11-22T21:49:00.Z",
             "2026-11-22T21:49:00+1:00",
+            "2026-11-22T21:49:00-+1:00",
+            "2026-11-22T21:49:00+24:00",
+            "+026-11-22T21:49:00Z",
         ] {
             assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The crafted `?from=` that used to panic: a two-byte character where a digit is expected,
+    /// at every position of the timestamp and of a date.
+    #[test]
+    fn multi_byte_characters_are_typed_errors_not_panics() {
+        assert!(Timestamp::parse_rfc3339("2026-01-01T12:00:0é").is_err());
+        let good = "2026-11-22T22:49:00.5+01:00";
+        for i in 0..good.len() {
+            for c in ["é", "€", "😀", "\u{a0}"] {
+                let mut s = good.to_string();
+                s.replace_range(i..i + 1, c);
+                let e = Timestamp::parse_rfc3339(&s).unwrap_err();
+                assert_eq!(e.code, ErrorCode::InvalidRequest, "{s:?}");
+                if i < 10 {
+                    assert!(Date::parse(&s[..10 + c.len() - 1]).is_err(), "{s:?}");
+                }
+            }
         }
     }
 
