@@ -64,30 +64,62 @@ pub async fn faults_layer(State(s): State<SandboxState>, req: Request, next: Nex
         (g.faults.for_shop(shop.as_ref()).clone(), shop)
     };
     let (f, shop) = faults;
+    if !f.applies_to(req.method().as_str(), req.uri().path()) {
+        return next.run(req).await;
+    }
     if f.latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms)).await;
     }
-    if f.error_rate > 0.0 && rand::thread_rng().gen_bool(f.error_rate.min(1.0)) {
+    if take_one(&s, shop.as_ref(), |f| &mut f.fail_next_requests)
+        || (f.error_rate > 0.0 && rand::thread_rng().gen_bool(f.error_rate.min(1.0)))
+    {
         return upstream_unavailable();
     }
     let resp = next.run(req).await;
-    let lose = {
-        let mut g = s.lock();
-        let scoped = g.faults.for_shop_mut(shop.as_ref());
-        if scoped.lose_next_responses > 0 {
-            scoped.lose_next_responses -= 1;
-            true
-        } else {
-            false
-        }
-    };
-    if lose
+    if f.latency_after_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(f.latency_after_ms)).await;
+    }
+    if take_one(&s, shop.as_ref(), |f| &mut f.drop_next_responses) {
+        return cut_off(resp).await;
+    }
+    if take_one(&s, shop.as_ref(), |f| &mut f.lose_next_responses)
         || (f.fail_after_commit_rate > 0.0
             && rand::thread_rng().gen_bool(f.fail_after_commit_rate.min(1.0)))
     {
         return upstream_unavailable();
     }
     resp
+}
+
+/// Decrements one "next N" counter of the scope; true when it was above zero.
+fn take_one(
+    s: &SandboxState,
+    shop: Option<&ShopId>,
+    counter: impl FnOnce(&mut crate::faults::Faults) -> &mut u32,
+) -> bool {
+    let mut g = s.lock();
+    let n = counter(g.faults.for_shop_mut(shop));
+    if *n > 0 {
+        *n -= 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// The answer announced longer than it is: the client reads its start, then the connection
+/// closes (hyper ends it on the short body), so no complete answer ever arrives.
+async fn cut_off(resp: Response) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    parts.headers.insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from(bytes.len() as u64 + 1),
+    );
+    Response::from_parts(parts, axum::body::Body::from(half))
 }
 
 fn created<T: serde::Serialize>(is_new: bool, body: T) -> (StatusCode, Json<T>) {
@@ -140,9 +172,13 @@ pub async fn request_authorization(
     State(s): State<SandboxState>,
     m: Merchant,
     ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<RequestAuthorization>,
 ) -> ApiResult<Json<Transaction>> {
-    let tx = s.lock().request_authorization(&m.0, &id, &req)?;
+    let key = idempotency_key(&headers)?;
+    let tx = s
+        .lock()
+        .request_authorization(&m.0, &id, &req, key.as_deref())?;
     s.wake();
     Ok(Json(tx))
 }

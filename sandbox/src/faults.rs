@@ -20,6 +20,16 @@ pub struct Faults {
     /// Hold notifications for `reorder_hold_ms`, then deliver them newest first.
     pub reorder_notifications: bool,
     pub reorder_hold_ms: Option<u64>,
+    /// `"METHOD /api/v1/path"` (`*` stands for one path segment): when set, the faults above
+    /// touch only the matching calls, so a background poller does not eat a "next N" fault.
+    pub only: Option<String>,
+    /// The next N calls answered 503 before doing anything.
+    pub fail_next_requests: u32,
+    /// The next N calls processed fully, then their answer cut off mid-body (the connection
+    /// closes early): the caller gets no answer at all.
+    pub drop_next_responses: u32,
+    /// Added after processing, before the answer: the money moved, the answer is late.
+    pub latency_after_ms: u64,
 }
 
 pub const DEFAULT_REORDER_HOLD_MS: u64 = 500;
@@ -36,12 +46,52 @@ impl Faults {
                     .with_field(name));
             }
         }
-        if self.latency_ms > 60_000 {
-            return Err(CvcoError::new(ErrorCode::InvalidRequest)
-                .with_detail("Latence de 60 s au plus.", "Latency of 60 s at most.")
-                .with_field("latency_ms"));
+        for (name, v) in [
+            ("latency_ms", self.latency_ms),
+            ("latency_after_ms", self.latency_after_ms),
+        ] {
+            if v > 60_000 {
+                return Err(CvcoError::new(ErrorCode::InvalidRequest)
+                    .with_detail("Latence de 60 s au plus.", "Latency of 60 s at most.")
+                    .with_field(name));
+            }
+        }
+        if let Some(only) = &self.only {
+            let ok = only
+                .split_once(' ')
+                .is_some_and(|(m, p)| !m.is_empty() && p.starts_with('/'));
+            if !ok {
+                return Err(CvcoError::new(ErrorCode::InvalidRequest)
+                    .with_detail(
+                        "Forme : « POST /api/v1/transactions/*/refunds ».",
+                        "Shape: \"POST /api/v1/transactions/*/refunds\".",
+                    )
+                    .with_field("only"));
+            }
         }
         Ok(())
+    }
+
+    /// Whether these faults touch a call (`only` unset: every call).
+    pub fn applies_to(&self, method: &str, path: &str) -> bool {
+        let Some(only) = &self.only else {
+            return true;
+        };
+        let Some((m, pattern)) = only.split_once(' ') else {
+            return false;
+        };
+        if !m.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let mut want = pattern.trim_end_matches('/').split('/');
+        let mut got = path.trim_end_matches('/').split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w == "*" || w == g => {}
+                _ => return false,
+            }
+        }
     }
 
     pub fn reorder_hold_ms(&self) -> u64 {
