@@ -115,24 +115,16 @@ pub fn measured_line(figure: &Figure) -> (String, bool) {
     }
 }
 
-pub fn skipped_line(name: &str, reason: &str) -> String {
-    format!("{name} - - SKIPPED ({reason})")
-}
-
 pub fn failed_line(name: &str, reason: &str) -> String {
     format!("{name} - - FAIL ({reason})")
-}
-
-pub enum Outcome {
-    Measured(Vec<Figure>),
-    Skipped(String),
 }
 
 pub struct Bench {
     /// The figures this bench promises (patterns allowed); a promised figure with a bar that the
     /// bench did not report is a failure, so a silently dropped measurement cannot pass.
     pub figures: &'static [&'static str],
-    pub run: fn(&Workspace) -> Result<Outcome>,
+    /// Every bench runs: a missing binary or widget is an error, never a skipped figure.
+    pub run: fn(&Workspace) -> Result<Vec<Figure>>,
 }
 
 pub const REGISTRY: &[Bench] = &[
@@ -178,12 +170,7 @@ pub fn command(args: &[String]) -> Result<()> {
     let mut failures = 0;
     for bench in REGISTRY {
         let lines = match (bench.run)(workspace) {
-            Ok(Outcome::Measured(figures)) => report(bench, &figures),
-            Ok(Outcome::Skipped(reason)) => bench
-                .figures
-                .iter()
-                .map(|name| (skipped_line(name, &reason), false))
-                .collect(),
+            Ok(figures) => report(bench, &figures),
             Err(error) => bench
                 .figures
                 .iter()
@@ -219,14 +206,9 @@ pub fn report(bench: &Bench, figures: &[Figure]) -> Vec<(String, bool)> {
 /// plugin call as a merchant's host runs it, and the dev profile measures wasmtime's own debug
 /// assertions instead (≈ 170 µs dev vs ≈ 12 µs release for `validate_beneficiary`). A cold
 /// release build of extism/wasmtime takes ~17 min on 2 cores; later runs are incremental.
-fn plugin_bench(workspace: &Workspace) -> Result<Outcome> {
+fn plugin_bench(workspace: &Workspace) -> Result<Vec<Figure>> {
     const PACKAGE: &str = "cvco-test-host";
     const BIN: &str = "plugin-bench";
-    if !workspace.has_bin(PACKAGE, BIN) {
-        return Ok(Outcome::Skipped(format!(
-            "{PACKAGE} has no {BIN} binary yet"
-        )));
-    }
     let wasm = plugin::build()?;
     let mut command = workspace.cargo(["run", "--release", "-p", PACKAGE, "--bin", BIN]);
     command.env(plugin::WASM_ENV, &wasm);
@@ -235,7 +217,7 @@ fn plugin_bench(workspace: &Workspace) -> Result<Outcome> {
 
 /// Runs a bench binary that prints `name value unit` lines; its other lines are context for a
 /// person (relayed on stderr), and a failed run is an error, not a report.
-pub fn run_bench_binary(bin: &str, command: &mut std::process::Command) -> Result<Outcome> {
+pub fn run_bench_binary(bin: &str, command: &mut std::process::Command) -> Result<Vec<Figure>> {
     command.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let line = describe(command);
     eprintln!("$ {line}");
@@ -253,19 +235,14 @@ pub fn run_bench_binary(bin: &str, command: &mut std::process::Command) -> Resul
             None => {}
         }
     }
-    Ok(Outcome::Measured(figures))
+    Ok(figures)
 }
 
 /// Sizes of the generated widget as a browser downloads it: raw, gzip -9 and brotli q11, each file
 /// compressed on its own as a static server precompresses it, summed over every file a checkout page
 /// may download ([`widget_downloads`]), then by kind (wasm, JS, CSS).
-fn widget_size(_workspace: &Workspace) -> Result<Outcome> {
-    let Some(dist) = widget::build()? else {
-        return Ok(Outcome::Skipped(format!(
-            "no widget yet ({}/Cargo.toml does not exist)",
-            widget::CRATE_DIR
-        )));
-    };
+fn widget_size(_workspace: &Workspace) -> Result<Vec<Figure>> {
+    let dist = widget::build()?;
     let [mut wasm, mut js, mut css, mut total] = [Sizes::default(); 4];
     let mut files = Vec::new();
     list_files(&dist, &mut files)?;
@@ -296,7 +273,7 @@ fn widget_size(_workspace: &Workspace) -> Result<Outcome> {
     if wasm.raw == 0 {
         bail!("no .wasm in {}", dist.display());
     }
-    Ok(Outcome::Measured(vec![
+    Ok(vec![
         Figure::new("widget_wasm_bytes", wasm.raw, "B"),
         Figure::new("widget_wasm_gzip_bytes", wasm.gzip, "B"),
         Figure::new("widget_wasm_brotli_bytes", wasm.brotli, "B"),
@@ -304,7 +281,7 @@ fn widget_size(_workspace: &Workspace) -> Result<Outcome> {
         Figure::new("widget_css_brotli_bytes", css.brotli, "B"),
         Figure::new("widget_gzip_bytes", total.gzip, "B"),
         Figure::new("widget_brotli_bytes", total.brotli, "B"),
-    ]))
+    ])
 }
 
 /// Whether a shopper's browser may download this file of dist/widget/ for the widget: every wasm
@@ -423,10 +400,6 @@ mod tests {
         assert_eq!(
             line("widget_wasm_bytes", "1000"),
             ("widget_wasm_bytes 1000 B".into(), false)
-        );
-        assert_eq!(
-            skipped_line("host_status_rps", "no binary yet"),
-            "host_status_rps - - SKIPPED (no binary yet)"
         );
     }
 

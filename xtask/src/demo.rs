@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{http_get, plugin, run, widget, workspace, Workspace};
+use crate::{http_get, plugin, widget, workspace, Workspace};
 
 /// How long a service may take from start to a healthy answer (a cold sandbox opens SQLite).
 const HEALTH_DEADLINE: Duration = Duration::from_secs(60);
@@ -81,12 +81,7 @@ fn parse_port_base(args: &[String]) -> Result<Option<u16>> {
 }
 
 /// The demo's services, in start order. The reference backend joins as soon as its crate exists.
-pub fn services(
-    workspace: &Workspace,
-    ports: Ports,
-    demo_dir: &Path,
-    plugin_wasm: &Path,
-) -> Vec<Service> {
+pub fn services(ports: Ports, demo_dir: &Path, plugin_wasm: &Path) -> Vec<Service> {
     let sandbox = format!("http://127.0.0.1:{}", ports.sandbox);
     let mut services = vec![Service {
         name: "sandbox (simulated ANCV acquisition server)",
@@ -121,46 +116,43 @@ pub fn services(
             "beneficiaries: alice.approve@sandbox.cvco.test approves, bruno.partial@… pays 35,00 € (see sandbox/README.md)".into(),
         ],
     }];
-    // The crate may exist before its binary does: join only once there is something to start.
-    if workspace.has_bin(HOST_PACKAGE, HOST_PACKAGE) {
-        let host = format!("http://127.0.0.1:{}", ports.host);
-        services.push(Service {
-            name: "reference merchant backend (cvco-host)",
-            package: HOST_PACKAGE,
-            bin: HOST_PACKAGE,
-            // The cvco-host crate owns these flags: keep this entry in step with its --help.
-            args: vec![
-                "--port".into(),
-                ports.host.to_string(),
-                "--sandbox-url".into(),
-                sandbox.clone(),
-                "--plugin".into(),
-                plugin_wasm.display().to_string(),
-                "--data".into(),
-                demo_dir.join("host.sqlite").display().to_string(),
-            ],
-            env: vec![(plugin::WASM_ENV, plugin_wasm.to_path_buf())],
-            health_url: format!("{host}/healthz"),
-            urls: vec![
-                (
-                    format!("{host}/"),
-                    "the demo shop: fill a cart, pay with Chèque-Vacances Connect",
-                ),
-                (
-                    format!("{host}/back-office"),
-                    "the merchant back-office: payments, e-mail payment requests, refunds",
-                ),
-                (
-                    format!("{host}/counter"),
-                    "the counter: show a payment QR or scan the customer's id",
-                ),
-            ],
-            notes: vec![
-                "back-office: manager / manager-demo (everything), seller / seller-demo (MOTO, counter)"
-                    .into(),
-            ],
-        });
-    }
+    let host = format!("http://127.0.0.1:{}", ports.host);
+    services.push(Service {
+        name: "reference merchant backend (cvco-host)",
+        package: HOST_PACKAGE,
+        bin: HOST_PACKAGE,
+        // The cvco-host crate owns these flags: keep this entry in step with its --help.
+        args: vec![
+            "--port".into(),
+            ports.host.to_string(),
+            "--sandbox-url".into(),
+            sandbox.clone(),
+            "--plugin".into(),
+            plugin_wasm.display().to_string(),
+            "--data".into(),
+            demo_dir.join("host.sqlite").display().to_string(),
+        ],
+        env: vec![(plugin::WASM_ENV, plugin_wasm.to_path_buf())],
+        health_url: format!("{host}/healthz"),
+        urls: vec![
+            (
+                format!("{host}/"),
+                "the demo shop: fill a cart, pay with Chèque-Vacances Connect",
+            ),
+            (
+                format!("{host}/back-office"),
+                "the merchant back-office: payments, e-mail payment requests, refunds",
+            ),
+            (
+                format!("{host}/counter"),
+                "the counter: show a payment QR or scan the customer's id",
+            ),
+        ],
+        notes: vec![
+            "back-office: manager / manager-demo (everything), seller / seller-demo (MOTO, counter)"
+                .into(),
+        ],
+    });
     services
 }
 
@@ -174,21 +166,19 @@ pub fn command(args: &[String]) -> Result<()> {
 
     let plugin_wasm = plugin::build()?;
     // The storefront and the counter embed <cvco-checkout>: cvco-host serves it from dist/widget.
-    let widget_dist = widget::build()?;
-    let mut services = services(workspace, ports, &demo_dir, &plugin_wasm);
-    if let Some(dist) = widget_dist {
-        for service in services.iter_mut().filter(|s| s.package == HOST_PACKAGE) {
-            service.env.push((widget::DIST_ENV, dist.clone()));
-        }
+    let dist = widget::build()?;
+    let mut services = services(ports, &demo_dir, &plugin_wasm);
+    for service in services.iter_mut().filter(|s| s.package == HOST_PACKAGE) {
+        service.env.push((widget::DIST_ENV, dist.clone()));
     }
     for service in &services {
         ensure_port_free(&service.health_url)?;
     }
-    let mut build = workspace.cargo(["build"]);
-    for service in &services {
-        build.args(["-p", service.package, "--bin", service.bin]);
-    }
-    run(&mut build)?;
+    // The paths cargo reports: never a stale binary left in the target dir under an older name.
+    let programs = services
+        .iter()
+        .map(|service| workspace.build_bin(service.package, service.bin))
+        .collect::<Result<Vec<_>>>()?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
@@ -196,8 +186,8 @@ pub fn command(args: &[String]) -> Result<()> {
         .context("installing the Ctrl-C handler")?;
 
     let mut running = Running::default();
-    for service in &services {
-        let child = spawn(workspace, service)?;
+    for (service, program) in services.iter().zip(&programs) {
+        let child = spawn(workspace, service, program)?;
         running.children.push((service.name, child));
         wait_healthy(service, &mut running, &stop)?;
     }
@@ -227,9 +217,8 @@ fn ensure_port_free(health_url: &str) -> Result<()> {
     })
 }
 
-fn spawn(workspace: &Workspace, service: &Service) -> Result<Child> {
-    let program = workspace.debug_bin(service.bin);
-    let mut command = Command::new(&program);
+fn spawn(workspace: &Workspace, service: &Service, program: &Path) -> Result<Child> {
+    let mut command = Command::new(program);
     command
         .args(&service.args)
         .envs(service.env.iter().map(|(key, value)| (*key, value)))
@@ -398,18 +387,13 @@ mod tests {
 
     #[test]
     fn every_service_has_a_health_url_on_loopback_and_urls_to_print() {
-        let workspace = workspace().unwrap();
         let list = services(
-            workspace,
             Ports::new(None).unwrap(),
             Path::new("/tmp/demo"),
             Path::new("/tmp/cvco_plugin.wasm"),
         );
         assert_eq!(list[0].package, "cvco-sandbox");
-        assert_eq!(
-            list.iter().any(|s| s.package == HOST_PACKAGE),
-            workspace.has_bin(HOST_PACKAGE, HOST_PACKAGE)
-        );
+        assert!(list.iter().any(|s| s.package == HOST_PACKAGE));
         for service in &list {
             assert!(service.health_url.starts_with("http://127.0.0.1:"));
             assert!(!service.urls.is_empty());

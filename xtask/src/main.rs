@@ -127,22 +127,34 @@ impl Workspace {
             .is_some_and(|p| p.targets.iter().any(|(kind, _)| kind == "lib"))
     }
 
-    /// Whether a crate of the workspace exists yet: crates land one by one, commands adapt.
-    pub fn has_crate_dir(&self, relative_dir: &str) -> bool {
-        self.root.join(relative_dir).join("Cargo.toml").is_file()
+    /// Runs `cargo build <args>` and returns the files cargo reports it produced (or found fresh),
+    /// read from `--message-format=json`: a file left in the persistent target dir by an older or
+    /// renamed target never stands in for the one asked for.
+    pub fn build(&self, args: &[&str]) -> Result<Vec<Artifact>> {
+        let mut command = self.cargo(["build"]);
+        command
+            .args(args)
+            .arg("--message-format=json-render-diagnostics")
+            .stdout(std::process::Stdio::piped());
+        let line = describe(&command);
+        eprintln!("$ {line}");
+        let output = command
+            .spawn()
+            .and_then(|child| child.wait_with_output())
+            .with_context(|| format!("could not start `{line}`"))?;
+        if !output.status.success() {
+            bail!("`{line}` failed ({})", output.status);
+        }
+        Ok(parse_artifacts(&String::from_utf8_lossy(&output.stdout)))
     }
 
-    /// Where cargo puts `--target wasm32-unknown-unknown --profile wasm` artifacts of a cdylib.
-    pub fn wasm_artifact(&self, lib_name: &str) -> PathBuf {
-        self.target_dir
-            .join(WASM_TARGET)
-            .join(WASM_PROFILE)
-            .join(format!("{lib_name}.wasm"))
-    }
-
-    /// Native binaries of the dev profile (what `cargo build`/`cargo test` produce).
-    pub fn debug_bin(&self, bin: &str) -> PathBuf {
-        self.target_dir.join("debug").join(bin)
+    /// Builds one binary of `package` (dev profile) and returns the path cargo reports for it.
+    pub fn build_bin(&self, package: &str, bin: &str) -> Result<PathBuf> {
+        self.build(&["-p", package, "--bin", bin])?
+            .into_iter()
+            .find(|a| a.kinds.iter().any(|kind| kind == "bin") && a.name == bin)
+            .and_then(|a| a.executable)
+            .with_context(|| format!("cargo reported no executable for {package} --bin {bin}"))
     }
 
     /// A cargo command run from the workspace root, with the cargo that runs us.
@@ -155,6 +167,58 @@ impl Workspace {
         command.args(args).current_dir(&self.root);
         command
     }
+}
+
+/// One `compiler-artifact` message of cargo: a target and the files built for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// The target's name (`cvco-sandbox`, `cvco_plugin`).
+    pub name: String,
+    pub kinds: Vec<String>,
+    pub filenames: Vec<PathBuf>,
+    pub executable: Option<PathBuf>,
+}
+
+impl Artifact {
+    /// The artifact's file with this extension (`wasm`), if cargo produced one.
+    pub fn file_with_extension(&self, extension: &str) -> Option<&Path> {
+        self.filenames
+            .iter()
+            .map(PathBuf::as_path)
+            .find(|path| path.extension() == Some(OsStr::new(extension)))
+    }
+}
+
+/// The `compiler-artifact` lines of cargo's JSON messages; other lines are ignored.
+pub fn parse_artifacts(json_lines: &str) -> Vec<Artifact> {
+    json_lines
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|message| message["reason"] == "compiler-artifact")
+        .map(|message| {
+            let strings = |value: &serde_json::Value| -> Vec<String> {
+                value
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(serde_json::Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            };
+            Artifact {
+                name: message["target"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                kinds: strings(&message["target"]["kind"]),
+                filenames: strings(&message["filenames"])
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect(),
+                executable: message["executable"].as_str().map(PathBuf::from),
+            }
+        })
+        .collect()
 }
 
 pub fn workspace() -> Result<&'static Workspace> {
@@ -473,6 +537,28 @@ mod tests {
             .join()
             .unwrap()
             .starts_with("GET /healthz HTTP/1.0\r\n"));
+    }
+
+    #[test]
+    fn artifacts_are_read_from_cargo_json_messages() {
+        let messages = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"serde"},"filenames":["/t/debug/deps/libserde-1.rlib"],"executable":null,"fresh":true}
+{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"cvco-sandbox"},"filenames":["/t/debug/cvco-sandbox"],"executable":"/t/debug/cvco-sandbox","fresh":false}
+{"reason":"compiler-artifact","target":{"kind":["cdylib"],"name":"cvco_plugin"},"filenames":["/t/wasm32-unknown-unknown/wasm/cvco_plugin.wasm"],"executable":null}
+{"reason":"build-finished","success":true}
+not json"#;
+        let artifacts = parse_artifacts(messages);
+        assert_eq!(artifacts.len(), 3);
+        assert_eq!(
+            artifacts[1].executable.as_deref(),
+            Some(Path::new("/t/debug/cvco-sandbox"))
+        );
+        assert_eq!(artifacts[0].executable, None);
+        assert_eq!(artifacts[2].kinds, ["cdylib"]);
+        assert_eq!(
+            artifacts[2].file_with_extension("wasm"),
+            Some(Path::new("/t/wasm32-unknown-unknown/wasm/cvco_plugin.wasm"))
+        );
+        assert_eq!(artifacts[0].file_with_extension("wasm"), None);
     }
 
     #[test]

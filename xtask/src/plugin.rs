@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    ensure_rustup_target, human_bytes, reject_args, run, workspace, WASM_PROFILE, WASM_TARGET,
+    ensure_rustup_target, human_bytes, reject_args, workspace, Artifact, WASM_PROFILE, WASM_TARGET,
 };
 
 pub const PACKAGE: &str = "cvco-plugin";
@@ -26,19 +26,29 @@ pub fn command(args: &[String]) -> Result<()> {
 pub fn build() -> Result<PathBuf> {
     let workspace = workspace()?;
     ensure_rustup_target(WASM_TARGET)?;
-    run(&mut workspace.cargo([
-        "build",
+    let artifacts = workspace.build(&[
         "-p",
         PACKAGE,
         "--target",
         WASM_TARGET,
         "--profile",
         WASM_PROFILE,
-    ]))?;
-    let wasm = workspace.wasm_artifact("cvco_plugin");
-    if !wasm.is_file() {
-        bail!("cargo built {PACKAGE} but {} is missing", wasm.display());
-    }
+    ])?;
+    let wasm = cdylib_wasm(&artifacts, PACKAGE)?;
     wasm.canonicalize()
         .with_context(|| format!("resolving {}", wasm.display()))
+}
+
+/// The one `.wasm` cargo reports for a cdylib build of `package` (its dependencies are rlibs).
+pub fn cdylib_wasm(artifacts: &[Artifact], package: &str) -> Result<PathBuf> {
+    let mut wasm = artifacts
+        .iter()
+        .filter(|a| a.kinds.iter().any(|kind| kind == "cdylib"))
+        .filter_map(|a| a.file_with_extension("wasm"));
+    match (wasm.next(), wasm.next()) {
+        (Some(path), None) if path.is_file() => Ok(path.to_owned()),
+        (Some(path), None) => bail!("cargo built {package} but {} is missing", path.display()),
+        (None, _) => bail!("cargo reported no .wasm for {package}"),
+        (Some(_), Some(_)) => bail!("cargo reported several .wasm files for {package}"),
+    }
 }

@@ -7,13 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::test::TestCounts;
 use crate::{run, suite, workspace};
 
 const ADAPTER_DIR: &str = "host-adapters/pretix";
 const CONTRACT_DIR: &str = "tests/contract";
+const VENDURE_TEST_SERVER: &str = "host-adapters/vendure/dist/test/serve.js";
+pub const ADAPTER_SUITE: &str = "pretix adapter";
 const REQUIREMENTS: &str = "host-adapters/pretix/requirements-test.txt";
 /// Copy of the requirements the venv was built from: a different file means a rebuild.
 const VENV_STAMP: &str = ".cvco-requirements.txt";
@@ -22,16 +24,9 @@ const SUITE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// `env`: what the workspace tests got (the plugin's path under `CVCO_PLUGIN_WASM`, the widget's
 /// dist and the browser, …); every suite gets it too.
-pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
+/// Returns each suite's counts under its name (`pretix adapter`, `contract: <driver>`).
+pub fn tests(env: &[(&str, PathBuf)]) -> Result<Vec<(&'static str, TestCounts)>> {
     let workspace = workspace()?;
-    if !workspace
-        .root
-        .join(ADAPTER_DIR)
-        .join("pytest.ini")
-        .is_file()
-    {
-        return Ok(None);
-    }
     let plugin = env
         .iter()
         .find(|(key, _)| *key == crate::plugin::WASM_ENV)
@@ -39,45 +34,32 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
         .context("the pretix tests need the built plugin (CVCO_PLUGIN_WASM)")?;
     let python = ensure_venv(&workspace.root)?;
 
-    run(&mut workspace.cargo(["build", "-q", "-p", "cvco-sandbox", "--bin", "cvco-sandbox"]))?;
-    let sandbox = workspace.debug_bin("cvco-sandbox");
-    let host = if workspace.has_bin("cvco-host", "cvco-host") {
-        run(&mut workspace.cargo(["build", "-q", "-p", "cvco-host", "--bin", "cvco-host"]))?;
-        Some(workspace.debug_bin("cvco-host"))
-    } else {
-        None
-    };
-
-    let mut suites: Vec<(&str, PathBuf, Vec<String>)> = vec![
-        ("pretix adapter", workspace.root.join(ADAPTER_DIR), vec![]),
-        (
-            "contract: pretix",
-            workspace.root.join(CONTRACT_DIR),
-            vec!["--driver".into(), "pretix".into()],
-        ),
-    ];
+    let sandbox = workspace.build_bin("cvco-sandbox", "cvco-sandbox")?;
+    let host = workspace.build_bin("cvco-host", "cvco-host")?;
     // The Vendure step (run before this one) builds the test server its driver starts.
-    if workspace
-        .root
-        .join("host-adapters/vendure/dist/test/serve.js")
-        .is_file()
-    {
-        suites.push((
-            "contract: vendure",
-            workspace.root.join(CONTRACT_DIR),
-            vec!["--driver".into(), "vendure".into()],
-        ));
-    }
-    if host.is_some() {
-        suites.push((
-            "contract: cvco-host",
-            workspace.root.join(CONTRACT_DIR),
-            vec!["--driver".into(), "cvco_host".into()],
-        ));
+    let vendure_server = workspace.root.join(VENDURE_TEST_SERVER);
+    if !vendure_server.is_file() {
+        bail!(
+            "{} is missing: the vendure adapter step builds it",
+            vendure_server.display()
+        );
     }
 
-    let mut total = TestCounts::default();
-    for (name, dir, args) in suites {
+    let contract = |driver: &str| {
+        (
+            workspace.root.join(CONTRACT_DIR),
+            vec!["--driver".to_owned(), driver.to_owned()],
+        )
+    };
+    let suites: [(&'static str, (PathBuf, Vec<String>)); 4] = [
+        (ADAPTER_SUITE, (workspace.root.join(ADAPTER_DIR), vec![])),
+        ("contract: pretix", contract("pretix")),
+        ("contract: vendure", contract("vendure")),
+        ("contract: cvco-host", contract("cvco_host")),
+    ];
+
+    let mut counted = Vec::new();
+    for (name, (dir, args)) in suites {
         let mut pytest = Command::new(&python);
         pytest
             .args(["-m", "pytest", "-q", "-p", "no:warnings"])
@@ -89,19 +71,17 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
             .envs(env.iter().map(|(key, value)| (*key, value)))
             .env("CVCO_PLUGIN_WASM", &plugin)
             .env("CVCO_SANDBOX_BIN", &sandbox)
+            .env("CVCO_HOST_BIN", &host)
             .env("CARGO_TARGET_DIR", &workspace.target_dir);
-        if let Some(host) = &host {
-            pytest.env("CVCO_HOST_BIN", host);
-        }
         eprintln!("--> {name}");
         let counts = run_pytest(&mut pytest)?;
         eprintln!(
             "--> {name}: {} passed, {} failed, {} skipped",
             counts.passed, counts.failed, counts.skipped
         );
-        total.add(counts);
+        counted.push((name, counts));
     }
-    Ok(Some(total))
+    Ok(counted)
 }
 
 /// The venv's python, creating the venv or reinstalling when the pinned requirements changed.
@@ -243,11 +223,10 @@ mod tests {
     fn pretix_step() {
         let plugin = std::env::var_os(crate::plugin::WASM_ENV)
             .map(PathBuf::from)
-            .unwrap_or_else(|| workspace().unwrap().wasm_artifact("cvco_plugin"));
-        let counts = tests(&[(crate::plugin::WASM_ENV, plugin)])
-            .unwrap()
-            .expect("the pretix adapter exists");
-        assert_eq!(counts.failed, 0, "{counts:?}");
-        assert!(counts.passed > 0);
+            .unwrap_or_else(|| crate::plugin::build().unwrap());
+        for (name, counts) in tests(&[(crate::plugin::WASM_ENV, plugin)]).unwrap() {
+            assert_eq!(counts.failed, 0, "{name}: {counts:?}");
+            assert!(counts.passed > 0, "{name}: {counts:?}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the whole suite, exactly what CI runs. Fails fast on the first failing step
 //! and always ends with a timing table and, when tests ran, one `N passed, N failed` line.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -10,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    describe, ensure_rustup_target, has_program, plugin, pretix, vendure, widget, workspace,
-    Workspace, WASM_TARGET,
+    describe, ensure_rustup_target, examples, has_program, plugin, pretix, vendure, widget,
+    workspace, Workspace, WASM_TARGET,
 };
 
 /// Crates that only make sense for wasm32: linted a second time for that target.
@@ -20,6 +21,35 @@ const WASM_CRATES: &[&str] = &[plugin::PACKAGE, widget::PACKAGE];
 const STANDALONE_CRATES: &[&str] = &["cvco-core", "cvco-sandbox", "xtask"];
 /// Set by .ci/run (seconds since the epoch) so the summary shows the whole CI wall time.
 const CI_STARTED_AT_ENV: &str = "CVCO_CI_STARTED_AT";
+
+/// Every suite a full `cargo xtask test` runs, with the fewest tests it must pass: what each
+/// passed on 2026-12-03. A suite missing from the run, or under its minimum, fails the run, so a
+/// renamed file or a crate that stopped being tested cannot leave CI green with fewer tests.
+/// Raise a minimum when tests are added; never lower one to make a run pass.
+/// Rust suites are one per crate, named `rust: <crate>` as nextest names the crate.
+pub const EXPECTED_SUITES: &[(&str, u64)] = &[
+    ("rust: cvco-core", 0),
+    ("rust: cvco-plugin", 5),
+    ("rust: cvco-sandbox", 0),
+    ("rust: cvco-widget", 0),
+    ("rust: cvco-widget-qr", 0),
+    ("rust: cvco-host", 0),
+    ("rust: cvco-test-host", 0),
+    ("rust: cvco-browser-tests", 0),
+    ("rust: xtask", 0),
+    (DOCTESTS_SUITE, 0),
+    (WIDGET_DOM_SUITE, 0),
+    (examples::UNIT_SUITE, 0),
+    (examples::SMOKE_SUITE, 0),
+    (VENDURE_SUITE, 0),
+    (pretix::ADAPTER_SUITE, 0),
+    ("contract: pretix", 0),
+    ("contract: vendure", 0),
+    ("contract: cvco-host", 0),
+];
+const DOCTESTS_SUITE: &str = "doctests";
+const WIDGET_DOM_SUITE: &str = "widget DOM (wasm-bindgen-test)";
+const VENDURE_SUITE: &str = "vendure adapter";
 
 struct Options {
     lint: bool,
@@ -111,6 +141,8 @@ struct Steps {
     records: Vec<(String, Duration, Outcome)>,
     counts: TestCounts,
     counted: bool,
+    /// Tests passed, by suite (see [`EXPECTED_SUITES`]).
+    suites: BTreeMap<String, u64>,
 }
 
 impl Steps {
@@ -129,11 +161,29 @@ impl Steps {
         result.with_context(|| format!("step `{name}` failed"))
     }
 
-    fn count(&mut self, counts: Option<TestCounts>) {
-        if let Some(counts) = counts {
-            self.counts.add(counts);
-            self.counted = true;
+    /// Adds a runner's counts to the closing tally.
+    fn count(&mut self, counts: TestCounts) {
+        self.counts.add(counts);
+        self.counted = true;
+    }
+
+    /// Records that suite `name` passed `passed` tests, for the expected-suites check.
+    fn record(&mut self, name: &str, passed: u64) {
+        *self.suites.entry(name.to_owned()).or_default() += passed;
+    }
+
+    /// A whole suite's counts: counted, recorded, and an error when a test failed or none passed
+    /// (a suite that found no test is a missing suite, not a green one).
+    fn suite(&mut self, name: &str, counts: TestCounts) -> Result<()> {
+        self.count(counts);
+        self.record(name, counts.passed);
+        if counts.failed > 0 {
+            bail!("{} {name} tests failed", counts.failed);
         }
+        if counts.passed == 0 {
+            bail!("{name}: 0 tests passed");
+        }
+        Ok(())
     }
 
     fn print_summary(&self, total: Duration) {
@@ -149,7 +199,30 @@ impl Steps {
         if let Some(ci_elapsed) = elapsed_since_ci_start() {
             eprintln!("  {:<24} {:>8} s", "since .ci/run started", ci_elapsed);
         }
+        if !self.suites.is_empty() {
+            eprintln!("\nxtask test: tests passed by suite");
+            for (name, passed) in &self.suites {
+                eprintln!("  {name:<32} {passed:>6}");
+            }
+        }
     }
+}
+
+/// The suites of [`EXPECTED_SUITES`] that did not run or passed fewer tests than their minimum,
+/// one line each; empty when every suite is there.
+pub fn missing_suites(ran: &BTreeMap<String, u64>, expected: &[(&str, u64)]) -> Vec<String> {
+    expected
+        .iter()
+        .filter_map(|(name, minimum)| match ran.get(*name) {
+            None => Some(format!(
+                "{name}: did not run (expected at least {minimum} tests)"
+            )),
+            Some(&passed) if passed < *minimum || passed == 0 => Some(format!(
+                "{name}: {passed} tests passed, expected at least {minimum}"
+            )),
+            Some(_) => None,
+        })
+        .collect()
 }
 
 fn elapsed_since_ci_start() -> Option<u64> {
@@ -176,7 +249,17 @@ pub fn command(args: &[String]) -> Result<()> {
     }
     let started = Instant::now();
     let mut steps = Steps::default();
-    let result = run_suite(workspace, &options, &mut steps);
+    let mut result = run_suite(workspace, &options, &mut steps);
+    // A full run that went through must have run every expected suite, each with its tests.
+    if result.is_ok() && options.only.is_empty() {
+        let missing = missing_suites(&steps.suites, EXPECTED_SUITES);
+        if !missing.is_empty() {
+            result = Err(anyhow::anyhow!(
+                "expected suites missing or short (see EXPECTED_SUITES in xtask/src/test.rs):\n  {}",
+                missing.join("\n  ")
+            ));
+        }
+    }
     steps.print_summary(started.elapsed());
     if steps.counted {
         // Last line of the run on purpose: CI reads it.
@@ -211,7 +294,7 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
         let wasm_crates: Vec<&str> = WASM_CRATES
             .iter()
             .copied()
-            .filter(|name| workspace.package(name).is_some() && selected(name))
+            .filter(|name| selected(name))
             .collect();
         if !wasm_crates.is_empty() {
             steps.step("clippy wasm32", |_| {
@@ -233,39 +316,41 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
     if !standalone {
         let wasm = steps.step("plugin wasm", |_| plugin::build())?;
         test_env.push((plugin::WASM_ENV, wasm));
-        if widget::exists()? || workspace.has_crate_dir(widget::BROWSER_TESTS_DIR) {
-            let env = steps.step("browser prerequisites", |_| widget::prepare_browser_tests())?;
-            test_env.extend(env);
-        }
+        let env = steps.step("browser prerequisites", |_| widget::prepare_browser_tests())?;
+        test_env.extend(env);
     }
 
-    let nextest = has_program(
-        &std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
-        &["nextest", "--version"],
-    );
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if !has_program(&cargo, &["nextest", "--version"]) {
+        // The per-crate counts below come from nextest's lines: no silent fallback.
+        bail!("cargo-nextest is needed: cargo install cargo-nextest --locked");
+    }
     steps.step("tests", |steps| {
-        // No --workspace: the default members, so wasm-only crates are not built natively.
-        let mut tests = if nextest {
-            let mut tests = workspace.cargo(["nextest", "run"]);
-            if !options.only.is_empty() {
-                // A selected crate may have no tests of its own (only doctests): not an error.
-                tests.arg("--no-tests=warn");
-            }
-            tests
+        let mut tests = workspace.cargo(["nextest", "run"]);
+        if options.only.is_empty() {
+            // The default members plus the plugin, whose native unit tests no default member runs.
+            tests.args(["-p", plugin::PACKAGE, "--workspace"]);
         } else {
-            eprintln!("cargo-nextest not found: falling back to cargo test");
-            workspace.cargo(["test"])
-        };
+            // A selected crate may have no tests of its own (only doctests): not an error.
+            tests.arg("--no-tests=warn");
+        }
         tests.args(&package_args);
         tests.envs(test_env.iter().map(|(key, value)| (*key, value)));
-        let (result, counts) = run_counting(&mut tests);
-        steps.count(counts);
+        let (result, tally) = run_tallying(&mut tests);
+        for (krate, passed) in &tally.passed_by_crate {
+            steps.record(&format!("rust: {krate}"), *passed);
+        }
+        match tally.counts {
+            Some(counts) => steps.count(counts),
+            None if result.is_ok() => bail!("nextest reported no summary"),
+            None => {}
+        }
         result
     })?;
 
     // nextest does not run doctests; cargo test does them for every library selected.
     let has_doc_libs = options.only.is_empty() || options.only.iter().any(|n| workspace.has_lib(n));
-    if nextest && has_doc_libs {
+    if has_doc_libs {
         steps.step("doctests", |steps| {
             let mut doctests = workspace.cargo(["test", "--doc"]);
             for name in options.only.iter().filter(|name| workspace.has_lib(name)) {
@@ -273,31 +358,29 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
             }
             doctests.envs(test_env.iter().map(|(key, value)| (*key, value)));
             let (result, counts) = run_counting(&mut doctests);
-            steps.count(counts);
-            result
+            result?;
+            let counts = counts.context("cargo test --doc reported no result")?;
+            if options.only.is_empty() {
+                steps.suite(DOCTESTS_SUITE, counts)
+            } else {
+                // One selected crate may well have no doctest.
+                steps.count(counts);
+                Ok(())
+            }
         })?;
     }
 
-    if widget::exists()? && selected(widget::PACKAGE) {
-        steps.step("widget DOM tests (wasm-bindgen-test)", |steps| {
-            if let Some(counts) = widget::browser_tests()? {
-                steps.count(Some(counts));
-                if counts.failed > 0 {
-                    bail!("{} widget DOM tests failed", counts.failed);
-                }
-            }
-            Ok(())
+    if selected(widget::PACKAGE) {
+        steps.step(WIDGET_DOM_SUITE, |steps| {
+            steps.suite(WIDGET_DOM_SUITE, widget::browser_tests()?)
         })?;
     }
 
     // The demo pages (storefront, back-office, counter) clicked through in Chromium.
     if options.only.is_empty() {
         steps.step("demo pages", |steps| {
-            if let Some(counts) = crate::examples::tests(&test_env)? {
-                steps.count(Some(counts));
-                if counts.failed > 0 {
-                    bail!("{} demo page tests failed", counts.failed);
-                }
+            for (name, counts) in examples::tests(&test_env)? {
+                steps.suite(name, counts)?;
             }
             Ok(())
         })?;
@@ -305,49 +388,95 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
 
     // Adapters for real platforms run their own suites inside the platform (pytest, node).
     if options.only.is_empty() {
-        type AdapterTests = fn(&[(&str, PathBuf)]) -> Result<Option<TestCounts>>;
-        let adapters: [(&str, AdapterTests); 2] = [
-            // Vendure first: it builds the test server the contract suite's Vendure driver starts.
-            ("vendure adapter", vendure::tests),
-            ("pretix adapter", pretix::tests),
-        ];
-        for (name, tests) in adapters {
-            steps.step(name, |steps| {
-                if let Some(counts) = tests(&test_env)? {
-                    steps.count(Some(counts));
-                    if counts.failed > 0 {
-                        bail!("{} {name} tests failed", counts.failed);
-                    }
+        // Vendure first: it builds the test server the contract suite's Vendure driver starts.
+        steps.step(VENDURE_SUITE, |steps| {
+            steps.suite(VENDURE_SUITE, vendure::tests(&test_env)?)
+        })?;
+        steps.step("pretix adapter and contract", |steps| {
+            let suites = pretix::tests(&test_env)?;
+            // Every suite counted before the first failure is reported.
+            for (name, counts) in &suites {
+                steps.count(*counts);
+                steps.record(name, counts.passed);
+            }
+            for (name, counts) in suites {
+                if counts.failed > 0 {
+                    bail!("{} {name} tests failed", counts.failed);
                 }
-                Ok(())
-            })?;
-        }
+                if counts.passed == 0 {
+                    bail!("{name}: 0 tests passed");
+                }
+            }
+            Ok(())
+        })?;
     }
     Ok(())
+}
+
+/// What a Rust test run printed: the counts of its closing lines (`None` if none was seen) and, from
+/// nextest's `PASS` lines, the tests passed per crate.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RustTally {
+    pub counts: Option<TestCounts>,
+    pub passed_by_crate: BTreeMap<String, u64>,
+}
+
+impl RustTally {
+    fn read(&mut self, line: &str) {
+        if let Some(counts) = parse_count_line(line) {
+            self.counts
+                .get_or_insert_with(TestCounts::default)
+                .add(counts);
+        } else if let Some(krate) = parse_nextest_pass(line) {
+            *self.passed_by_crate.entry(krate.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+/// The crate of a nextest `PASS` line: `PASS [   0.004s] cvco-core amount::tests::parses`, with
+/// or without a `(12/600)` counter, the binary id `cvco-sandbox::merchant_api` or
+/// `xtask::bin/xtask` naming the crate before its `::`. Other lines: `None`.
+pub fn parse_nextest_pass(line: &str) -> Option<&str> {
+    let rest = line.trim_start().strip_prefix("PASS [")?;
+    let (_, rest) = rest.split_once(']')?;
+    let mut rest = rest.trim_start();
+    if let Some(counter) = rest.strip_prefix('(') {
+        rest = counter.split_once(')')?.1.trim_start();
+    }
+    let binary_id = rest.split_whitespace().next()?;
+    binary_id
+        .split("::")
+        .next()
+        .filter(|krate| !krate.is_empty())
 }
 
 /// Runs a test command, passing its output through line by line while reading the runners'
 /// closing lines. Also returns the counts it saw, failed run or not (`None` if no closing line).
 pub fn run_counting(command: &mut Command) -> (Result<()>, Option<TestCounts>) {
+    let (result, tally) = run_tallying(command);
+    (result, tally.counts)
+}
+
+/// [`run_counting`], with nextest's passes per crate as well.
+pub fn run_tallying(command: &mut Command) -> (Result<()>, RustTally) {
     let line = describe(command);
     eprintln!("$ {line}");
-    let seen: Arc<Mutex<Option<TestCounts>>> = Arc::default();
+    let seen: Arc<Mutex<RustTally>> = Arc::default();
     let result = run_relaying(command, &line, &seen);
-    let counts = *seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let result = match (result, counts) {
+    let tally = seen
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let result = match (result, tally.counts) {
         (Err(_), Some(counts)) if counts.failed > 0 => {
             Err(anyhow::anyhow!("{} tests failed (`{line}`)", counts.failed))
         }
         (result, _) => result,
     };
-    (result, counts)
+    (result, tally)
 }
 
-fn run_relaying(
-    command: &mut Command,
-    line: &str,
-    seen: &Arc<Mutex<Option<TestCounts>>>,
-) -> Result<()> {
+fn run_relaying(command: &mut Command, line: &str, seen: &Arc<Mutex<RustTally>>) -> Result<()> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -372,7 +501,7 @@ fn run_relaying(
 fn relay(
     source: Box<dyn std::io::Read + Send>,
     to_stderr: bool,
-    seen: Arc<Mutex<Option<TestCounts>>>,
+    seen: Arc<Mutex<RustTally>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(source);
@@ -388,10 +517,9 @@ fn relay(
             } else {
                 std::io::stdout().write_all(&buffer)
             };
-            if let Some(counts) = parse_count_line(&String::from_utf8_lossy(&buffer)) {
-                let mut seen = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                seen.get_or_insert_with(TestCounts::default).add(counts);
-            }
+            seen.lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .read(&String::from_utf8_lossy(&buffer));
         }
     })
 }
@@ -450,6 +578,94 @@ mod tests {
         );
         assert_eq!(parse_count_line("test amount::tests::parses ... ok"), None);
         assert_eq!(parse_count_line("running 5 tests"), None);
+    }
+
+    #[test]
+    fn nextest_pass_lines_name_their_crate() {
+        assert_eq!(
+            parse_nextest_pass("        PASS [   0.004s] cvco-core amount::tests::parses"),
+            Some("cvco-core")
+        );
+        assert_eq!(
+            parse_nextest_pass(
+                "        PASS [   1.204s] (  12/600) cvco-sandbox::merchant_api lists_transactions"
+            ),
+            Some("cvco-sandbox")
+        );
+        assert_eq!(
+            parse_nextest_pass("PASS [ 0.1s] xtask::bin/xtask test::tests::x"),
+            Some("xtask")
+        );
+        assert_eq!(
+            parse_nextest_pass("        FAIL [   0.004s] cvco-core amount::tests::parses"),
+            None
+        );
+        assert_eq!(parse_nextest_pass("PASSWORD [x] y"), None);
+        assert_eq!(
+            parse_nextest_pass("test amount::tests::parses ... ok"),
+            None
+        );
+    }
+
+    #[test]
+    fn passes_are_tallied_per_crate_from_a_real_process() {
+        let (result, tally) = run_tallying(&mut shell(
+            "echo '    PASS [   0.1s] cvco-core a::b' >&2; \
+             echo '    PASS [   0.1s] cvco-core::props c' >&2; \
+             echo '    PASS [   0.1s] cvco-plugin d' >&2; \
+             echo '     Summary [   0.3s] 3 tests run: 3 passed, 0 skipped' >&2",
+        ));
+        assert!(result.is_ok());
+        assert_eq!(tally.counts, Some(counts_of(3, 0, 0)));
+        let by_crate: Vec<(&str, u64)> = tally
+            .passed_by_crate
+            .iter()
+            .map(|(name, passed)| (name.as_str(), *passed))
+            .collect();
+        assert_eq!(by_crate, [("cvco-core", 2), ("cvco-plugin", 1)]);
+    }
+
+    #[test]
+    fn a_missing_or_short_suite_is_reported() {
+        let expected = [
+            ("rust: cvco-core", 10),
+            ("doctests", 2),
+            ("contract: vendure", 5),
+        ];
+        let ran: BTreeMap<String, u64> = [("rust: cvco-core", 12), ("doctests", 1), ("extra", 3)]
+            .into_iter()
+            .map(|(name, passed)| (name.to_owned(), passed))
+            .collect();
+        assert_eq!(
+            missing_suites(&ran, &expected),
+            [
+                "doctests: 1 tests passed, expected at least 2",
+                "contract: vendure: did not run (expected at least 5 tests)",
+            ]
+        );
+        let zero: BTreeMap<String, u64> = [("doctests".to_owned(), 0)].into();
+        assert_eq!(missing_suites(&zero, &[("doctests", 0)]).len(), 1);
+    }
+
+    #[test]
+    fn a_suite_with_no_test_passed_fails_its_step() {
+        let mut steps = Steps::default();
+        assert!(steps.suite("empty", counts_of(0, 0, 2)).is_err());
+        assert!(steps.suite("red", counts_of(4, 1, 0)).is_err());
+        assert!(steps.suite("green", counts_of(4, 0, 0)).is_ok());
+        assert_eq!(steps.counts, counts_of(8, 1, 2));
+    }
+
+    #[test]
+    fn expected_suites_are_unique_and_cover_every_default_rust_crate() {
+        let mut names: Vec<&str> = EXPECTED_SUITES.iter().map(|(name, _)| *name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), EXPECTED_SUITES.len());
+        for package in &workspace().unwrap().packages {
+            let suite = format!("rust: {}", package.name);
+            assert!(names.contains(&suite.as_str()), "{suite} is not expected");
+        }
     }
 
     #[test]

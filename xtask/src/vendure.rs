@@ -20,22 +20,15 @@ const INSTALLED_STAMP: &str = "node_modules/.cvco-lock-hash";
 const SUITE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// `env`: what the workspace tests got (the plugin's path under `CVCO_PLUGIN_WASM`, …).
-pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
+pub fn tests(env: &[(&str, PathBuf)]) -> Result<TestCounts> {
     let ws = workspace()?;
     let dir = ws.root.join(ADAPTER_DIR);
-    if !dir.join("package-lock.json").is_file() {
-        return Ok(None);
-    }
     if !has_program("node", &["--version"]) || !has_program("npm", &["--version"]) {
         ensure_debian_packages(&[("/usr/bin/node", "nodejs"), ("/usr/bin/npm", "npm")])?;
     }
     install_dependencies(&dir)?;
 
-    run(&mut ws.cargo(["build", "-p", "cvco-sandbox", "--bin", "cvco-sandbox"]))?;
-    let sandbox = ws.debug_bin("cvco-sandbox");
-    if !sandbox.is_file() {
-        bail!("cargo built no {}", sandbox.display());
-    }
+    let sandbox = ws.build_bin("cvco-sandbox", "cvco-sandbox")?;
 
     run(Command::new("node")
         .args(["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"])
@@ -56,7 +49,7 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Option<TestCounts>> {
     if counts.passed + counts.failed == 0 {
         bail!("the vendure suite ran no test");
     }
-    Ok(Some(counts))
+    Ok(counts)
 }
 
 /// `npm ci` unless node_modules was installed from this very lockfile by this very node.
@@ -180,9 +173,8 @@ mod tests {
     #[ignore = "installs npm packages, builds the sandbox, runs Vendure"]
     fn vendure_step() {
         let wasm = std::env::var_os("CVCO_PLUGIN_WASM").expect("CVCO_PLUGIN_WASM");
-        let counts = super::tests(&[("CVCO_PLUGIN_WASM", PathBuf::from(wasm))])
-            .expect("vendure step")
-            .expect("vendure suite present");
+        let counts =
+            super::tests(&[("CVCO_PLUGIN_WASM", PathBuf::from(wasm))]).expect("vendure step");
         assert_eq!(counts.failed, 0, "{counts:?}");
     }
 }

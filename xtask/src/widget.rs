@@ -18,7 +18,6 @@ pub const PACKAGE: &str = "cvco-widget";
 /// Cargo profile of the widget's wasm: `wasm` with opt-level "z" (see the workspace Cargo.toml).
 pub const PROFILE: &str = "wasm-widget";
 pub const CRATE_DIR: &str = "widget";
-pub const BROWSER_TESTS_DIR: &str = "tests/browser";
 /// Where the generated module lands, at the workspace root (git-ignored).
 pub const DIST_DIR: &str = "dist/widget";
 /// Tests find the generated widget through this variable.
@@ -32,38 +31,22 @@ const WASM_RUSTFLAGS: &str =
 /// `cargo xtask widget`
 pub fn command(args: &[String]) -> Result<()> {
     reject_args(args)?;
-    match build()? {
-        Some(dist) => {
-            for entry in std::fs::read_dir(&dist)? {
-                let path = entry?.path();
-                if path.is_file() {
-                    let size = std::fs::metadata(&path)?.len();
-                    println!("{} {}", path.display(), human_bytes(size));
-                }
-            }
-            Ok(())
-        }
-        None => {
-            println!("no widget yet ({CRATE_DIR}/Cargo.toml does not exist): nothing to build");
-            Ok(())
+    let dist = build()?;
+    for entry in std::fs::read_dir(&dist)? {
+        let path = entry?.path();
+        if path.is_file() {
+            let size = std::fs::metadata(&path)?.len();
+            println!("{} {}", path.display(), human_bytes(size));
         }
     }
-}
-
-pub fn exists() -> Result<bool> {
-    Ok(workspace()?.has_crate_dir(CRATE_DIR))
+    Ok(())
 }
 
 /// Builds the widget wasm and runs wasm-bindgen (target `web`) into dist/widget/.
-/// `None` when the widget crate does not exist yet.
-pub fn build() -> Result<Option<PathBuf>> {
+pub fn build() -> Result<PathBuf> {
     let workspace = workspace()?;
-    if !exists()? {
-        return Ok(None);
-    }
     ensure_rustup_target(WASM_TARGET)?;
-    run(&mut workspace.cargo([
-        "build",
+    let artifacts = workspace.build(&[
         "-p",
         PACKAGE,
         "--target",
@@ -72,12 +55,8 @@ pub fn build() -> Result<Option<PathBuf>> {
         PROFILE,
         "--config",
         WASM_RUSTFLAGS,
-    ]))?;
-    let artifacts = workspace.target_dir.join(WASM_TARGET).join(PROFILE);
-    let wasm = artifacts.join("cvco_widget.wasm");
-    if !wasm.is_file() {
-        bail!("cargo built {PACKAGE} but {} is missing", wasm.display());
-    }
+    ])?;
+    let wasm = crate::plugin::cdylib_wasm(&artifacts, PACKAGE)?;
     let dist = workspace.root.join(DIST_DIR);
     // Stale files from an older build must not be served next to the new module.
     if dist.exists() {
@@ -102,7 +81,7 @@ pub fn build() -> Result<Option<PathBuf>> {
     let text = std::fs::read_to_string(&glue)?;
     std::fs::write(&glue, strip_js_comments(&text))?;
     copy_package_files(&workspace.root.join(CRATE_DIR), &dist)?;
-    Ok(Some(dist))
+    Ok(dist)
 }
 
 /// The hand-written half of the npm package: the custom element entry, its types, the stylesheet,
@@ -198,17 +177,13 @@ fn minify_css(css: &str) -> String {
 /// Runs before the workspace tests: what the browser tests need on disk and on the machine.
 /// Returns the environment to export to the test processes.
 pub fn prepare_browser_tests() -> Result<Vec<(&'static str, PathBuf)>> {
-    let workspace = workspace()?;
-    let mut env = Vec::new();
-    if let Some(dist) = build()? {
-        env.push((DIST_ENV, dist));
-    }
-    if workspace.has_crate_dir(BROWSER_TESTS_DIR) {
-        ensure_chromium()?;
-        env.push(("CVCO_CHROMIUM", PathBuf::from(CHROMIUM_BIN)));
-        env.push(("CVCO_CHROMEDRIVER", PathBuf::from(CHROMEDRIVER_BIN)));
-    }
-    Ok(env)
+    let dist = build()?;
+    ensure_chromium()?;
+    Ok(vec![
+        (DIST_ENV, dist),
+        ("CVCO_CHROMIUM", PathBuf::from(CHROMIUM_BIN)),
+        ("CVCO_CHROMEDRIVER", PathBuf::from(CHROMEDRIVER_BIN)),
+    ])
 }
 
 /// wasm-bindgen of the widget, its CLI support in xtask and the test runner: one version.
@@ -216,15 +191,12 @@ pub const WASM_BINDGEN_VERSION: &str = "0.2.130";
 /// Chromium's options for wasm-bindgen-test-runner (it adds headless and no-sandbox itself).
 const WEBDRIVER_JSON: &str = "widget/webdriver.json";
 
-/// Runs after the workspace tests when the widget exists: the widget's DOM unit tests
+/// Runs after the workspace tests: the widget's DOM unit tests
 /// (`wasm-bindgen-test`, widget/src/web_tests.rs) in headless Chromium through
 /// wasm-bindgen-test-runner. The end-to-end browser tests (tests/browser) are a workspace member
 /// and already ran with the others.
-pub fn browser_tests() -> Result<Option<TestCounts>> {
+pub fn browser_tests() -> Result<TestCounts> {
     let workspace = workspace()?;
-    if !workspace.root.join("widget/src/web_tests.rs").is_file() {
-        return Ok(None);
-    }
     ensure_chromium()?;
     let runner = ensure_test_runner()?;
     let mut tests = workspace.cargo(["test", "-p", PACKAGE, "--lib", "--target", WASM_TARGET]);
@@ -237,8 +209,8 @@ pub fn browser_tests() -> Result<Option<TestCounts>> {
         );
     let (result, counts) = crate::test::run_counting(&mut tests);
     match (result, counts) {
-        (_, Some(counts)) if counts.failed > 0 => Ok(Some(counts)),
-        (Ok(()), Some(counts)) => Ok(Some(counts)),
+        (_, Some(counts)) if counts.failed > 0 => Ok(counts),
+        (Ok(()), Some(counts)) => Ok(counts),
         (Ok(()), None) => bail!("the widget's wasm tests reported no count"),
         (Err(error), _) => Err(error),
     }

@@ -3,22 +3,14 @@
 
 use anyhow::Result;
 
-use crate::bench::{run_bench_binary, Outcome};
+use crate::bench::{run_bench_binary, Figure};
 use crate::{plugin, widget, Workspace};
 
 const PACKAGE: &str = "cvco-browser-tests";
 const BIN: &str = "widget-bench";
 
-pub fn run(workspace: &Workspace) -> Result<Outcome> {
-    if !workspace.has_bin(PACKAGE, BIN) {
-        return Ok(Outcome::Skipped(format!(
-            "{PACKAGE} has no {BIN} binary yet"
-        )));
-    }
+pub fn run(workspace: &Workspace) -> Result<Vec<Figure>> {
     let env = widget::prepare_browser_tests()?;
-    if !env.iter().any(|(name, _)| *name == widget::DIST_ENV) {
-        return Ok(Outcome::Skipped("no widget to measure".into()));
-    }
     // The host loads the plugin; built here once rather than by every process.
     let wasm = plugin::build()?;
     let mut command = workspace.cargo(["run", "-q", "-p", PACKAGE, "--bin", BIN]);
