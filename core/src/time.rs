@@ -19,6 +19,8 @@ pub struct Date {
 
 const MS_PER_DAY: i64 = 86_400_000;
 const MS_PER_HOUR: i64 = 3_600_000;
+/// 9999-12-31T23:59:59.999Z, the last instant RFC 3339 timestamps are read and written for.
+const MAX_MILLIS: i64 = 253_402_300_799_999;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 fn days_from_civil(y: i32, m: u8, d: u8) -> i64 {
@@ -137,7 +139,12 @@ impl<'de> Deserialize<'de> for Date {
 fn eu_switch(year: i32, month: u8) -> Timestamp {
     let last = days_from_civil(year, month, 31);
     let weekday = (last + 4).rem_euclid(7); // 0 = Sunday; 1970-01-01 was a Thursday
-    Timestamp((last - weekday) * MS_PER_DAY + MS_PER_HOUR)
+                                            // Saturating: `Timestamp`'s i64 is public, and a year near its ends must not overflow.
+    Timestamp(
+        (last - weekday)
+            .saturating_mul(MS_PER_DAY)
+            .saturating_add(MS_PER_HOUR),
+    )
 }
 
 impl Timestamp {
@@ -177,7 +184,9 @@ impl Timestamp {
 
     /// Local Paris wall-clock time as (date, hour, minute).
     pub fn paris_local(self) -> (Date, u8, u8) {
-        let local = self.0 + self.paris_offset_hours() * MS_PER_HOUR;
+        let local = self
+            .0
+            .saturating_add(self.paris_offset_hours() * MS_PER_HOUR);
         let date = civil_from_days(local.div_euclid(MS_PER_DAY));
         let in_day = local.rem_euclid(MS_PER_DAY);
         (
@@ -189,9 +198,12 @@ impl Timestamp {
 
     /// The instant of a Paris wall-clock time (the first one, across a clock change).
     pub fn from_paris_local(date: Date, hour: u8) -> Timestamp {
-        let local = date.days() * MS_PER_DAY + hour as i64 * MS_PER_HOUR;
-        let winter = Timestamp(local - MS_PER_HOUR);
-        let summer = Timestamp(local - 2 * MS_PER_HOUR);
+        let local = date
+            .days()
+            .saturating_mul(MS_PER_DAY)
+            .saturating_add(hour as i64 * MS_PER_HOUR);
+        let winter = Timestamp(local.saturating_sub(MS_PER_HOUR));
+        let summer = Timestamp(local.saturating_sub(2 * MS_PER_HOUR));
         if summer.paris_offset_hours() == 2 {
             summer
         } else {
@@ -292,6 +304,11 @@ impl Timestamp {
         let millis =
             date.days() * MS_PER_DAY + h * MS_PER_HOUR + m * 60_000 + sec.min(59) * 1000 + ms
                 - offset_min * 60_000;
+        // An offset may carry the instant out of 1970..=9999 UTC, which `to_rfc3339` would write
+        // as a year this parser refuses: hosts store what we serialise and send it back.
+        if !(0..=MAX_MILLIS).contains(&millis) {
+            return Err(bad());
+        }
         Ok(Timestamp(millis))
     }
 }
@@ -326,6 +343,8 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2026-11-22T21:49:00.000Z");
         assert_eq!(t.secs(), 1_795_384_140);
         let o = Timestamp::parse_rfc3339("2026-11-22T22:49:00.5+01:00").unwrap();
+        let last = Timestamp::parse_rfc3339("9999-12-31T23:59:59.999Z").unwrap();
+        assert_eq!(Timestamp::parse_rfc3339(&last.to_rfc3339()).unwrap(), last);
         assert_eq!(o.0, t.0 + 500);
         for bad in [
             "",
@@ -339,6 +358,8 @@ mod tests {
             "2026-11-22T21:49:00-+1:00",
             "2026-11-22T21:49:00+24:00",
             "+026-11-22T21:49:00Z",
+            "1970-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59-00:01",
         ] {
             assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad}");
         }
