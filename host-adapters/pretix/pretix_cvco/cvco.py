@@ -2,9 +2,11 @@
 per thread (extism.Plugin is not thread-safe), typed errors with the cvco error body."""
 
 import datetime
+import fnmatch
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -50,13 +52,25 @@ _MESSAGES = {
     "invalid_request": ("Requête invalide.", "Invalid request."),
     "forbidden": ("Accès refusé.", "Access denied."),
     "config_missing": ("Paramètre de configuration manquant.", "Missing configuration key."),
+    "config_invalid": ("Paramètre de configuration invalide.", "Invalid configuration value."),
     "upstream_unavailable": (
-        "Le service Chèque-Vacances Connect est momentanément indisponible.",
-        "The Chèque-Vacances Connect service is temporarily unavailable.",
+        "Le serveur d'acquisition ANCV est indisponible. Réessayez.",
+        "The ANCV acquisition server is unavailable. Try again.",
+    ),
+    "upstream_timeout": (
+        "Le serveur d'acquisition ANCV n'a pas répondu à temps. Réessayez.",
+        "The ANCV acquisition server did not answer in time. Try again.",
     ),
     "internal": ("Erreur interne.", "Internal error."),
 }
-_RETRYABLE = {"upstream_unavailable", "upstream_timeout", "internal"}
+_RETRYABLE = {"upstream_unavailable", "upstream_timeout", "internal", "payment_in_progress"}
+# cvco_core::ErrorCode::outcome_unknown(): a mutating call that failed so may still have taken
+# effect at ANCV (the request left, no usable answer came back). Every other error is a refusal.
+_OUTCOME_UNKNOWN = _RETRYABLE | {"upstream_protocol", "idempotency_conflict"}
+# cvco_core::plugin_api::HOST_NOT_ALLOWED_MARKER: Extism's text when allowed_hosts refuses a
+# request. The Python SDK only shows the top of the error ("error while executing at wasm
+# backtrace…"), so a trap is also checked against the manifest (see _classify).
+HOST_NOT_ALLOWED_MARKER = "is not allowed"
 
 
 class CvcoError(Exception):
@@ -86,6 +100,15 @@ class CvcoError(Exception):
     @property
     def http_status(self):
         return _STATUS.get(self.code, 422)
+
+    @property
+    def retryable(self):
+        return bool(self.body.get("retryable"))
+
+    @property
+    def outcome_unknown(self):
+        """A failed mutating call that may still have taken effect at ANCV."""
+        return self.retryable or self.code in _OUTCOME_UNKNOWN
 
 
 def now_rfc3339():
@@ -117,9 +140,16 @@ def plugin_config(provider_settings):
         "notification_secret": provider_settings.get("notification_secret") or "",
         "min_amount_cents": str(min_amount_cents(provider_settings)),
         "adjustable": "true" if provider_settings.get("adjustable", as_type=bool, default=True) else "false",
-        "request_timeout_ms": "10000",
+        "request_timeout_ms": str(request_timeout_ms(provider_settings)),
     }
     return {key: value for key, value in config.items() if value != ""}
+
+
+def request_timeout_ms(provider_settings):
+    """The budget of one plugin call (the manifest's timeout_ms): past it the call is abandoned
+    and a creation's outcome is unknown."""
+    value = provider_settings.get("request_timeout_ms", as_type=int, default=10000)
+    return value if isinstance(value, int) and 500 <= value <= 60000 else 10000
 
 
 def min_amount_cents(provider_settings):
@@ -135,11 +165,26 @@ _idle_lock = threading.Lock()
 MAX_IDLE_PER_CONFIG = 8
 
 
+def allowed_hosts(config):
+    """The manifest's allowed_hosts: Django setting CVCO_ALLOWED_HOSTS when set (pins where the
+    plugin may send the credentials, whatever an event's API URL says), else the API URL's host."""
+    pinned = getattr(django_settings, "CVCO_ALLOWED_HOSTS", None)
+    if pinned is not None:
+        return list(pinned)
+    host = urlparse(config.get("api_base_url", "")).hostname
+    return [host] if host else []
+
+
+def _host_allowed(config, hosts):
+    """Extism's own rule: the URL's host matches one of the glob patterns."""
+    host = urlparse(config.get("api_base_url", "")).hostname or ""
+    return any(fnmatch.fnmatchcase(host, pattern) for pattern in hosts)
+
+
 def _new_instance(config):
-    host = urlparse(config.get("api_base_url", "")).hostname or "127.0.0.1"
     manifest = {
         "wasm": [{"path": str(wasm_path())}],
-        "allowed_hosts": [host],
+        "allowed_hosts": allowed_hosts(config),
         "timeout_ms": int(config.get("request_timeout_ms", "10000")),
         "config": config,
     }
@@ -161,19 +206,36 @@ def _give_back(key, plugin):
             idle.append(plugin)
 
 
+def _classify(config, function, error, elapsed_ms):
+    """The cvco error for an Extism-level failure (the plugin could not answer): the call budget
+    ran out (`upstream_timeout`), the manifest refused the API's host (`config_invalid`, not
+    retryable: nothing was sent), or another trap (`upstream_unavailable`). The Python SDK shows
+    an HTTP timeout inside the call as a bare trap: a trap at the end of the budget is a timeout."""
+    message = str(error)
+    budget_ms = int(config.get("request_timeout_ms", "10000"))
+    if message.strip() == "timeout" or elapsed_ms >= budget_ms * 0.9:
+        return CvcoError.of("upstream_timeout", detail_en=f"({function})", detail_fr=f"({function})")
+    if HOST_NOT_ALLOWED_MARKER in message or not _host_allowed(config, allowed_hosts(config)):
+        host = urlparse(config.get("api_base_url", "")).hostname or config.get("api_base_url", "")
+        return CvcoError.of(
+            "config_invalid",
+            field="allowed_hosts",
+            detail_en=f"The API host {host} is not in the plugin's allowed_hosts (CVCO_ALLOWED_HOSTS).",
+            detail_fr=f"L'hôte de l'API {host} n'est pas dans les allowed_hosts du plugin (CVCO_ALLOWED_HOSTS).",
+        )
+    return CvcoError.of("upstream_unavailable", detail_en=f"({function}: trap)", detail_fr=f"({function})")
+
+
 def call(config, function, **inputs):
     """Calls one export; returns its `ok` output or raises CvcoError. An Extism-level failure
-    (transport, timeout) drops that instance and is a retryable `upstream_unavailable`."""
-    key = json.dumps(config, sort_keys=True)
+    drops that instance (see _classify)."""
+    key = json.dumps([config, allowed_hosts(config)], sort_keys=True)
     plugin = _borrow(key, config)
+    started = time.monotonic()
     try:
         raw = plugin.call(function, json.dumps(inputs))
     except extism.Error as error:
-        raise CvcoError.of(
-            "upstream_unavailable",
-            detail_en=f"({function}: {type(error).__name__})",
-            detail_fr=f"({function})",
-        ) from error
+        raise _classify(config, function, error, (time.monotonic() - started) * 1000) from error
     _give_back(key, plugin)
     reply = json.loads(bytes(raw).decode("utf-8"))
     if "error" in reply:

@@ -1,5 +1,6 @@
 """What pretix's own OrderPayment cannot hold: the ANCV transaction behind it, the shopper's
-attempt token (idempotent creation), a change sequence for SSE, and processed notification ids."""
+attempt token (idempotent creation), the creation input while its outcome is unknown, a change
+sequence for SSE, and processed notification ids."""
 
 import json
 
@@ -11,8 +12,22 @@ class CvcoPayment(models.Model):
     order_payment = models.OneToOneField(
         "pretixbase.OrderPayment", on_delete=models.CASCADE, related_name="cvco_payment"
     )
-    # The ANCV transaction id (the plugin Payment's `id`): the protocol's payment_id.
+    # The protocol's payment_id, given before ANCV is called (so a payment whose creation answer
+    # was lost still has one). Rows from before 0002 used the transaction id.
     payment_id = models.CharField(max_length=190, unique=True)
+    # The ANCV transaction id (the plugin Payment's `id`); null while the creation's outcome is
+    # unknown.
+    transaction_id = models.CharField(max_length=190, unique=True, null=True)
+    # The creation's outcome is unknown (lost answer, timeout, 5xx, crash mid-call): ANCV may hold
+    # a transaction. Reconciled by replaying `create_input` (same idempotency key).
+    outcome_unknown = models.BooleanField(default=False)
+    # The exact create_payment input (JSON, without `now`), kept until the outcome is known.
+    create_input = models.TextField(default="", blank=True)
+    # When a reconciliation may be tried again (backoff), and how many were tried.
+    reconcile_after = models.DateTimeField(null=True)
+    reconcile_attempts = models.PositiveIntegerField(default=0)
+    # The cvco error body (JSON) when ANCV refused the creation on reconciliation.
+    error = models.TextField(default="", blank=True)
     attempt = models.CharField(max_length=64)
     mode = models.CharField(max_length=20, default="identifier")
     beneficiary_masked = models.CharField(max_length=190, blank=True, default="")

@@ -6,10 +6,11 @@ import logging
 from collections import OrderedDict
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.template.loader import get_template
 from django.utils.translation import gettext_lazy as _
 
-from pretix.base.forms import SecretKeySettingsField
+from pretix.base.forms import SECRET_REDACTED, SecretKeySettingsField
 from pretix.base.models import OrderPayment, OrderRefund
 from pretix.base.payment import BasePaymentProvider, PaymentException
 from pretix.multidomain.urlreverse import build_absolute_uri, eventreverse
@@ -47,8 +48,32 @@ class CvcoProvider(BasePaymentProvider):
             ("authorization_timeout_s", forms.IntegerField(
                 label=_("Time the beneficiary has to confirm (seconds, as set at ANCV)"),
                 min_value=10, initial=180, required=False)),
+            ("request_timeout_ms", forms.IntegerField(
+                label=_("Budget of one call to ANCV (milliseconds)"),
+                help_text=_("Past it the call is abandoned; a payment created meanwhile is found again "
+                            "by reconciliation."),
+                min_value=500, max_value=60000, initial=10000, required=False)),
         ]
         return OrderedDict(list(super().settings_form_fields.items()) + fields)
+
+    def settings_form_clean(self, cleaned_data):
+        """Saving enabled settings runs the plugin's check_connection with them: a wrong URL,
+        credentials or allowed host is refused here rather than at the first shopper's payment.
+        ANCV merely unreachable (retryable) does not block saving."""
+        config = cvco.plugin_config(_FormSettings(cleaned_data, self.settings, "payment_cvco_"))
+        try:
+            services.check_connection(config)
+        except CvcoError as error:
+            if error.retryable:
+                logger.warning("CVCo connection check: %s (settings saved)", error.code)
+                return cleaned_data
+            field = {"unauthorized": "client_secret", "shop_not_affiliated": "shop_id"}.get(
+                error.code, "api_url")
+            raise ValidationError({
+                f"payment_cvco_{field}": _("Chèque-Vacances Connect connection check failed: {message}").format(
+                    message=error.body.get("message_en")),
+            })
+        return cleaned_data
 
     def settings_content_render(self, request):
         url = build_absolute_uri(self.event, "plugins:pretix_cvco:notifications")
@@ -142,9 +167,11 @@ class CvcoProvider(BasePaymentProvider):
         if cp is None:
             raise PaymentException(_("No Chèque-Vacances Connect transaction behind this payment."))
         try:
+            if cp.transaction_id is None:
+                raise CvcoError.of("illegal_transition")
             payment = cvco.call(
                 services.config_for(self.event), "refund_payment",
-                payment_id=cp.payment_id,
+                payment_id=cp.transaction_id,
                 idempotency_key=f"pretix-refund-{self.event.pk}-{refund.pk}",
                 amount_cents=services.cents(refund.amount),
                 reason="pretix refund",
@@ -153,10 +180,24 @@ class CvcoProvider(BasePaymentProvider):
         except CvcoError as error:
             raise PaymentException(error.body.get("message_en"))
         services.record(cp.pk, payment)
-        refund.info = json.dumps({"transaction_id": cp.payment_id,
+        refund.info = json.dumps({"transaction_id": cp.transaction_id,
                                   "refunded_cents": payment.get("refunded_cents")})
         refund.save(update_fields=["info"])
         refund.done()
 
     def refund_control_render(self, request, refund: OrderRefund):
         return refund.info_data.get("transaction_id", "")
+
+
+class _FormSettings:
+    """The settings form's cleaned data read like the event's settings (a secret left masked
+    keeps its stored value), for a connection check before saving."""
+
+    def __init__(self, cleaned_data, stored, prefix):
+        self.cleaned_data, self.stored, self.prefix = cleaned_data, stored, prefix
+
+    def get(self, key, as_type=None, default=None):
+        value = self.cleaned_data.get(self.prefix + key)
+        if value is None or value == "" or value == SECRET_REDACTED:
+            return self.stored.get(key, as_type=as_type, default=default) if as_type else self.stored.get(key) or default
+        return value

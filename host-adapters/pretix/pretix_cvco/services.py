@@ -1,14 +1,23 @@
 """CVCo payments over pretix orders: amounts always from the pretix order, one pretix OrderPayment
 per ANCV transaction, confirmed for the authorized amount so pretix's multi-payment support
-collects the remainder with another provider."""
+collects the remainder with another provider.
+
+A creation is recorded before ANCV is called. When its answer never comes back usable (lost,
+timeout, 5xx, the process killed mid-call) ANCV may hold the transaction: the row stays with status
+`unknown` and is reconciled by replaying the same create_payment input with the same idempotency
+key (ANCV answers the transaction it made, or makes the one it never got), by the poller, at the
+first request of a process, on a notification for the order, and before any new attempt."""
 
 import datetime
 import json
 import logging
+import secrets
+import threading
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils.timezone import now
+from django_scopes import scopes_disabled
 
 from pretix.base.models import Order, OrderPayment, Quota
 from pretix.multidomain.urlreverse import build_absolute_uri
@@ -22,6 +31,9 @@ logger = logging.getLogger(__name__)
 # Below this age a Payment is served from the database; older non-final ones are re-read.
 REFRESH_AFTER = datetime.timedelta(seconds=1)
 SESSION_KEY = "pretix_cvco_orders"
+UNKNOWN = "unknown"
+# Backoff between reconciliations of one unknown payment: 1 s, 2 s, 4 s… up to this.
+RECONCILE_BACKOFF_MAX_S = 300
 
 
 def provider_for(event):
@@ -150,7 +162,7 @@ def to_protocol(cvco_payment):
     status = p.get("status")
     error = None
     if status == "failed":
-        error = CvcoError.of("internal").body
+        error = json.loads(cvco_payment.error) if cvco_payment.error else CvcoError.of("internal").body
     return {
         "payment_id": cvco_payment.payment_id,
         "order_ref": order.code,
@@ -170,14 +182,44 @@ def to_protocol(cvco_payment):
         "ancv_state": p.get("ancv_state"),
         "ancv_label_fr": p.get("ancv_label_fr"),
         "ancv_label_en": p.get("ancv_label_en"),
-        "transaction_id": cvco_payment.payment_id,
+        "transaction_id": cvco_payment.transaction_id,
         "authorizations": authorizations,
         "error": error,
         "sequence": cvco_payment.sequence,
-        "created_at": p.get("created_at"),
-        "updated_at": p.get("updated_at"),
+        "created_at": p.get("created_at") or _rfc3339(cvco_payment.created),
+        "updated_at": p.get("updated_at") or _rfc3339(cvco_payment.updated),
         "events_url": events_url(cvco_payment),
     }
+
+
+def _rfc3339(moment):
+    return moment.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def _placeholder(status, amount_cents, currency):
+    """The recorded Payment of a row ANCV has not (or not usably) answered for."""
+    return {
+        "status": status,
+        "final": status != UNKNOWN,
+        "amount_cents": amount_cents,
+        "currency": currency,
+        "authorized_cents": 0,
+        "remaining_cents": amount_cents,
+        "refunded_cents": 0,
+        "next_action": {"type": "wait_for_app", "deadline": None} if status == UNKNOWN else {"type": "none"},
+        "payers": [],
+    }
+
+
+def in_progress(cvco_payment, detail_en=None, detail_fr=None):
+    """409 payment_in_progress (retryable) naming the payment to follow instead."""
+    error = CvcoError.of(
+        "payment_in_progress",
+        detail_en=detail_en or "A previous payment is being checked or awaited.",
+        detail_fr=detail_fr or "Un paiement précédent est en cours de vérification ou d'attente.",
+    )
+    error.body["payment_id"] = cvco_payment.payment_id
+    return error
 
 
 # --- state changes ------------------------------------------------------------------------------
@@ -193,6 +235,12 @@ def record(cvco_payment_pk, payment):
         cp = CvcoPayment.objects.select_for_update().select_related("order").get(pk=cvco_payment_pk)
         op = OrderPayment.objects.select_for_update().get(pk=cp.order_payment_id)
         cp.refreshed = now()
+        if cp.outcome_unknown or cp.transaction_id is None:
+            # The creation's outcome is known now: ANCV answered with its transaction.
+            cp.transaction_id = payment.get("id")
+            cp.outcome_unknown = False
+            cp.create_input = ""
+            cp.reconcile_after = None
         if _comparable(cp.payment) != _comparable(payment):
             cp.data = json.dumps(payment)
             cp.sequence += 1
@@ -235,14 +283,67 @@ def record(cvco_payment_pk, payment):
 
 
 def refresh(cvco_payment, force=False):
-    """Re-reads a non-final payment from ANCV (polling when no notification came)."""
-    if cvco_payment.final and not force:
+    """Re-reads a non-final payment from ANCV (polling when no notification came); an unknown
+    one is reconciled instead."""
+    if cvco_payment.outcome_unknown:
+        return reconcile(cvco_payment, force=force)
+    if cvco_payment.transaction_id is None or (cvco_payment.final and not force):
         return cvco_payment
     if not force and cvco_payment.refreshed and now() - cvco_payment.refreshed < REFRESH_AFTER:
         return cvco_payment
     config = config_for(cvco_payment.order.event)
-    payment = cvco.call(config, "get_payment", payment_id=cvco_payment.payment_id, now=cvco.now_rfc3339())
+    payment = cvco.call(config, "get_payment", payment_id=cvco_payment.transaction_id, now=cvco.now_rfc3339())
     return record(cvco_payment.pk, payment)
+
+
+def reconcile(cvco_payment, force=False):
+    """Settles a payment whose creation outcome is unknown: the same create_payment input with
+    the same idempotency key again. A success records ANCV's transaction; a retryable error keeps
+    it unknown (backoff; `force` ignores it); a refusal means ANCV never made it: failed. Never
+    raises for an upstream error: the caller answers with the recorded state."""
+    if not cvco_payment.outcome_unknown:
+        return cvco_payment
+    if not force and cvco_payment.reconcile_after and now() < cvco_payment.reconcile_after:
+        return cvco_payment
+    inputs = json.loads(cvco_payment.create_input)
+    try:
+        config = config_for(cvco_payment.order.event)
+        payment = cvco.call(config, "create_payment", **inputs, now=cvco.now_rfc3339())
+    except CvcoError as error:
+        logger.info("CVCo reconciliation of %s: %s", cvco_payment.payment_id, error.code)
+        return _unresolved(cvco_payment.pk, error, replay=True)
+    logger.info("CVCo reconciliation of %s: transaction %s", cvco_payment.payment_id, payment.get("id"))
+    return record(cvco_payment.pk, payment)
+
+
+def _unresolved(cvco_payment_pk, error, replay):
+    """A creation (first call or `replay`) that failed with `error`: still unknown when it may
+    have taken effect (next reconciliation after a backoff), else failed with that error."""
+    with transaction.atomic():
+        cp = CvcoPayment.objects.select_for_update().select_related("order").get(pk=cvco_payment_pk)
+        if not cp.outcome_unknown:
+            return cp  # settled meanwhile by a concurrent reconciliation
+        if error.outcome_unknown or not replay:
+            cp.reconcile_attempts += 1
+            delay = min(2 ** (cp.reconcile_attempts - 1), RECONCILE_BACKOFF_MAX_S)
+            cp.reconcile_after = now() + datetime.timedelta(seconds=delay)
+            cp.save(update_fields=["reconcile_attempts", "reconcile_after", "updated"])
+            return cp
+        logger.warning("CVCo payment %s not created at ANCV: %s", cp.payment_id, error.code)
+        failed = _placeholder("failed", cp.payment.get("amount_cents", 0), cp.payment.get("currency", "EUR"))
+        cp.data = json.dumps(failed)
+        cp.error = json.dumps(error.body)
+        cp.final = True
+        cp.outcome_unknown = False
+        cp.create_input = ""
+        cp.reconcile_after = None
+        cp.sequence += 1
+        cp.save()
+        op = OrderPayment.objects.select_for_update().get(pk=cp.order_payment_id)
+        if op.state in (OrderPayment.PAYMENT_STATE_CREATED, OrderPayment.PAYMENT_STATE_PENDING):
+            op.fail(info={"status": "failed", "error": error.code}, send_mail=False)
+    cp.refresh_from_db()
+    return cp
 
 
 def _open_order_payment(order, amount_cents):
@@ -255,12 +356,13 @@ def _open_order_payment(order, amount_cents):
         .first()
     )
     if unused is None:
-        return order.payments.create(
+        created = order.payments.create(
             provider=cvco.PROVIDER_ID, amount=euros(amount_cents), state=OrderPayment.PAYMENT_STATE_CREATED
         )
+        return created, True
     unused.amount = euros(amount_cents)
     unused.save(update_fields=["amount"])
-    return unused
+    return unused, False
 
 
 def create_payment(request, body):
@@ -281,9 +383,16 @@ def create_payment(request, body):
         )
     existing = order.cvco_payments.filter(attempt=attempt).first()
     if existing is not None:
+        # The same attempt again (a retry after a lost answer): the same payment, settled first.
+        if existing.outcome_unknown:
+            return reconcile(existing, force=True), False
         return refresh(existing), False
-    if order.cvco_payments.filter(final=False).exists():
-        raise CvcoError.of("payment_in_progress")
+    # Before a new attempt, an earlier one whose outcome is unknown is settled with ANCV.
+    for unknown in order.cvco_payments.filter(outcome_unknown=True):
+        reconcile(unknown, force=True)
+    busy = order.cvco_payments.filter(final=False).order_by("-pk").first()
+    if busy is not None:
+        raise in_progress(busy)
     beneficiary = body.get("beneficiary")
     if not isinstance(beneficiary, str) or not beneficiary.strip():
         raise CvcoError(
@@ -304,30 +413,37 @@ def create_payment(request, body):
             detail_en="The order is not awaiting payment.",
             detail_fr="La commande n'attend pas de paiement.",
         )
-    notification_url = build_absolute_uri(request.event, "plugins:pretix_cvco:notifications")
-    payment = cvco.call(
-        config,
-        "create_payment",
-        order_ref=order.full_code,
-        amount_cents=remaining,
-        channel="ecommerce",
-        beneficiary=checked["value"],
-        idempotency_key=f"pretix-{request.event.pk}-{order.code}-{attempt}",
-        notification_url=notification_url,
-        now=cvco.now_rfc3339(),
-    )
+    # The exact export input (`now` apart), kept so that a reconciliation replays it.
+    inputs = {
+        "order_ref": order.full_code,
+        "amount_cents": remaining,
+        "channel": "ecommerce",
+        "beneficiary": checked["value"],
+        "idempotency_key": f"pretix-{request.event.pk}-{order.code}-{attempt}",
+        "notification_url": build_absolute_uri(request.event, "plugins:pretix_cvco:notifications"),
+    }
     try:
         with transaction.atomic():
-            op = _open_order_payment(order, remaining)
+            # One creation at a time per order: a concurrent new attempt waits here, then sees
+            # this one in progress.
+            Order.objects.select_for_update().get(pk=order.pk)
+            busy = order.cvco_payments.filter(final=False).order_by("-pk").first()
+            if busy is not None and busy.attempt != attempt:
+                raise in_progress(busy)
+            op, new_op = _open_order_payment(order, remaining)
+            # Recorded before the call: if this process dies mid-call, the row is there to
+            # reconcile.
             cp = CvcoPayment.objects.create(
                 order=order,
                 order_payment=op,
-                payment_id=payment["id"],
+                payment_id=f"pay_{secrets.token_hex(12)}",
                 attempt=attempt,
                 mode=mode,
                 beneficiary_masked=checked.get("masked", ""),
-                data="{}",
-                sequence=0,
+                data=json.dumps(_placeholder(UNKNOWN, remaining, order.event.currency)),
+                sequence=1,
+                outcome_unknown=True,
+                create_input=json.dumps(inputs),
             )
     except IntegrityError:
         # A concurrent double submission of the same attempt won the race (same idempotency key,
@@ -335,15 +451,47 @@ def create_payment(request, body):
         existing = order.cvco_payments.filter(attempt=attempt).first()
         if existing is None:
             raise
-        return refresh(existing), False
+        return refresh(existing, force=existing.outcome_unknown), False
+    try:
+        payment = cvco.call(config, "create_payment", **inputs, now=cvco.now_rfc3339())
+    except CvcoError as error:
+        if error.outcome_unknown:
+            # ANCV may hold it (the request left, no usable answer came back): kept as unknown.
+            logger.warning("CVCo payment %s: creation outcome unknown (%s), kept for reconciliation",
+                           cp.payment_id, error.code)
+            cp = _unresolved(cp.pk, error, replay=False)
+            body = dict(error.body)
+            body["payment_id"] = cp.payment_id
+            raise CvcoError(body) from error
+        # Refused outright: one upstream call, nothing at ANCV. The attempt may be sent again
+        # with corrected input.
+        _drop(cp, op if new_op else None)
+        raise
     return record(cp.pk, payment), True
 
 
+def _drop(cvco_payment, own_order_payment):
+    with transaction.atomic():
+        CvcoPayment.objects.filter(pk=cvco_payment.pk, outcome_unknown=True).delete()
+        if own_order_payment is not None:
+            OrderPayment.objects.filter(
+                pk=own_order_payment.pk, state=OrderPayment.PAYMENT_STATE_CREATED, cvco_payment__isnull=True
+            ).delete()
+
+
 def cancel_payment(cvco_payment):
+    if cvco_payment.outcome_unknown:
+        cvco_payment = reconcile(cvco_payment, force=True)
+        if cvco_payment.outcome_unknown:
+            raise in_progress(
+                cvco_payment,
+                detail_en="Its creation is being checked with ANCV: try again shortly.",
+                detail_fr="Sa création est en cours de vérification auprès de l'ANCV : réessayez bientôt.",
+            )
     if cvco_payment.final:
         raise CvcoError.of("illegal_transition")
     config = config_for(cvco_payment.order.event)
-    payment = cvco.call(config, "cancel_payment", payment_id=cvco_payment.payment_id, now=cvco.now_rfc3339())
+    payment = cvco.call(config, "cancel_payment", payment_id=cvco_payment.transaction_id, now=cvco.now_rfc3339())
     return record(cvco_payment.pk, payment)
 
 
@@ -358,7 +506,14 @@ def handle_notification(event, headers, body):
     except IntegrityError:
         return 200, {"duplicate": True}
     transaction_id = notification.get("transaction_id")
-    cp = CvcoPayment.objects.filter(payment_id=transaction_id, order__event=event).first() if transaction_id else None
+    cp = CvcoPayment.objects.filter(transaction_id=transaction_id, order__event=event).first() if transaction_id else None
+    if cp is None and transaction_id:
+        try:
+            cp = _settle_unknown_for(event, notification)
+        except CvcoError:
+            # Ours maybe, not settled yet: let ANCV send it again rather than drop it.
+            CvcoNotification.objects.filter(event_id=verified["event_id"]).delete()
+            raise
     if cp is None:
         # Not one of ours (e.g. a payment request): acknowledged, nothing to record.
         return 204, None
@@ -378,13 +533,78 @@ def handle_notification(event, headers, body):
     return 204, None
 
 
-def reconcile_open_payments(event=None, limit=100):
-    """Polls every non-final CVCo payment (startup and pretix's periodic task)."""
+def _settle_unknown_for(event, notification):
+    """A notification for a transaction no row knows: when its merchant order reference is an
+    order with unknown payments, those are reconciled and the notification's row returned. Raises
+    a retryable error while one of them stays unknown (the transaction may be its)."""
+    reference = notification.get("merchant_order_id") or ""
+    code = reference.rsplit("-", 1)[-1]
+    unknown = [
+        cp
+        for cp in CvcoPayment.objects.filter(order__event=event, order__code=code, outcome_unknown=True)
+        .select_related("order", "order__event")
+        if cp.order.full_code == reference
+    ]
+    if not unknown:
+        return None
+    for cp in unknown:
+        reconcile(cp, force=True)
+    found = CvcoPayment.objects.filter(transaction_id=notification["transaction_id"], order__event=event).first()
+    if found is None and CvcoPayment.objects.filter(pk__in=[cp.pk for cp in unknown], outcome_unknown=True).exists():
+        raise CvcoError.of(
+            "upstream_unavailable",
+            detail_en="The payment this notification is about is being checked with ANCV.",
+            detail_fr="Le paiement de cette notification est en cours de vérification auprès de l'ANCV.",
+        )
+    return found
+
+
+def reconcile_open_payments(event=None, limit=100, unknown_only=False):
+    """Polls every non-final CVCo payment and reconciles the unknown ones (pretix's periodic task;
+    the unknown ones also at a process's first request)."""
     pending = CvcoPayment.objects.filter(final=False).select_related("order", "order__event")
     if event is not None:
         pending = pending.filter(order__event=event)
-    for cp in pending[:limit]:
+    if unknown_only:
+        pending = pending.filter(outcome_unknown=True)
+    for cp in pending.order_by("-outcome_unknown", "pk")[:limit]:
         try:
-            refresh(cp, force=True)
+            if cp.outcome_unknown:
+                reconcile(cp, force=unknown_only)
+            else:
+                refresh(cp, force=True)
         except CvcoError as error:
             logger.info("CVCo reconciliation of %s: %s", cp.payment_id, error.code)
+
+
+_started = False
+_started_lock = threading.Lock()
+
+
+def reconcile_at_startup():
+    """Once per process, at its first CVCo request: the payments a previous process left with an
+    unknown outcome (killed mid-call) are reconciled in the background."""
+    global _started
+    with _started_lock:
+        if _started:
+            return None
+        _started = True
+
+    def run():
+        try:
+            with scopes_disabled():
+                reconcile_open_payments(unknown_only=True, limit=1000)
+        except Exception:
+            logger.exception("CVCo start-up reconciliation failed")
+        finally:
+            connections.close_all()  # this thread's own connections
+
+    thread = threading.Thread(target=run, name="cvco-startup-reconcile", daemon=True)
+    thread.start()
+    return thread
+
+
+def check_connection(config):
+    """The start-up/configuration check: the plugin's check_connection export (configuration,
+    allowed host, credentials, the API answering). Raises CvcoError."""
+    return cvco.call(config, "check_connection", now=cvco.now_rfc3339())

@@ -55,6 +55,8 @@ def api(methods):
         def wrapped(request, *args, **kwargs):
             kwargs.pop("organizer", None)
             kwargs.pop("event", None)
+            # A previous process may have died mid-call: settle what it left unknown.
+            services.reconcile_at_startup()
             if request.method not in methods:
                 response = JsonResponse(CvcoError.of("invalid_request").body, status=405)
                 response["Allow"] = ", ".join(methods)

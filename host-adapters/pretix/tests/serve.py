@@ -3,7 +3,8 @@
     CVCO_PLUGIN_WASM=… CVCO_SHOP_ID=… CVCO_CLIENT_ID=… CVCO_CLIENT_SECRET=… \\
     CVCO_NOTIFICATION_SECRET=… python tests/serve.py --port 8090 --sandbox-url http://127.0.0.1:7070
 
-pretix's test settings (SQLite in a temporary directory, tables created without migrations), the
+pretix's test settings (SQLite in a temporary directory, or in DATA_DIR when set: started again on
+the same DATA_DIR it keeps its orders and payments; tables created without migrations), the
 test-only order endpoint on, a threaded WSGI server on 127.0.0.1 that also serves the static files
 (as `runserver` does; the widget from dist/widget or CVCO_WIDGET_DIST, see settings.py), so the
 payment page works in a browser. Defaults: the sandbox demo shop.
@@ -43,24 +44,26 @@ def main():
 
     call_command("migrate", run_syncdb=True, verbosity=0)
     with scopes_disabled():
-        organizer = Organizer.objects.create(name="Contract", slug=args.organizer,
-                                             plugins="pretix.plugins.banktransfer")
-        event = Event.objects.create(
-            organizer=organizer, name="Contract shop", slug=args.event, currency="EUR", live=True,
-            date_from=now() + datetime.timedelta(days=30), plugins="pretix_cvco,pretix.plugins.banktransfer",
-        )
-        settings = {
-            "_enabled": True,
-            "api_url": args.sandbox_url,
-            "shop_id": os.environ.get("CVCO_SHOP_ID", "SHOP-DEMO-01"),
-            "client_id": os.environ.get("CVCO_CLIENT_ID", "demo-client"),
-            "client_secret": os.environ.get("CVCO_CLIENT_SECRET", "demo-secret"),
-            "notification_secret": os.environ.get("CVCO_NOTIFICATION_SECRET", "whsec_demo_change_me"),
-            "min_amount_cents": 2000,
-            "adjustable": True,
-        }
-        for key, value in settings.items():
-            event.settings.set(f"payment_cvco_{key}", value)
+        # Started again on the same DATA_DIR (after a kill): the shop is already there.
+        if not Organizer.objects.filter(slug=args.organizer).exists():
+            organizer = Organizer.objects.create(name="Contract", slug=args.organizer,
+                                                 plugins="pretix.plugins.banktransfer")
+            event = Event.objects.create(
+                organizer=organizer, name="Contract shop", slug=args.event, currency="EUR", live=True,
+                date_from=now() + datetime.timedelta(days=30), plugins="pretix_cvco,pretix.plugins.banktransfer",
+            )
+            settings = {
+                "_enabled": True,
+                "api_url": args.sandbox_url,
+                "shop_id": os.environ.get("CVCO_SHOP_ID", "SHOP-DEMO-01"),
+                "client_id": os.environ.get("CVCO_CLIENT_ID", "demo-client"),
+                "client_secret": os.environ.get("CVCO_CLIENT_SECRET", "demo-secret"),
+                "notification_secret": os.environ.get("CVCO_NOTIFICATION_SECRET", "whsec_demo_change_me"),
+                "min_amount_cents": 2000,
+                "adjustable": True,
+            }
+            for key, value in settings.items():
+                event.settings.set(f"payment_cvco_{key}", value)
     print(f"pretix serving http://127.0.0.1:{args.port}/{args.organizer}/{args.event}/cvco/v1", flush=True)
     run("127.0.0.1", args.port, StaticFilesHandler(get_wsgi_application()), threading=True)
 

@@ -63,7 +63,8 @@ def test_paid_in_full_through_the_notification(shop):
     (op,) = cvco_order_payments(pretix)
     assert op.state == OrderPayment.PAYMENT_STATE_CONFIRMED
     assert op.amount == Decimal("45.50")
-    assert op.info_data["transaction_id"] == payment["payment_id"]
+    assert op.info_data["transaction_id"] == payment["transaction_id"]
+    assert payment["transaction_id"] and payment["transaction_id"] != payment["payment_id"]
 
     final = shop.get(payment["payment_id"]).json()
     assert final["status"] == "authorized" and final["final"] is True
@@ -161,7 +162,7 @@ def test_forged_stale_and_replayed_notifications(shop):
     body = json.dumps({
         "id": event_id, "type": "transaction.updated", "created_at": "2026-11-25T10:00:00Z",
         "shop_id": shop.shop["shop_id"], "merchant_order_id": payment["order_ref"],
-        "transaction_id": payment["payment_id"], "state": "VALIDATED", "sequence": 99,
+        "transaction_id": payment["transaction_id"], "state": "VALIDATED", "sequence": 99,
     })
     headers = {"Content-Type": "application/json", "CVCo-Event-Id": event_id}
     before = CvcoPayment.objects.get(payment_id=payment["payment_id"])
@@ -241,7 +242,7 @@ def test_cancel_from_the_back_office(shop):
     seen = shop.get(payment["payment_id"]).json()
     assert seen["status"] == "cancelled" and seen["final"] is True
     # Too late for the beneficiary now.
-    status, _ = shop.sandbox.confirm(payment["payment_id"], JEANNE)
+    status, _ = shop.sandbox.confirm(payment["transaction_id"], JEANNE)
     assert status >= 400
     assert shop.get(payment["payment_id"]).json()["status"] == "cancelled"
 
@@ -370,7 +371,7 @@ def test_back_office_settings_page_keeps_secrets(shop):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_unreachable_ancv_is_a_retryable_error_and_records_nothing(shop):
+def test_unreachable_ancv_keeps_an_unknown_payment_that_the_same_attempt_settles(shop):
     from cvco_sandbox import free_port
 
     order = shop.order(2500)
@@ -379,11 +380,16 @@ def test_unreachable_ancv_is_a_retryable_error_and_records_nothing(shop):
     assert down.status_code in (502, 504), down.text
     assert down.json()["code"] in ("upstream_unavailable", "upstream_timeout")
     assert down.json()["retryable"] is True
-    assert not CvcoPayment.objects.exists()
+    # Kept (ANCV cannot be known not to have it), under the payment id the error names.
+    kept = CvcoPayment.objects.get()
+    assert kept.outcome_unknown and down.json()["payment_id"] == kept.payment_id
+    unknown = shop.get(kept.payment_id).json()
+    assert unknown["status"] == "unknown" and unknown["final"] is False and unknown["transaction_id"] is None
 
-    # Back up: the same attempt goes through, once.
+    # Back up: the same attempt settles that payment, once.
     shop.event.settings.set("payment_cvco_api_url", shop.sandbox.url)
     up = shop.pay(order["order_ref"], ALICE, attempt="retry-me")
-    assert up.status_code == 201, up.text
+    assert up.status_code == 200, up.text
+    assert up.json()["payment_id"] == kept.payment_id and up.json()["transaction_id"]
     assert shop.wait_final(up.json()["payment_id"])["status"] == "authorized"
     assert CvcoPayment.objects.count() == 1
