@@ -1,7 +1,6 @@
 """The pretix payment provider: settings, checkout step, pending page with the live widget,
 cancel and refund from the back-office."""
 
-import json
 import logging
 from collections import OrderedDict
 
@@ -167,23 +166,9 @@ class CvcoProvider(BasePaymentProvider):
         if cp is None:
             raise PaymentException(_("No Chèque-Vacances Connect transaction behind this payment."))
         try:
-            if cp.transaction_id is None:
-                raise CvcoError.of("illegal_transition")
-            payment = cvco.call(
-                services.config_for(self.event), "refund_payment",
-                payment_id=cp.transaction_id,
-                idempotency_key=f"pretix-refund-{self.event.pk}-{refund.pk}",
-                amount_cents=services.cents(refund.amount),
-                reason="pretix refund",
-                now=cvco.now_rfc3339(),
-            )
+            services.execute_refund(refund, cp)
         except CvcoError as error:
             raise PaymentException(error.body.get("message_en"))
-        services.record(cp.pk, payment)
-        refund.info = json.dumps({"transaction_id": cp.transaction_id,
-                                  "refunded_cents": payment.get("refunded_cents")})
-        refund.save(update_fields=["info"])
-        refund.done()
 
     def refund_control_render(self, request, refund: OrderRefund):
         return refund.info_data.get("transaction_id", "")

@@ -19,7 +19,7 @@ from django.db import IntegrityError, connections, transaction
 from django.utils.timezone import now
 from django_scopes import scopes_disabled
 
-from pretix.base.models import Order, OrderPayment, Quota
+from pretix.base.models import Order, OrderPayment, OrderRefund, Quota
 from pretix.multidomain.urlreverse import build_absolute_uri
 
 from . import cvco
@@ -491,8 +491,80 @@ def cancel_payment(cvco_payment):
     if cvco_payment.final:
         raise CvcoError.of("illegal_transition")
     config = config_for(cvco_payment.order.event)
-    payment = cvco.call(config, "cancel_payment", payment_id=cvco_payment.transaction_id, now=cvco.now_rfc3339())
+    try:
+        payment = cvco.call(config, "cancel_payment", payment_id=cvco_payment.transaction_id, now=cvco.now_rfc3339())
+    except CvcoError as error:
+        if not error.outcome_unknown:
+            raise
+        # The cancel may have happened: read ANCV now (the poller reads it later otherwise).
+        try:
+            read = refresh(cvco_payment, force=True)
+        except CvcoError:
+            raise error
+        if read.payment.get("status") != "cancelled":
+            raise
+        return read
     return record(cvco_payment.pk, payment)
+
+
+def execute_refund(refund, cvco_payment):
+    """A pretix refund at ANCV. When its answer is lost (the money may have moved) the refund is
+    left "in transit", never failed, and reconcile_refunds replays it with the same idempotency
+    key; pretix would otherwise invite a second refund by another way."""
+    if cvco_payment.transaction_id is None:
+        raise CvcoError.of("illegal_transition")
+    inputs = {
+        "payment_id": cvco_payment.transaction_id,
+        "idempotency_key": f"pretix-refund-{refund.order.event_id}-{refund.pk}",
+        "amount_cents": cents(refund.amount),
+        "reason": "pretix refund",
+    }
+    refund.info = json.dumps({"transaction_id": cvco_payment.transaction_id, "refund_input": inputs})
+    refund.save(update_fields=["info"])
+    try:
+        payment = cvco.call(config_for(refund.order.event), "refund_payment", **inputs, now=cvco.now_rfc3339())
+    except CvcoError as error:
+        if not error.outcome_unknown:
+            raise
+        logger.warning("CVCo refund %s: outcome unknown (%s), in transit until reconciled", refund.pk, error.code)
+        refund.state = OrderRefund.REFUND_STATE_TRANSIT
+        refund.save(update_fields=["state"])
+        return refund
+    return _refund_done(refund, cvco_payment, payment)
+
+
+def _refund_done(refund, cvco_payment, payment):
+    record(cvco_payment.pk, payment)
+    refund.info = json.dumps({"transaction_id": cvco_payment.transaction_id,
+                              "refunded_cents": payment.get("refunded_cents")})
+    refund.save(update_fields=["info"])
+    refund.done()
+    return refund
+
+
+def reconcile_refunds(event=None, limit=100):
+    """Refunds whose answer was lost: the same refund_payment again (same idempotency key: ANCV
+    answers the refund it made, or makes the one it never got). Refused now: failed."""
+    pending = OrderRefund.objects.filter(
+        provider=cvco.PROVIDER_ID, state=OrderRefund.REFUND_STATE_TRANSIT
+    ).select_related("order", "order__event", "payment")
+    if event is not None:
+        pending = pending.filter(order__event=event)
+    for refund in pending[:limit]:
+        inputs = refund.info_data.get("refund_input")
+        cp = getattr(refund.payment, "cvco_payment", None) if refund.payment else None
+        if not inputs or cp is None:
+            continue
+        try:
+            payment = cvco.call(config_for(refund.order.event), "refund_payment", **inputs, now=cvco.now_rfc3339())
+        except CvcoError as error:
+            logger.info("CVCo refund reconciliation of %s: %s", refund.pk, error.code)
+            if not error.outcome_unknown:
+                refund.state = OrderRefund.REFUND_STATE_FAILED
+                refund.info = json.dumps({**refund.info_data, "error": error.body})
+                refund.save(update_fields=["state", "info"])
+            continue
+        _refund_done(refund, cp, payment)
 
 
 def handle_notification(event, headers, body):
@@ -575,6 +647,8 @@ def reconcile_open_payments(event=None, limit=100, unknown_only=False):
                 refresh(cp, force=True)
         except CvcoError as error:
             logger.info("CVCo reconciliation of %s: %s", cp.payment_id, error.code)
+    if not unknown_only:
+        reconcile_refunds(event=event, limit=limit)
 
 
 _started = False

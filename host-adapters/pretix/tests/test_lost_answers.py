@@ -348,3 +348,47 @@ def test_settings_form_refuses_credentials_that_fail_the_connection_check(shop):
                                          if "error" in line or "alert" in line][:20]
     shop.event.settings.flush()
     assert shop.event.settings.get("payment_cvco_min_amount_cents", as_type=int) == 2500
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lost_refund_answer_leaves_the_refund_in_transit_and_the_poller_completes_it_once(shop):
+    from decimal import Decimal
+
+    from pretix.base.models import OrderRefund
+
+    order = shop.order(6000)
+    payment = shop.pay(order["order_ref"], ALICE, attempt="p1").json()
+    assert shop.wait_final(payment["payment_id"])["status"] == "authorized"
+    (op,) = cvco_order_payments(shop, order["order_ref"])
+    faults(shop, lose_next_responses=1, only="POST /api/v1/transactions/*/refunds")
+    with scopes_disabled():
+        refund = OrderRefund.objects.create(
+            order=op.order, payment=op, provider="cvco", amount=Decimal("20.00"),
+            source=OrderRefund.REFUND_SOURCE_ADMIN, state=OrderRefund.REFUND_STATE_CREATED)
+        shop.provider().execute_refund(refund)  # no exception: pretix must not call it failed
+        refund.refresh_from_db()
+    assert refund.state == OrderRefund.REFUND_STATE_TRANSIT
+    with scopes_disabled():
+        config = services.config_for(shop.event)
+    at_ancv = cvco.call(config, "get_payment", payment_id=payment["transaction_id"], now=cvco.now_rfc3339())
+    assert at_ancv["refunded_cents"] == 2000  # the money moved although the answer was lost
+
+    poll(shop)
+    with scopes_disabled():
+        refund.refresh_from_db()
+    assert refund.state == OrderRefund.REFUND_STATE_DONE
+    at_ancv = cvco.call(config, "get_payment", payment_id=payment["transaction_id"], now=cvco.now_rfc3339())
+    assert at_ancv["refunded_cents"] == 2000  # replayed, not refunded twice
+    assert shop.get(payment["payment_id"]).json()["refunded_cents"] == 2000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lost_cancel_answer_is_read_back_as_cancelled(shop):
+    order = shop.order(2500)
+    payment = shop.pay(order["order_ref"], JEANNE, attempt="x1").json()
+    faults(shop, lose_next_responses=1, only="POST /api/v1/transactions/*/cancel")
+    cancelled = shop.session.post(f"{shop.api}/payments/{payment['payment_id']}/cancel", json={})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled" and cancelled.json()["final"] is True
+    (op,) = cvco_order_payments(shop, order["order_ref"])
+    assert op.state == OrderPayment.PAYMENT_STATE_CANCELED
