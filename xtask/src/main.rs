@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod examples;
 mod host_bench;
+mod lost_answers;
 mod plugin;
 mod pretix;
 mod suite;
@@ -56,6 +57,8 @@ cargo xtask <command> [options]
   test   [--no-lint] [--only CRATE]...
                               the whole suite, exactly what CI runs (.ci/run)
   bench                       one line per figure: name value unit [bar PASS|FAIL]
+  lost-answers [--driver NAME]...
+                              the lost-answer matrix (tests/contract/test_lost_answers.py), printed
   plugin                      build cvco_plugin.wasm (profile wasm) and print its path and size
   widget                      build the widget wasm and run wasm-bindgen into dist/widget/
 ";
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         "demo" => demo::command(rest),
         "test" => test::command(rest),
         "bench" => bench::command(rest),
+        "lost-answers" => lost_answers::command(rest),
         "plugin" => plugin::command(rest),
         "widget" => widget::command(rest),
         "help" | "--help" | "-h" => {
