@@ -236,8 +236,23 @@ impl ErrorCode {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::UpstreamUnavailable | ErrorCode::UpstreamTimeout | ErrorCode::Internal
+            ErrorCode::UpstreamUnavailable
+                | ErrorCode::UpstreamTimeout
+                | ErrorCode::Internal
+                | ErrorCode::PaymentInProgress
         )
+    }
+
+    /// Whether a mutating call that failed with this code may still have had its effect at ANCV
+    /// (the request left, the answer did not come back usable). Such an operation is kept in an
+    /// "unknown outcome" state and reconciled, never dropped; any other error is a refusal that
+    /// left nothing behind.
+    pub fn outcome_unknown(self) -> bool {
+        self.retryable()
+            || matches!(
+                self,
+                ErrorCode::UpstreamProtocol | ErrorCode::IdempotencyConflict
+            )
     }
 
     /// The HTTP status an API answers with for this error.
@@ -279,6 +294,9 @@ pub struct CvcoError {
     /// The input field or configuration key at fault, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With `payment_in_progress`: the payment to follow instead of starting a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
 }
 
 impl CvcoError {
@@ -290,6 +308,7 @@ impl CvcoError {
             message_en: en.to_string(),
             retryable: code.retryable(),
             field: None,
+            payment_id: None,
         }
     }
 
@@ -304,6 +323,11 @@ impl CvcoError {
 
     pub fn with_field(mut self, field: &str) -> Self {
         self.field = Some(field.to_string());
+        self
+    }
+
+    pub fn with_payment_id(mut self, payment_id: &str) -> Self {
+        self.payment_id = Some(payment_id.to_string());
         self
     }
 

@@ -70,7 +70,32 @@ pub const FUNCTIONS: &[&str] = &[
     "list_payments",
     "daily_totals",
     "render_qr",
+    "check_connection",
 ];
+
+/// `check_connection`: the host's start-up check (configuration, allowed host, credentials).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConnectionInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<Timestamp>,
+}
+
+/// What `check_connection` proved: the server answered and took the credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionStatus {
+    pub ok: bool,
+    pub api_base_url: String,
+    pub shop_id: String,
+    /// The server's `Date`, when the host exposes response headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
+}
+
+/// The text an Extism runtime gives when the manifest's `allowed_hosts` refuses the plugin's
+/// request (the plugin traps and cannot answer itself): hosts match it to report a
+/// configuration error instead of a retryable transport failure.
+pub const HOST_NOT_ALLOWED_MARKER: &str = "is not allowed";
 
 /// One manifest configuration key the plugin reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,10 +184,14 @@ pub fn validate_beneficiary(
         .map_err(|e| e.with_field("input"))
 }
 
-/// `create_payment`. With `beneficiary` the push to the app is requested at once; without it the
-/// payment waits in `pending` with `next_action: collect_beneficiary` (then `request_authorization`).
-/// The `idempotency_key` covers the creation: retrying with the same key (after a retryable error)
-/// never creates a second transaction, and a corrected beneficiary may be given on the retry.
+/// `create_payment`. With `beneficiary` the transaction is created and pushed to the app in ONE
+/// upstream call, so a refused beneficiary (`beneficiary_unknown`, `beneficiary_blocked`) leaves
+/// nothing at ANCV; without it the payment waits in `pending` with `next_action:
+/// collect_beneficiary` (then `request_authorization`). The `idempotency_key` covers the whole
+/// call, beneficiary included: retrying with the same key and input (after a retryable error, or
+/// from several callers at once) answers the same transaction, never a second one; the same key
+/// with another input after a success is `idempotency_conflict`. After a refusal nothing was
+/// recorded under the key, so a corrected beneficiary may be sent with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePaymentInput {
@@ -194,6 +223,11 @@ pub struct CreatePaymentInput {
 pub struct RequestAuthorizationInput {
     pub payment_id: String,
     pub beneficiary: String,
+    /// Sent as `Idempotency-Key`: a retry after a lost answer (or a concurrent duplicate) with the
+    /// same key and beneficiary answers the same payment. Without it, a repeat that finds the
+    /// payment already pushed answers the retryable `payment_in_progress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub now: Option<Timestamp>,
 }
@@ -369,8 +403,8 @@ pub struct CreatePaymentRequestInput {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in_s: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotency_key: Option<String>,
+    /// Required: a request (an e-mail, a QR) is never created twice by a retry.
+    pub idempotency_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adjustable: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

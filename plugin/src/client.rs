@@ -160,6 +160,11 @@ impl<'h> Ctx<'h> {
         Ok(token.access_token)
     }
 
+    /// Asks for a fresh token: proves the server is reachable and takes the credentials.
+    pub fn check_credentials(&mut self, cfg: &ApiConfig) -> Result<(), CvcoError> {
+        self.token(cfg, true).map(|_| ())
+    }
+
     /// One authenticated JSON call; on a 401 the token is renewed and the call made once more
     /// (a 401 means nothing was done, so repeating it is safe).
     pub fn api<T: DeserializeOwned>(

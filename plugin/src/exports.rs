@@ -156,4 +156,5 @@ exports!(
     list_payments,
     daily_totals,
     render_qr,
+    check_connection,
 );

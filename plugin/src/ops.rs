@@ -38,6 +38,7 @@ pub fn dispatch(host: &mut dyn Host, function: &str, input: &[u8]) -> Vec<u8> {
         "list_payments" => run(input, |i| list_payments(host, i)),
         "daily_totals" => run(input, |i| daily_totals(host, i)),
         "render_qr" => run(input, |i| render_qr(&i)),
+        "check_connection" => run(input, |i| check_connection(host, i)),
         _ => reply::<()>(Err(CvcoError::new(ErrorCode::NotFound)
             .with_detail("Fonction inconnue.", "Unknown function."))),
     }
@@ -197,8 +198,8 @@ fn create_payment(host: &mut dyn Host, i: CreatePaymentInput) -> Result<Payment,
     check_url(&i.cancel_url, "cancel_url")?;
     let cfg = ApiConfig::load(host)?;
     check_amount(&cfg, i.amount_cents)?;
-    // The beneficiary is not part of the idempotent creation: a retry with the same key may
-    // correct a mistyped account, and an already pushed payment is never pushed twice.
+    // One call creates and pushes: a refused beneficiary leaves no transaction at ANCV, and the
+    // key covers the push, so a retry or a concurrent duplicate never pushes twice.
     let body = CreateTransaction {
         shop_id: cfg.shop_id.clone(),
         merchant_order_id: i.order_ref.trim().to_string(),
@@ -210,7 +211,7 @@ fn create_payment(host: &mut dyn Host, i: CreatePaymentInput) -> Result<Payment,
         notification_url: i.notification_url,
         return_url: i.return_url,
         cancel_url: i.cancel_url,
-        beneficiary: None,
+        beneficiary: who.map(|w| w.as_str().to_string()),
     };
     let mut ctx = Ctx::new(host, i.now);
     let path = format!("{}/transactions", wire::API_PREFIX);
@@ -221,31 +222,7 @@ fn create_payment(host: &mut dyn Host, i: CreatePaymentInput) -> Result<Payment,
         Some(to_json(&body)?),
         Some(&i.idempotency_key),
     )?;
-    let tx = match who {
-        Some(who) if tx.state == TransactionState::Created => {
-            authorize(&mut ctx, &cfg, &tx.id, &who)?
-        }
-        _ => tx,
-    };
     Ok(payment(&ctx, &cfg, &tx))
-}
-
-fn authorize(
-    ctx: &mut Ctx,
-    cfg: &ApiConfig,
-    id: &str,
-    who: &BeneficiaryId,
-) -> Result<Transaction, CvcoError> {
-    let body = RequestAuthorization {
-        beneficiary: who.as_str().to_string(),
-    };
-    ctx.api(
-        cfg,
-        "POST",
-        &format!("{}/authorizations", tx_path(id)),
-        Some(to_json(&body)?),
-        None,
-    )
 }
 
 /// The payment view; a wait without a server deadline gets the configured authorization timeout.
@@ -267,10 +244,41 @@ fn request_authorization(
 ) -> Result<Payment, CvcoError> {
     check_object_id(&i.payment_id, "payment_id")?;
     let who = beneficiary(&i.beneficiary, "beneficiary")?;
+    if let Some(k) = &i.idempotency_key {
+        check_idempotency_key(k, "idempotency_key")?;
+    }
     let cfg = ApiConfig::load(host)?;
     let mut ctx = Ctx::new(host, i.now);
-    let tx = authorize(&mut ctx, &cfg, &i.payment_id, &who)?;
-    Ok(payment(&ctx, &cfg, &tx))
+    let body = RequestAuthorization {
+        beneficiary: who.as_str().to_string(),
+    };
+    let path = format!("{}/authorizations", tx_path(&i.payment_id));
+    let pushed = ctx.api::<Transaction>(
+        &cfg,
+        "POST",
+        &path,
+        Some(to_json(&body)?),
+        i.idempotency_key.as_deref(),
+    );
+    match pushed {
+        Ok(tx) => Ok(payment(&ctx, &cfg, &tx)),
+        // A repeat (lost answer, concurrent duplicate) that finds the payment already pushed is
+        // not a mistake of the caller: it follows that payment.
+        Err(e) if e.code == ErrorCode::IllegalTransition => {
+            let tx = fetch_tx(&mut ctx, &cfg, &i.payment_id)?;
+            if tx.state.is_awaiting_beneficiary() {
+                Err(CvcoError::new(ErrorCode::PaymentInProgress)
+                    .with_detail(
+                        "Déjà envoyé à l'application : suivez get_payment.",
+                        "Already pushed to the app: follow get_payment.",
+                    )
+                    .with_payment_id(&tx.id))
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn fetch_tx(ctx: &mut Ctx, cfg: &ApiConfig, id: &str) -> Result<Transaction, CvcoError> {
@@ -292,8 +300,26 @@ fn capture_payment(host: &mut dyn Host, i: CapturePaymentInput) -> Result<Paymen
     let mut ctx = Ctx::new(host, i.now);
     let body = CaptureRequest { amount_cents };
     let path = format!("{}/capture", tx_path(&i.payment_id));
-    let tx: Transaction = ctx.api(&cfg, "POST", &path, Some(to_json(&body)?), None)?;
-    Ok(payment(&ctx, &cfg, &tx))
+    match ctx.api::<Transaction>(&cfg, "POST", &path, Some(to_json(&body)?), None) {
+        Ok(tx) => Ok(payment(&ctx, &cfg, &tx)),
+        // The retry of a capture whose answer was lost finds it captured: that is success.
+        Err(e) if e.code == ErrorCode::IllegalTransition => {
+            let tx = fetch_tx(&mut ctx, &cfg, &i.payment_id)?;
+            let asked = amount_cents.unwrap_or(tx.authorized_cents.cents() as i64);
+            let same_capture = tx.capture_mode == CaptureMode::Deferred
+                && matches!(
+                    tx.state,
+                    TransactionState::Validated | TransactionState::Used
+                )
+                && tx.captured_cents.cents() as i64 == asked;
+            if same_capture {
+                Ok(payment(&ctx, &cfg, &tx))
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn cancel_payment(host: &mut dyn Host, i: CancelPaymentInput) -> Result<Payment, CvcoError> {
@@ -453,9 +479,7 @@ fn create_payment_request(
             ));
         }
     }
-    if let Some(k) = &i.idempotency_key {
-        check_idempotency_key(k, "idempotency_key")?;
-    }
+    check_idempotency_key(&i.idempotency_key, "idempotency_key")?;
     check_url(&i.notification_url, "notification_url")?;
     let cfg = ApiConfig::load(host)?;
     check_amount(&cfg, i.amount_cents)?;
@@ -482,7 +506,7 @@ fn create_payment_request(
         "POST",
         &path,
         Some(to_json(&body)?),
-        i.idempotency_key.as_deref(),
+        Some(&i.idempotency_key),
     )?;
     Ok(request_view(&pt, None))
 }
@@ -677,5 +701,22 @@ fn render_qr(i: &RenderQrInput) -> Result<RenderedQr, CvcoError> {
     }
     Ok(RenderedQr {
         svg: qr_svg(&i.payload)?,
+    })
+}
+
+/// Proves the configuration works end to end: the API's host is reachable (and allowed by the
+/// manifest: a refused host traps, see `HOST_NOT_ALLOWED_MARKER`) and takes the credentials.
+fn check_connection(
+    host: &mut dyn Host,
+    i: CheckConnectionInput,
+) -> Result<ConnectionStatus, CvcoError> {
+    let cfg = ApiConfig::load(host)?;
+    let mut ctx = Ctx::new(host, i.now);
+    ctx.check_credentials(&cfg)?;
+    Ok(ConnectionStatus {
+        ok: true,
+        api_base_url: cfg.api_base_url.to_string(),
+        shop_id: cfg.shop_id.to_string(),
+        server_time: ctx.estimate_now().filter(|_| i.now.is_none()),
     })
 }

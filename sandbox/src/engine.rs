@@ -1099,12 +1099,30 @@ impl Inner {
         shop: &ShopId,
         id: &str,
         req: &RequestAuthorization,
+        key: Option<&str>,
     ) -> Result<Transaction> {
         self.run(|s, now, b| {
+            Self::check_idem_key(key)?;
+            // The key is scoped to the transaction: the same push repeated answers it as it is now.
+            let scope = format!("request_authorization:{id}");
+            let body = serde_json::to_value(req).expect("request serializes");
+            if s.idempotent_id(shop, key, &scope, &body)?.is_some() {
+                return Ok(s.own_tx(shop, id)?.tx);
+            }
             let mut rec = s.own_tx(shop, id)?;
             rec.tx.state.transition(TransactionState::Processing)?;
             let (bid, ben) = s.payable_account(&req.beneficiary, b)?;
             s.push_to_beneficiary(&mut rec, &bid, ben, now, b)?;
+            if let Some(k) = key {
+                b.push(Change::Idem(IdemRec {
+                    shop_id: shop.clone(),
+                    key: k.to_string(),
+                    scope,
+                    body,
+                    transaction_id: rec.tx.id.clone(),
+                    created_at: now,
+                }));
+            }
             let tx = rec.tx.clone();
             b.push(Change::Tx(rec));
             Ok(tx)
@@ -1189,6 +1207,9 @@ impl Inner {
             };
             s.move_tx(&mut rec, TransactionState::Cancelled, now, b)?;
             s.credit_back(&rec, debited, b);
+            // A cancellation is a void: what was captured and not refunded goes back, so the
+            // transaction keeps no captured money (captured = refunded, net 0).
+            rec.tx.captured_cents = rec.tx.refunded_cents;
             rec.tx.expires_at = None;
             if let Some(pt_id) = rec.tx.pre_transaction_id.clone() {
                 if let Some(mut pt) = s.pt_staged(&pt_id, b) {

@@ -149,13 +149,24 @@ fn internal(detail: &str) -> CvcoError {
     CvcoError::new(ErrorCode::Internal).with_detail(detail, detail)
 }
 
-/// An Extism-level failure (the call did not return normally) as a typed, retryable error.
-/// The HTTP transport fails this way too (connection refused, host not allowed, timeout):
-/// the idempotency key makes the retry safe.
+/// An Extism-level failure (the call did not return normally) as a typed error. The HTTP
+/// transport fails this way too (connection refused, timeout): retryable, the idempotency key
+/// makes the retry safe. A host refused by the manifest's `allowed_hosts` traps the same way,
+/// but no retry can help: that is a configuration error.
 fn extism_failure(e: &extism::Error) -> CvcoError {
     let chain = format!("{e:#}");
     let lower = chain.to_ascii_lowercase();
     let detail = format!("Extism: {}", chain.chars().take(300).collect::<String>());
+    if lower.contains("http request to")
+        && lower.contains(cvco_core::plugin_api::HOST_NOT_ALLOWED_MARKER)
+    {
+        return CvcoError::new(ErrorCode::ConfigInvalid)
+            .with_detail(
+                "L'hôte de api_base_url manque dans allowed_hosts.",
+                "The host of api_base_url is missing from allowed_hosts.",
+            )
+            .with_field("allowed_hosts");
+    }
     let code = if lower.contains("timeout") || lower.contains("timed out") {
         ErrorCode::UpstreamTimeout
     } else if lower.contains("http") || lower.contains("connection") || lower.contains("io:") {

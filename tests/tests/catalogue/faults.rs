@@ -71,13 +71,19 @@ fn nobody_listening_or_host_not_allowed() {
     let e = fails(&pool, "get_payment", json!({"payment_id": "tx_1"}));
     assert_code(&e, ErrorCode::UpstreamUnavailable);
     assert!(e.retryable);
-    // The host did not allow this host name: refused by Extism, same typed error.
+    // The host did not allow this host name: Extism traps the plugin; no retry can help, so
+    // it is a configuration error naming the key to fix, and check_connection says so first.
     let pool = cvco_test_host::Pool::builder(wasm())
         .configs(shop.config())
         .build()
         .unwrap();
     let e = fails(&pool, "get_payment", json!({"payment_id": "tx_1"}));
-    assert_code(&e, ErrorCode::UpstreamUnavailable);
+    assert_code(&e, ErrorCode::ConfigInvalid);
+    assert_eq!(e.field.as_deref(), Some("allowed_hosts"));
+    assert!(!e.retryable);
+    let e = fails(&pool, "check_connection", json!({}));
+    assert_code(&e, ErrorCode::ConfigInvalid);
+    assert_eq!(e.field.as_deref(), Some("allowed_hosts"));
     // Offline exports still work on a fresh instance.
     let v: ValidatedBeneficiary = call(
         &pool,

@@ -3,6 +3,7 @@
 
 mod common;
 mod faults;
+mod lost_answers;
 mod notifications;
 mod payments;
 mod reporting;

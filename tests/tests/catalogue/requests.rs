@@ -90,7 +90,7 @@ fn counter_qr_request_paid_by_scanning() {
     let r: PaymentRequest = call(
         &pool,
         "create_payment_request",
-        json!({"order_ref": unique("QR"), "amount_cents": 2600, "delivery": "qr", "expires_in_s": 600}),
+        json!({"idempotency_key": unique("k"), "order_ref": unique("QR"), "amount_cents": 2600, "delivery": "qr", "expires_in_s": 600}),
     );
     assert_eq!(r.channel, cvco_core::Channel::Proximity);
     assert!(r.qr_payload.starts_with("cvco:pay?v=1&pt="));
@@ -120,7 +120,7 @@ fn declined_request_can_still_be_paid() {
     let r: PaymentRequest = call(
         &pool,
         "create_payment_request",
-        json!({"order_ref": unique("QR"), "amount_cents": 2000, "delivery": "qr"}),
+        json!({"idempotency_key": unique("k"), "order_ref": unique("QR"), "amount_cents": 2000, "delivery": "qr"}),
     );
     let tx = ok(
         "POST",
@@ -150,7 +150,7 @@ fn cancel_payment_request() {
     let r: PaymentRequest = call(
         &pool,
         "create_payment_request",
-        json!({"order_ref": unique("QR"), "amount_cents": 2000, "delivery": "qr"}),
+        json!({"idempotency_key": unique("k"), "order_ref": unique("QR"), "amount_cents": 2000, "delivery": "qr"}),
     );
     let c: PaymentRequest = call(&pool, "cancel_payment_request", json!({"request_id": r.id}));
     assert_eq!(c.status, NormalizedStatus::Cancelled);
@@ -169,7 +169,7 @@ fn cancel_payment_request() {
 #[test]
 fn request_input_errors() {
     let pool = shop().pool();
-    let base = json!({"order_ref": "R1", "amount_cents": 2000});
+    let base = json!({"order_ref": "R1", "amount_cents": 2000, "idempotency_key": "k-r1"});
     let with = |extra: serde_json::Value| {
         let mut v = base.clone();
         for (k, x) in extra.as_object().unwrap() {
