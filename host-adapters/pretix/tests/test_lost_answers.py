@@ -392,3 +392,29 @@ def test_lost_cancel_answer_is_read_back_as_cancelled(shop):
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["final"] is True
     (op,) = cvco_order_payments(shop, order["order_ref"])
     assert op.state == OrderPayment.PAYMENT_STATE_CANCELED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_attempts_on_one_order_make_one_payment_and_one_transaction(shop):
+    from concurrent.futures import ThreadPoolExecutor
+
+    order = shop.order(3100)
+
+    def attempt(index):
+        session = requests.Session()
+        session.cookies.update(shop.session.cookies)
+        # Two callers per attempt token: a double click and a reload racing each other.
+        return shop.pay(order["order_ref"], JEANNE, attempt=f"race-{index // 2}", session=session)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(attempt, range(6)))
+    created = [a for a in answers if a.status_code in (200, 201)]
+    busy = [a for a in answers if a.status_code == 409]
+    assert len(created) + len(busy) == 6, [a.text for a in answers]
+    assert [a.status_code for a in created].count(201) == 1
+    (payment_id,) = {a.json()["payment_id"] for a in created}
+    assert all(a.json()["code"] == "payment_in_progress" and a.json()["retryable"] is True
+               and a.json()["payment_id"] == payment_id for a in busy)
+    assert CvcoPayment.objects.filter(order__code=order["order_ref"]).count() == 1
+    (held,) = ancv_transactions(shop, order["order_ref"])
+    assert row(payment_id).transaction_id == held["id"]
