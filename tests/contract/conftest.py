@@ -63,3 +63,77 @@ def adapter(request, sandbox):
 @pytest.fixture
 def shopper(adapter):
     return adapter.new_shopper()
+
+
+# --- The lost-answer matrix (test_lost_answers.py): one line per cell, printed at the end of
+# the run and written to $CARGO_TARGET_DIR/lost-answers-matrix.txt (each adapter's run also
+# keeps its own lost-answers-<adapter>.txt, from which the combined file is rebuilt).
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lost_answers: a cell of the lost-answer matrix (issue 10 §1)")
+
+
+def _matrix_module():
+    return sys.modules.get("test_lost_answers")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    module = _matrix_module()
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if module is None or "op" not in params or not report.failed:
+        return
+    name = getattr(item.funcargs.get("adapter"), "name", None) or item.config.getoption("--driver")
+    key = (name, params["op"], params["fault"], params["nxt"])
+    if key not in module.RESULTS:
+        module.RESULTS[key] = ("FAIL", f"{report.when}: {str(call.excinfo.value).splitlines()[0][:300]}"
+                               if call.excinfo else report.when)
+
+
+def _matrix_lines(module, adapter_name):
+    lines = []
+    for op, fault, nxt in module.cells():
+        status, detail = module.RESULTS.get((adapter_name, op, fault, nxt), ("NOT RUN", "deselected or not reached"))
+        tail = f"  ({detail})" if detail else ""
+        lines.append(f"{adapter_name} {op} {fault} {nxt} -> {status}{tail}")
+    return lines
+
+
+def _summary(lines):
+    counts = {}
+    for line in lines:
+        adapter = line.split(" ", 1)[0]
+        status = line.split(" -> ", 1)[1].split("  (", 1)[0]
+        counts.setdefault(adapter, {}).setdefault(status, 0)
+        counts[adapter][status] += 1
+    out = []
+    for adapter, by_status in counts.items():
+        total = sum(by_status.values())
+        parts = ", ".join(f"{by_status[s]} {s}" for s in ("PASS", "FAIL", "n/a", "merged", "NOT RUN") if s in by_status)
+        out.append(f"summary {adapter}: {parts} (of {total} cells)")
+    return out
+
+
+def pytest_terminal_summary(terminalreporter):
+    module = _matrix_module()
+    if module is None or not module.RESULTS:
+        return
+    adapters = sorted({key[0] for key in module.RESULTS})
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or HERE.parents[1] / "target")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in adapters:
+        lines = _matrix_lines(module, name)
+        (target / f"lost-answers-{name}.txt").write_text("\n".join(lines) + "\n")
+        terminalreporter.write_sep("=", f"lost-answer matrix: {name}")
+        for line in lines + _summary(lines):
+            terminalreporter.write_line(line)
+    # Every adapter measured so far (each driver is a separate pytest run), in one file.
+    combined = []
+    for path in sorted(target.glob("lost-answers-*.txt")):
+        if path.name != "lost-answers-matrix.txt":
+            combined += path.read_text().splitlines()
+    text = "\n".join(combined + _summary(combined)) + "\n"
+    (target / "lost-answers-matrix.txt").write_text(text)
+    terminalreporter.write_line(f"lost-answer matrix written to {target / 'lost-answers-matrix.txt'}")

@@ -44,6 +44,17 @@ def start_process(argv, log_path, env=None):
                             preexec_fn=die_with_parent)
 
 
+def kill_process(process):
+    """SIGKILL to the child's whole process group (a crash, for restart scenarios)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    process.wait()
+
+
 def stop_process(process):
     if process.poll() is not None:
         return

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import requests
 
-from .common import cargo_binary, free_port, start_process, stop_process, wait_http, widget_dist
+from .common import cargo_binary, free_port, kill_process, start_process, stop_process, wait_http, widget_dist
 
 
 class Shopper:
@@ -23,31 +23,65 @@ class Shopper:
 
 class Adapter:
     name = "cvco-host"
+    # The plugin's call budget (CVCO_HOST_REQUEST_TIMEOUT_MS): short, so that "answer later than
+    # the budget" cells of test_lost_answers.py stay quick.
+    call_budget_ms = 4000
+    can_restart = True
 
     def __init__(self, ctx):
-        binary = os.environ.get("CVCO_HOST_BIN") or str(cargo_binary("cvco-host"))
-        port = free_port()
-        self.site = f"http://127.0.0.1:{port}"
+        self.binary = os.environ.get("CVCO_HOST_BIN") or str(cargo_binary("cvco-host"))
+        self.port = free_port()
+        self.site = f"http://127.0.0.1:{self.port}"
         self.base_url = f"{self.site}/cvco/v1"
-        env = dict(os.environ)
+        self.env = dict(os.environ)
         shop = ctx.shop
-        env.update({
+        self.env.update({
             "CVCO_HOST_SHOP_ID": shop["shop_id"],
             "CVCO_HOST_CLIENT_ID": shop["client_id"],
             "CVCO_HOST_CLIENT_SECRET": shop["client_secret"],
             "CVCO_HOST_NOTIFICATION_SECRET": shop["notification_secret"],
             "CVCO_HOST_WIDGET_DIR": str(widget_dist()),
+            "CVCO_HOST_REQUEST_TIMEOUT_MS": str(self.call_budget_ms),
         })
-        self.log = ctx.workdir / "cvco-host.log"
-        self.process = start_process(
-            [binary, "--port", str(port), "--sandbox-url", ctx.sandbox_url, "--plugin", str(ctx.plugin_wasm),
-             "--data", str(ctx.workdir / "cvco-host.sqlite"), "--test-orders"],
-            self.log, env=env,
-        )
+        self.argv = [self.binary, "--port", str(self.port), "--sandbox-url", ctx.sandbox_url,
+                     "--plugin", str(ctx.plugin_wasm), "--data", str(ctx.workdir / "cvco-host.sqlite"),
+                     "--test-orders"]
+        self.workdir = ctx.workdir
+        self.runs = 0
+        self._staff = None
+        self._spawn()
+
+    def _spawn(self):
+        # One log per run, so a restart keeps what the killed process wrote.
+        self.runs += 1
+        self.log = self.workdir / ("cvco-host.log" if self.runs == 1 else f"cvco-host.{self.runs}.log")
+        self.process = start_process(self.argv, self.log, env=self.env)
         wait_http(f"{self.site}/healthz", self.process, log=self.log)
 
     def new_shopper(self):
         return Shopper(self.site)
+
+    def staff(self):
+        """A manager's back-office session (the default manager account), its CSRF token sent on
+        every call: for §2 endpoints (payment requests, refunds, the transactions list). Sessions
+        are stored, so it outlives a restart."""
+        if self._staff is None:
+            session = requests.Session()
+            response = session.post(f"{self.site}/back-office/api/login",
+                                    json={"username": "manager", "password": "manager-demo"}, timeout=30)
+            assert response.status_code == 200, response.text
+            session.headers["X-CSRF-Token"] = response.json()["csrf_token"]
+            self._staff = session
+        return self._staff
+
+    def kill(self):
+        """SIGKILL, as a crash: nothing is flushed or closed cleanly."""
+        kill_process(self.process)
+
+    def restart(self):
+        """Starts the binary again on the same database and port (after kill or stop)."""
+        stop_process(self.process)
+        self._spawn()
 
     def checkout_page_url(self, order_ref):
         """cvco-host's widget playground (examples/widget-playground, strict CSP): one

@@ -7,7 +7,7 @@ import sys
 
 import requests
 
-from .common import REPO_ROOT, free_port, start_process, stop_process, wait_http, widget_dist
+from .common import REPO_ROOT, free_port, kill_process, start_process, stop_process, wait_http, widget_dist
 
 PRETIX_DIR = REPO_ROOT / "host-adapters" / "pretix"
 
@@ -29,35 +29,53 @@ class Shopper:
 
 class Adapter:
     name = "pretix"
+    call_budget_ms = 10000  # the provider's request_timeout_ms default
+    can_restart = True
 
     def __init__(self, ctx):
         port = free_port()
         site = f"http://127.0.0.1:{port}"
         self.event_url = f"{site}/contract/shop"
         self.base_url = f"{self.event_url}/cvco/v1"
-        self.log = ctx.workdir / "pretix.log"
+        self.workdir = ctx.workdir
         # Order code -> order secret (pretix's order links carry it), for checkout_page_url.
         self.secrets = {}
         shop = ctx.shop
-        env = dict(os.environ)
+        self.env = dict(os.environ)
         # Secrets through the environment, not argv (visible to every user in `ps`).
-        env.update({
+        self.env.update({
             "CVCO_SHOP_ID": shop["shop_id"],
             "CVCO_CLIENT_ID": shop["client_id"],
             "CVCO_CLIENT_SECRET": shop["client_secret"],
             "CVCO_NOTIFICATION_SECRET": shop["notification_secret"],
             "CVCO_PLUGIN_WASM": str(ctx.plugin_wasm),
             "CVCO_WIDGET_DIST": str(widget_dist()),
+            # pretix's database (db.sqlite3) in a directory of ours, so that a restart finds it.
+            "DATA_DIR": str(ctx.workdir / "pretix-data"),
         })
-        self.process = start_process(
-            [sys.executable, str(PRETIX_DIR / "tests" / "serve.py"), "--port", str(port),
-             "--sandbox-url", ctx.sandbox_url, "--organizer", "contract", "--event", "shop"],
-            self.log, env=env,
-        )
+        (ctx.workdir / "pretix-data").mkdir(exist_ok=True)
+        self.argv = [sys.executable, str(PRETIX_DIR / "tests" / "serve.py"), "--port", str(port),
+                     "--sandbox-url", ctx.sandbox_url, "--organizer", "contract", "--event", "shop"]
+        self.runs = 0
+        self._spawn()
+
+    def _spawn(self):
+        self.runs += 1
+        self.log = self.workdir / ("pretix.log" if self.runs == 1 else f"pretix.{self.runs}.log")
+        self.process = start_process(self.argv, self.log, env=self.env)
         wait_http(f"{self.base_url}/checkout?order_ref=none", self.process, timeout_s=120, log=self.log)
 
     def new_shopper(self):
         return Shopper(self.event_url, self.secrets)
+
+    def kill(self):
+        """SIGKILL, as a crash."""
+        kill_process(self.process)
+
+    def restart(self):
+        """serve.py again on the same DATA_DIR and port: same orders, payments and sessions."""
+        stop_process(self.process)
+        self._spawn()
 
     def checkout_page_url(self, order_ref):
         """The adapter's own payment page (pretix_cvco/templates/pretix_cvco/pay.html), where pretix

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import requests
 
-from .common import REPO_ROOT, free_port, start_process, stop_process, widget_dist
+from .common import REPO_ROOT, free_port, kill_process, start_process, stop_process, widget_dist
 
 VENDURE_DIR = REPO_ROOT / "host-adapters" / "vendure"
 
@@ -60,6 +60,8 @@ class Shopper:
 
 class Adapter:
     name = "vendure"
+    call_budget_ms = 10000  # the plugin's requestTimeoutMs default
+    can_restart = True
 
     def __init__(self, ctx):
         serve = VENDURE_DIR / "dist" / "test" / "serve.js"
@@ -68,11 +70,11 @@ class Adapter:
         port = free_port()
         self.site = f"http://127.0.0.1:{port}"
         self.base_url = f"{self.site}/cvco/v1"
-        self.log = ctx.workdir / "vendure.log"
+        self.workdir = ctx.workdir
         shop = ctx.shop
-        env = dict(os.environ)
+        self.env = dict(os.environ)
         # Secrets through the environment, not argv (visible to every user in `ps`).
-        env.update({
+        self.env.update({
             "CVCO_SHOP_ID": shop["shop_id"],
             "CVCO_CLIENT_ID": shop["client_id"],
             "CVCO_CLIENT_SECRET": shop["client_secret"],
@@ -82,9 +84,27 @@ class Adapter:
             "VENDURE_DISABLE_TELEMETRY": "true",
         })
         node = shutil.which("node") or "node"
-        self.process = start_process([node, str(serve), "--port", str(port), "--sandbox-url", ctx.sandbox_url],
-                                     self.log, env=env)
+        # --data-dir: the database is written there after every change, so a restart finds it.
+        self.argv = [node, str(serve), "--port", str(port), "--sandbox-url", ctx.sandbox_url,
+                     "--data-dir", str(ctx.workdir / "vendure-data")]
+        (ctx.workdir / "vendure-data").mkdir(exist_ok=True)
+        self.runs = 0
+        self._spawn()
+
+    def _spawn(self):
+        self.runs += 1
+        self.log = self.workdir / ("vendure.log" if self.runs == 1 else f"vendure.{self.runs}.log")
+        self.process = start_process(self.argv, self.log, env=self.env)
         self.variant_id = self._wait_until_ready()
+
+    def kill(self):
+        """SIGKILL, as a crash."""
+        kill_process(self.process)
+
+    def restart(self):
+        """serve.js again on the same --data-dir and port: same orders, payments and sessions."""
+        stop_process(self.process)
+        self._spawn()
 
     def _wait_until_ready(self, timeout_s=180):
         """@vendure/testing starts a server once to fill the database, stops it, then starts the
