@@ -48,6 +48,8 @@ pub const EXPECTED_SUITES: &[(&str, u64)] = &[
     ("contract: cvco-host", 0),
 ];
 const DOCTESTS_SUITE: &str = "doctests";
+/// Debian's zbar-tools: decodes the sandbox's Code 128 in its test (`CVCO_ZBARIMG`).
+const ZBARIMG_BIN: &str = "/usr/bin/zbarimg";
 const WIDGET_DOM_SUITE: &str = "widget DOM (wasm-bindgen-test)";
 const VENDURE_SUITE: &str = "vendure adapter";
 
@@ -318,6 +320,14 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
         test_env.push((plugin::WASM_ENV, wasm));
         let env = steps.step("browser prerequisites", |_| widget::prepare_browser_tests())?;
         test_env.extend(env);
+    }
+
+    if selected("cvco-sandbox") {
+        // The sandbox's barcode is checked by an independent decoder, never skipped.
+        steps.step("barcode decoder", |_| {
+            crate::ensure_debian_packages(&[(ZBARIMG_BIN, "zbar-tools")])
+        })?;
+        test_env.push(("CVCO_ZBARIMG", PathBuf::from(ZBARIMG_BIN)));
     }
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
