@@ -136,6 +136,16 @@ pub struct OrderAmounts {
     pub remaining: i64,
 }
 
+/// The status of a payment whose creation may or may not have reached ANCV (lost answer,
+/// timeout, crash): kept, never final, reconciled by replaying its creation with the same
+/// idempotency key (ANCV answers the transaction it made, or makes the one it never got).
+pub const UNKNOWN: &str = "unknown";
+
+/// Whether a failed mutating call may still have taken effect at ANCV.
+fn outcome_unknown(e: &CvcoError) -> bool {
+    e.retryable || e.code.outcome_unknown()
+}
+
 fn counts_as_paid(status: &str) -> bool {
     matches!(status, "authorized" | "partially_authorized" | "refunded")
 }
@@ -449,15 +459,33 @@ impl Engine {
         let lock = self.lock_for(format!("order:{order_ref}"));
         let _guard = lock.lock().await;
         if let Some(row) = self.by_attempt(order_ref, attempt)? {
+            // The same attempt again (a retry after a lost answer): reconcile first.
+            if row.status == UNKNOWN {
+                if let Ok(row) = self.refresh(&row.payment_id).await {
+                    return Ok((row, false));
+                }
+            }
             return Ok((row, false));
         }
         let order = self
             .store
             .order(order_ref)?
             .ok_or_else(|| CvcoError::new(ErrorCode::OrderNotFound).with_field("order_ref"))?;
-        let others = self.store.payments_of_order(order_ref)?;
-        if others.iter().any(|p| !p.is_final) {
-            return Err(CvcoError::new(ErrorCode::PaymentInProgress));
+        let mut others = self.store.payments_of_order(order_ref)?;
+        // Before any new attempt, an earlier one whose outcome is unknown is settled with ANCV.
+        if others.iter().any(|p| p.status == UNKNOWN) {
+            for p in others.iter().filter(|p| p.status == UNKNOWN) {
+                let _ = self.refresh(&p.payment_id).await;
+            }
+            others = self.store.payments_of_order(order_ref)?;
+        }
+        if let Some(open) = others.iter().find(|p| !p.is_final) {
+            return Err(CvcoError::new(ErrorCode::PaymentInProgress)
+                .with_detail(
+                    "Un paiement précédent est en cours de vérification ou d'attente.",
+                    "A previous payment is being checked or awaited.",
+                )
+                .with_payment_id(&open.payment_id));
         }
         let a = self.amounts(&order)?;
         if a.remaining == 0 {
@@ -504,7 +532,7 @@ impl Engine {
                     delivery: DeliveryKind::Qr,
                     email: None,
                     expires_in_s: None,
-                    idempotency_key: Some(key),
+                    idempotency_key: key,
                     adjustable: None,
                     capture_mode: None,
                     notification_url: Some(self.notification_url.clone()),
@@ -526,7 +554,7 @@ impl Engine {
                     delivery: *delivery,
                     email: email.clone(),
                     expires_in_s: *expires_in_s,
-                    idempotency_key: Some(key),
+                    idempotency_key: key,
                     adjustable: None,
                     capture_mode: Some(*capture),
                     notification_url: Some(self.notification_url.clone()),
@@ -554,7 +582,8 @@ impl Engine {
             create_input: input,
             transaction_id: None,
             request_id: None,
-            status: "pending".into(),
+            // Recorded before the call: a crash or a lost answer leaves it to reconcile.
+            status: UNKNOWN.into(),
             is_final: false,
             authorized_cents: 0,
             refunded_cents: 0,
@@ -585,8 +614,20 @@ impl Engine {
         let _pguard = plock.lock().await;
         match self.run_create(row.clone()).await {
             Ok(row) => Ok((row, true)),
+            Err(e) if outcome_unknown(&e) => {
+                // ANCV may hold it (the request left, the answer did not come back): kept as
+                // unknown, reconciled by the poller, the next notification or the next attempt.
+                let mut kept = row.clone();
+                kept.next_poll_at = now_ms() + self.cfg.poll_interval_ms.max(50) as i64;
+                self.store.with(|c| kept.save_state(c))?;
+                self.invalidate();
+                self.publish(&row.payment_id);
+                tracing::warn!(order_ref, payment_id = %row.payment_id, code = %e.code, "payment creation outcome unknown: kept for reconciliation");
+                Err(e.with_payment_id(&row.payment_id))
+            }
             Err(e) => {
-                // Nothing was created upstream, or the same attempt retries with the same key.
+                // Refused outright (one upstream call, nothing created): the same attempt may
+                // be sent again with corrected input.
                 let _ = self.store.with(|c| {
                     c.execute(
                         "DELETE FROM payments WHERE payment_id = ?1",
@@ -767,11 +808,27 @@ impl Engine {
                 .await;
             p.and_then(|p| self.commit_payment(row.clone(), &p))
         } else {
-            // Created before a crash, never answered: the same call with the same key.
-            self.run_create(row.clone()).await
+            // Created before a crash, or its answer lost: the same call with the same key.
+            match self.run_create(row.clone()).await {
+                Err(e) if !outcome_unknown(&e) => {
+                    // Refused on replay: ANCV never made it. Final, with the reason.
+                    let mut failed = row.clone();
+                    failed.status = "failed".into();
+                    failed.is_final = true;
+                    failed.error = serde_json::to_string(&e).ok();
+                    tracing::warn!(payment_id, code = %e.code, "unknown outcome settled: not created at ANCV");
+                    return self.commit(row.clone(), failed);
+                }
+                other => other,
+            }
         };
         match result {
-            Ok(row) => Ok(row),
+            Ok(row) => {
+                if self.store.needs_recheck(payment_id)? {
+                    self.store.set_recheck(payment_id, None)?;
+                }
+                Ok(row)
+            }
             Err(e) => {
                 let mut retry = row.clone();
                 let base = self.cfg.poll_interval_ms.max(50) as i64;
@@ -779,10 +836,47 @@ impl Engine {
                     (row.poll_interval_ms.max(base) * 2).min(self.cfg.poll_max_ms as i64);
                 retry.next_poll_at = now_ms() + retry.poll_interval_ms;
                 let _ = self.store.with(|c| retry.save_state(c));
+                if self.store.needs_recheck(payment_id).unwrap_or(false) {
+                    let _ = self.store.set_recheck(payment_id, Some(retry.next_poll_at));
+                }
                 tracing::warn!(payment_id, code = %e.code, "refresh failed");
                 Err(e)
             }
         }
+    }
+
+    /// Before a follow-up operation: a payment whose creation or last operation has an unknown
+    /// outcome is read from ANCV first, so the operation acts on the truth (and an operation
+    /// never runs twice because its first answer was lost).
+    async fn settle_locked(&self, payment_id: &str) -> Result<PaymentRow, CvcoError> {
+        let row = self
+            .store
+            .payment(payment_id)?
+            .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
+        if row.status != UNKNOWN && !self.store.needs_recheck(payment_id)? {
+            return Ok(row);
+        }
+        match self.refresh_locked(payment_id).await {
+            Ok(row) if row.status != UNKNOWN => Ok(row),
+            _ => Err(CvcoError::new(ErrorCode::PaymentInProgress)
+                .with_detail(
+                    "Résultat de la dernière opération en cours de vérification auprès de l'ANCV.",
+                    "The last operation's outcome is being checked with ANCV.",
+                )
+                .with_payment_id(payment_id)),
+        }
+    }
+
+    /// After a follow-up call failed: when it may have taken effect anyway, the payment is read
+    /// again now and, failing that, by the poller until a read succeeds.
+    async fn follow_up_failed(&self, payment_id: &str, e: CvcoError) -> CvcoError {
+        if outcome_unknown(&e) {
+            let at = now_ms() + self.cfg.poll_interval_ms.max(50) as i64;
+            let _ = self.store.set_recheck(payment_id, Some(at));
+            let _ = self.refresh_locked(payment_id).await;
+            tracing::warn!(payment_id, code = %e.code, "operation outcome unknown: payment read again");
+        }
+        e
     }
 
     /// Gives up on a non-final payment: cancels it upstream, then records the truth.
@@ -793,11 +887,11 @@ impl Engine {
     ) -> Result<PaymentRow, CvcoError> {
         let lock = self.lock_for(format!("pay:{payment_id}"));
         let _guard = lock.lock().await;
-        let row = self
-            .store
-            .payment(payment_id)?
-            .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
-        self.cancel_locked(row, password).await
+        let row = self.settle_locked(payment_id).await?;
+        match self.cancel_locked(row, password).await {
+            Err(e) => Err(self.follow_up_failed(payment_id, e).await),
+            ok => ok,
+        }
     }
 
     async fn cancel_locked(
@@ -849,15 +943,12 @@ impl Engine {
     ) -> Result<PaymentRow, CvcoError> {
         let lock = self.lock_for(format!("pay:{payment_id}"));
         let _guard = lock.lock().await;
-        let row = self
-            .store
-            .payment(payment_id)?
-            .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
+        let row = self.settle_locked(payment_id).await?;
         let tx = row
             .transaction_id
             .clone()
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
-        let p: Payment = self
+        let refunded: Result<Payment, CvcoError> = self
             .pool
             .call_async(
                 "refund_payment",
@@ -869,7 +960,11 @@ impl Engine {
                     now: None,
                 },
             )
-            .await?;
+            .await;
+        let p = match refunded {
+            Ok(p) => p,
+            Err(e) => return Err(self.follow_up_failed(payment_id, e).await),
+        };
         tracing::info!(
             payment_id,
             refunded_cents = p.refunded_cents.cents(),
@@ -889,15 +984,12 @@ impl Engine {
     ) -> Result<PaymentRow, CvcoError> {
         let lock = self.lock_for(format!("pay:{payment_id}"));
         let _guard = lock.lock().await;
-        let row = self
-            .store
-            .payment(payment_id)?
-            .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
+        let row = self.settle_locked(payment_id).await?;
         let tx = row
             .transaction_id
             .clone()
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
-        let p: Payment = self
+        let captured: Result<Payment, CvcoError> = self
             .pool
             .call_async(
                 "capture_payment",
@@ -907,7 +999,11 @@ impl Engine {
                     now: None,
                 },
             )
-            .await?;
+            .await;
+        let p = match captured {
+            Ok(p) => p,
+            Err(e) => return Err(self.follow_up_failed(payment_id, e).await),
+        };
         self.commit_payment(row.clone(), &p)?;
         self.refresh_locked(payment_id).await
     }
@@ -982,6 +1078,22 @@ impl Engine {
             drop(lock.lock().await);
             payment_id = self.payment_for(n)?;
         }
+        if payment_id.is_none() {
+            // Its creation's answer was lost: settle the order's unknown payments, then apply.
+            let unknown: Vec<String> = self
+                .store
+                .payments_of_order(&n.merchant_order_id)?
+                .into_iter()
+                .filter(|p| p.status == UNKNOWN)
+                .map(|p| p.payment_id)
+                .collect();
+            for id in &unknown {
+                let _ = self.refresh(id).await;
+            }
+            if !unknown.is_empty() {
+                payment_id = self.payment_for(n)?;
+            }
+        }
         match payment_id {
             Some(id) => {
                 tracing::info!(event_id = %verified.event_id, payment_id = %id, state = %n.state, "notification");
@@ -1027,7 +1139,8 @@ impl Engine {
     fn due(&self, now: i64) -> Result<Vec<String>, CvcoError> {
         self.store.with(|c| {
             let mut s = c.prepare_cached(
-                "SELECT payment_id FROM payments WHERE final = 0 AND next_poll_at <= ?1 ORDER BY next_poll_at LIMIT 64",
+                "SELECT payment_id FROM payments WHERE final = 0 AND next_poll_at <= ?1
+                 UNION SELECT payment_id FROM payments WHERE recheck_at <= ?1 LIMIT 64",
             )?;
             let rows = s.query_map(params![now], |r| r.get(0))?;
             rows.collect()
@@ -1076,7 +1189,9 @@ impl Engine {
         let open: Vec<String> = self
             .store
             .with(|c| {
-                let mut s = c.prepare("SELECT payment_id FROM payments WHERE final = 0")?;
+                let mut s = c.prepare(
+                    "SELECT payment_id FROM payments WHERE final = 0 OR recheck_at IS NOT NULL",
+                )?;
                 let rows = s.query_map([], |r| r.get(0))?;
                 rows.collect()
             })

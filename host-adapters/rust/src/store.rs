@@ -83,6 +83,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE closings (id INTEGER PRIMARY KEY AUTOINCREMENT, closed_at INTEGER NOT NULL, totals TEXT NOT NULL);
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    // A follow-up operation (refund, cancel, capture) whose answer was lost: the payment is read
+    // again from ANCV at `recheck_at`, final or not, until the read succeeds.
+    "ALTER TABLE payments ADD COLUMN recheck_at INTEGER;
+    CREATE INDEX payments_recheck ON payments(recheck_at) WHERE recheck_at IS NOT NULL;",
 ];
 
 pub fn db_error(e: rusqlite::Error) -> CvcoError {
@@ -353,6 +357,29 @@ impl Store {
             c.prepare_cached("SELECT * FROM payments WHERE payment_id = ?1")?
                 .query_row(params![payment_id], PaymentRow::from_row)
                 .optional()
+        })
+    }
+
+    /// Asks the poller to read this payment again at `at` (None: no longer needed).
+    pub fn set_recheck(&self, payment_id: &str, at: Option<i64>) -> Db<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE payments SET recheck_at = ?2 WHERE payment_id = ?1",
+                params![payment_id, at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn needs_recheck(&self, payment_id: &str) -> Db<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT recheck_at IS NOT NULL FROM payments WHERE payment_id = ?1",
+                params![payment_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(false))
         })
     }
 
