@@ -4,6 +4,7 @@ import { PluginCommonModule, Type, VendurePlugin } from '@vendure/core';
 import { CVCO_PLUGIN_OPTIONS } from './constants';
 import { CvcoController } from './cvco.controller';
 import { cvcoPaymentHandler } from './cvco.handler';
+import { CvcoNotificationEvent, CvcoPaymentRecord } from './entities';
 import { CvcoService } from './cvco.service';
 import { cvcoPaymentProcess } from './payment-process';
 import { CvcoPluginOptions } from './types';
@@ -40,6 +41,7 @@ function rawBody(req: Request & { rawBody?: Buffer; _body?: boolean }, res: Resp
 @VendurePlugin({
     imports: [PluginCommonModule],
     controllers: [CvcoController],
+    entities: [CvcoPaymentRecord, CvcoNotificationEvent],
     providers: [CvcoService, { provide: CVCO_PLUGIN_OPTIONS, useFactory: () => CvcoPlugin.options }],
     configuration: config => {
         config.paymentOptions.paymentMethodHandlers.push(cvcoPaymentHandler);

@@ -18,9 +18,11 @@ import {
     TransactionalConnection,
 } from '@vendure/core';
 import { randomUUID } from 'node:crypto';
+import { LessThanOrEqual } from 'typeorm';
 
 import { CONTRACT_BASE, CVCO_PLUGIN_OPTIONS } from './constants';
-import { CvcoErrorBody, cvcoError, CvcoFailure, isCvcoErrorBody } from './errors';
+import { CvcoNotificationEvent, CvcoPaymentRecord } from './entities';
+import { CvcoErrorBody, cvcoError, CvcoFailure, outcomeUnknown } from './errors';
 import { CvcoMetadata, CvcoPluginOptions, PluginPayment } from './types';
 import { WasmPool } from './wasm';
 import { AWAITING_BENEFICIARY } from './payment-process';
@@ -37,6 +39,7 @@ export interface ContractPayment {
     amount_cents: number;
     currency: string;
     mode: string;
+    /** The plugin's statuses, plus `unknown`: the creation's outcome is not known yet (reconciling). */
     status: string;
     final: boolean;
     authorized_cents: number;
@@ -46,11 +49,12 @@ export interface ContractPayment {
     order_remaining_cents: number;
     beneficiary_masked: string;
     deadline: string | null;
-    next_action: { type: string; qr_payload?: string; expires_at?: string };
-    ancv_state: string;
-    ancv_label_fr: string;
-    ancv_label_en: string;
-    transaction_id: string;
+    next_action: { type: string; qr_payload?: string; expires_at?: string; deadline?: null };
+    ancv_state: string | null;
+    ancv_label_fr: string | null;
+    ancv_label_en: string | null;
+    /** ANCV's transaction; null while the creation's outcome is unknown. */
+    transaction_id: string | null;
     authorizations: Array<{ number: string; amount_cents: number; validated_at: string }>;
     error: unknown;
     sequence: number;
@@ -71,6 +75,9 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
     private pollTimer?: NodeJS.Timeout;
     private polling = false;
     private stopped = false;
+    /** The start-up check and first reconciliation, once done. */
+    started?: Promise<void>;
+    connectionCheck?: Awaited<ReturnType<CvcoService['startupCheck']>>;
 
     constructor(
         @Inject(CVCO_PLUGIN_OPTIONS) readonly options: CvcoPluginOptions,
@@ -92,10 +99,14 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
 
     onApplicationBootstrap() {
         if (!this.processContext.isServer) return;
-        // Reconcile what was in flight before a restart, then keep polling what stays open.
+        // Check the configuration, reconcile what was in flight before a restart (unknown
+        // creations included), then keep polling what stays open.
         const every = this.options.pollIntervalMs ?? 3000;
         this.pollTimer = setInterval(() => void this.pollOpenPayments(), every);
-        setTimeout(() => void this.pollOpenPayments(), 0);
+        this.started = this.startupCheck().then(async check => {
+            this.connectionCheck = check;
+            await this.pollOpenPayments();
+        });
     }
 
     async onApplicationShutdown() {
@@ -123,6 +134,186 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         return this.requestContextService.create({ apiType: 'admin' });
     }
 
+    // ---------------------------------------------------------------- records (write-ahead)
+
+    private get records() {
+        // Never inside a Vendure request transaction: the record must survive the call's outcome.
+        return this.connection.rawConnection.getRepository(CvcoPaymentRecord);
+    }
+
+    private recordsOfOrder(orderCode: string): Promise<CvcoPaymentRecord[]> {
+        return this.records.find({ where: { orderCode }, order: { id: 'ASC' } });
+    }
+
+    /**
+     * Records the creation (outcome `unknown`, with the exact input) and only then calls
+     * `create_payment`. A refusal deletes the record (nothing was created at ANCV); an unknown
+     * outcome (retryable error, Extism failure) keeps it for reconciliation.
+     */
+    private async createAtAncv(
+        order: Order,
+        amount: number,
+        beneficiary: unknown,
+        attempt: string,
+        attach: 'none' | 'pending',
+    ): Promise<{ record?: CvcoPaymentRecord; payment?: PluginPayment; error?: CvcoErrorBody }> {
+        if (order.currencyCode !== 'EUR') return { error: cvcoError('currency_not_supported') };
+        if (typeof beneficiary !== 'string' || !beneficiary) return { error: cvcoError('invalid_beneficiary', 'beneficiary') };
+        let checked: { value: string; masked: string };
+        try {
+            checked = await this.pool.call('validate_beneficiary', { input: beneficiary });
+        } catch (e) {
+            if (e instanceof CvcoFailure) return { error: e.body.code === 'invalid_beneficiary' ? { ...e.body, field: 'beneficiary' } : e.body };
+            throw e;
+        }
+        const input: Record<string, unknown> = {
+            order_ref: order.code,
+            amount_cents: amount,
+            channel: 'ecommerce',
+            beneficiary: checked.value,
+            idempotency_key: `vendure-${order.code}-${attempt}`,
+        };
+        if (this.options.adjustable !== undefined) input.adjustable = this.options.adjustable;
+        if (this.options.publicUrl) {
+            input.notification_url = `${this.options.publicUrl.replace(/\/$/, '')}${CONTRACT_BASE}/notifications`;
+        }
+        const record = await this.records.save(
+            new CvcoPaymentRecord({
+                paymentId: `pay_${randomUUID().replace(/-/g, '')}`,
+                orderId: String(order.id),
+                orderCode: order.code,
+                attempt,
+                mode: 'identifier',
+                beneficiaryMasked: checked.masked,
+                amountCents: amount,
+                createInput: input as any,
+                outcome: 'unknown',
+                transactionId: null,
+                payment: null,
+                error: null,
+                attach,
+                reconcileTries: 0,
+                nextReconcileAt: new Date(Date.now() + 1000),
+                sequence: 1,
+            }),
+        );
+        const answer = await this.withLock(`record:${record.paymentId}`, () => this.callCreate(record));
+        if (answer.refused) {
+            await this.records.delete(record.id);
+            return { error: answer.refused };
+        }
+        return { record, payment: answer.payment, error: answer.unknown };
+    }
+
+    /** One `create_payment` call with the record's stored input; the record follows its outcome. */
+    private async callCreate(record: CvcoPaymentRecord): Promise<{ payment?: PluginPayment; unknown?: CvcoErrorBody; refused?: CvcoErrorBody }> {
+        let payment: PluginPayment;
+        try {
+            payment = await this.pool.call<PluginPayment>('create_payment', record.createInput);
+        } catch (e) {
+            const body = e instanceof CvcoFailure ? e.body : cvcoError('internal');
+            if (!(e instanceof CvcoFailure)) Logger.error(`create_payment ${record.paymentId}: ${String(e)}`, loggerCtx);
+            if (outcomeUnknown(body)) {
+                record.reconcileTries += 1;
+                record.nextReconcileAt = new Date(Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(record.reconcileTries - 1, 6)));
+                await this.records.update(record.id, { reconcileTries: record.reconcileTries, nextReconcileAt: record.nextReconcileAt });
+                Logger.warn(`payment ${record.paymentId} of ${record.orderCode}: outcome unknown (${body.code}), kept to reconcile`, loggerCtx);
+                return { unknown: body };
+            }
+            return { refused: body };
+        }
+        Object.assign(record, { outcome: 'created', transactionId: payment.id, payment, error: null, sequence: record.sequence + 1 });
+        await this.records.update(record.id, {
+            outcome: 'created',
+            transactionId: payment.id,
+            payment: payment as any,
+            error: null,
+            sequence: record.sequence,
+        });
+        return { payment };
+    }
+
+    /**
+     * Reconciles an `unknown` record: the same creation again, same input and idempotency key (ANCV
+     * answers the transaction it made, never a second one). Created → attached to the order;
+     * refused → `failed`; still unknown → later (back-off). Callers hold the order's lock.
+     */
+    private async reconcileRecord(ctx: RequestContext, paymentId: string): Promise<CvcoPaymentRecord | undefined> {
+        const record = await this.withLock(`record:${paymentId}`, async () => {
+            const r = await this.records.findOne({ where: { paymentId } });
+            if (!r || r.outcome !== 'unknown') return r ?? undefined;
+            const answer = await this.callCreate(r);
+            if (answer.refused) {
+                Object.assign(r, { outcome: 'failed', error: answer.refused, sequence: r.sequence + 1 });
+                await this.records.update(r.id, { outcome: 'failed', error: answer.refused as any, sequence: r.sequence });
+            } else if (answer.payment) {
+                Logger.info(`payment ${r.paymentId} of ${r.orderCode} reconciled: transaction ${answer.payment.id}`, loggerCtx);
+                if (r.attach === 'none') {
+                    // Its Vendure payment was recorded in Error: this adapter attaches the transaction now.
+                    r.attach = 'pending';
+                    await this.records.update(r.id, { attach: 'pending' });
+                }
+            }
+            return r;
+        });
+        if (record?.outcome === 'created') await this.attach(ctx, record);
+        if (record) await this.broadcastRecord(ctx, record);
+        return record;
+    }
+
+    /** Reconciles one record under its order's lock (poller, start-up, notifications). */
+    async reconcile(paymentId: string): Promise<CvcoPaymentRecord | undefined> {
+        const r = await this.records.findOne({ where: { paymentId } });
+        if (!r) return undefined;
+        const ctx = await this.backgroundContext();
+        return this.withLock(`order:${r.orderCode}`, () => this.reconcileRecord(ctx, paymentId));
+    }
+
+    /** Gives a created transaction its Vendure payment (idempotent: once per transaction). */
+    private async attach(ctx: RequestContext, record: CvcoPaymentRecord): Promise<Payment | undefined> {
+        if (record.outcome !== 'created' || !record.transactionId) return undefined;
+        const existing = await this.findPayment(ctx, record.transactionId);
+        if (existing) {
+            if (record.attach !== 'done') await this.records.update(record.id, { attach: 'done' });
+            return existing;
+        }
+        if (record.attach !== 'pending') return undefined;
+        const order = await this.orderService.findOne(ctx, record.orderId);
+        if (!order || order.state !== 'ArrangingPayment') {
+            // ANCV holds a transaction this order can no longer take: keep the record, tell the merchant.
+            Logger.error(
+                `transaction ${record.transactionId} (payment ${record.paymentId}) cannot be attached to order ${record.orderCode} in state ${order?.state}`,
+                loggerCtx,
+            );
+            return undefined;
+        }
+        const result = await this.connection.withTransaction(ctx, tx =>
+            this.orderService.addPaymentToOrder(tx, order.id, { method: this.methodCode, metadata: { cvco_record: record.paymentId } }),
+        );
+        if (isGraphQlErrorResult(result)) {
+            Logger.error(`transaction ${record.transactionId} not attached to ${record.orderCode}: ${result.message}`, loggerCtx);
+            return undefined;
+        }
+        record.attach = 'done';
+        await this.records.update(record.id, { attach: 'done' });
+        await this.refresh(record.transactionId).catch(() => undefined);
+        return this.findPayment(ctx, record.transactionId);
+    }
+
+    /** Start-up check: the plugin reaches ANCV with this configuration (`check_connection`). */
+    async startupCheck(): Promise<{ ok: true; shop_id: string; api_base_url: string } | { ok: false; error: CvcoErrorBody }> {
+        try {
+            const ok = await this.pool.call<{ ok: true; shop_id: string; api_base_url: string }>('check_connection', {});
+            Logger.info(`connected to ANCV at ${ok.api_base_url} as ${ok.shop_id}`, loggerCtx);
+            return ok;
+        } catch (e) {
+            const error = e instanceof CvcoFailure ? e.body : cvcoError('internal');
+            const log = error.retryable ? Logger.warn.bind(Logger) : Logger.error.bind(Logger);
+            log(`start-up check failed: ${error.code}${error.field ? ` (${error.field})` : ''}: ${error.message_en}`, loggerCtx);
+            return { ok: false, error };
+        }
+    }
+
     // ---------------------------------------------------------------- the PaymentMethodHandler side
 
     /** `createPayment` of the handler: asks ANCV for the order's amount, never the browser's. */
@@ -137,65 +328,46 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
             errorMessage: JSON.stringify(error),
             metadata: { cvco_error: error },
         });
-        if (order.currencyCode !== 'EUR') return fail(cvcoError('currency_not_supported'));
-        const beneficiary = metadata.beneficiary;
-        if (typeof beneficiary !== 'string' || !beneficiary) {
-            return fail(cvcoError('invalid_beneficiary', 'beneficiary'));
+        let record: CvcoPaymentRecord | undefined;
+        let payment: PluginPayment | undefined;
+        if (typeof metadata.cvco_record === 'string') {
+            // The adapter attaches a transaction it already created (widget path, reconciliation).
+            record = (await this.records.findOne({ where: { paymentId: metadata.cvco_record } })) ?? undefined;
+            if (!record || record.orderCode !== order.code || !record.payment) return fail(cvcoError('internal'));
+            payment = record.payment;
+        } else {
+            // A storefront calling addPaymentToOrder itself: same rules as POST /payments.
+            const attempt =
+                typeof metadata.attempt === 'string' && /^.{1,64}$/.test(metadata.attempt) ? metadata.attempt : randomUUID();
+            const ctx = await this.backgroundContext();
+            const same = await this.records.findOne({ where: { orderCode: order.code, attempt } });
+            if (same) return fail({ ...cvcoError('payment_in_progress'), payment_id: same.paymentId });
+            const open = await this.openPayment(ctx, order, attempt);
+            if (open) return fail({ ...cvcoError('payment_in_progress'), payment_id: open.payment_id });
+            const made = await this.createAtAncv(order, amount, metadata.beneficiary, attempt, 'none');
+            if (!made.payment) return fail(made.error ?? cvcoError('internal'));
+            record = made.record!;
+            payment = made.payment;
         }
-        const attempt =
-            typeof metadata.attempt === 'string' && /^.{1,64}$/.test(metadata.attempt)
-                ? metadata.attempt
-                : randomUUID();
-        try {
-            const checked = await this.pool.call<{ value: string; masked: string }>('validate_beneficiary', {
-                input: beneficiary,
-            });
-            const input: Record<string, unknown> = {
-                order_ref: order.code,
-                amount_cents: amount,
-                channel: 'ecommerce',
-                beneficiary: checked.value,
-                idempotency_key: `vendure-${order.code}-${attempt}`,
-            };
-            if (this.options.adjustable !== undefined) input.adjustable = this.options.adjustable;
-            if (this.options.publicUrl) {
-                input.notification_url = `${this.options.publicUrl.replace(/\/$/, '')}${CONTRACT_BASE}/notifications`;
-            }
-            const payment = await this.createWithRetry(input);
-            const cvco: CvcoMetadata = {
-                attempt,
-                mode: 'identifier',
-                beneficiary_masked: checked.masked,
-                sequence: 1,
-                ancv_sequence: 0,
-                events: [],
-                payment,
-                error: null,
-            };
-            // The Vendure Payment row is written after we return: look again shortly.
-            setTimeout(() => void this.refresh(payment.id).catch(() => undefined), 300);
-            return {
-                amount,
-                state: AWAITING_BENEFICIARY,
-                transactionId: payment.id,
-                metadata: { cvco, public: { cvco_payment_id: payment.id, beneficiary: checked.masked } },
-            };
-        } catch (e) {
-            if (e instanceof CvcoFailure) return fail(e.body);
-            throw e;
-        }
-    }
-
-    /** A retryable failure may hide a payment ANCV created: the same idempotency key finds it again. */
-    private async createWithRetry(input: Record<string, unknown>): Promise<PluginPayment> {
-        for (let attempt = 1; ; attempt++) {
-            try {
-                return await this.pool.call<PluginPayment>('create_payment', input);
-            } catch (e) {
-                if (!(e instanceof CvcoFailure) || !e.body.retryable || attempt >= 3) throw e;
-                await new Promise(r => setTimeout(r, 200 * attempt));
-            }
-        }
+        const cvco: CvcoMetadata = {
+            payment_id: record.paymentId,
+            attempt: record.attempt,
+            mode: 'identifier',
+            beneficiary_masked: record.beneficiaryMasked,
+            sequence: record.sequence + 1,
+            ancv_sequence: 0,
+            events: [],
+            payment,
+            error: null,
+        };
+        // The Vendure Payment row is written after we return: look again shortly.
+        setTimeout(() => void this.refresh(payment!.id).catch(() => undefined), 300);
+        return {
+            amount,
+            state: AWAITING_BENEFICIARY,
+            transactionId: payment.id,
+            metadata: { cvco, public: { cvco_payment_id: record.paymentId, beneficiary: record.beneficiaryMasked } },
+        };
     }
 
     /** `settlePayment`: NORMAL capture means ANCV captured on authorization; only check it did. */
@@ -316,6 +488,20 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         this.polling = true;
         try {
             const ctx = await this.backgroundContext();
+            // Creations whose outcome is unknown, due for another try; created ones left unattached.
+            const due = await this.records.find({
+                where: [
+                    { outcome: 'unknown', nextReconcileAt: LessThanOrEqual(new Date()) },
+                    { outcome: 'created', attach: 'pending' },
+                ],
+            });
+            for (const r of due) {
+                if (this.stopped) break;
+                await this.withLock(`order:${r.orderCode}`, async () => {
+                    if (r.outcome === 'unknown') await this.reconcileRecord(ctx, r.paymentId);
+                    else await this.attach(ctx, r);
+                }).catch(e => Logger.warn(`reconciling ${r.paymentId}: ${e instanceof Error ? e.message : e}`, loggerCtx));
+            }
             const open = await this.connection.getRepository(ctx, Payment).find({
                 where: OPEN_STATES.map(state => ({ method: this.methodCode, state })),
             });
@@ -333,9 +519,16 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         }
     }
 
-    /** §3: verify, deduplicate by event id and sequence, then read the truth with `get_payment`. */
+    /**
+     * §3: verify, deduplicate by event id, then read the truth with `get_payment`. A transaction no
+     * Vendure payment knows yet may be the answer of a creation still in flight or of unknown
+     * outcome: the order's unknown records are reconciled first, then the notification applies.
+     */
     async handleNotification(headers: Record<string, string>, body: string): Promise<{ status: number; body?: unknown }> {
-        let verified: { event_id: string; notification: { transaction_id?: string; sequence: number } };
+        let verified: {
+            event_id: string;
+            notification: { transaction_id?: string; merchant_order_id?: string; sequence: number };
+        };
         try {
             verified = await this.pool.call('verify_notification', { headers, body });
         } catch (e) {
@@ -344,13 +537,36 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
             }
             throw e;
         }
+        const events = this.connection.rawConnection.getRepository(CvcoNotificationEvent);
+        if (await events.findOne({ where: { eventId: verified.event_id } })) return { status: 200, body: { duplicate: true } };
         const tx = verified.notification.transaction_id;
         if (!tx) return { status: 200, body: { duplicate: false, ignored: true } };
+        const seen = { eventId: verified.event_id, sequence: verified.notification.sequence };
         try {
-            const outcome = await this.refresh(tx, { eventId: verified.event_id, sequence: verified.notification.sequence });
+            const ctx = await this.backgroundContext();
+            let known = !!(await this.findPayment(ctx, tx));
+            const orderCode = verified.notification.merchant_order_id;
+            if (!known && orderCode) {
+                // Waiting for the order's lock also waits for a creation call in flight.
+                await this.withLock(`order:${orderCode}`, async () => {
+                    for (const r of await this.recordsOfOrder(orderCode)) {
+                        if (r.outcome === 'unknown') await this.reconcileRecord(ctx, r.paymentId);
+                        else if (r.outcome === 'created' && r.transactionId === tx) await this.attach(ctx, r);
+                    }
+                });
+                known = !!(await this.findPayment(ctx, tx));
+            }
+            if (!known) {
+                const record = await this.records.findOne({ where: { transactionId: tx } });
+                // Created by the handler, its Vendure payment not written yet: ANCV retries later.
+                if (record && record.outcome === 'created') return { status: 404, body: cvcoError('payment_not_found') };
+                Logger.info(`notification ${verified.event_id} for a transaction of no record (${tx})`, loggerCtx);
+                await events.save(new CvcoNotificationEvent({ eventId: verified.event_id }));
+                return { status: 204 };
+            }
+            const outcome = await this.refresh(tx, seen);
             if (outcome === 'duplicate') return { status: 200, body: { duplicate: true } };
-            // Not recorded yet (the Vendure payment row is still being written): ANCV retries later.
-            if (outcome === 'unknown') return { status: 404, body: cvcoError('payment_not_found') };
+            await events.save(new CvcoNotificationEvent({ eventId: verified.event_id })).catch(() => undefined);
             return { status: 204 };
         } catch (e) {
             if (e instanceof CvcoFailure) return { status: e.status, body: e.body };
@@ -383,6 +599,28 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         return { all, cvco: all.filter(p => p.method === this.methodCode && p.metadata?.cvco) };
     }
 
+    /**
+     * Every CVCo payment of an order as the contract shows it, oldest first: its Vendure payments,
+     * then the records no Vendure payment carries (unknown outcome, failed, not attached yet).
+     */
+    private async orderContracts(
+        ctx: RequestContext,
+        order: Order,
+    ): Promise<Array<{ payment: ContractPayment; attempt: string }>> {
+        const { all, cvco } = await this.cvcoPayments(ctx, order);
+        const out = cvco.map(vp => ({ payment: this.toContract(vp, order, all), attempt: (vp.metadata.cvco as CvcoMetadata).attempt }));
+        const carried = new Set(out.map(x => x.payment.payment_id));
+        for (const r of await this.recordsOfOrder(order.code)) {
+            if (!carried.has(r.paymentId)) out.push({ payment: this.recordContract(r, order, all), attempt: r.attempt });
+        }
+        return out;
+    }
+
+    /** The order's payment in progress under another attempt than `attempt`, if any. */
+    private async openPayment(ctx: RequestContext, order: Order, attempt: string): Promise<ContractPayment | undefined> {
+        return (await this.orderContracts(ctx, order)).find(x => x.attempt !== attempt && !x.payment.final)?.payment;
+    }
+
     private remaining(order: Order, payments: Payment[]): number {
         const covered = payments.filter(p => COVERING_STATES.includes(p.state)).reduce((sum, p) => sum + p.amount, 0);
         return Math.max(0, order.totalWithTax - covered);
@@ -397,10 +635,10 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
 
     async checkout(ctx: RequestContext, orderRef: unknown) {
         const order = await this.shopperOrder(ctx, orderRef);
-        const { all, cvco } = await this.cvcoPayments(ctx, order);
+        const { all } = await this.cvcoPayments(ctx, order);
         const remaining = this.remaining(order, all);
         const reason = this.ineligibility(order, remaining);
-        const open = cvco.filter(p => !(p.metadata.cvco as CvcoMetadata).payment.final).pop();
+        const open = (await this.orderContracts(ctx, order)).filter(x => !x.payment.final).pop();
         return {
             order_ref: order.code,
             order_total_cents: order.totalWithTax,
@@ -412,11 +650,15 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
             adjustable: this.options.adjustable ?? true,
             authorization_timeout_s: this.options.authorizationTimeoutS ?? 180,
             modes: ['identifier'],
-            current_payment: open ? this.toContract(open, order, all) : null,
+            current_payment: open?.payment ?? null,
         };
     }
 
-    /** POST /payments: idempotent per order and attempt; the amount is the order's remainder. */
+    /**
+     * POST /payments: idempotent per order and attempt; the amount is the order's remainder. The
+     * order's unknown creations are reconciled first; while one of its payments is in progress
+     * (unknown included) another attempt gets 409 `payment_in_progress` with that payment's id.
+     */
     async createShopperPayment(ctx: RequestContext, body: any): Promise<{ created: boolean; payment: ContractPayment }> {
         if (!body || typeof body !== 'object') throw new CvcoFailure(cvcoError('invalid_request'));
         const { order_ref, mode, beneficiary, attempt } = body;
@@ -433,55 +675,58 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         });
         const order = await this.shopperOrder(ctx, order_ref);
         return this.withLock(`order:${order.code}`, async () => {
-            const before = await this.cvcoPayments(ctx, order);
-            const same = before.cvco.find(p => (p.metadata.cvco as CvcoMetadata).attempt === attempt);
-            if (same) return { created: false, payment: this.toContract(same, order, before.all) };
-            if (before.cvco.some(p => OPEN_STATES.includes(p.state))) {
-                throw new CvcoFailure(cvcoError('payment_in_progress'));
+            const bg = await this.backgroundContext();
+            for (const r of await this.recordsOfOrder(order.code)) {
+                if (r.outcome === 'unknown') await this.reconcileRecord(bg, r.paymentId);
             }
-            const reason = this.ineligibility(order, this.remaining(order, before.all));
+            const fresh = async () => (await this.orderService.findOne(ctx, order.id)) ?? order;
+            const known = await this.orderContracts(ctx, await fresh());
+            const same = known.find(x => x.attempt === attempt);
+            if (same) return { created: false, payment: same.payment };
+            const open = known.find(x => !x.payment.final);
+            if (open) throw new CvcoFailure({ ...cvcoError('payment_in_progress'), payment_id: open.payment.payment_id });
+            const { all } = await this.cvcoPayments(ctx, order);
+            const amount = this.remaining(order, all);
+            const reason = this.ineligibility(order, amount);
             if (reason) throw new CvcoFailure(reason);
-            const result = await this.connection.withTransaction(ctx, tx =>
-                this.orderService.addPaymentToOrder(tx, order.id, {
-                    method: this.methodCode,
-                    metadata: { beneficiary, attempt, mode },
-                }),
-            );
-            if (isGraphQlErrorResult(result)) {
-                const message = (result as { paymentErrorMessage?: string }).paymentErrorMessage;
-                let parsed: unknown;
-                try {
-                    parsed = message ? JSON.parse(message) : undefined;
-                } catch {
-                    parsed = undefined;
-                }
-                if (isCvcoErrorBody(parsed)) throw new CvcoFailure(parsed);
-                throw new CvcoFailure({ ...cvcoError('illegal_transition'), message_en: result.message });
-            }
-            const after = await this.cvcoPayments(ctx, order);
-            const created = after.cvco.find(p => (p.metadata.cvco as CvcoMetadata).attempt === attempt);
-            if (!created) throw new CvcoFailure(cvcoError('internal'));
-            const fresh = (await this.orderService.findOne(ctx, order.id)) ?? order;
-            return { created: true, payment: this.toContract(created, fresh, after.all) };
+            const made = await this.createAtAncv(order, amount, beneficiary, attempt, 'pending');
+            if (!made.record) throw new CvcoFailure(made.error ?? cvcoError('internal'));
+            if (made.payment) await this.attach(bg, made.record);
+            const after = (await this.orderContracts(ctx, await fresh())).find(x => x.payment.payment_id === made.record!.paymentId);
+            if (!after) throw new CvcoFailure(cvcoError('internal'));
+            return { created: true, payment: after.payment };
         });
     }
 
-    /** A payment of the shopper's session, by its ANCV transaction id. */
+    /** A payment of the shopper's session, by its contract id (or, for older payments, the transaction id). */
     async shopperPayment(ctx: RequestContext, paymentId: string): Promise<ContractPayment> {
-        const vp = await this.findPayment(ctx, paymentId);
-        if (!vp || !vp.metadata?.cvco) throw new CvcoFailure(cvcoError('payment_not_found'));
-        const order = await this.orderService.findOne(ctx, vp.order.id, ['customer', 'customer.user']);
+        const record = await this.records.findOne({ where: { paymentId } });
+        const vp = record?.transactionId
+            ? await this.findPayment(ctx, record.transactionId)
+            : record
+              ? undefined
+              : await this.findPayment(ctx, paymentId);
+        const orderId = vp?.order.id ?? record?.orderId;
+        if (orderId === undefined || (!record && !vp?.metadata?.cvco)) throw new CvcoFailure(cvcoError('payment_not_found'));
+        const order = await this.orderService.findOne(ctx, orderId, ['customer', 'customer.user']);
         if (!order || !(await this.canAccess(ctx, order))) throw new CvcoFailure(cvcoError('payment_not_found'));
         const { all } = await this.cvcoPayments(ctx, order);
-        const current = all.find(p => idsAreEqual(p.id, vp.id)) ?? vp;
-        return this.toContract(current, order, all);
+        const current = vp ? all.find(p => idsAreEqual(p.id, vp.id)) ?? vp : undefined;
+        return current?.metadata?.cvco ? this.toContract(current, order, all) : this.recordContract(record!, order, all);
     }
 
     async cancelShopperPayment(ctx: RequestContext, paymentId: string): Promise<ContractPayment> {
-        const current = await this.shopperPayment(ctx, paymentId);
+        let current = await this.shopperPayment(ctx, paymentId);
         if (current.final) throw new CvcoFailure(cvcoError('illegal_transition'));
-        await this.pool.call<PluginPayment>('cancel_payment', { payment_id: paymentId });
-        await this.refresh(paymentId);
+        if (current.status === 'unknown') {
+            // Nothing to cancel before ANCV says what it made: reconcile first.
+            await this.reconcile(current.payment_id);
+            current = await this.shopperPayment(ctx, paymentId);
+            if (current.final) throw new CvcoFailure(cvcoError('illegal_transition'));
+            if (!current.transaction_id) throw new CvcoFailure({ ...cvcoError('payment_in_progress'), payment_id: current.payment_id });
+        }
+        await this.pool.call<PluginPayment>('cancel_payment', { payment_id: current.transaction_id });
+        await this.refresh(current.transaction_id!);
         return this.shopperPayment(ctx, paymentId);
     }
 
@@ -502,10 +747,11 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
     }
 
     private async broadcast(ctx: RequestContext, transactionId: string) {
-        const set = this.listeners.get(transactionId);
-        if (!set || set.size === 0) return;
         const vp = await this.findPayment(ctx, transactionId);
-        if (!vp) return;
+        if (!vp?.metadata?.cvco) return;
+        const id = (vp.metadata.cvco as CvcoMetadata).payment_id ?? transactionId;
+        const set = this.listeners.get(id);
+        if (!set || set.size === 0) return;
         const order = await this.orderService.findOne(ctx, vp.order.id);
         if (!order) return;
         const { all } = await this.cvcoPayments(ctx, order);
@@ -514,9 +760,55 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         for (const listener of [...set]) listener(payment);
     }
 
-    toContract(vp: Payment, order: Order, payments: Payment[]): ContractPayment {
-        const m = vp.metadata.cvco as CvcoMetadata;
-        const p = m.payment;
+    private async broadcastRecord(ctx: RequestContext, record: CvcoPaymentRecord) {
+        const set = this.listeners.get(record.paymentId);
+        if (!set || set.size === 0) return;
+        const order = await this.orderService.findOne(ctx, record.orderId);
+        if (!order) return;
+        const found = (await this.orderContracts(ctx, order)).find(x => x.payment.payment_id === record.paymentId);
+        if (found) for (const listener of [...set]) listener(found.payment);
+    }
+
+    /** The contract Payment of a record no Vendure payment carries (yet). */
+    recordContract(r: CvcoPaymentRecord, order: Order, payments: Payment[]): ContractPayment {
+        const base = {
+            payment_id: r.paymentId,
+            order_ref: order.code,
+            currency: 'EUR',
+            mode: r.mode,
+            order_total_cents: order.totalWithTax,
+            order_remaining_cents: this.remaining(order, payments),
+            beneficiary_masked: r.beneficiaryMasked,
+            sequence: r.sequence,
+            created_at: new Date(r.createdAt).toISOString(),
+            updated_at: new Date(r.updatedAt).toISOString(),
+            events_url: `${CONTRACT_BASE}/payments/${encodeURIComponent(r.paymentId)}/events`,
+        };
+        if (r.outcome === 'created' && r.payment) {
+            return { ...this.paymentFields(r.payment, r.error), ...base, sequence: r.sequence, updated_at: r.payment.updated_at };
+        }
+        const failed = r.outcome === 'failed';
+        return {
+            ...base,
+            amount_cents: r.amountCents,
+            status: failed ? 'failed' : 'unknown',
+            final: failed,
+            authorized_cents: 0,
+            remaining_cents: r.amountCents,
+            refunded_cents: 0,
+            deadline: null,
+            next_action: failed ? { type: 'none' } : { type: 'wait_for_app', deadline: null },
+            ancv_state: null,
+            ancv_label_fr: null,
+            ancv_label_en: null,
+            transaction_id: null,
+            authorizations: [],
+            error: failed ? (r.error ?? cvcoError('internal')) : null,
+        };
+    }
+
+    /** The fields of a Payment that come from ANCV's transaction. */
+    private paymentFields(p: PluginPayment, error: unknown) {
         const na = p.next_action;
         const next_action = p.final
             ? { type: 'none' }
@@ -524,19 +816,13 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
               ? { type: 'show_qr', qr_payload: na.payload, expires_at: na.expires_at }
               : { type: 'wait_for_app' };
         return {
-            payment_id: p.id,
-            order_ref: order.code,
             amount_cents: p.amount_cents,
             currency: p.currency,
-            mode: m.mode,
             status: p.status,
             final: p.final,
             authorized_cents: p.authorized_cents,
             remaining_cents: p.remaining_cents,
             refunded_cents: p.refunded_cents,
-            order_total_cents: order.totalWithTax,
-            order_remaining_cents: this.remaining(order, payments),
-            beneficiary_masked: m.beneficiary_masked,
             deadline: na.deadline ?? p.expires_at ?? null,
             next_action,
             ancv_state: p.ancv_state,
@@ -546,11 +832,26 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
             authorizations: p.payers.flatMap(payer =>
                 payer.authorizations.map(a => ({ number: a.number, amount_cents: a.amount_cents, validated_at: a.validated_at })),
             ),
-            error: p.status === 'failed' ? (m.error ?? cvcoError('internal')) : null,
+            error: p.status === 'failed' ? (error ?? cvcoError('internal')) : null,
+        };
+    }
+
+    toContract(vp: Payment, order: Order, payments: Payment[]): ContractPayment {
+        const m = vp.metadata.cvco as CvcoMetadata;
+        const p = m.payment;
+        const id = m.payment_id ?? p.id;
+        return {
+            payment_id: id,
+            order_ref: order.code,
+            mode: m.mode,
+            ...this.paymentFields(p, m.error),
+            order_total_cents: order.totalWithTax,
+            order_remaining_cents: this.remaining(order, payments),
+            beneficiary_masked: m.beneficiary_masked,
             sequence: m.sequence,
             created_at: new Date(vp.createdAt).toISOString(),
             updated_at: p.updated_at,
-            events_url: `${CONTRACT_BASE}/payments/${encodeURIComponent(p.id)}/events`,
+            events_url: `${CONTRACT_BASE}/payments/${encodeURIComponent(id)}/events`,
         };
     }
 }

@@ -5,6 +5,8 @@ export interface CvcoErrorBody {
     message_en: string;
     retryable: boolean;
     field?: string;
+    /** On `payment_in_progress`: the order's payment still in progress (the widget resumes it). */
+    payment_id?: string;
 }
 
 /** Messages of the codes this adapter raises itself (the plugin brings its own for the rest). */
@@ -33,10 +35,24 @@ const MESSAGES: Record<string, [string, string]> = {
         "Le serveur d'acquisition ANCV est indisponible. Réessayez.",
         'The ANCV acquisition server is unavailable. Try again.',
     ],
+    upstream_timeout: [
+        "Le serveur d'acquisition ANCV n'a pas répondu à temps. Réessayez.",
+        'The ANCV acquisition server did not answer in time. Try again.',
+    ],
+    config_invalid: ['Paramètre de configuration invalide.', 'Invalid configuration value.'],
     internal: ['Erreur interne.', 'Internal error.'],
 };
 
-const RETRYABLE = new Set(['upstream_unavailable', 'upstream_timeout']);
+/** As `ErrorCode::retryable` in cvco-core. */
+const RETRYABLE = new Set(['upstream_unavailable', 'upstream_timeout', 'internal', 'payment_in_progress']);
+
+/**
+ * As `ErrorCode::outcome_unknown` in cvco-core: a create that failed with one of these may still
+ * have had its effect at ANCV, so its record is kept and reconciled, never dropped.
+ */
+export function outcomeUnknown(error: CvcoErrorBody): boolean {
+    return error.retryable || error.code === 'upstream_protocol' || error.code === 'idempotency_conflict';
+}
 
 export function cvcoError(code: string, field?: string): CvcoErrorBody {
     const [fr, en] = MESSAGES[code] ?? MESSAGES.internal;

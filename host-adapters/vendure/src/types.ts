@@ -24,6 +24,8 @@ export interface CvcoPluginOptions {
     authorizationTimeoutS?: number;
     /** Plugin instances kept ready (default 2). */
     poolSize?: number;
+    /** Hosts the plugin may call (default: the host of `apiUrl`). */
+    allowedHosts?: string[];
 }
 
 export interface NextAction {
@@ -63,6 +65,8 @@ export interface PluginPayment {
 
 /** What the adapter keeps in the Vendure Payment's (admin-only) metadata under `cvco`. */
 export interface CvcoMetadata {
+    /** The contract's payment_id (the record's); absent on payments made before records: the transaction id. */
+    payment_id?: string;
     attempt: string;
     mode: 'identifier';
     beneficiary_masked: string;

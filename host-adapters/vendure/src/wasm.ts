@@ -32,14 +32,20 @@ export class WasmPool {
             authorization_timeout_s: String(o.authorizationTimeoutS ?? 180),
         };
         if (o.adjustable !== undefined) config.adjustable = String(o.adjustable);
+        const budget = o.requestTimeoutMs ?? 10000;
         return createPlugin(
             { wasm: [{ data: new Uint8Array(await this.wasm) }] },
             {
                 useWasi: false,
                 runInWorker: true,
                 allowHttpResponseHeaders: true,
-                allowedHosts: [new URL(o.apiUrl).hostname],
-                timeoutMs: o.requestTimeoutMs ?? 10000,
+                allowedHosts: o.allowedHosts ?? [new URL(o.apiUrl).hostname],
+                // The budget is enforced on each HTTP request: a call cut by Extism's own timeout
+                // while a request is in flight leaks a setInterval in rc13 (#handleInvoke writes to
+                // the terminated worker forever) and the process never exits. Extism's timeout stays
+                // as the last resort for a plugin stuck elsewhere.
+                fetch: (url, init) => fetch(url, { ...init, signal: AbortSignal.timeout(budget) }),
+                timeoutMs: budget * 3,
                 config,
             },
         );
@@ -91,7 +97,7 @@ export class WasmPool {
             answer = out ? out.json() : {};
         } catch (e) {
             await this.discard(plugin);
-            throw new CvcoFailure(transportError(String(e)));
+            throw new CvcoFailure(extismError(String(e)));
         }
         this.release(plugin);
         if (answer.error && isCvcoErrorBody(answer.error)) throw new CvcoFailure(answer.error);
@@ -105,6 +111,29 @@ export class WasmPool {
         this.idle = [];
         await Promise.all(idle.map(p => p.close().catch(() => undefined)));
     }
+}
+
+/**
+ * Extism refuses a request to a host missing from `allowedHosts` by trapping the call, which would
+ * look like a retryable transport failure. @extism/extism 2.0.0-rc13 says (measured):
+ * `Call error: HTTP request to "http://127.0.0.1:7999/oauth/token" is not allowed (no allowedHosts
+ * match "127.0.0.1")`. That is a configuration error, never worth a retry.
+ */
+const HOST_NOT_ALLOWED = /is not allowed \(no allowedHosts match "([^"]*)"\)/;
+
+/** The typed error of a call that failed in Extism itself (trap, timeout, worker gone). */
+export function extismError(detail: string): CvcoErrorBody {
+    const refused = HOST_NOT_ALLOWED.exec(detail);
+    if (refused) {
+        return {
+            code: 'config_invalid',
+            message_fr: `L'hôte de l'API ANCV (${refused[1]}) manque dans allowedHosts du plugin : ajoutez-le à la configuration.`,
+            message_en: `The ANCV API host (${refused[1]}) is missing from the plugin's allowedHosts: add it to the configuration.`,
+            retryable: false,
+            field: 'allowed_hosts',
+        };
+    }
+    return transportError(detail);
 }
 
 function transportError(detail: string): CvcoErrorBody {

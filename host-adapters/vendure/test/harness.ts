@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -94,8 +94,25 @@ export function signedNotification(secret: string, body: object): { headers: Rec
     };
 }
 
+/**
+ * sql.js keeps the database in memory and @vendure/testing writes it to disk only while it fills
+ * it: this one keeps writing after every change, so a server started again on the same directory
+ * (a "killed" process) finds its orders, payments and CVCo records.
+ */
+class PersistentSqljsInitializer extends SqljsInitializer {
+    async populate(populateFn: () => Promise<void>) {
+        await super.populate(populateFn);
+        (this as unknown as { connectionOptions: { autoSave: boolean } }).connectionOptions.autoSave = true;
+    }
+}
+
 export interface VendureOptions {
     port?: number;
+    /** Keep the database in this directory, written after every change; an existing one is reused as is. */
+    dataDir?: string;
+    /** Budget of one plugin call (CvcoPlugin's requestTimeoutMs). */
+    requestTimeoutMs?: number;
+    pollIntervalMs?: number;
     shop?: { shopId: string; clientId: string; clientSecret: string; notificationSecret: string };
     /** Shop sessions as cookies too (a browser's way), besides @vendure/testing's bearer tokens. */
     cookieSessions?: boolean;
@@ -107,7 +124,13 @@ export interface VendureOptions {
 
 export async function startVendure(sandboxUrl: string, options: VendureOptions = {}) {
     const port = options.port ?? (await freePort());
-    registerInitializer('sqljs', new SqljsInitializer(mkdtempSync(path.join(tmpdir(), 'cvco-vendure-'))));
+    const reused = !!options.dataDir && existsSync(path.join(options.dataDir, 'harness.js.sqlite'));
+    registerInitializer(
+        'sqljs',
+        options.dataDir
+            ? new PersistentSqljsInitializer(options.dataDir)
+            : new SqljsInitializer(mkdtempSync(path.join(tmpdir(), 'cvco-vendure-'))),
+    );
     const wasmPath = process.env.CVCO_PLUGIN_WASM;
     if (!wasmPath) throw new Error('CVCO_PLUGIN_WASM is not set (path of cvco_plugin.wasm)');
     const shop = options.shop ?? { shopId: SHOP_ID, clientId: 'demo-client', clientSecret: 'demo-secret', notificationSecret: NOTIFICATION_SECRET };
@@ -123,7 +146,8 @@ export async function startVendure(sandboxUrl: string, options: VendureOptions =
                 apiUrl: sandboxUrl,
                 ...shop,
                 publicUrl: `http://127.0.0.1:${port}`,
-                pollIntervalMs: 1000,
+                pollIntervalMs: options.pollIntervalMs ?? 1000,
+                requestTimeoutMs: options.requestTimeoutMs,
             }),
         ],
     });
@@ -149,6 +173,10 @@ export async function startVendure(sandboxUrl: string, options: VendureOptions =
         },
     });
     await env.adminClient.asSuperAdmin();
+    if (reused) {
+        const { productVariants } = await env.adminClient.query(gql`{ productVariants(options: { filter: { sku: { eq: "NUIT" } } }) { items { id } } }`);
+        return { ...env, baseUrl: `http://127.0.0.1:${port}`, variantId: productVariants.items[0].id as string };
+    }
     const channel = await env.adminClient.query(gql`
         mutation {
             updateChannel(input: { id: "T_1", defaultCurrencyCode: EUR, availableCurrencyCodes: [EUR] }) {

@@ -5,7 +5,9 @@
  * Shop sessions are cookies (as a browser's); one product variant costs 1 cent, so the driver
  * makes an order of any amount through Vendure's own shop API. `/storefront/pay/{code}` is a
  * stand-in storefront page with the widget from CVCO_WIDGET_DIST (default: the repository's
- * dist/widget), for the suite's browser test (test/storefront.ts). Test use only.
+ * dist/widget), for the suite's browser test (test/storefront.ts). `--data-dir DIR` keeps the
+ * database there, written after every change: a server started again on the same DIR (after a
+ * kill) resumes with it and reconciles what was in flight. Test use only.
  */
 import path from 'node:path';
 
@@ -18,6 +20,11 @@ function arg(name: string): string {
     return value;
 }
 
+function optionalArg(name: string): string | undefined {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 function secret(name: string): string {
     const value = process.env[name];
     if (!value) throw new Error(`${name} is required`);
@@ -27,6 +34,8 @@ function secret(name: string): string {
 async function main() {
     const env = await startVendure(arg('--sandbox-url'), {
         port: Number(arg('--port')),
+        // Same directory again after a kill: the same database (orders, payments, CVCo records).
+        dataDir: optionalArg('--data-dir'),
         shop: {
             shopId: secret('CVCO_SHOP_ID'),
             clientId: secret('CVCO_CLIENT_ID'),

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import { TransactionalConnection } from '@vendure/core';
 import gql from 'graphql-tag';
+
+import { CvcoService } from '../src';
+import { CvcoPaymentRecord } from '../src/entities';
+import { CvcoFailure } from '../src/errors';
+import { WasmPool } from '../src/wasm';
 
 import { NOTIFICATION_SECRET, ORDER_QUERY, orderInArrangingPayment, Sandbox, SHOP_ID, signedNotification, startVendure, until } from './harness';
 
@@ -29,13 +35,56 @@ async function finalPayment(paymentId: string) {
     });
 }
 
+const ALICE = 'alice.approve@sandbox.cvco.test';
+/** The test server's budget of one plugin call (requestTimeoutMs). */
+const CALL_BUDGET_MS = 3000;
+/** Faults aimed at the creation only, so the poller's reads neither suffer nor use them up. */
+const CREATE_ROUTE = 'POST /api/v1/transactions';
+
+async function faults(f: Record<string, unknown>) {
+    await sandbox.json('PUT', '/admin/faults', { shop_id: SHOP_ID, ...f });
+}
+async function clearFaults() {
+    await fetch(`${sandbox.url}/admin/faults?shop_id=${SHOP_ID}`, { method: 'DELETE' });
+}
+
+/** ANCV's own list of the order's transactions (the merchant API, as the shop). */
+async function ancvTransactions(orderCode: string): Promise<any[]> {
+    const token = await sandbox.json('POST', '/oauth/token', { grant_type: 'client_credentials', client_id: 'demo-client', client_secret: 'demo-secret' });
+    const res = await fetch(`${sandbox.url}/api/v1/transactions?merchant_order_id=${encodeURIComponent(orderCode)}`, {
+        headers: { authorization: `Bearer ${token.access_token}` },
+    });
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    return Array.isArray(body) ? body : (body.items ?? body.transactions);
+}
+
+async function assertOneTransaction(orderCode: string, transactionId: string, amountCents: number) {
+    const listed = await ancvTransactions(orderCode);
+    assert.deepEqual(listed.map((t: any) => t.id), [transactionId], JSON.stringify(listed));
+    assert.equal(listed[0].amount_cents ?? listed[0].amount, amountCents, JSON.stringify(listed[0]));
+}
+
+function assertUnknown(p: any, amountCents: number) {
+    assert.equal(p.status, 'unknown', JSON.stringify(p));
+    assert.equal(p.final, false);
+    assert.equal(p.transaction_id, null);
+    assert.deepEqual(p.next_action, { type: 'wait_for_app', deadline: null });
+    assert.equal(p.error, null);
+    assert.equal(p.amount_cents, amountCents);
+    assert.match(p.payment_id, /^pay_/);
+}
+
+/** The Nest application inside the test server (its services, its database connection). */
+const app = () => (env.server as unknown as { app: { get<T>(type: new (...args: any[]) => T): T } }).app;
+
 let attempts = 0;
 const attempt = () => `att-${Date.now()}-${++attempts}`;
 
 describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
     before(async () => {
         await sandbox.start();
-        env = await startVendure(sandbox.url);
+        env = await startVendure(sandbox.url, { requestTimeoutMs: CALL_BUDGET_MS });
     });
     after(async () => {
         await env?.server.destroy();
@@ -60,6 +109,8 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
         assert.equal(created.body.next_action.type, 'wait_for_app');
         assert.match(created.body.beneficiary_masked, /\*/);
         const id = created.body.payment_id as string;
+        const transaction = created.body.transaction_id as string;
+        assert.match(transaction, /./);
 
         // Same attempt: the same payment. Another attempt while it runs: 409.
         const again = await rest('POST', '/payments', { order_ref: order.code, mode: 'identifier', beneficiary: 'alice.approve@sandbox.cvco.test', attempt: a });
@@ -92,7 +143,7 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
         assert.equal(vendure.payments.length, 1);
         assert.equal(vendure.payments[0].state, 'Settled');
         assert.equal(vendure.payments[0].amount, 5000);
-        assert.equal(vendure.payments[0].transactionId, id);
+        assert.equal(vendure.payments[0].transactionId, transaction);
         const done = await rest('GET', `/payments/${id}`);
         assert.equal(done.body.order_remaining_cents, 0);
 
@@ -112,7 +163,7 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
         assert.equal(refunded.authorized_cents, 5000);
         // And at ANCV (the sandbox) itself, through the beneficiary's restored balance history.
         const tx = await sandbox.json('GET', '/admin/notifications?shop_id=SHOP-DEMO-01&limit=200');
-        assert.ok(JSON.stringify(tx).includes(id));
+        assert.ok(JSON.stringify(tx).includes(transaction));
     });
 
     it('partial payment leaves ArrangingPayment with the rest; another method completes it', async () => {
@@ -186,13 +237,13 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
             order_ref: order.code, mode: 'identifier', beneficiary: 'jeanne.manual@sandbox.cvco.test', attempt: attempt(),
         });
         assert.equal(second.status, 201, JSON.stringify(second.body));
-        const tx = second.body.payment_id;
+        const tx = second.body.transaction_id;
         await until('jeanne sees the request', async () => {
             const pending = await sandbox.json('GET', '/app/api/beneficiaries/10000000006/pending');
             return JSON.stringify(pending).includes(tx);
         });
         await sandbox.json('POST', `/app/api/transactions/${tx}/confirm`, { beneficiary: '10000000006', pin: '1234' });
-        const paid = await finalPayment(tx);
+        const paid = await finalPayment(second.body.payment_id);
         assert.equal(paid.status, 'authorized');
         await until('order settled', async () => (await adminOrder(order.id)).state === 'PaymentSettled');
     });
@@ -224,9 +275,10 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
             order_ref: order.code, mode: 'identifier', beneficiary: 'jeanne.manual@sandbox.cvco.test', attempt: attempt(),
         });
         assert.equal(created.status, 201);
-        const tx = created.body.payment_id;
+        const id = created.body.payment_id;
+        const tx = created.body.transaction_id;
         const before = await until('notification recorded', async () => {
-            const r = await rest('GET', `/payments/${tx}`);
+            const r = await rest('GET', `/payments/${id}`);
             return r.body.sequence >= 1 ? r.body : undefined;
         });
         const event = {
@@ -252,7 +304,7 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
         const replay = await post(signedNotification(NOTIFICATION_SECRET, event));
         assert.equal(replay.status, 200);
         assert.deepEqual(await replay.json(), { duplicate: true });
-        const now = await rest('GET', `/payments/${tx}`);
+        const now = await rest('GET', `/payments/${id}`);
         assert.equal(now.body.status, before.status);
         assert.equal(now.body.final, false);
         assert.equal((await adminOrder(order.id)).payments[0].state, 'CvcoAwaitingBeneficiary');
@@ -261,34 +313,177 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
         const log = await sandbox.json('GET', `/admin/notifications?shop_id=${SHOP_ID}&limit=500`);
         const mine = (Array.isArray(log) ? log : log.items ?? []).filter((n: any) => JSON.stringify(n).includes(tx));
         assert.ok(mine.length >= 1, JSON.stringify(log).slice(0, 500));
-        await rest('POST', `/payments/${tx}/cancel`);
+        await rest('POST', `/payments/${id}/cancel`);
     });
 
-    it('a lost answer and duplicated notifications: one ANCV payment, settled once', async () => {
-        await sandbox.json('PUT', '/admin/faults', { shop_id: SHOP_ID, lose_next_responses: 1, duplicate_notifications: true });
+    it('create answer lost: the payment is kept as unknown, reconciled to the one ANCV transaction; same attempt same payment, new attempt 409 with its payment_id', async () => {
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 70);
+        const a = attempt();
+        // ANCV creates the transaction, then its answer is lost (503 after processing).
+        await faults({ lose_next_responses: 1, only: CREATE_ROUTE, duplicate_notifications: true });
+        const created = await rest('POST', '/payments', { order_ref: order.code, mode: 'identifier', beneficiary: ALICE, attempt: a });
+        await clearFaults();
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        assertUnknown(created.body, 7000);
+        const id = created.body.payment_id;
+
+        // A reload (new attempt) reconciles first, then answers 409 with the payment to resume.
+        const other = await rest('POST', '/payments', { order_ref: order.code, mode: 'identifier', beneficiary: ALICE, attempt: attempt() });
+        assert.equal(other.status, 409, JSON.stringify(other.body));
+        assert.equal(other.body.code, 'payment_in_progress');
+        assert.equal(other.body.retryable, true);
+        assert.equal(other.body.payment_id, id);
+        const same = await rest('POST', '/payments', { order_ref: order.code, mode: 'identifier', beneficiary: ALICE, attempt: a });
+        assert.equal(same.status, 200, JSON.stringify(same.body));
+        assert.equal(same.body.payment_id, id);
+
+        const paid = await finalPayment(id);
+        assert.equal(paid.status, 'authorized');
+        assert.equal(paid.authorized_cents, 7000);
+        await assertOneTransaction(order.code, paid.transaction_id, 7000);
+        const o = await until('order settled', async () => {
+            const x = await adminOrder(order.id);
+            return x.state === 'PaymentSettled' ? x : undefined;
+        });
+        const cvco = o.payments.filter((x: any) => x.method === 'cvco');
+        assert.equal(cvco.length, 1, JSON.stringify(o.payments));
+        assert.equal(cvco[0].transactionId, paid.transaction_id);
+        assert.equal(cvco[0].amount, 7000);
+    });
+
+    it('5xx before ANCV acted: unknown while ANCV fails, reconciled once it answers, never a second transaction', async () => {
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 40);
+        const a = attempt();
+        await faults({ error_rate: 1, only: CREATE_ROUTE });
         try {
-            const order = await orderInArrangingPayment(env.shopClient, env.variantId, 70);
-            // ANCV creates the transaction but its answer is lost: the retry with the same
-            // idempotency key gets that very transaction back.
+            const created = await rest('POST', '/payments', { order_ref: order.code, mode: 'identifier', beneficiary: ALICE, attempt: a });
+            assert.equal(created.status, 201, JSON.stringify(created.body));
+            assertUnknown(created.body, 4000);
+            // Still failing: every new attempt gets the retryable 409 and the same payment to resume.
+            for (let i = 0; i < 2; i++) {
+                const other = await rest('POST', '/payments', { order_ref: order.code, mode: 'identifier', beneficiary: ALICE, attempt: attempt() });
+                assert.equal(other.status, 409, JSON.stringify(other.body));
+                assert.equal(other.body.payment_id, created.body.payment_id);
+                assert.equal(other.body.retryable, true);
+            }
+            const checkout = await rest('GET', `/checkout?order_ref=${order.code}`);
+            assert.equal(checkout.body.current_payment.payment_id, created.body.payment_id);
+            assert.equal(checkout.body.current_payment.status, 'unknown');
+            assert.deepEqual(await ancvTransactions(order.code), []);
+        } finally {
+            await clearFaults();
+        }
+        const paid = await finalPayment((await rest('GET', `/checkout?order_ref=${order.code}`)).body.current_payment?.payment_id ?? '');
+        assert.equal(paid.status, 'authorized');
+        await assertOneTransaction(order.code, paid.transaction_id, 4000);
+        await until('order settled', async () => (await adminOrder(order.id)).state === 'PaymentSettled');
+    });
+
+    it('latency over the call budget: unknown, then the one transaction ANCV made once it answers', async () => {
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
+        const a = attempt();
+        // ANCV processes the create at once but answers after the adapter stopped waiting.
+        await faults({ latency_after_ms: CALL_BUDGET_MS + 1500, only: CREATE_ROUTE });
+        let id: string;
+        try {
+            const started = Date.now();
+            const created = await rest('POST', '/payments', { order_ref: order.code, mode: 'identifier', beneficiary: ALICE, attempt: a });
+            assert.ok(Date.now() - started < CALL_BUDGET_MS + 1500, 'the adapter waited past its budget');
+            assert.equal(created.status, 201, JSON.stringify(created.body));
+            assertUnknown(created.body, 3000);
+            id = created.body.payment_id;
+            const listed = await ancvTransactions(order.code);
+            assert.equal(listed.length, 1, JSON.stringify(listed));
+        } finally {
+            await clearFaults();
+        }
+        const paid = await finalPayment(id);
+        assert.equal(paid.status, 'authorized');
+        await assertOneTransaction(order.code, paid.transaction_id, 3000);
+    });
+
+    it('a notification for a transaction of an unknown payment reconciles it, then is applied', async () => {
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 20);
+        await faults({ lose_next_responses: 1, only: CREATE_ROUTE, drop_notifications: true });
+        try {
             const created = await rest('POST', '/payments', {
-                order_ref: order.code, mode: 'identifier', beneficiary: 'alice.approve@sandbox.cvco.test', attempt: attempt(),
+                order_ref: order.code, mode: 'identifier', beneficiary: 'jeanne.manual@sandbox.cvco.test', attempt: attempt(),
             });
             assert.equal(created.status, 201, JSON.stringify(created.body));
-            const p = await finalPayment(created.body.payment_id);
-            assert.equal(p.status, 'authorized');
-            const o = await until('order settled', async () => {
-                const x = await adminOrder(order.id);
-                return x.state === 'PaymentSettled' ? x : undefined;
-            });
-            assert.equal(o.payments.length, 1);
-            assert.equal(o.payments[0].amount, 7000);
-            const log = await sandbox.json('GET', `/admin/notifications?shop_id=${SHOP_ID}&limit=500`);
-            const entries = (Array.isArray(log) ? log : (log.items ?? [])).filter((n: any) => JSON.stringify(n).includes(order.code));
-            const transactions = new Set(entries.map((n: any) => JSON.stringify(n).match(/"transaction_id":"([^"]+)"/)?.[1]).filter(Boolean));
-            assert.deepEqual([...transactions], [created.body.payment_id], JSON.stringify(entries).slice(0, 800));
+            assertUnknown(created.body, 2000);
+            const id = created.body.payment_id;
+            // Keep the poller off this record: only the notification may reconcile it.
+            const records = app().get(TransactionalConnection).rawConnection.getRepository(CvcoPaymentRecord);
+            await records.update({ paymentId: id }, { nextReconcileAt: new Date(Date.now() + 3_600_000) });
+            const [tx] = await ancvTransactions(order.code);
+            assert.ok(tx, 'ANCV made the transaction');
+            assert.equal((await rest('GET', `/payments/${id}`)).body.status, 'unknown');
+
+            const event = {
+                id: `evt_unknown_${Date.now()}`, type: 'transaction.updated', created_at: new Date().toISOString(), shop_id: SHOP_ID,
+                merchant_order_id: order.code, transaction_id: tx.id, state: tx.state, sequence: 1,
+            };
+            const n = signedNotification(NOTIFICATION_SECRET, event);
+            const res = await fetch(`${env.baseUrl}/cvco/v1/notifications`, { method: 'POST', headers: n.headers, body: n.body });
+            assert.equal(res.status, 204, await res.text());
+            const now = (await rest('GET', `/payments/${id}`)).body;
+            assert.equal(now.transaction_id, tx.id);
+            assert.equal(now.status, 'awaiting_beneficiary');
+            assert.ok(now.sequence > created.body.sequence);
+            const o = await adminOrder(order.id);
+            assert.deepEqual(o.payments.map((x: any) => [x.transactionId, x.state]), [[tx.id, 'CvcoAwaitingBeneficiary']]);
+
+            // The beneficiary confirms; the next notification (sent by hand: ANCV's are dropped) settles it.
+            await sandbox.json('POST', `/app/api/transactions/${tx.id}/confirm`, { beneficiary: '10000000006', pin: '1234' });
+            const done = signedNotification(NOTIFICATION_SECRET, { ...event, id: `${event.id}_2`, state: 'VALIDATED', sequence: 2 });
+            const res2 = await fetch(`${env.baseUrl}/cvco/v1/notifications`, { method: 'POST', headers: done.headers, body: done.body });
+            assert.equal(res2.status, 204, await res2.text());
+            assert.equal((await rest('GET', `/payments/${id}`)).body.status, 'authorized');
+            await assertOneTransaction(order.code, tx.id, 2000);
         } finally {
-            await fetch(`${sandbox.url}/admin/faults?shop_id=${SHOP_ID}`, { method: 'DELETE' });
+            await clearFaults();
         }
+    });
+
+    it('a refused creation leaves nothing: no payment kept, a new attempt may pay', async () => {
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
+        const refused = await rest('POST', '/payments', {
+            order_ref: order.code, mode: 'identifier', beneficiary: 'nobody.known@sandbox.cvco.test', attempt: attempt(),
+        });
+        assert.equal(refused.status, 422, JSON.stringify(refused.body));
+        assert.equal(refused.body.code, 'beneficiary_unknown');
+        assert.equal((await rest('GET', `/checkout?order_ref=${order.code}`)).body.current_payment, null);
+        const live = (await ancvTransactions(order.code)).filter((t: any) => !['ABORTED', 'CANCELLED', 'EXPIRED'].includes(t.state));
+        assert.deepEqual(live, []);
+        const next = await rest('POST', '/payments', { order_ref: order.code, mode: 'identifier', beneficiary: ALICE, attempt: attempt() });
+        assert.equal(next.status, 201, JSON.stringify(next.body));
+        assert.equal((await finalPayment(next.body.payment_id)).status, 'authorized');
+    });
+
+    it('a host missing from allowedHosts is a configuration error, not a retryable transport failure', async () => {
+        const pool = new WasmPool({
+            wasmPath: process.env.CVCO_PLUGIN_WASM!, apiUrl: sandbox.url, shopId: SHOP_ID, clientId: 'demo-client',
+            clientSecret: 'demo-secret', notificationSecret: NOTIFICATION_SECRET, allowedHosts: ['ancv.example'], poolSize: 1,
+        });
+        try {
+            await assert.rejects(pool.call('check_connection', {}), (e: unknown) => {
+                assert.ok(e instanceof CvcoFailure, String(e));
+                assert.equal(e.body.code, 'config_invalid');
+                assert.equal(e.body.field, 'allowed_hosts');
+                assert.equal(e.body.retryable, false);
+                assert.match(e.body.message_en, /allowedHosts/);
+                return true;
+            });
+        } finally {
+            await pool.close();
+        }
+        // The test server's own start-up check went through.
+        const service = app().get(CvcoService);
+        await service.started;
+        const check = service.connectionCheck as { ok: boolean; shop_id: string; api_base_url: string };
+        assert.equal(check.ok, true, JSON.stringify(check));
+        assert.equal(check.shop_id, SHOP_ID);
+        assert.equal(new URL(check.api_base_url).origin, sandbox.url);
     });
 
     it('expired: a silent beneficiary past the authorization timeout', async () => {
