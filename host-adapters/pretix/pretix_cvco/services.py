@@ -462,6 +462,8 @@ def create_payment(request, body):
             cp = _unresolved(cp.pk, error, replay=False)
             body = dict(error.body)
             body["payment_id"] = cp.payment_id
+            # Sending the same attempt again is safe and settles it, whatever the code.
+            body["retryable"] = True
             raise CvcoError(body) from error
         # Refused outright: one upstream call, nothing at ANCV. The attempt may be sent again
         # with corrected input.

@@ -418,3 +418,77 @@ def test_concurrent_attempts_on_one_order_make_one_payment_and_one_transaction(s
     assert CvcoPayment.objects.filter(order__code=order["order_ref"]).count() == 1
     (held,) = ancv_transactions(shop, order["order_ref"])
     assert row(payment_id).transaction_id == held["id"]
+
+
+FAULTS = ["answer_lost", "answer_cut", "server_error", "over_budget", "process_killed"]
+FOLLOW_UPS = ["same_attempt", "new_attempt", "no_retry"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("follow_up", FOLLOW_UPS)
+@pytest.mark.parametrize("fault", FAULTS)
+def test_matrix_create_payment(shop, monkeypatch, fault, follow_up):
+    """One cell of {fault on create_payment} × {what the shopper does next}: in the end the money
+    ANCV holds is what pretix records, and nothing is charged twice. `pytest -v -k matrix` prints
+    the matrix."""
+    order = shop.order(3300)
+    expected_status = 502
+    if fault == "answer_lost":
+        faults(shop, lose_next_responses=1, only=CREATE, drop_notifications=True)
+    elif fault == "answer_cut":
+        faults(shop, drop_next_responses=1, only=CREATE, drop_notifications=True)
+    elif fault == "server_error":
+        faults(shop, fail_next_requests=1, only=CREATE, drop_notifications=True)
+    elif fault == "over_budget":
+        shop.event.settings.set("payment_cvco_request_timeout_ms", 1000)
+        faults(shop, latency_after_ms=1500, only=CREATE, drop_notifications=True)
+        expected_status = 504
+    else:
+        real_call = cvco.call
+
+        def dies_after_create(config, function, **inputs):
+            answer = real_call(config, function, **inputs)
+            if function == "create_payment":
+                raise RuntimeError("killed before recording ANCV's answer")
+            return answer
+
+        faults(shop, drop_notifications=True)
+        monkeypatch.setattr(cvco, "call", dies_after_create)
+
+    try:
+        first = shop.pay(order["order_ref"], JEANNE, attempt="m1")
+        if fault != "process_killed":
+            assert first.status_code == expected_status, first.text
+            assert first.json()["retryable"] is True
+    except requests.ConnectionError:
+        assert fault == "process_killed"
+    monkeypatch.undo()
+    clear_faults(shop)
+    faults(shop, drop_notifications=True)
+    shop.event.settings.set("payment_cvco_request_timeout_ms", 10000)
+    (kept,) = CvcoPayment.objects.filter(order__code=order["order_ref"])
+    assert kept.outcome_unknown  # never deleted, never failed
+    if fault != "process_killed":
+        assert first.json()["payment_id"] == kept.payment_id
+
+    if follow_up == "same_attempt":
+        again = shop.pay(order["order_ref"], JEANNE, attempt="m1")
+        assert again.status_code == 200 and again.json()["payment_id"] == kept.payment_id, again.text
+    elif follow_up == "new_attempt":
+        reload = shop.pay(order["order_ref"], JEANNE, attempt="m2")
+        assert reload.status_code == 409 and reload.json()["payment_id"] == kept.payment_id, reload.text
+    else:
+        poll(shop)
+
+    (held,) = ancv_transactions(shop, order["order_ref"])
+    assert row(kept.payment_id).transaction_id == held["id"]
+    status, _ = shop.sandbox.confirm(held["id"], JEANNE)
+    assert status == 200
+    assert shop.wait_final(kept.payment_id)["authorized_cents"] == 3300
+    (held,) = ancv_transactions(shop, order["order_ref"])
+    assert held["authorized_cents"] == 3300
+    pretix = pretix_order(shop, order["order_ref"])
+    assert pretix.status == Order.STATUS_PAID
+    confirmed = [op for op in cvco_order_payments(shop, order["order_ref"])
+                 if op.state == OrderPayment.PAYMENT_STATE_CONFIRMED]
+    assert [services.cents(op.amount) for op in confirmed] == [3300]
