@@ -59,6 +59,7 @@ pub enum Text {
     NetworkError,
     Refunded,
     Amount,
+    Checking,
 }
 
 pub const ALL_TEXTS: &[Text] = &[
@@ -92,6 +93,7 @@ pub const ALL_TEXTS: &[Text] = &[
     Text::NetworkError,
     Text::Refunded,
     Text::Amount,
+    Text::Checking,
 ];
 
 /// `{}` in a text is replaced by an amount or a duration (see [`fill`]).
@@ -169,6 +171,10 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
         ),
         Text::Refunded => ("Paiement remboursé.", "Payment refunded."),
         Text::Amount => ("Montant : {}", "Amount: {}"),
+        Text::Checking => (
+            "Vérification de votre paiement précédent auprès de l'ANCV…",
+            "Checking your previous payment with ANCV…",
+        ),
     };
     match locale {
         Locale::Fr => fr,
@@ -280,6 +286,8 @@ pub enum Status {
     Cancelled,
     Refunded,
     Failed,
+    /// The backend lost ANCV's answer to the creation and is checking what ANCV holds.
+    Unknown,
 }
 
 impl Status {
@@ -294,11 +302,15 @@ impl Status {
             "cancelled" => Status::Cancelled,
             "refunded" => Status::Refunded,
             "failed" => Status::Failed,
+            "unknown" => Status::Unknown,
             _ => return None,
         })
     }
     pub fn is_final(self) -> bool {
-        !matches!(self, Status::Pending | Status::AwaitingBeneficiary)
+        !matches!(
+            self,
+            Status::Pending | Status::AwaitingBeneficiary | Status::Unknown
+        )
     }
 }
 
@@ -361,6 +373,7 @@ pub fn view_for(p: &Payment) -> View {
         Status::Failed => View::Failed,
         // A cancelled payment gives the form back (with a note).
         Status::Cancelled => View::Form,
+        Status::Unknown => View::Waiting,
         Status::Pending | Status::AwaitingBeneficiary => {
             if p.next_action == "show_qr" && p.qr_payload.is_some() {
                 View::ShowQr
@@ -375,7 +388,7 @@ pub fn view_for(p: &Payment) -> View {
 /// change besides).
 pub fn event_for(status: Status) -> Option<&'static str> {
     Some(match status {
-        Status::Pending | Status::AwaitingBeneficiary => "cvco-pending",
+        Status::Pending | Status::AwaitingBeneficiary | Status::Unknown => "cvco-pending",
         Status::Authorized => "cvco-authorized",
         Status::PartiallyAuthorized => "cvco-partially-authorized",
         Status::Declined => "cvco-declined",
@@ -552,6 +565,9 @@ mod tests {
         assert_eq!(view_for(&payment(Status::Expired)), View::Expired);
         assert_eq!(view_for(&payment(Status::Cancelled)), View::Form);
         assert_eq!(view_for(&payment(Status::Failed)), View::Failed);
+        // A lost answer being checked: still waiting, never final.
+        assert_eq!(view_for(&payment(Status::Unknown)), View::Waiting);
+        assert!(!Status::parse("unknown").unwrap().is_final());
         assert_eq!(
             event_for(Status::PartiallyAuthorized),
             Some("cvco-partially-authorized")

@@ -260,24 +260,32 @@ struct ApiError {
     code: String,
     message: String,
     retryable: bool,
+    /// The backend named a payment to follow (`payment_id` in the error body).
+    follow: bool,
 }
 
 async fn api(w: &W, method: &str, path: &str, body: Option<&Object>) -> Result<JsValue, ApiError> {
-    let (url, locale) = {
+    let (url, locale, csrf) = {
         let w = w.borrow();
-        (w.endpoint.clone() + path, w.locale)
+        // A staff page (the counter) hands its session's CSRF token through the mount options.
+        let csrf = w.root.attr("data-csrf-token").filter(|t| !t.is_empty());
+        (w.endpoint.clone() + path, w.locale, csrf)
     };
     let network = || ApiError {
         status: 0,
         code: "network_error".into(),
         message: t(locale, Text::NetworkError).into(),
         retryable: true,
+        follow: false,
     };
     let init = Object::new();
     let headers = Object::new();
     set(&init, "method", method.into());
     set(&init, "credentials", "include".into());
     set(&headers, "accept", "application/json".into());
+    if let (Some(token), false) = (csrf, method == "GET") {
+        set(&headers, "x-csrf-token", token.into());
+    }
     if let Some(body) = body {
         set(&headers, "content-type", "application/json".into());
         set(&init, "body", stringify(body));
@@ -299,6 +307,7 @@ async fn api(w: &W, method: &str, path: &str, body: Option<&Object>) -> Result<J
         message: get_str(&json, message_key(locale))
             .unwrap_or_else(|| t(locale, Text::Error).into()),
         retryable: get(&json, "retryable").as_bool().unwrap_or(status >= 500),
+        follow: get_str(&json, "payment_id").is_some(),
     })
 }
 
@@ -345,6 +354,7 @@ fn status_name(s: Status) -> &'static str {
         Status::Declined => "declined",
         Status::Expired => "expired",
         Status::Cancelled => "cancelled",
+        Status::Unknown => "unknown",
         Status::Refunded => "refunded",
         Status::Failed => "failed",
     }
@@ -678,11 +688,14 @@ async fn create(w: &W, mode: &str, beneficiary: Option<String>) {
                         code: "upstream_protocol".into(),
                         message: t(locale, Text::Error).into(),
                         retryable: true,
+                        follow: false,
                     },
                 ),
             }
         }
-        Err(e) if e.code == "payment_in_progress" => {
+        // Another payment of the order is under way, or this one's outcome is being checked:
+        // the order's current payment is followed ("checking your previous payment…").
+        Err(e) if e.code == "payment_in_progress" || e.follow => {
             w.borrow_mut().attempt = None;
             load(w).await
         }
@@ -986,6 +999,10 @@ fn render(w: &W, view: View) {
         View::Sending => {
             live = t(l, Text::Sending).into();
             tag(&mut html, "p", "class=\"cvco-wait\"", &live);
+        }
+        View::Waiting if p.map(|p| p.status) == Some(Status::Unknown) => {
+            live = t(l, Text::Checking).into();
+            tag(&mut html, "p", "class=\"cvco-wait cvco-lead\"", &live);
         }
         View::Waiting => {
             live = fill(t(l, Text::OpenApp), &amount(|p| p.amount_cents));

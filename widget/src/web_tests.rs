@@ -306,3 +306,23 @@ async fn an_unreachable_backend_offers_a_retry_and_reports_a_retryable_error() {
     click(&m.root, "[data-action=retry]");
     view(&m, "form").await;
 }
+
+#[wasm_bindgen_test]
+async fn a_payment_whose_outcome_is_being_checked_says_so_and_is_followed() {
+    // The backend lost ANCV's answer to the creation: the order's payment is "unknown".
+    let payment = r#"{"payment_id":"pay_9","order_ref":"CMD-1","status":"unknown","final":false,
+        "amount_cents":4500,"authorized_cents":0,"remaining_cents":4500,"refunded_cents":0,
+        "order_total_cents":4500,"order_remaining_cents":4500,"sequence":1,"transaction_id":null,
+        "events_url":"/cvco/v1/payments/pay_9/events",
+        "next_action":{"type":"wait_for_app","deadline":null}}"#;
+    let routes = format!(
+        r#"{{"GET /cvco/v1/checkout": [200, {}], "GET /cvco/v1/payments/pay_9": [200, {payment}]}}"#,
+        checkout(&format!(r#", "current_payment": {payment}"#))
+    );
+    let m = mount_with(&routes, "en", "auto");
+    view(&m, "waiting").await;
+    let live = text(&m.root, ".cvco-wait").unwrap();
+    assert!(live.contains("Checking your previous payment"), "{live}");
+    // No countdown: there is no deadline to show until ANCV answers.
+    assert_eq!(query_count(&m.root, ".cvco-timer"), 0);
+}
