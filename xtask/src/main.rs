@@ -6,6 +6,7 @@
 mod bench;
 mod demo;
 mod examples;
+mod fuzz;
 mod host_bench;
 mod lost_answers;
 mod plugin;
@@ -57,6 +58,8 @@ cargo xtask <command> [options]
   test   [--no-lint] [--only CRATE]...
                               the whole suite, exactly what CI runs (.ci/run)
   bench                       one line per figure: name value unit [bar PASS|FAIL]
+  fuzz   [--seconds N] [--target NAME]...
+                              the cargo-fuzz targets of core/fuzz, N s each (default 30)
   lost-answers [--driver NAME]...
                               the lost-answer matrix (tests/contract/test_lost_answers.py), printed
   plugin                      build cvco_plugin.wasm (profile wasm) and print its path and size
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         "test" => test::command(rest),
         "bench" => bench::command(rest),
         "lost-answers" => lost_answers::command(rest),
+        "fuzz" => fuzz::command(rest),
         "plugin" => plugin::command(rest),
         "widget" => widget::command(rest),
         "help" | "--help" | "-h" => {

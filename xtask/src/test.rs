@@ -359,6 +359,14 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
         result
     })?;
 
+    // Every parser of cvco-core under libFuzzer for a bounded time (xtask/src/fuzz.rs).
+    if selected("cvco-core") {
+        steps.step("fuzz", |_| {
+            crate::fuzz::run_targets(crate::fuzz::TARGETS, crate::fuzz::TEST_SECONDS_PER_TARGET)
+                .map(drop)
+        })?;
+    }
+
     // nextest does not run doctests; cargo test does them for every library selected.
     let has_doc_libs = options.only.is_empty() || options.only.iter().any(|n| workspace.has_lib(n));
     if has_doc_libs {
