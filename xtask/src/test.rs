@@ -339,8 +339,9 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
     steps.step("tests", |steps| {
         let mut tests = workspace.cargo(["nextest", "run"]);
         if options.only.is_empty() {
-            // The default members plus the plugin, whose native unit tests no default member runs.
-            tests.args(["-p", plugin::PACKAGE, "--workspace"]);
+            // Every member: the default members and the plugin (not a default member: it builds
+            // for wasm32), whose native unit tests would otherwise never run.
+            tests.arg("--workspace");
         } else {
             // A selected crate may have no tests of its own (only doctests): not an error.
             tests.arg("--no-tests=warn");
