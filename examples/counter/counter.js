@@ -1,5 +1,5 @@
 import './strings.js';
-import { api, ApiError } from '../shared/api.js';
+import { api, ApiError, currentCsrfToken } from '../shared/api.js';
 import { h, $, $$, clear, announce, busy, showFieldError, clearFieldErrors } from '../shared/dom.js';
 import { t, lang, applyTranslations, wireLangToggle, onLangChange } from '../shared/i18n.js';
 import { formatCents, parseEurosToCents, sanitizeAmountInput as sanitizeAmount } from '../shared/money.js';
@@ -88,6 +88,8 @@ function mountWidget() {
   widget.setAttribute('locale', lang());
   widget.setAttribute('mode', sale.mode);
   widget.setAttribute('chain-remainder', '');
+  // The counter session's payments and cancels need the CSRF token, like every staff call.
+  if (currentCsrfToken()) widget.setAttribute('csrf-token', currentCsrfToken());
   for (const name of ['cvco-authorized', 'cvco-partially-authorized', 'cvco-declined', 'cvco-expired', 'cvco-error', 'cvco-change']) {
     widget.addEventListener(name, (event) => onWidgetEvent(name, event.detail));
   }

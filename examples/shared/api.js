@@ -36,6 +36,11 @@ export function hasCsrfToken() {
   return csrfToken !== null;
 }
 
+/** For the counter's widget, which calls the API itself under the back-office session. */
+export function currentCsrfToken() {
+  return csrfToken;
+}
+
 export async function api(path, { method = 'GET', body, signal, headers = {} } = {}) {
   const init = {
     method,

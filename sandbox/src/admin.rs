@@ -3,13 +3,13 @@
 
 use crate::engine::CreateShop;
 use crate::faults::{Faults, FaultsRequest};
-use crate::html::{esc, page};
+use crate::html::{esc, html_response, page};
 use crate::http::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::model::DeliveryRec;
 use crate::{SandboxState, OPENAPI};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cvco_core::{CvcoError, ErrorCode, ShopId};
 use serde::Deserialize;
@@ -206,11 +206,9 @@ pub async fn advance_clock(
     Ok(Json(clock_view(&s)))
 }
 
-/// HTML overview: shops, faults, and the notification log (?shop_id= to filter).
-pub async fn dashboard(
-    State(s): State<SandboxState>,
-    ApiQuery(q): ApiQuery<LogQuery>,
-) -> Html<String> {
+/// HTML overview: shops, faults, and the notification log (?shop_id= to filter). Served with the
+/// same strict CSP as the app pages: it shows merchant-supplied text (shop names, URLs).
+pub async fn dashboard(State(s): State<SandboxState>, ApiQuery(q): ApiQuery<LogQuery>) -> Response {
     let shops: String = {
         let g = s.lock();
         g.shops
@@ -251,7 +249,7 @@ pub async fn dashboard(
             )
         })
         .collect();
-    Html(page(
+    html_response(StatusCode::OK, page(
         "Administration du bac à sable",
         &format!(
             "<p class=\"warn\">Ces pages et /admin/* n'ont pas d'authentification : n'exposez jamais le bac à sable hors de votre poste.</p>\

@@ -11,6 +11,8 @@ export interface MountOptions {
   mode?: 'identifier' | 'qr' | 'auto';
   /** After a partial authorization, offer a new CVCo payment for the remainder (counters). */
   chainRemainder?: boolean;
+  /** Staff pages (a counter): the back-office session's CSRF token, sent as X-CSRF-Token. */
+  csrfToken?: string;
 }
 
 export interface CvcoHandle {

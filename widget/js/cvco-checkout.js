@@ -18,7 +18,8 @@ const scanner =
 
 /**
  * Mounts the widget in `element` (its shadow root). Options: endpoint, orderRef, locale ('fr'|'en',
- * default the page's lang), mode ('identifier'|'qr'|'auto'), chainRemainder (boolean).
+ * default the page's lang), mode ('identifier'|'qr'|'auto'), chainRemainder (boolean), csrfToken
+ * (staff pages: the session's CSRF token, sent as X-CSRF-Token).
  * Resolves to a handle with destroy().
  */
 export async function mount(element, options = {}) {
@@ -28,6 +29,8 @@ export async function mount(element, options = {}) {
   link.href = new URL('./cvco-checkout.css', here).href;
   const box = document.createElement('div');
   box.className = 'cvco';
+  // Sent as X-CSRF-Token on calls that change state (a back-office session requires it).
+  if (options.csrfToken) box.dataset.csrfToken = String(options.csrfToken);
   root.replaceChildren(link, box);
   await load();
   const lang = options.locale || document.documentElement.lang || 'fr';
@@ -84,6 +87,7 @@ export class CvcoCheckout extends HTMLElement {
         locale: this.getAttribute('locale') || this.closest('[lang]')?.lang || undefined,
         mode: this.getAttribute('mode') || 'auto',
         chainRemainder: this.hasAttribute('chain-remainder'),
+        csrfToken: this.getAttribute('csrf-token') || undefined,
       }).catch((error) => {
         this.dispatchEvent(
           new CustomEvent('cvco-error', {

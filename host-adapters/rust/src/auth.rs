@@ -10,12 +10,19 @@ use cvco_core::{CvcoError, ErrorCode};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub const SHOP_COOKIE: &str = "cvco_shop";
 pub const BO_COOKIE: &str = "cvco_bo";
-const MAX_FAILURES: u32 = 5;
+/// Wrong passwords from one client for one username before that pair waits out the window.
+const MAX_PAIR_FAILURES: u32 = 5;
+/// Wrong passwords from one client, whatever the usernames (password spraying).
+const MAX_CLIENT_FAILURES: u32 = 20;
 const FAILURE_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// Logins waiting for an argon2 slot beyond which a new one is refused at once.
+const MAX_WAITING_LOGINS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +106,14 @@ impl BoSession {
 
 pub struct Auth {
     argon: Argon2<'static>,
+    /// Failure counts and window start, keyed `c:<client>` and `u:<client>|<username>`: a user is
+    /// never locked out globally, only the client that typed the wrong passwords.
     failures: Mutex<HashMap<String, (u32, i64)>>,
+    /// Argon2 runs at most this many at a time (each holds `m_kib` of memory).
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    running: AtomicUsize,
+    peak: AtomicUsize,
     /// Verified against when the user is unknown, so both answers take the same time.
     dummy_hash: String,
     pub secure_cookies: bool,
@@ -107,12 +121,16 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(m_kib: u32, secure_cookies: bool, session_ttl_s: u64) -> Auth {
+    pub fn new(m_kib: u32, secure_cookies: bool, session_ttl_s: u64, concurrency: usize) -> Auth {
         let params = Params::new(m_kib.max(8), 2, 1, None).unwrap_or_default();
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut auth = Auth {
             argon,
             failures: Mutex::new(HashMap::new()),
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            waiting: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             dummy_hash: String::new(),
             secure_cookies,
             session_ttl_ms: session_ttl_s as i64 * 1000,
@@ -123,6 +141,7 @@ impl Auth {
 
     pub fn hash(&self, password: &str) -> Result<String, CvcoError> {
         let salt = SaltString::encode_b64(random_token(16).as_bytes()).map_err(|_| internal())?;
+        let _running = self.running();
         self.argon
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -130,9 +149,47 @@ impl Auth {
     }
 
     fn verify(&self, password: &str, hash: &str) -> bool {
+        let _running = self.running();
         PasswordHash::new(hash)
             .map(|h| self.argon.verify_password(password.as_bytes(), &h).is_ok())
             .unwrap_or(false)
+    }
+
+    fn running(&self) -> Running<'_> {
+        let n = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(n, Ordering::SeqCst);
+        Running(&self.running)
+    }
+
+    /// The most argon2 computations seen at the same time since start-up.
+    pub fn peak_argon2(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    /// An argon2 slot: waits for one, or refuses at once when too many are already waiting (a
+    /// flood of logins must not queue unbounded work).
+    pub async fn slot(&self) -> Result<OwnedSemaphorePermit, CvcoError> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING_LOGINS {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(too_many());
+        }
+        let permit = self.slots.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit.map_err(|_| internal())
+    }
+
+    /// Refuses a login the client may not try now (before any argon2 work).
+    pub fn throttled(&self, client: &str, username: &str) -> Result<(), CvcoError> {
+        let now = now_ms();
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        f.retain(|_, (_, since)| now - *since <= FAILURE_WINDOW_MS);
+        let over = |k: &str, max: u32| f.get(k).is_some_and(|(n, _)| *n >= max);
+        if over(&client_key(client), MAX_CLIENT_FAILURES)
+            || over(&pair_key(client, username), MAX_PAIR_FAILURES)
+        {
+            return Err(too_many());
+        }
+        Ok(())
     }
 
     /// Creates the account unless it exists (demo accounts from the configuration).
@@ -168,24 +225,17 @@ impl Auth {
     }
 
     /// Checks the password; answers the new session's token and the session.
+    /// `client` is who is asking (its IP address): throttling counts per client and per (client,
+    /// username), so a stranger's wrong passwords never lock the real user out.
     pub fn login(
         &self,
         store: &Store,
+        client: &str,
         username: &str,
         password: &str,
     ) -> Result<(String, BoSession), CvcoError> {
-        let key = username.trim().to_lowercase();
         let now = now_ms();
-        {
-            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((n, since)) = f.get(&key).copied() {
-                if now - since > FAILURE_WINDOW_MS {
-                    f.remove(&key);
-                } else if n >= MAX_FAILURES {
-                    return Err(CvcoError::new(ErrorCode::TooManyAttempts));
-                }
-            }
-        }
+        self.throttled(client, username)?;
         let user: Option<(String, String, String, bool)> = store.with(|c| {
             c.query_row(
                 "SELECT role, password_hash, permissions, active FROM users WHERE username = ?1",
@@ -203,9 +253,14 @@ impl Auth {
         };
         let Some((role, _, permissions, _)) = user.filter(|_| ok) else {
             let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-            let e = f.entry(key).or_insert((0, now));
-            e.0 += 1;
-            tracing::info!(failures = e.0, "back-office login refused");
+            let mut count = |k: String| {
+                let e = f.entry(k).or_insert((0, now));
+                e.0 += 1;
+                e.0
+            };
+            count(client_key(client));
+            let n = count(pair_key(client, username));
+            tracing::info!(failures = n, client, "back-office login refused");
             return Err(CvcoError::new(ErrorCode::Unauthorized).with_detail(
                 "Identifiant ou mot de passe incorrect.",
                 "Wrong username or password.",
@@ -214,7 +269,7 @@ impl Auth {
         self.failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
+            .remove(&pair_key(client, username));
         let token = random_token(32);
         let csrf = random_token(24);
         store.with(|c| {
@@ -310,6 +365,27 @@ fn permissions_for(role: &str, stored: &str) -> Permissions {
 
 fn internal() -> CvcoError {
     CvcoError::new(ErrorCode::Internal)
+}
+
+fn too_many() -> CvcoError {
+    CvcoError::new(ErrorCode::TooManyAttempts).retryable(true)
+}
+
+fn client_key(client: &str) -> String {
+    format!("c:{client}")
+}
+
+fn pair_key(client: &str, username: &str) -> String {
+    format!("u:{client}|{}", username.trim().to_lowercase())
+}
+
+/// Counts one running argon2 computation until dropped.
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Constant-time comparison of the CSRF header with the session's token.

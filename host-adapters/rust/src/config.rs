@@ -50,6 +50,15 @@ pub struct HostConfig {
     pub merchant_name: String,
     /// Per-call budget of the plugin (HTTP included).
     pub request_timeout_ms: u64,
+    /// Take the client's address from the last `X-Forwarded-For` entry (behind a reverse proxy
+    /// that sets it); otherwise the peer address. Login throttling and the shop's order limit count
+    /// per client.
+    pub trust_proxy: bool,
+    /// Argon2 computations (logins, password changes) run at the same time at most.
+    pub login_concurrency: usize,
+    /// Demo-shop orders one client may create per minute, and all clients together.
+    pub shop_orders_per_minute: u32,
+    pub shop_orders_per_minute_total: u32,
 }
 
 fn workspace_root() -> PathBuf {
@@ -96,6 +105,12 @@ impl Default for HostConfig {
             session_ttl_s: 8 * 3600,
             merchant_name: "Campings du Lac (démo)".into(),
             request_timeout_ms: 10_000,
+            trust_proxy: false,
+            login_concurrency: std::thread::available_parallelism()
+                .map(|n| n.get().min(4))
+                .unwrap_or(2),
+            shop_orders_per_minute: 20,
+            shop_orders_per_minute_total: 600,
         }
     }
 }
@@ -129,6 +144,10 @@ pub struct FileConfig {
     session_ttl_s: Option<u64>,
     merchant_name: Option<String>,
     request_timeout_ms: Option<u64>,
+    trust_proxy: Option<bool>,
+    login_concurrency: Option<usize>,
+    shop_orders_per_minute: Option<u32>,
+    shop_orders_per_minute_total: Option<u32>,
 }
 
 impl HostConfig {
@@ -147,7 +166,10 @@ impl HostConfig {
             expiry_grace_ms => expiry_grace_ms, closing_hour => closing_hour,
             manager => manager, seller => seller, argon2_m_kib => argon2_m_kib,
             session_ttl_s => session_ttl_s, merchant_name => merchant_name,
-            request_timeout_ms => request_timeout_ms);
+            request_timeout_ms => request_timeout_ms, trust_proxy => trust_proxy,
+            login_concurrency => login_concurrency,
+            shop_orders_per_minute => shop_orders_per_minute,
+            shop_orders_per_minute_total => shop_orders_per_minute_total);
         if f.public_url.is_some() {
             self.public_url = f.public_url;
         }
@@ -182,7 +204,10 @@ impl HostConfig {
             "POLL_INTERVAL_MS" => poll_interval_ms, "POLL_MAX_MS" => poll_max_ms,
             "EXPIRY_GRACE_MS" => expiry_grace_ms, "CLOSING_HOUR" => closing_hour,
             "ARGON2_M_KIB" => argon2_m_kib, "SESSION_TTL_S" => session_ttl_s,
-            "REQUEST_TIMEOUT_MS" => request_timeout_ms);
+            "REQUEST_TIMEOUT_MS" => request_timeout_ms, "TRUST_PROXY" => trust_proxy,
+            "LOGIN_CONCURRENCY" => login_concurrency,
+            "SHOP_ORDERS_PER_MINUTE" => shop_orders_per_minute,
+            "SHOP_ORDERS_PER_MINUTE_TOTAL" => shop_orders_per_minute_total);
         text!("SANDBOX_URL" => sandbox_url, "SHOP_ID" => shop_id, "CLIENT_ID" => client_id,
             "CLIENT_SECRET" => client_secret, "NOTIFICATION_SECRET" => notification_secret,
             "MERCHANT_NAME" => merchant_name);

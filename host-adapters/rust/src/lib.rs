@@ -37,6 +37,8 @@ pub struct HostHandle {
     pub base_url: String,
     pub addr: SocketAddr,
     pub engine: Arc<Engine>,
+    /// The HTTP side's state (accounts and throttling), for tests that look inside.
+    pub app: Arc<web::App>,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     poller: Option<JoinHandle<()>>,
@@ -107,12 +109,14 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     // Cookies go without `Secure` only on plain http to a loopback address.
     let secure = !(public_url.starts_with("http://")
         && (cfg.host.is_loopback() || cfg.host.is_unspecified()));
-    let (m_kib, ttl) = (cfg.argon2_m_kib, cfg.session_ttl_s);
+    let (m_kib, ttl, slots) = (cfg.argon2_m_kib, cfg.session_ttl_s, cfg.login_concurrency);
+    let orders =
+        shop::OrderLimit::new(cfg.shop_orders_per_minute, cfg.shop_orders_per_minute_total);
     let (manager, seller) = (cfg.manager.clone(), cfg.seller.clone());
     let engine = Arc::new(Engine::new(cfg, store, pool, public_url.clone()));
     let e2 = engine.clone();
     let auth = tokio::task::spawn_blocking(move || -> Result<auth::Auth, HostError> {
-        let auth = auth::Auth::new(m_kib, secure, ttl);
+        let auth = auth::Auth::new(m_kib, secure, ttl, slots);
         auth.ensure_user(
             &e2.store,
             &manager.username,
@@ -145,14 +149,17 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
         engine: engine.clone(),
         auth,
         stop: rx.clone(),
+        orders,
     });
-    let router = web::router(app);
+    let router = web::router(app.clone());
     let mut server_rx = rx;
     let server = tokio::spawn(async move {
         let shutdown = async move {
             let _ = server_rx.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, router)
+        // The peer address feeds per-client throttling.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await
         {
@@ -164,6 +171,7 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
         base_url,
         addr,
         engine,
+        app,
         stop,
         server: Some(server),
         poller: Some(poller),

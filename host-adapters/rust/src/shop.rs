@@ -70,6 +70,78 @@ pub struct Item {
 }
 
 /// Order lines and total, from the catalogue only.
+/// Token buckets bounding anonymous order creation: one per client and one for everybody, each
+/// refilled at `per_minute` and holding at most that many (a burst of one minute's worth).
+pub struct OrderLimit {
+    per_client: u32,
+    total: u32,
+    state: std::sync::Mutex<(Bucket, std::collections::HashMap<String, Bucket>)>,
+}
+
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Bucket {
+    fn full(per_minute: u32, now: std::time::Instant) -> Bucket {
+        Bucket {
+            tokens: per_minute as f64,
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, per_minute: u32, now: std::time::Instant) {
+        let gained = now.duration_since(self.at).as_secs_f64() * per_minute as f64 / 60.0;
+        self.tokens = (self.tokens + gained).min(per_minute as f64);
+        self.at = now;
+    }
+}
+
+impl OrderLimit {
+    pub fn new(per_client: u32, total: u32) -> OrderLimit {
+        let now = std::time::Instant::now();
+        OrderLimit {
+            per_client,
+            total,
+            state: std::sync::Mutex::new((Bucket::full(total, now), Default::default())),
+        }
+    }
+
+    /// Takes one order from the client's bucket and the global one, or answers 429.
+    pub fn take(&self, client: &str) -> Result<(), ApiError> {
+        let now = std::time::Instant::now();
+        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (global, clients) = &mut *g;
+        if clients.len() > 10_000 {
+            // Full buckets carry no information: forget them.
+            let per = self.per_client;
+            clients.retain(|_, b| {
+                b.refill(per, now);
+                b.tokens < per as f64
+            });
+        }
+        global.refill(self.total, now);
+        let b = clients
+            .entry(client.to_string())
+            .or_insert_with(|| Bucket::full(self.per_client, now));
+        b.refill(self.per_client, now);
+        if b.tokens < 1.0 || global.tokens < 1.0 {
+            return Err(CvcoError::new(ErrorCode::TooManyAttempts)
+                .with_detail(
+                    "Trop de commandes en peu de temps : réessayez dans une minute.",
+                    "Too many orders in a short time: try again in a minute.",
+                )
+                .retryable(true)
+                .into());
+        }
+        b.tokens -= 1.0;
+        global.tokens -= 1.0;
+        Ok(())
+    }
+}
+
 pub fn price(items: &[Item]) -> Result<(Value, i64), ApiError> {
     if items.is_empty() || items.len() > 20 {
         return Err(invalid("items", "1 à 20 articles.", "1 to 20 items.").into());

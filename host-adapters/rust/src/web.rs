@@ -7,7 +7,8 @@ use crate::service::{check_ref, invalid, now_ms, rfc3339, AmountSpec, Engine, St
 use crate::shop;
 use crate::store::{OrderRow, PaymentRow};
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -32,6 +33,8 @@ pub struct App {
     pub engine: Arc<Engine>,
     pub auth: Auth,
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// Anonymous demo-shop orders, per client and in total.
+    pub orders: shop::OrderLimit,
 }
 
 type AppState = State<Arc<App>>;
@@ -75,6 +78,185 @@ fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
         let d: String = d.chars().take(200).collect();
         ApiError(invalid("body", &d, &d), None)
     })
+}
+
+/// Query string whose every failure is a cvco error body naming the parameter it could not read.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let e = match Query::<T>::try_from_uri(&parts.uri) {
+            Ok(Query(v)) => return Ok(ApiQuery(v)),
+            Err(e) => e.body_text(),
+        };
+        // The first parameter that fails on its own is the one to name.
+        let field = parts
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|kv| {
+                let k = kv.split('=').next()?;
+                let plain =
+                    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                let uri: axum::http::Uri = format!("/?{kv}").parse().ok()?;
+                (plain && Query::<T>::try_from_uri(&uri).is_err()).then(|| k.to_string())
+            })
+            .next()
+            .unwrap_or_else(|| "query".into());
+        let d: String = e.chars().take(200).collect();
+        Err(ApiError(
+            invalid(
+                &field,
+                &format!("Paramètre illisible : {d}"),
+                &format!("Unreadable parameter: {d}"),
+            ),
+            Some(StatusCode::BAD_REQUEST),
+        ))
+    }
+}
+
+/// Who is asking: the peer address, or the proxy's last `X-Forwarded-For` entry when the host is
+/// configured to trust it.
+pub struct ClientAddr(pub String);
+
+impl FromRequestParts<Arc<App>> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        if app.engine.cfg.trust_proxy {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .rfind(|v| !v.is_empty());
+            if let Some(ip) = forwarded {
+                return Ok(ClientAddr(ip.chars().take(64).collect()));
+            }
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientAddr(peer))
+    }
+}
+
+/// Largest request body read; a larger one is a 413.
+const BODY_LIMIT: usize = 64 * 1024;
+/// Up to this size a too-large body is still read (and dropped) so the client gets its 413 and the
+/// connection stays usable; beyond it the connection is closed after the 413.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/cvco/") || path.contains("/api/")
+}
+
+fn is_json(v: Option<&HeaderValue>) -> bool {
+    let Some(m) = v.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let m = m
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+}
+
+fn http_error(status: StatusCode, fr: &str, en: &str) -> Response {
+    ApiError(
+        CvcoError::new(ErrorCode::InvalidRequest).with_detail(fr, en),
+        Some(status),
+    )
+    .into_response()
+}
+
+/// Every request body is read whole before the handler runs (a handler that ignores it would
+/// otherwise leave bytes on a keep-alive connection); API calls that change state take JSON only
+/// (415 otherwise: a cross-site form cannot send JSON); and any API error the framework produced
+/// itself (405, path rejections) leaves as a cvco error body.
+async fn api_guard(req: Request, next: Next) -> Response {
+    let api = is_api(req.uri().path());
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let too_large = || {
+        http_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Corps de requête trop volumineux.",
+            "Request body too large.",
+        )
+    };
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return too_large();
+    }
+    let bytes = match axum::body::to_bytes(body, DRAIN_LIMIT).await {
+        Ok(b) if b.len() > BODY_LIMIT => return too_large(),
+        Ok(b) => b,
+        Err(e) => {
+            // axum wraps http-body-util's LengthLimitError; its text is the stable part.
+            let mut over = e.to_string().contains("length limit");
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                over |= s.to_string().contains("length limit");
+                src = s.source();
+            }
+            if over {
+                return too_large();
+            }
+            return http_error(
+                StatusCode::BAD_REQUEST,
+                "Corps de requête illisible.",
+                "Unreadable request body.",
+            );
+        }
+    };
+    let changes_state = !matches!(
+        parts.method,
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    // Notifications are ANCV's, authenticated by their signature: never refuse one for its headers.
+    let notification = parts.uri.path() == "/cvco/v1/notifications";
+    if api && changes_state && !notification {
+        let ct = parts.headers.get(header::CONTENT_TYPE);
+        if (ct.is_some() || !bytes.is_empty()) && !is_json(ct) {
+            return http_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Corps JSON attendu (Content-Type: application/json).",
+                "JSON body expected (Content-Type: application/json).",
+            );
+        }
+    }
+    let r = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let failed = r.status().is_client_error() || r.status().is_server_error();
+    if !api || !failed || is_json(r.headers().get(header::CONTENT_TYPE)) {
+        return r;
+    }
+    let status = r.status();
+    match status {
+        StatusCode::NOT_FOUND => {
+            ApiError(CvcoError::new(ErrorCode::NotFound), None).into_response()
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            http_error(status, "Méthode non autorisée.", "Method not allowed.")
+        }
+        s if s.is_server_error() => {
+            ApiError(CvcoError::new(ErrorCode::Internal), Some(s)).into_response()
+        }
+        s => http_error(s, "Requête invalide.", "Invalid request."),
+    }
 }
 
 fn json_status(status: StatusCode, v: Value) -> Response {
@@ -142,6 +324,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/widget/{*path}", get(widget_file))
         .route("/examples/{*path}", get(example_file))
         .fallback(html_not_found)
+        .layer(middleware::from_fn(api_guard))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
 }
@@ -291,30 +474,30 @@ fn bo_session(app: &App, headers: &HeaderMap, state_changing: bool) -> Result<Bo
     Ok(s)
 }
 
-/// The shopper owns the order, or a counter session serves it.
+/// The shopper owns the order (`None`), or a staff session whose permissions cover the order's
+/// kind serves it (`Some`): counter orders need `counter`, MOTO orders `moto`; shoppers' orders are
+/// not reachable by staff here. A staff call that changes state needs its CSRF token.
 fn order_access(
     app: &App,
     headers: &HeaderMap,
     order: &OrderRow,
     state_changing: bool,
-) -> Result<(), ApiError> {
+) -> Result<Option<BoSession>, ApiError> {
     let owner = auth::cookie(headers, auth::SHOP_COOKIE).map(|t| crate::service::sha256_hex(&t));
     if order.owner.is_some() && owner == order.owner {
-        return Ok(());
+        return Ok(None);
     }
-    if let Some(s) = app.auth.session(&app.engine.store, headers)? {
-        if s.can(Perm::Counter) || s.can(Perm::Moto) {
-            if state_changing && order.owner.is_none() {
-                auth::check_csrf(&s, headers).or_else(|e| {
-                    // The widget does not know the CSRF token: SameSite=Strict covers it.
-                    if headers.get("x-csrf-token").is_none() {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })?;
+    let perm = match (order.owner.is_none(), order.kind.as_str()) {
+        (true, "counter") => Some(Perm::Counter),
+        (true, "moto") => Some(Perm::Moto),
+        _ => None,
+    };
+    if let (Some(perm), Some(s)) = (perm, app.auth.session(&app.engine.store, headers)?) {
+        if s.can(perm) {
+            if state_changing {
+                auth::check_csrf(&s, headers)?;
             }
-            return Ok(());
+            return Ok(Some(s));
         }
     }
     Err(ErrorCode::OrderNotFound.into())
@@ -328,16 +511,26 @@ fn load_order(app: &App, order_ref: &str) -> Result<OrderRow, ApiError> {
     })
 }
 
-fn shopper_payment(app: &App, headers: &HeaderMap, id: &str) -> Result<PaymentRow, ApiError> {
+fn shopper_payment(
+    app: &App,
+    headers: &HeaderMap,
+    id: &str,
+    state_changing: bool,
+) -> Result<(PaymentRow, Option<BoSession>), ApiError> {
     let row = app
         .engine
         .store
         .payment(id)?
         .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?;
     let order = load_order(app, &row.order_ref)?;
-    order_access(app, headers, &order, false)
-        .map_err(|_| ApiError::from(ErrorCode::PaymentNotFound))?;
-    Ok(row)
+    let staff = order_access(app, headers, &order, state_changing).map_err(|e| {
+        if e.0.code == ErrorCode::OrderNotFound {
+            ApiError::from(ErrorCode::PaymentNotFound)
+        } else {
+            e
+        }
+    })?;
+    Ok((row, staff))
 }
 
 // ----- §1 shopper endpoints -----------------------------------------------------------------
@@ -352,7 +545,7 @@ const MIN_AMOUNT_CENTS: i64 = 2000;
 async fn checkout(
     State(app): AppState,
     headers: HeaderMap,
-    Query(q): Query<OrderRefQuery>,
+    ApiQuery(q): ApiQuery<OrderRefQuery>,
 ) -> ApiResult {
     let order_ref = q.order_ref.unwrap_or_default();
     let order = load_order(&app, &order_ref)?;
@@ -459,7 +652,7 @@ async fn get_payment(
             return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
         }
     }
-    let row = shopper_payment(&app, &headers, &id)?;
+    let (row, _) = shopper_payment(&app, &headers, &id, false)?;
     Ok(Json(app.engine.payment_json(&row)?).into_response())
 }
 
@@ -469,7 +662,7 @@ async fn payment_events(
     Path(id): Path<String>,
 ) -> ApiResult {
     let mut rx = app.engine.subscribe(&id);
-    let row = shopper_payment(&app, &headers, &id)?;
+    let (row, _) = shopper_payment(&app, &headers, &id, false)?;
     let last_id: i64 = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -537,7 +730,21 @@ async fn cancel_payment(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let row = shopper_payment(&app, &headers, &id)?;
+    let (row, staff) = shopper_payment(&app, &headers, &id, true)?;
+    // Staff may abandon a sale still waiting for the beneficiary (the widget's cancel button);
+    // anything else (a payment request, a held authorization) is a cancellation: `cancel` right.
+    if let Some(s) = &staff {
+        let waiting = row.request_id.is_none()
+            && row.authorized_cents == 0
+            && matches!(
+                row.status.as_str(),
+                "pending" | "awaiting_beneficiary" | crate::service::UNKNOWN
+            )
+            && app.engine.store.request_of_payment(&id)?.is_none();
+        if !waiting {
+            s.require(Perm::Cancel)?;
+        }
+    }
     if row.is_final {
         return Err(ErrorCode::IllegalTransition.into());
     }
@@ -768,7 +975,7 @@ fn parse_bound(s: Option<&str>, field: &str, end: bool) -> Result<Option<i64>, A
 async fn list_requests(
     State(app): AppState,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
     bo_session(&app, &headers, false)?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
@@ -865,7 +1072,7 @@ async fn cancel_request(
 async fn transactions(
     State(app): AppState,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
     bo_session(&app, &headers, false)?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
@@ -975,7 +1182,11 @@ struct DateQuery {
     duplicate: Option<bool>,
 }
 
-async fn totals(State(app): AppState, headers: HeaderMap, Query(q): Query<DateQuery>) -> ApiResult {
+async fn totals(
+    State(app): AppState,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<DateQuery>,
+) -> ApiResult {
     bo_session(&app, &headers, false)?;
     Ok(Json(reports::totals(&app.engine, q.date.as_deref(), true).await?).into_response())
 }
@@ -992,7 +1203,7 @@ async fn receipt(
     State(app): AppState,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<DateQuery>,
+    ApiQuery(q): ApiQuery<DateQuery>,
 ) -> ApiResult {
     if id == "totals" {
         bo_session(&app, &headers, false)?;
@@ -1005,7 +1216,7 @@ async fn receipt(
             .store
             .payment(&id)?
             .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?,
-        Err(_) => shopper_payment(&app, &headers, &id)?,
+        Err(_) => shopper_payment(&app, &headers, &id, false)?.0,
     };
     let v = app.engine.payment_json(&row)?;
     Ok(html_ok(reports::receipt_html(
@@ -1038,8 +1249,15 @@ fn order_ref(app: &App, prefix: &str) -> Result<String, ApiError> {
     Ok(format!("{prefix}-{day}-{n:04}"))
 }
 
-async fn shop_create_order(State(app): AppState, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn shop_create_order(
+    State(app): AppState,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let b: NewOrder = parse(&body)?;
+    // Anyone may create orders (one row each): bounded per client and in total.
+    app.orders.take(&client)?;
     let (lines, total) = shop::price(&b.items)?;
     let (owner, cookie) = auth::shop_owner(&app.auth, &headers);
     let order_ref = order_ref(&app, "CMD")?;
@@ -1150,12 +1368,58 @@ struct LoginBody {
     password: String,
 }
 
-async fn login(State(app): AppState, body: Bytes) -> ApiResult {
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = url[after..]
+        .find('/')
+        .map(|i| after + i)
+        .unwrap_or(url.len());
+    &url[..end]
+}
+
+/// A browser's login must come from our own pages: the `Origin` (sent by browsers on every
+/// POST) must be the public URL's, or this host's own address when no public URL is configured.
+/// Clients that send no `Origin` (scripts, curl) are not browsers driven by another site.
+fn check_login_origin(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+    let public = origin_of(&app.engine.public_url);
+    let own_host = app.engine.cfg.public_url.is_none()
+        && headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| origin == format!("http://{h}") || origin == format!("https://{h}"));
+    if origin.eq_ignore_ascii_case(public) || own_host {
+        return Ok(());
+    }
+    Err(CvcoError::new(ErrorCode::Forbidden)
+        .with_detail(
+            "Connexion refusée depuis une autre origine.",
+            "Login refused from another origin.",
+        )
+        .with_field("Origin")
+        .into())
+}
+
+async fn login(
+    State(app): AppState,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    check_login_origin(&app, &headers)?;
     let b: LoginBody = parse(&body)?;
+    // Throttled clients and floods are refused before any argon2 work.
+    app.auth.throttled(&client, &b.username)?;
+    let slot = app.auth.slot().await?;
     let app2 = app.clone();
     let (token, session) = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         app2.auth
-            .login(&app2.engine.store, &b.username, &b.password)
+            .login(&app2.engine.store, &client, &b.username, &b.password)
     })
     .await
     .map_err(|_| ApiError::from(ErrorCode::Internal))??;
@@ -1249,9 +1513,13 @@ async fn create_seller(State(app): AppState, headers: HeaderMap, body: Bytes) ->
     check_password(&b.password)?;
     let app2 = app.clone();
     let password = b.password.clone();
-    let hash = tokio::task::spawn_blocking(move || app2.auth.hash(&password))
-        .await
-        .map_err(|_| ApiError::from(ErrorCode::Internal))??;
+    let slot = app.auth.slot().await?;
+    let hash = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        app2.auth.hash(&password)
+    })
+    .await
+    .map_err(|_| ApiError::from(ErrorCode::Internal))??;
     let perms = serde_json::to_string(&b.permissions).unwrap_or_default();
     let n = app.engine.store.with(|c| {
         c.execute(
@@ -1320,10 +1588,14 @@ async fn update_seller(
         Some(p) => {
             check_password(&p)?;
             let app2 = app.clone();
+            let slot = app.auth.slot().await?;
             Some(
-                tokio::task::spawn_blocking(move || app2.auth.hash(&p))
-                    .await
-                    .map_err(|_| ApiError::from(ErrorCode::Internal))??,
+                tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
+                    app2.auth.hash(&p)
+                })
+                .await
+                .map_err(|_| ApiError::from(ErrorCode::Internal))??,
             )
         }
         None => None,
