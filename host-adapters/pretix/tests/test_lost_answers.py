@@ -67,6 +67,14 @@ def poll(shop, later=True):
         services.reconcile_open_payments(event=shop.event)
 
 
+def jeanne_confirms(shop, transaction_id):
+    """Jeanne's balance depletes across the session's tests: restored first, so she pays in full."""
+    status, body = http("POST", f"{shop.sandbox.url}/app/api/beneficiaries/10000000006/reset-balance")
+    assert status == 200, body
+    status, body = shop.sandbox.confirm(transaction_id, JEANNE)
+    assert status == 200, body
+
+
 def wait_until(predicate, timeout_s=20, what="condition"):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -126,8 +134,7 @@ def test_lost_create_answer_keeps_an_unknown_payment_that_the_poller_settles_on_
     assert reload.json()["retryable"] is True and reload.json()["payment_id"] == payment_id
     assert len(ancv_transactions(shop, order["order_ref"])) == 1
 
-    status, _ = shop.sandbox.confirm(held["id"], JEANNE)
-    assert status == 200
+    jeanne_confirms(shop, held["id"])
     final = shop.wait_final(payment_id)
     assert final["status"] == "authorized" and final["authorized_cents"] == 3000
     assert pretix_order(shop, order["order_ref"]).status == Order.STATUS_PAID
@@ -482,8 +489,7 @@ def test_matrix_create_payment(shop, monkeypatch, fault, follow_up):
 
     (held,) = ancv_transactions(shop, order["order_ref"])
     assert row(kept.payment_id).transaction_id == held["id"]
-    status, _ = shop.sandbox.confirm(held["id"], JEANNE)
-    assert status == 200
+    jeanne_confirms(shop, held["id"])
     assert shop.wait_final(kept.payment_id)["authorized_cents"] == 3300
     (held,) = ancv_transactions(shop, order["order_ref"])
     assert held["authorized_cents"] == 3300
