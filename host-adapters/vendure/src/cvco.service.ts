@@ -691,6 +691,11 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
             if (reason) throw new CvcoFailure(reason);
             const made = await this.createAtAncv(order, amount, beneficiary, attempt, 'pending');
             if (!made.record) throw new CvcoFailure(made.error ?? cvcoError('internal'));
+            // Outcome unknown (PROTOCOL.md): kept as `unknown`, answered with the retryable error
+            // naming it, so the caller follows that payment instead of starting another.
+            if (!made.payment && made.error) {
+                throw new CvcoFailure({ ...made.error, retryable: true, payment_id: made.record.paymentId });
+            }
             if (made.payment) await this.attach(bg, made.record);
             const after = (await this.orderContracts(ctx, await fresh())).find(x => x.payment.payment_id === made.record!.paymentId);
             if (!after) throw new CvcoFailure(cvcoError('internal'));
