@@ -316,6 +316,12 @@ pub const TYPES: &[(&str, Decoder)] = &[
     ("PaymentList", |b| decode::<api::PaymentList>(b, nothing)),
     ("DailyReport", |b| decode::<api::DailyReport>(b, nothing)),
     ("Capabilities", |b| decode::<api::Capabilities>(b, nothing)),
+    ("ConnectionStatus", |b| {
+        decode::<api::ConnectionStatus>(b, nothing)
+    }),
+    ("CheckConnectionInput", |b| {
+        decode::<api::CheckConnectionInput>(b, nothing)
+    }),
     ("ReplyPayment", |b| {
         decode::<api::Reply<api::Payment>>(b, |r| {
             let _ = r.clone().into_result();
