@@ -200,7 +200,15 @@ async fn api_guard(req: Request, next: Next) -> Response {
     if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return too_large();
     }
-    let bytes = match axum::body::to_bytes(body, DRAIN_LIMIT).await {
+    // HTTP/1.1 without Content-Length or Transfer-Encoding has no body (the hot GETs).
+    let bodiless =
+        declared.unwrap_or(0) == 0 && !parts.headers.contains_key(header::TRANSFER_ENCODING);
+    let read = if bodiless {
+        Ok(Bytes::new())
+    } else {
+        axum::body::to_bytes(body, DRAIN_LIMIT).await
+    };
+    let bytes = match read {
         Ok(b) if b.len() > BODY_LIMIT => return too_large(),
         Ok(b) => b,
         Err(e) => {
