@@ -313,7 +313,24 @@ def reconcile(cvco_payment, force=False):
         logger.info("CVCo reconciliation of %s: %s", cvco_payment.payment_id, error.code)
         return _unresolved(cvco_payment.pk, error, replay=True)
     logger.info("CVCo reconciliation of %s: transaction %s", cvco_payment.payment_id, payment.get("id"))
-    return record(cvco_payment.pk, payment)
+    return _withdraw_if_not_wanted(record(cvco_payment.pk, payment))
+
+
+def _withdraw_if_not_wanted(cvco_payment):
+    """A replay may push a payment (or find one pushed) for an order that meanwhile got paid by
+    other means or cancelled: still waiting for the beneficiary, it is cancelled at ANCV so that
+    nobody pays that order twice. Already authorized, it stays recorded (the shop refunds)."""
+    order = cvco_payment.order
+    order.refresh_from_db()
+    if cvco_payment.final or (order.status == Order.STATUS_PENDING and cents(order.pending_sum) > 0):
+        return cvco_payment
+    logger.warning("CVCo payment %s: order %s no longer awaits it, cancelling at ANCV",
+                   cvco_payment.payment_id, order.code)
+    try:
+        return cancel_payment(cvco_payment)
+    except CvcoError as error:
+        logger.warning("CVCo payment %s: cancel failed (%s)", cvco_payment.payment_id, error.code)
+        return cvco_payment
 
 
 def _unresolved(cvco_payment_pk, error, replay):

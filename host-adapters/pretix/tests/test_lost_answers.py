@@ -498,3 +498,24 @@ def test_matrix_create_payment(shop, monkeypatch, fault, follow_up):
     confirmed = [op for op in cvco_order_payments(shop, order["order_ref"])
                  if op.state == OrderPayment.PAYMENT_STATE_CONFIRMED]
     assert [services.cents(op.amount) for op in confirmed] == [3300]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_payment_of_an_order_paid_meanwhile_is_withdrawn_at_ancv(shop):
+    order = shop.order(2900)
+    faults(shop, fail_next_requests=1, only=CREATE, drop_notifications=True)
+    payment_id = assert_kept_error(shop.pay(order["order_ref"], JEANNE, attempt="w1"), {"upstream_unavailable"})
+    # The shopper gives up on CVCo and the order is paid by bank transfer.
+    with scopes_disabled():
+        pretix = pretix_order(shop, order["order_ref"])
+        pretix.payments.create(provider="banktransfer", amount=pretix.total,
+                               state=OrderPayment.PAYMENT_STATE_CREATED).confirm()
+    assert pretix_order(shop, order["order_ref"]).status == Order.STATUS_PAID
+
+    poll(shop)  # the replay pushes the payment ANCV never got, then withdraws it
+    (held,) = ancv_transactions(shop, order["order_ref"])
+    assert held["status"] == "cancelled" and held["authorized_cents"] == 0
+    settled = as_protocol(payment_id)
+    assert settled["status"] == "cancelled" and settled["transaction_id"] == held["id"]
+    status, _ = shop.sandbox.confirm(held["id"], JEANNE)
+    assert status >= 400  # nobody can pay the order twice
