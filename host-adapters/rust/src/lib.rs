@@ -142,6 +142,7 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     })
     .await
     .map_err(|e| err("accounts", e))??;
+    check_connection(&engine.pool).await?;
     engine.reconcile().await;
     let (stop, rx) = watch::channel(false);
     let poller = tokio::spawn(engine.clone().poll_loop(rx.clone()));
@@ -178,6 +179,27 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     })
 }
 
+/// Start-up check through the plugin: a configuration the plugin cannot work with (a host
+/// missing from `allowed_hosts`, bad credentials) stops the start with what is wrong; ANCV
+/// being unreachable for now only warns (the poller and reconciliation retry).
+async fn check_connection(pool: &cvco_test_host::Pool) -> Result<(), HostError> {
+    use cvco_core::plugin_api::{CheckConnectionInput, ConnectionStatus};
+    let checked: Result<ConnectionStatus, _> = pool
+        .call_async("check_connection", &CheckConnectionInput::default())
+        .await;
+    match checked {
+        Ok(status) => {
+            tracing::info!(api = %status.api_base_url, shop_id = %status.shop_id, "ANCV connection checked");
+            Ok(())
+        }
+        Err(e) if e.retryable => {
+            tracing::warn!(code = %e.code, message = %e.message_en, "ANCV unreachable at start-up");
+            Ok(())
+        }
+        Err(e) => Err(err("plugin", e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -187,3 +209,4 @@ mod tests {
         assert_eq!(super::url_host("http://[::1]:80/"), "::1");
     }
 }
+
