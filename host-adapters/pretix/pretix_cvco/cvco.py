@@ -230,7 +230,16 @@ def call(config, function, **inputs):
     """Calls one export; returns its `ok` output or raises CvcoError. An Extism-level failure
     drops that instance (see _classify)."""
     key = json.dumps([config, allowed_hosts(config)], sort_keys=True)
-    plugin = _borrow(key, config)
+    try:
+        plugin = _borrow(key, config)
+    except extism.Error as error:
+        # The module or manifest was refused before any call: nothing was sent.
+        raise CvcoError.of(
+            "config_invalid",
+            field="CVCO_PLUGIN_WASM",
+            detail_en=f"The plugin could not be loaded ({error}).",
+            detail_fr="Le plugin n'a pas pu être chargé.",
+        ) from error
     started = time.monotonic()
     try:
         raw = plugin.call(function, json.dumps(inputs))
