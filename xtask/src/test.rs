@@ -196,11 +196,11 @@ impl Steps {
                 Outcome::Ok => "ok",
                 Outcome::Failed => "FAILED",
             };
-            eprintln!("  {name:<24} {:>8.1} s  {outcome}", elapsed.as_secs_f64());
+            eprintln!("  {name:<32} {:>8.1} s  {outcome}", elapsed.as_secs_f64());
         }
-        eprintln!("  {:<24} {:>8.1} s", "total", total.as_secs_f64());
+        eprintln!("  {:<32} {:>8.1} s", "total", total.as_secs_f64());
         if let Some(ci_elapsed) = elapsed_since_ci_start() {
-            eprintln!("  {:<24} {:>8} s", "since .ci/run started", ci_elapsed);
+            eprintln!("  {:<32} {:>8} s", "since .ci/run started", ci_elapsed);
         }
         if !self.suites.is_empty() {
             eprintln!("\nxtask test: tests passed by suite");
