@@ -1218,6 +1218,48 @@ impl Engine {
         Ok((req, pay))
     }
 
+    /// Payment requests whose creation outcome is unknown (no ANCV id yet), newest first: the
+    /// back-office lists them so a lost answer never hides an e-mail that may have gone out.
+    pub fn unknown_requests(
+        &self,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<Value>, CvcoError> {
+        let rows: Vec<PaymentRow> = self.store.with(|c| {
+            let mut s = c.prepare_cached(
+                "SELECT * FROM payments WHERE status = ?1 AND create_call = 'create_payment_request'
+                 AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR created_at < ?3)
+                 ORDER BY created_at DESC LIMIT 500",
+            )?;
+            let rows = s.query_map(params![UNKNOWN, from, to], PaymentRow::from_row)?;
+            rows.collect()
+        })?;
+        Ok(rows
+            .iter()
+            .map(|pay| {
+                let input: Value = serde_json::from_str(&pay.create_input).unwrap_or(Value::Null);
+                json!({
+                    "request_id": null,
+                    "payment_id": pay.payment_id,
+                    "order_ref": pay.order_ref,
+                    "amount_cents": pay.amount_cents,
+                    "delivery": input["delivery"],
+                    "email_masked": pay.beneficiary_masked,
+                    "capture": if input["capture_mode"] == "DEFERRED" { "deferred" } else { "immediate" },
+                    "status": UNKNOWN,
+                    "final": false,
+                    "finalised": false,
+                    "expires_at": null,
+                    "qr_payload": null,
+                    "qr_svg": null,
+                    "payment": null,
+                    "created_at": rfc3339(pay.created_at),
+                    "updated_at": rfc3339(pay.updated_at),
+                })
+            })
+            .collect())
+    }
+
     pub fn request_json(&self, req: &RequestRow, pay: &PaymentRow) -> Result<Value, CvcoError> {
         let payment = if pay.transaction_id.is_some() {
             self.payment_json(pay)?

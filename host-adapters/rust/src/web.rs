@@ -3,7 +3,7 @@
 
 use crate::auth::{self, Auth, BoSession, Perm, Permissions, BO_COOKIE};
 use crate::reports;
-use crate::service::{check_ref, invalid, now_ms, rfc3339, AmountSpec, Engine, Start};
+use crate::service::{check_ref, invalid, now_ms, rfc3339, AmountSpec, Engine, Start, UNKNOWN};
 use crate::shop;
 use crate::store::{OrderRow, PaymentRow};
 use axum::body::{Body, Bytes};
@@ -998,6 +998,9 @@ async fn list_requests(
         rows.collect()
     })?;
     let mut items = Vec::new();
+    if q.status.as_deref().is_none_or(|s| s == UNKNOWN) {
+        items = app.engine.unknown_requests(from, to)?;
+    }
     for id in ids {
         let (req, pay) = app.engine.request_row(&id)?;
         items.push(app.engine.request_json(&req, &pay)?);

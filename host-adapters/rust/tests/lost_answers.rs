@@ -221,3 +221,50 @@ async fn a_refund_whose_answer_is_lost_is_recorded_once_without_a_retry() {
     let at_ancv = ancv_transactions(&env, &order).await;
     assert_eq!(at_ancv[0]["refunded_cents"], 1000);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_email_request_whose_answer_is_lost_is_listed_and_never_sent_twice() {
+    let env = env_with(|c| {
+        c.poll_interval_ms = 60_000;
+        c.poll_max_ms = 60_000;
+    })
+    .await;
+    let seller = env.login("seller", "seller-demo").await;
+    let request = |attempt: &str| {
+        json!({"order_ref": "DOS-LOST-1", "amount_cents": 12000, "delivery": "email",
+               "email": JEANNE, "capture": "immediate", "attempt": attempt})
+    };
+    env.faults(json!({"lose_next_responses": 1, "only": "POST /api/v1/pre-transactions"}))
+        .await;
+    let lost = seller
+        .post("/cvco/v1/payment-requests", request("e1"))
+        .await;
+    assert!(lost.status >= 500, "{}", lost.text);
+    assert!(lost.body["payment_id"].as_str().is_some(), "{}", lost.text);
+    // The back-office still shows it, as unknown (the e-mail may have gone out).
+    let list = seller.get("/cvco/v1/payment-requests").await;
+    let unknown: Vec<&Value> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["order_ref"] == "DOS-LOST-1")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{}", list.text);
+    assert_eq!(unknown[0]["status"], "unknown");
+    // Sending it again under a new attempt reconciles first: the one request, never a second.
+    let again = seller
+        .post("/cvco/v1/payment-requests", request("e2"))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text);
+    assert_eq!(again.body["code"], "payment_in_progress");
+    let list = seller.get("/cvco/v1/payment-requests").await;
+    let mine: Vec<&Value> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["order_ref"] == "DOS-LOST-1")
+        .collect();
+    assert_eq!(mine.len(), 1, "{}", list.text);
+    assert_eq!(mine[0]["status"], "awaiting_beneficiary");
+    assert!(mine[0]["request_id"].as_str().is_some());
+}
