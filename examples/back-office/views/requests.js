@@ -10,7 +10,7 @@ import {
   amountField, selectField, readCents, localError, receiptLinks, statusBadge, money, toast, asApiError, isSessionLost,
 } from '../common.js';
 
-const STATUSES = ['', 'awaiting_beneficiary', 'authorized', 'partially_authorized', 'declined', 'expired', 'cancelled', 'refunded', 'failed'];
+const STATUSES = ['', 'awaiting_beneficiary', 'authorized', 'partially_authorized', 'declined', 'expired', 'cancelled', 'refunded', 'failed', 'unknown'];
 const AUTHORIZED = new Set(['authorized', 'partially_authorized']);
 
 /**
@@ -74,9 +74,12 @@ export function renderRequests(view, ctx) {
     const body = h('tbody');
     for (const request of items) {
       const actions = h('div', { class: 'actions-cell' });
-      const followBtn = h('button', { type: 'button', class: 'btn btn-small' }, t('requests.follow'));
-      followBtn.addEventListener('click', () => follow(request));
-      actions.append(followBtn);
+      // A request whose creation answer was lost has no ANCV id until it is reconciled.
+      if (request.request_id) {
+        const followBtn = h('button', { type: 'button', class: 'btn btn-small' }, t('requests.follow'));
+        followBtn.addEventListener('click', () => follow(request));
+        actions.append(followBtn);
+      }
       if (canFinalise(request)) {
         const finalise = h('button', { type: 'button', class: 'btn btn-small btn-primary' }, t('requests.finalise'));
         finalise.addEventListener('click', () => finaliseDialog(request));
