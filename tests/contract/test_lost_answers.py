@@ -85,13 +85,11 @@ def cells():
 def not_applicable(adapter, op, fault):
     """Why a cell cannot run on this adapter (None: it runs)."""
     if op == "push":
-        return ("merged with create: create_payment creates and pushes in one upstream call "
-                "(POST /api/v1/transactions with the beneficiary); no adapter calls request_authorization")
+        return "= create: create_payment creates and pushes in one ANCV call; no adapter pushes separately"
     if op in ("email", "qr") and not hasattr(adapter, "staff"):
-        return "n/a: no such endpoint (no POST /cvco/v1/payment-requests; shopper endpoints only)"
+        return "n/a: no such endpoint (no POST /payment-requests: shopper endpoints only)"
     if op == "refund" and not hasattr(adapter, "staff"):
-        return ("n/a: no such endpoint (no POST /cvco/v1/payments/{id}/refund; refunds go through "
-                "the platform's own back-office)")
+        return "n/a: no such endpoint (no POST /payments/{id}/refund: refunds are the platform's own)"
     if fault == "killed" and not getattr(adapter, "can_restart", False):
         return "n/a: the driver cannot restart this adapter on the same database"
     return None
