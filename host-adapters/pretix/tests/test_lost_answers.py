@@ -213,8 +213,9 @@ def test_answer_later_than_the_call_budget_keeps_unknown_until_reconciled(shop, 
         # Processed, then answered late: ANCV holds it although the shop gave up.
         assert len(held) == 1
     else:
-        # Delayed before processing: the sandbox dropped it with the closed connection.
-        assert held == []
+        # Delayed before processing: whether the sandbox still processes a call whose caller has
+        # gone is its business; at most one either way.
+        assert len(held) <= 1
     clear_faults(shop)
     CvcoPayment.objects.filter(payment_id=payment_id).update(reconcile_after=now() + datetime.timedelta(hours=1))
     poll(shop, later=False)  # within its backoff: left alone
