@@ -116,6 +116,28 @@ def _summary(lines):
     return out
 
 
+def _grid(lines):
+    """The same cells at a glance: one row per adapter and operation, one column per fault, one
+    letter per next step (same/new/none): P pass, F fail, - n/a, = merged, ? not run."""
+    mark = {"PASS": "P", "FAIL": "F", "n/a": "-", "merged": "=", "NOT RUN": "?"}
+    cells, faults = {}, []
+    for line in lines:
+        head, _, rest = line.partition(" -> ")
+        parts = head.split(" ")
+        if len(parts) != 4:
+            continue
+        adapter, op, fault, _nxt = parts
+        if fault not in faults:
+            faults.append(fault)
+        cells.setdefault((adapter, op), {}).setdefault(fault, "")
+        cells[(adapter, op)][fault] += mark.get(rest.split("  (", 1)[0], "?")
+    out = ["grid (same/new/none per fault; P pass, F fail, - n/a, = merged with create, ? not run)",
+           f"{'':10} {'':7} " + " ".join(f"{f:>10}" for f in faults)]
+    for (adapter, op), by_fault in cells.items():
+        out.append(f"{adapter:10} {op:7} " + " ".join(f"{by_fault.get(f, ''):>10}" for f in faults))
+    return out
+
+
 def pytest_terminal_summary(terminalreporter):
     module = _matrix_module()
     if module is None or not module.RESULTS:
@@ -127,13 +149,13 @@ def pytest_terminal_summary(terminalreporter):
         lines = _matrix_lines(module, name)
         (target / f"lost-answers-{name}.txt").write_text("\n".join(lines) + "\n")
         terminalreporter.write_sep("=", f"lost-answer matrix: {name}")
-        for line in lines + _summary(lines):
+        for line in lines + _grid(lines) + _summary(lines):
             terminalreporter.write_line(line)
     # Every adapter measured so far (each driver is a separate pytest run), in one file.
     combined = []
     for path in sorted(target.glob("lost-answers-*.txt")):
         if path.name != "lost-answers-matrix.txt":
             combined += path.read_text().splitlines()
-    text = "\n".join(combined + _summary(combined)) + "\n"
+    text = "\n".join(combined + _grid(combined) + _summary(combined)) + "\n"
     (target / "lost-answers-matrix.txt").write_text(text)
     terminalreporter.write_line(f"lost-answer matrix written to {target / 'lost-answers-matrix.txt'}")
