@@ -23,6 +23,8 @@ pub const TARGETS: &[&str] = &["time", "text", "signature", "json"];
 pub const TEST_SECONDS_PER_TARGET: u64 = 30;
 /// cargo-fuzz from crates.io, built once into `$HOME/.cache/cvco/tools`.
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
+/// Past this many files a target's corpus is dropped and restarted from the seeds.
+const MAX_CORPUS_FILES: usize = 30_000;
 /// The flags the build and every run share (a difference would rebuild).
 const BUILD_FLAGS: &[&str] = &["--sanitizer", "none", "--debug-assertions"];
 
@@ -106,6 +108,11 @@ fn run_target(
 ) -> Result<FuzzRun> {
     let corpus = work.join("corpus").join(target);
     let artifacts = work.join("artifacts").join(target);
+    // The corpus carries over between runs (coverage found stays found), up to a bound past
+    // which it starts again from the seeds, so loading it never eats the run's time.
+    if corpus.exists() && std::fs::read_dir(&corpus)?.count() > MAX_CORPUS_FILES {
+        std::fs::remove_dir_all(&corpus)?;
+    }
     std::fs::create_dir_all(&corpus)?;
     // Crash files of an earlier run must not fail (or hide) this one.
     if artifacts.exists() {
