@@ -226,8 +226,14 @@ impl Auth {
     pub fn throttled(&self, client: &str, username: &str) -> Result<(), CvcoError> {
         let now = now_ms();
         let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        f.retain(|_, (_, since)| now - *since <= FAILURE_WINDOW_MS);
-        let over = |k: &str, max: u32| f.get(k).is_some_and(|(n, _)| *n >= max);
+        // Expired entries are swept now and then, not on every call (a flood from many addresses).
+        if f.len() > 4096 {
+            f.retain(|_, (_, since)| now - *since <= FAILURE_WINDOW_MS);
+        }
+        let over = |k: &str, max: u32| {
+            f.get(k)
+                .is_some_and(|(n, since)| now - since <= FAILURE_WINDOW_MS && *n >= max)
+        };
         if over(&client_key(client), MAX_CLIENT_FAILURES)
             || over(&pair_key(client, username), MAX_PAIR_FAILURES)
         {
@@ -299,6 +305,9 @@ impl Auth {
             let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
             let mut count = |k: String| {
                 let e = f.entry(k).or_insert((0, now));
+                if now - e.1 > FAILURE_WINDOW_MS {
+                    *e = (0, now);
+                }
                 e.0 += 1;
                 e.0
             };
