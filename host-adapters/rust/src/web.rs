@@ -263,7 +263,11 @@ async fn api_guard(req: Request, next: Next) -> Response {
         s if s.is_server_error() => {
             ApiError(CvcoError::new(ErrorCode::Internal), Some(s)).into_response()
         }
-        s => http_error(s, "Requête invalide.", "Invalid request."),
+        s => http_error(
+            s,
+            "Requête illisible (chemin, en-têtes).",
+            "Unreadable request (path, headers).",
+        ),
     }
 }
 

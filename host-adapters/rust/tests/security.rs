@@ -363,6 +363,9 @@ async fn every_error_is_a_cvco_error_body() {
         .await;
         assert_cvco_error(&a, 413, "invalid_request");
     }
+    // A path that is not UTF-8 once decoded.
+    let a = anon(&env).get("/cvco/v1/payments/%FF%FE").await;
+    assert_cvco_error(&a, 400, "invalid_request");
     // A method the route does not have.
     let a = manager.get("/cvco/v1/closing").await;
     assert_cvco_error(&a, 405, "invalid_request");
