@@ -442,13 +442,16 @@ def repeat(send, timeout_s=30):
 def run_create(cell):
     cell.order_ref = cell.shopper.create_order(AMOUNT)
     attempt = uuid.uuid4().hex
-    faulted_call(cell, lambda: cell.pay(attempt),
-                 lambda: bool(cell.ancv.transactions(cell.order_ref)))
+    _, first = faulted_call(cell, lambda: cell.pay(attempt),
+                            lambda: bool(cell.ancv.transactions(cell.order_ref)))
     same_ids = []
     if cell.next == "same":
         status, body = repeat(lambda: cell.pay(attempt))
         assert status in (200, 201), (status, body)
         same_ids.append(body["payment_id"])
+        # Same order + attempt, same payment: also the one a failed answer already named.
+        if isinstance(first, dict) and first.get("payment_id"):
+            assert first["payment_id"] == body["payment_id"], (first, body)
     elif cell.next == "new":
         checkout = cell.checkout()
         if checkout["current_payment"]:
