@@ -44,7 +44,11 @@ async fn the_admin_page_sends_a_strict_csp() {
         .to_str()
         .unwrap()
         .to_string();
-    for part in ["default-src 'self'", "script-src 'self'", "style-src 'self'"] {
+    for part in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+    ] {
         assert!(csp.contains(part), "{csp}");
     }
     assert!(!csp.contains("unsafe-inline"), "{csp}");

@@ -209,4 +209,3 @@ mod tests {
         assert_eq!(super::url_host("http://[::1]:80/"), "::1");
     }
 }
-
