@@ -156,7 +156,22 @@ fn internal(detail: &str) -> CvcoError {
 fn extism_failure(e: &extism::Error) -> CvcoError {
     let chain = format!("{e:#}");
     let lower = chain.to_ascii_lowercase();
-    let detail = format!("Extism: {}", chain.chars().take(300).collect::<String>());
+    // The cause, without wasmtime's backtrace (frame lines, notes): the message reaches people.
+    let cause: Vec<&str> = chain
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with(|c: char| c.is_ascii_digit())
+                && !l.starts_with("at ")
+                && !l.starts_with("note:")
+                && !l.contains("wasm backtrace")
+        })
+        .collect();
+    let detail = format!(
+        "Extism: {}",
+        cause.join(" ").chars().take(200).collect::<String>()
+    );
     if lower.contains("http request to")
         && lower.contains(cvco_core::plugin_api::HOST_NOT_ALLOWED_MARKER)
     {

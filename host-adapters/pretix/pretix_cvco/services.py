@@ -507,6 +507,9 @@ def cancel_payment(cvco_payment):
                 detail_en="Its creation is being checked with ANCV: try again shortly.",
                 detail_fr="Sa création est en cours de vérification auprès de l'ANCV : réessayez bientôt.",
             )
+    if cvco_payment.final and cvco_payment.payment.get("status") == "cancelled":
+        # The retry of a lost answer: answered unchanged (PROTOCOL.md §1).
+        return cvco_payment
     if cvco_payment.final:
         raise CvcoError.of("illegal_transition")
     config = config_for(cvco_payment.order.event)

@@ -867,9 +867,20 @@ impl Engine {
         }
     }
 
+    /// Before a follow-up call: marks the payment to be read again should this process die
+    /// before the answer is recorded (the start-up reconciliation and the poller pick it up).
+    fn begin_follow_up(&self, payment_id: &str) -> Result<(), CvcoError> {
+        let budget = self.cfg.request_timeout_ms as i64 + self.cfg.poll_interval_ms as i64;
+        self.store.set_recheck(payment_id, Some(now_ms() + budget))
+    }
+
     /// After a follow-up call failed: when it may have taken effect anyway, the payment is read
-    /// again now and, failing that, by the poller until a read succeeds.
+    /// again now and, failing that, by the poller until a read succeeds; a refusal changed
+    /// nothing, so the mark set by `begin_follow_up` goes.
     async fn follow_up_failed(&self, payment_id: &str, e: CvcoError) -> CvcoError {
+        if !outcome_unknown(&e) {
+            let _ = self.store.set_recheck(payment_id, None);
+        }
         if outcome_unknown(&e) {
             let at = now_ms() + self.cfg.poll_interval_ms.max(50) as i64;
             let _ = self.store.set_recheck(payment_id, Some(at));
@@ -888,9 +899,13 @@ impl Engine {
         let lock = self.lock_for(format!("pay:{payment_id}"));
         let _guard = lock.lock().await;
         let row = self.settle_locked(payment_id).await?;
+        self.begin_follow_up(payment_id)?;
         match self.cancel_locked(row, password).await {
             Err(e) => Err(self.follow_up_failed(payment_id, e).await),
-            ok => ok,
+            Ok(row) => {
+                self.store.set_recheck(payment_id, None)?;
+                Ok(row)
+            }
         }
     }
 
@@ -948,6 +963,7 @@ impl Engine {
             .transaction_id
             .clone()
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
+        self.begin_follow_up(payment_id)?;
         let refunded: Result<Payment, CvcoError> = self
             .pool
             .call_async(
@@ -971,6 +987,7 @@ impl Engine {
             "refund"
         );
         let saved = self.commit_payment(row.clone(), &p)?;
+        self.store.set_recheck(payment_id, None)?;
         if row.request_id.is_some() {
             return self.refresh_locked(payment_id).await.or(Ok(saved));
         }
@@ -989,6 +1006,7 @@ impl Engine {
             .transaction_id
             .clone()
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
+        self.begin_follow_up(payment_id)?;
         let captured: Result<Payment, CvcoError> = self
             .pool
             .call_async(
@@ -1005,6 +1023,7 @@ impl Engine {
             Err(e) => return Err(self.follow_up_failed(payment_id, e).await),
         };
         self.commit_payment(row.clone(), &p)?;
+        self.store.set_recheck(payment_id, None)?;
         self.refresh_locked(payment_id).await
     }
 

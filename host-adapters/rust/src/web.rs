@@ -757,8 +757,12 @@ async fn cancel_payment(
             s.require(Perm::Cancel)?;
         }
     }
-    if row.is_final {
+    // Cancelling what is already cancelled (a retry after a lost answer) answers it as it is.
+    if row.is_final && row.status != "cancelled" {
         return Err(ErrorCode::IllegalTransition.into());
+    }
+    if row.is_final {
+        return Ok(Json(app.engine.payment_json(&row)?).into_response());
     }
     let row = app.engine.cancel(&id, None).await?;
     Ok(Json(app.engine.payment_json(&row)?).into_response())
@@ -1076,10 +1080,13 @@ async fn cancel_request(
     let reservation_open = req.capture == "DEFERRED"
         && !req.finalised
         && matches!(pay.status.as_str(), "authorized" | "partially_authorized");
-    if pay.is_final && !reservation_open {
+    if pay.is_final && !reservation_open && pay.status != "cancelled" {
         return Err(ErrorCode::IllegalTransition.into());
     }
-    app.engine.cancel(&pay.payment_id, None).await?;
+    // Already cancelled (a retry after a lost answer): answered as it is.
+    if !(pay.is_final && pay.status == "cancelled") {
+        app.engine.cancel(&pay.payment_id, None).await?;
+    }
     let (req, pay) = app.engine.request_row(&id)?;
     Ok(Json(app.engine.request_json(&req, &pay)?).into_response())
 }

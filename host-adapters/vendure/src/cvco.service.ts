@@ -722,6 +722,8 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
 
     async cancelShopperPayment(ctx: RequestContext, paymentId: string): Promise<ContractPayment> {
         let current = await this.shopperPayment(ctx, paymentId);
+        // Already cancelled (the retry of a lost answer): answered unchanged (PROTOCOL.md §1).
+        if (current.final && current.status === 'cancelled') return current;
         if (current.final) throw new CvcoFailure(cvcoError('illegal_transition'));
         if (current.status === 'unknown') {
             // Nothing to cancel before ANCV says what it made: reconcile first.
