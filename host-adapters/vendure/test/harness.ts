@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -102,7 +102,16 @@ export function signedNotification(secret: string, body: object): { headers: Rec
 class PersistentSqljsInitializer extends SqljsInitializer {
     async populate(populateFn: () => Promise<void>) {
         await super.populate(populateFn);
-        (this as unknown as { connectionOptions: { autoSave: boolean } }).connectionOptions.autoSave = true;
+        const options = (this as unknown as {
+            connectionOptions: { autoSave: boolean; location: string; autoSaveCallback?: (data: Uint8Array) => void };
+        }).connectionOptions;
+        options.autoSave = true;
+        // Written whole then renamed: a process killed mid-write leaves the previous file intact.
+        options.autoSaveCallback = (data: Uint8Array) => {
+            const partial = `${options.location}.partial`;
+            writeFileSync(partial, data);
+            renameSync(partial, options.location);
+        };
     }
 }
 
