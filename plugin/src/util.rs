@@ -84,6 +84,11 @@ mod tests {
             "Sun, 32 Nov 2026 21:49:00 GMT",
             "Sunday, 06-Nov-94 08:49:37 GMT",
             "Sun, 22 Nov 2026 21:49 GMT",
+            // A server's Date with multi-byte characters where digits go (8 bytes, not 8 chars):
+            // a refusal, never a trap of the plugin.
+            "Sun, 22 Nov 2026 21:49:é GMT",
+            "Sun, 22 Nov 2026 21:é:00 GMT",
+            "Sun, 22 Nov 2026 2€:49:0 GMT",
         ] {
             assert!(parse_http_date(bad).is_none(), "{bad}");
         }
