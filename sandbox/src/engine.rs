@@ -159,6 +159,28 @@ fn err(code: ErrorCode, fr: &str, en: &str) -> CvcoError {
     CvcoError::new(code).with_detail(fr, en)
 }
 
+/// Remembers what a request under an idempotency key made, so its replays answer the same.
+fn remember_key(
+    b: &mut Batch,
+    shop: &ShopId,
+    key: Option<&str>,
+    scope: &str,
+    body: serde_json::Value,
+    id: &str,
+    now: Timestamp,
+) {
+    if let Some(k) = key {
+        b.push(Change::Idem(IdemRec {
+            shop_id: shop.clone(),
+            key: k.to_string(),
+            scope: scope.to_string(),
+            body,
+            transaction_id: id.to_string(),
+            created_at: now,
+        }));
+    }
+}
+
 fn tx_not_found() -> CvcoError {
     CvcoError::new(ErrorCode::TransactionNotFound)
 }
@@ -1049,16 +1071,7 @@ impl Inner {
             if let Some((id, ben)) = target {
                 s.push_to_beneficiary(&mut rec, &id, ben, now, b)?;
             }
-            if let Some(k) = key {
-                b.push(Change::Idem(IdemRec {
-                    shop_id: shop_id.clone(),
-                    key: k.to_string(),
-                    scope: "create_transaction".to_string(),
-                    body,
-                    transaction_id: rec.tx.id.clone(),
-                    created_at: now,
-                }));
-            }
+            remember_key(b, shop_id, key, "create_transaction", body, &rec.tx.id, now);
             let tx = rec.tx.clone();
             b.push(Change::Tx(rec));
             Ok((tx, true))
@@ -1113,16 +1126,7 @@ impl Inner {
             rec.tx.state.transition(TransactionState::Processing)?;
             let (bid, ben) = s.payable_account(&req.beneficiary, b)?;
             s.push_to_beneficiary(&mut rec, &bid, ben, now, b)?;
-            if let Some(k) = key {
-                b.push(Change::Idem(IdemRec {
-                    shop_id: shop.clone(),
-                    key: k.to_string(),
-                    scope,
-                    body,
-                    transaction_id: rec.tx.id.clone(),
-                    created_at: now,
-                }));
-            }
+            remember_key(b, shop, key, &scope, body, &rec.tx.id, now);
             let tx = rec.tx.clone();
             b.push(Change::Tx(rec));
             Ok(tx)
@@ -1295,16 +1299,7 @@ impl Inner {
             rec.tx.updated_at = now;
             // A refund is not a state change, but merchants want to hear about it.
             s.notify_tx(&mut rec, now, b);
-            if let Some(k) = key {
-                b.push(Change::Idem(IdemRec {
-                    shop_id: shop.clone(),
-                    key: k.to_string(),
-                    scope,
-                    body,
-                    transaction_id: rec.tx.id.clone(),
-                    created_at: now,
-                }));
-            }
+            remember_key(b, shop, key, &scope, body, &rec.tx.id, now);
             let tx = rec.tx.clone();
             b.push(Change::Tx(rec));
             Ok((tx, true))
@@ -1379,16 +1374,7 @@ impl Inner {
             if let Delivery::Email { email } = &delivery {
                 b.push(Change::Email(payment_request_email(&shop, &pt, email)));
             }
-            if let Some(k) = key {
-                b.push(Change::Idem(IdemRec {
-                    shop_id: shop_id.clone(),
-                    key: k.to_string(),
-                    scope: scope.to_string(),
-                    body,
-                    transaction_id: pt.id.clone(),
-                    created_at: now,
-                }));
-            }
+            remember_key(b, shop_id, key, scope, body, &pt.id, now);
             b.push(Change::Pt(PtRec {
                 pt: pt.clone(),
                 seq: 0,
