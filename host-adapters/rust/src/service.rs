@@ -471,14 +471,9 @@ impl Engine {
             .store
             .order(order_ref)?
             .ok_or_else(|| CvcoError::new(ErrorCode::OrderNotFound).with_field("order_ref"))?;
-        let mut others = self.store.payments_of_order(order_ref)?;
         // Before any new attempt, an earlier one whose outcome is unknown is settled with ANCV.
-        if others.iter().any(|p| p.status == UNKNOWN) {
-            for p in others.iter().filter(|p| p.status == UNKNOWN) {
-                let _ = self.refresh(&p.payment_id).await;
-            }
-            others = self.store.payments_of_order(order_ref)?;
-        }
+        self.settle_unknown_of_order(order_ref).await?;
+        let others = self.store.payments_of_order(order_ref)?;
         if let Some(open) = others.iter().find(|p| !p.is_final) {
             return Err(CvcoError::new(ErrorCode::PaymentInProgress)
                 .with_detail(
@@ -599,6 +594,7 @@ impl Engine {
             final_at: None,
             next_poll_at: now + self.cfg.poll_interval_ms as i64,
             poll_interval_ms: 0,
+            recheck_at: None,
         };
         match self.store.with(|c| row.insert(c)) {
             Ok(_) => self.invalidate(),
@@ -823,11 +819,11 @@ impl Engine {
             }
         };
         match result {
-            Ok(row) => {
-                if self.store.needs_recheck(payment_id)? {
+            Ok(new) => {
+                if row.recheck_at.is_some() {
                     self.store.set_recheck(payment_id, None)?;
                 }
-                Ok(row)
+                Ok(new)
             }
             Err(e) => {
                 let mut retry = row.clone();
@@ -836,13 +832,29 @@ impl Engine {
                     (row.poll_interval_ms.max(base) * 2).min(self.cfg.poll_max_ms as i64);
                 retry.next_poll_at = now_ms() + retry.poll_interval_ms;
                 let _ = self.store.with(|c| retry.save_state(c));
-                if self.store.needs_recheck(payment_id).unwrap_or(false) {
+                if row.recheck_at.is_some() {
                     let _ = self.store.set_recheck(payment_id, Some(retry.next_poll_at));
                 }
                 tracing::warn!(payment_id, code = %e.code, "refresh failed");
                 Err(e)
             }
         }
+    }
+
+    /// Reconciles the order's payments whose creation outcome is unknown (a failed read leaves
+    /// one to the poller); answers whether there were any.
+    async fn settle_unknown_of_order(&self, order_ref: &str) -> Result<bool, CvcoError> {
+        let unknown: Vec<String> = self
+            .store
+            .payments_of_order(order_ref)?
+            .into_iter()
+            .filter(|p| p.status == UNKNOWN)
+            .map(|p| p.payment_id)
+            .collect();
+        for id in &unknown {
+            let _ = self.refresh(id).await;
+        }
+        Ok(!unknown.is_empty())
     }
 
     /// Before a follow-up operation: a payment whose creation or last operation has an unknown
@@ -853,7 +865,7 @@ impl Engine {
             .store
             .payment(payment_id)?
             .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
-        if row.status != UNKNOWN && !self.store.needs_recheck(payment_id)? {
+        if row.status != UNKNOWN && row.recheck_at.is_none() {
             return Ok(row);
         }
         match self.refresh_locked(payment_id).await {
@@ -878,14 +890,13 @@ impl Engine {
     /// again now and, failing that, by the poller until a read succeeds; a refusal changed
     /// nothing, so the mark set by `begin_follow_up` goes.
     async fn follow_up_failed(&self, payment_id: &str, e: CvcoError) -> CvcoError {
-        if !outcome_unknown(&e) {
-            let _ = self.store.set_recheck(payment_id, None);
-        }
         if outcome_unknown(&e) {
             let at = now_ms() + self.cfg.poll_interval_ms.max(50) as i64;
             let _ = self.store.set_recheck(payment_id, Some(at));
             let _ = self.refresh_locked(payment_id).await;
             tracing::warn!(payment_id, code = %e.code, "operation outcome unknown: payment read again");
+        } else {
+            let _ = self.store.set_recheck(payment_id, None);
         }
         e
     }
@@ -1097,21 +1108,9 @@ impl Engine {
             drop(lock.lock().await);
             payment_id = self.payment_for(n)?;
         }
-        if payment_id.is_none() {
-            // Its creation's answer was lost: settle the order's unknown payments, then apply.
-            let unknown: Vec<String> = self
-                .store
-                .payments_of_order(&n.merchant_order_id)?
-                .into_iter()
-                .filter(|p| p.status == UNKNOWN)
-                .map(|p| p.payment_id)
-                .collect();
-            for id in &unknown {
-                let _ = self.refresh(id).await;
-            }
-            if !unknown.is_empty() {
-                payment_id = self.payment_for(n)?;
-            }
+        // Its creation's answer was lost: settle the order's unknown payments, then apply.
+        if payment_id.is_none() && self.settle_unknown_of_order(&n.merchant_order_id).await? {
+            payment_id = self.payment_for(n)?;
         }
         match payment_id {
             Some(id) => {

@@ -221,6 +221,9 @@ pub struct PaymentRow {
     pub final_at: Option<i64>,
     pub next_poll_at: i64,
     pub poll_interval_ms: i64,
+    /// Set while a follow-up operation's outcome is not recorded yet (`Store::set_recheck`;
+    /// never written by `save_state`).
+    pub recheck_at: Option<i64>,
 }
 
 impl PaymentRow {
@@ -253,6 +256,7 @@ impl PaymentRow {
             final_at: r.get("final_at")?,
             next_poll_at: r.get("next_poll_at")?,
             poll_interval_ms: r.get("poll_interval_ms")?,
+            recheck_at: r.get("recheck_at")?,
         })
     }
 
@@ -368,18 +372,6 @@ impl Store {
                 params![payment_id, at],
             )
             .map(|_| ())
-        })
-    }
-
-    pub fn needs_recheck(&self, payment_id: &str) -> Db<bool> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT recheck_at IS NOT NULL FROM payments WHERE payment_id = ?1",
-                params![payment_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map(|v| v.unwrap_or(false))
         })
     }
 
