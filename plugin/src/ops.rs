@@ -253,29 +253,46 @@ fn request_authorization(
         beneficiary: who.as_str().to_string(),
     };
     let path = format!("{}/authorizations", tx_path(&i.payment_id));
-    let pushed = ctx.api::<Transaction>(
+    let key = i.idempotency_key.as_deref();
+    // A repeat that finds the payment already pushed is not a mistake of the caller: it
+    // follows that payment.
+    post_tx_op(
+        &mut ctx,
         &cfg,
-        "POST",
+        &i.payment_id,
         &path,
-        Some(to_json(&body)?),
-        i.idempotency_key.as_deref(),
-    );
-    match pushed {
-        Ok(tx) => Ok(payment(&ctx, &cfg, &tx)),
-        // A repeat (lost answer, concurrent duplicate) that finds the payment already pushed is
-        // not a mistake of the caller: it follows that payment.
-        Err(e) if e.code == ErrorCode::IllegalTransition => {
-            let tx = fetch_tx(&mut ctx, &cfg, &i.payment_id)?;
-            if tx.state.is_awaiting_beneficiary() {
+        to_json(&body)?,
+        key,
+        |_, tx| {
+            tx.state.is_awaiting_beneficiary().then(|| {
                 Err(CvcoError::new(ErrorCode::PaymentInProgress)
                     .with_detail(
                         "Déjà envoyé à l'application : suivez get_payment.",
                         "Already pushed to the app: follow get_payment.",
                     )
                     .with_payment_id(&tx.id))
-            } else {
-                Err(e)
-            }
+            })
+        },
+    )
+}
+
+/// POSTs an operation on a transaction. The server refuses a repeat of it (after a lost
+/// answer, or a concurrent duplicate) as an illegal transition: the transaction is then read and
+/// `repeated` says what the repeat means (its answer), or `None` when the refusal stands.
+fn post_tx_op(
+    ctx: &mut Ctx,
+    cfg: &ApiConfig,
+    id: &str,
+    path: &str,
+    body: Vec<u8>,
+    key: Option<&str>,
+    repeated: impl FnOnce(&Ctx, &Transaction) -> Option<Result<Payment, CvcoError>>,
+) -> Result<Payment, CvcoError> {
+    match ctx.api::<Transaction>(cfg, "POST", path, Some(body), key) {
+        Ok(tx) => Ok(payment(ctx, cfg, &tx)),
+        Err(e) if e.code == ErrorCode::IllegalTransition => {
+            let tx = fetch_tx(ctx, cfg, id)?;
+            repeated(ctx, &tx).unwrap_or(Err(e))
         }
         Err(e) => Err(e),
     }
@@ -300,11 +317,15 @@ fn capture_payment(host: &mut dyn Host, i: CapturePaymentInput) -> Result<Paymen
     let mut ctx = Ctx::new(host, i.now);
     let body = CaptureRequest { amount_cents };
     let path = format!("{}/capture", tx_path(&i.payment_id));
-    match ctx.api::<Transaction>(&cfg, "POST", &path, Some(to_json(&body)?), None) {
-        Ok(tx) => Ok(payment(&ctx, &cfg, &tx)),
-        // The retry of a capture whose answer was lost finds it captured: that is success.
-        Err(e) if e.code == ErrorCode::IllegalTransition => {
-            let tx = fetch_tx(&mut ctx, &cfg, &i.payment_id)?;
+    // The retry of a capture whose answer was lost finds it captured: that is success.
+    post_tx_op(
+        &mut ctx,
+        &cfg,
+        &i.payment_id,
+        &path,
+        to_json(&body)?,
+        None,
+        |ctx, tx| {
             let asked = amount_cents.unwrap_or(tx.authorized_cents.cents() as i64);
             let same_capture = tx.capture_mode == CaptureMode::Deferred
                 && matches!(
@@ -312,14 +333,9 @@ fn capture_payment(host: &mut dyn Host, i: CapturePaymentInput) -> Result<Paymen
                     TransactionState::Validated | TransactionState::Used
                 )
                 && tx.captured_cents.cents() as i64 == asked;
-            if same_capture {
-                Ok(payment(&ctx, &cfg, &tx))
-            } else {
-                Err(e)
-            }
-        }
-        Err(e) => Err(e),
-    }
+            same_capture.then(|| Ok(payment(ctx, &cfg, tx)))
+        },
+    )
 }
 
 fn cancel_payment(host: &mut dyn Host, i: CancelPaymentInput) -> Result<Payment, CvcoError> {
@@ -337,19 +353,16 @@ fn cancel_payment(host: &mut dyn Host, i: CancelPaymentInput) -> Result<Payment,
         password: i.password,
     };
     let path = format!("{}/cancel", tx_path(&i.payment_id));
-    match ctx.api::<Transaction>(&cfg, "POST", &path, Some(to_json(&body)?), None) {
-        Ok(tx) => Ok(payment(&ctx, &cfg, &tx)),
-        // The retry of a cancellation whose answer was lost finds it cancelled: that is success.
-        Err(e) if e.code == ErrorCode::IllegalTransition => {
-            let tx = fetch_tx(&mut ctx, &cfg, &i.payment_id)?;
-            if tx.state == TransactionState::Cancelled {
-                Ok(payment(&ctx, &cfg, &tx))
-            } else {
-                Err(e)
-            }
-        }
-        Err(e) => Err(e),
-    }
+    // The retry of a cancellation whose answer was lost finds it cancelled: that is success.
+    post_tx_op(
+        &mut ctx,
+        &cfg,
+        &i.payment_id,
+        &path,
+        to_json(&body)?,
+        None,
+        |ctx, tx| (tx.state == TransactionState::Cancelled).then(|| Ok(payment(ctx, &cfg, tx))),
+    )
 }
 
 fn refund_payment(host: &mut dyn Host, i: RefundPaymentInput) -> Result<Payment, CvcoError> {
