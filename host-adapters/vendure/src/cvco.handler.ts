@@ -2,8 +2,10 @@ import { Injector, LanguageCode, PaymentMethodHandler } from '@vendure/core';
 
 import { CVCO_HANDLER_CODE } from './constants';
 import { CvcoService } from './cvco.service';
+import { CvcoPaymentRequests } from './payment-requests';
 
 let service: CvcoService;
+let requests: CvcoPaymentRequests;
 
 /**
  * Chèque-Vacances Connect as a Vendure payment method. The payment starts `Created` (the beneficiary
@@ -20,10 +22,15 @@ export const cvcoPaymentHandler = new PaymentMethodHandler({
     args: {},
     init(injector: Injector) {
         service = injector.get(CvcoService);
+        requests = injector.get(CvcoPaymentRequests);
     },
-    createPayment: (ctx, order, amount, args, metadata) => service.createAncvPayment(order, amount, metadata),
-    settlePayment: (ctx, order, payment) => service.settleResult(payment),
+    // A paid payment request (metadata.cvco_request) is attached by the back-office service.
+    createPayment: (ctx, order, amount, args, metadata) =>
+        metadata?.cvco_request ? requests.paymentForRequest(order, metadata) : service.createAncvPayment(order, amount, metadata),
+    // Deferred capture (pre-reservation): Vendure's settlePayment captures at ANCV.
+    settlePayment: async (ctx, order, payment) => (await requests.settleHook(payment)) ?? service.settleResult(payment),
     cancelPayment: (ctx, order, payment) => service.cancelAncvPayment(payment),
-    createRefund: (ctx, input, amount, order, payment) =>
-        service.refundAncvPayment(payment, amount, input.reason ?? undefined),
+    // POST /payments/{id}/refund passes its attempt's idempotency key; Vendure's own refunds get a fresh one.
+    createRefund: async (ctx, input, amount, order, payment) =>
+        (await requests.refundHook(payment)) ?? service.refundAncvPayment(payment, amount, input.reason ?? undefined),
 });

@@ -1,11 +1,15 @@
 import type { NextFunction, Request, Response } from 'express';
 import { PluginCommonModule, Type, VendurePlugin } from '@vendure/core';
 
+import { adminApiSchema, CvcoAdminResolver } from './admin-api';
+import { CvcoBackOfficeController } from './backoffice.controller';
 import { CVCO_PLUGIN_OPTIONS } from './constants';
 import { CvcoController } from './cvco.controller';
 import { cvcoPaymentHandler } from './cvco.handler';
 import { CvcoNotificationEvent, CvcoPaymentRecord } from './entities';
 import { CvcoService } from './cvco.service';
+import { CvcoPaymentRequestRecord, CvcoRefundAttempt } from './payment-request.entity';
+import { CvcoPaymentRequests } from './payment-requests';
 import { cvcoPaymentProcess } from './payment-process';
 import { CvcoPluginOptions } from './types';
 
@@ -40,9 +44,10 @@ function rawBody(req: Request & { rawBody?: Buffer; _body?: boolean }, res: Resp
  */
 @VendurePlugin({
     imports: [PluginCommonModule],
-    controllers: [CvcoController],
-    entities: [CvcoPaymentRecord, CvcoNotificationEvent],
-    providers: [CvcoService, { provide: CVCO_PLUGIN_OPTIONS, useFactory: () => CvcoPlugin.options }],
+    controllers: [CvcoController, CvcoBackOfficeController],
+    entities: [CvcoPaymentRecord, CvcoNotificationEvent, CvcoPaymentRequestRecord, CvcoRefundAttempt],
+    providers: [CvcoService, CvcoPaymentRequests, { provide: CVCO_PLUGIN_OPTIONS, useFactory: () => CvcoPlugin.options }],
+    adminApiExtensions: { schema: adminApiSchema, resolvers: [CvcoAdminResolver] },
     configuration: config => {
         config.paymentOptions.paymentMethodHandlers.push(cvcoPaymentHandler);
         config.paymentOptions.process = [...(config.paymentOptions.process ?? []), cvcoPaymentProcess];
