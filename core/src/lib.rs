@@ -4,6 +4,7 @@
 //! inside the plugin and in the browser.
 
 pub mod amount;
+pub mod contract;
 pub mod beneficiary;
 pub mod error;
 pub mod lifecycle;

@@ -53,25 +53,63 @@ impl<T> From<Result<T, CvcoError>> for Reply<T> {
     }
 }
 
-/// The exports, by their public names.
-pub const FUNCTIONS: &[&str] = &[
-    "capabilities",
-    "validate_beneficiary",
-    "create_payment",
-    "request_authorization",
-    "get_payment",
-    "capture_payment",
-    "cancel_payment",
-    "refund_payment",
-    "create_payment_request",
-    "get_payment_request",
-    "cancel_payment_request",
-    "verify_notification",
-    "list_payments",
-    "daily_totals",
-    "render_qr",
-    "check_connection",
-];
+/// An input that carries nothing (`{}`), for exports that need no input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// One export of the plugin: its public name and its JSON input and output, so the plugin's
+/// dispatch and a Rust host's calls (`call::<exports::CreatePayment>(&input)`) name it once.
+pub trait Export {
+    const NAME: &'static str;
+    type Input: Serialize;
+    type Output: Serialize;
+}
+
+macro_rules! export_catalogue {
+    ($($ty:ident = $name:literal: $input:ty => $output:ty;)*) => {
+        /// One unit type per export (see [`Export`]).
+        pub mod exports {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[doc = concat!("The `", $name, "` export.")]
+                pub struct $ty;
+                impl Export for $ty {
+                    const NAME: &'static str = $name;
+                    type Input = $input;
+                    type Output = $output;
+                }
+            )*
+        }
+
+        /// The exports, by their public names, in catalogue order.
+        pub const FUNCTIONS: &[&str] = &[$($name),*];
+    };
+}
+
+export_catalogue! {
+    Capabilities = "capabilities": Empty => crate::plugin_api::Capabilities;
+    ValidateBeneficiary = "validate_beneficiary": ValidateBeneficiaryInput => ValidatedBeneficiary;
+    CreatePayment = "create_payment": CreatePaymentInput => Payment;
+    RequestAuthorization = "request_authorization": RequestAuthorizationInput => Payment;
+    GetPayment = "get_payment": PaymentIdInput => Payment;
+    CapturePayment = "capture_payment": CapturePaymentInput => Payment;
+    CancelPayment = "cancel_payment": CancelPaymentInput => Payment;
+    RefundPayment = "refund_payment": RefundPaymentInput => Payment;
+    CreatePaymentRequest = "create_payment_request": CreatePaymentRequestInput => PaymentRequest;
+    GetPaymentRequest = "get_payment_request": PaymentRequestIdInput => PaymentRequest;
+    CancelPaymentRequest = "cancel_payment_request": PaymentRequestIdInput => PaymentRequest;
+    VerifyNotification = "verify_notification": VerifyNotificationInput => crate::signature::VerifiedNotification;
+    ListPayments = "list_payments": ListPaymentsInput => PaymentList;
+    DailyTotals = "daily_totals": DailyTotalsInput => DailyReport;
+    RenderQr = "render_qr": RenderQrInput => RenderedQr;
+    CheckConnection = "check_connection": CheckConnectionInput => ConnectionStatus;
+    Checkout = "checkout": crate::contract::CheckoutInput => crate::contract::Checkout;
+    RenderPayment = "render_payment": crate::contract::RenderPaymentInput => crate::contract::ContractPayment;
+    ErrorCatalogue = "error_catalogue": Empty => crate::contract::ErrorCatalogue;
+    ParseRequest = "parse_request": crate::contract::ParseRequestInput => crate::contract::ParsedRequest;
+}
 
 /// `check_connection`: the host's start-up check (configuration, allowed host, credentials).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -456,7 +494,7 @@ pub struct PaymentRequest {
 }
 
 /// The normalised status of a payment request, given its latest transaction if any.
-/// A declined attempt puts the request back to CREATED: it is `pending` again, not `declined`.
+/// A declined attempt puts the request back to CREATED: it awaits a beneficiary again, not `declined`.
 pub fn request_summary(
     state: PreTransactionState,
     amount: Amount,
@@ -471,7 +509,8 @@ pub fn request_summary(
         is_final: status.is_final(),
     };
     match (state, transaction) {
-        (P::Created, _) => plain(NormalizedStatus::Pending),
+        // Nobody has paid yet: the beneficiary is awaited (PROTOCOL.md's word for a request).
+        (P::Created, _) => plain(NormalizedStatus::AwaitingBeneficiary),
         (P::Cancelled, _) => plain(NormalizedStatus::Cancelled),
         (P::Expired, _) => plain(NormalizedStatus::Expired),
         (P::Processing, None) => plain(NormalizedStatus::AwaitingBeneficiary),
@@ -712,11 +751,11 @@ mod tests {
     }
 
     #[test]
-    fn request_summary_declined_attempt_is_pending_again() {
+    fn request_summary_declined_attempt_awaits_a_beneficiary_again() {
         let a = Amount::from_cents(5000).unwrap();
         let declined = tx(TransactionState::Aborted, 5000, 0);
         let s = request_summary(PreTransactionState::Created, a, Some(&declined));
-        assert_eq!(s.status, NormalizedStatus::Pending);
+        assert_eq!(s.status, NormalizedStatus::AwaitingBeneficiary);
         assert!(!s.is_final);
         let paid = tx(TransactionState::Validated, 5000, 5000);
         let s = request_summary(PreTransactionState::Used, a, Some(&paid));

@@ -60,6 +60,10 @@ pub trait ReplayGuard {
 pub struct VerifiedNotification {
     pub event_id: String,
     pub signed_at: Timestamp,
+    /// The ANCV object it is about (`transaction:<id>`, `pre_transaction:<id>`): with
+    /// `notification.sequence`, what a host dedups on (PROTOCOL.md §3).
+    #[serde(default)]
+    pub object_key: String,
     pub notification: Notification,
 }
 
@@ -127,6 +131,7 @@ pub fn verify(
     Ok(VerifiedNotification {
         event_id: notification.id.clone(),
         signed_at: Timestamp::from_secs(t),
+        object_key: crate::contract::object_key(&notification),
         notification,
     })
 }

@@ -108,42 +108,63 @@ pub fn request_timeout_ms(host: &dyn Host) -> Result<u64, CvcoError> {
     Ok(number(host, "request_timeout_ms", 1, 600_000)?.unwrap_or(10_000))
 }
 
+/// The merchant's settings this instance was configured with (manifest keys of the same names),
+/// defaults where absent: what `checkout` shows and `create_payment` enforces.
+pub fn merchant_settings(host: &dyn Host) -> Result<MerchantSettings, CvcoError> {
+    let defaults = MerchantSettings::default();
+    let min_amount_cents = match number(host, "min_amount_cents", 0, Amount::MAX.cents())? {
+        Some(n) => Amount::from_cents(n)?,
+        None => defaults.min_amount_cents,
+    };
+    let adjustable = match optional(host, "adjustable")?.as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            return Err(invalid(
+                "adjustable",
+                "true ou false attendu.",
+                "true or false expected.",
+            ))
+        }
+    };
+    let authorization_timeout_s = number(host, "authorization_timeout_s", 1, 3600)?
+        .map(|n| n as u32)
+        .unwrap_or(defaults.authorization_timeout_s);
+    Ok(MerchantSettings {
+        min_amount_cents,
+        adjustable: adjustable.unwrap_or(defaults.adjustable),
+        authorization_timeout_s,
+        ..defaults
+    })
+}
+
+/// `adjustable` as configured: `None` leaves the shop's own setting on the server.
+fn adjustable(host: &dyn Host) -> Result<Option<bool>, CvcoError> {
+    match optional(host, "adjustable")?.as_deref() {
+        None => Ok(None),
+        Some(_) => merchant_settings(host).map(|s| Some(s.adjustable)),
+    }
+}
+
 impl ApiConfig {
     /// Reads and checks every key the API exports depend on, in a fixed order.
     pub fn load(host: &dyn Host) -> Result<ApiConfig, CvcoError> {
-        let defaults = MerchantSettings::default();
         let api_base_url = api_base_url(host)?;
         let shop_id = shop_id(host)?;
         let client_id = secret(host, "client_id")?;
         let client_secret = secret(host, "client_secret")?;
-        let min_amount = match number(host, "min_amount_cents", 0, Amount::MAX.cents())? {
-            Some(n) => Amount::from_cents(n)?,
-            None => defaults.min_amount_cents,
-        };
-        let adjustable = match optional(host, "adjustable")?.as_deref() {
-            None => None,
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            Some(_) => {
-                return Err(invalid(
-                    "adjustable",
-                    "true ou false attendu.",
-                    "true or false expected.",
-                ))
-            }
-        };
-        let authorization_timeout_s = number(host, "authorization_timeout_s", 1, 3600)?
-            .map(|n| n as u32)
-            .unwrap_or(defaults.authorization_timeout_s);
+        let settings = merchant_settings(host)?;
+        let adjustable = adjustable(host)?;
         request_timeout_ms(host)?;
         Ok(ApiConfig {
             api_base_url,
             shop_id,
             client_id,
             client_secret,
-            min_amount,
+            min_amount: settings.min_amount_cents,
             adjustable,
-            authorization_timeout_s,
+            authorization_timeout_s: settings.authorization_timeout_s,
         })
     }
 }

@@ -157,4 +157,8 @@ exports!(
     daily_totals,
     render_qr,
     check_connection,
+    checkout,
+    render_payment,
+    error_catalogue,
+    parse_request,
 );

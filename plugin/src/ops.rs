@@ -5,6 +5,7 @@ use crate::client::Ctx;
 use crate::config::{self, ApiConfig};
 use crate::host::Host;
 use crate::util::{qr_svg, query};
+use cvco_core::contract;
 use cvco_core::lifecycle::CaptureMode;
 use cvco_core::plugin_api::*;
 use cvco_core::signature::{self, VerifiedNotification, DEFAULT_TOLERANCE_S};
@@ -20,28 +21,51 @@ use cvco_core::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// Runs `$handler` for the export whose name is `$function`, typed by the catalogue, or falls
+/// through.
+macro_rules! route {
+    ($function:expr, $input:expr; $($export:ty => $handler:expr,)*) => {
+        $(
+            if $function == <$export as Export>::NAME {
+                return run::<<$export as Export>::Input, <$export as Export>::Output>(
+                    $input, $handler,
+                );
+            }
+        )*
+    };
+}
+
 /// Runs export `function` on the raw input and returns the JSON answer.
 pub fn dispatch(host: &mut dyn Host, function: &str, input: &[u8]) -> Vec<u8> {
-    match function {
-        "capabilities" => reply(Ok(capabilities(host))),
-        "validate_beneficiary" => run(input, |i| validate_beneficiary(&i)),
-        "create_payment" => run(input, |i| create_payment(host, i)),
-        "request_authorization" => run(input, |i| request_authorization(host, i)),
-        "get_payment" => run(input, |i| get_payment(host, i)),
-        "capture_payment" => run(input, |i| capture_payment(host, i)),
-        "cancel_payment" => run(input, |i| cancel_payment(host, i)),
-        "refund_payment" => run(input, |i| refund_payment(host, i)),
-        "create_payment_request" => run(input, |i| create_payment_request(host, i)),
-        "get_payment_request" => run(input, |i| get_payment_request(host, i)),
-        "cancel_payment_request" => run(input, |i| cancel_payment_request(host, i)),
-        "verify_notification" => run(input, |i| verify_notification(host, i)),
-        "list_payments" => run(input, |i| list_payments(host, i)),
-        "daily_totals" => run(input, |i| daily_totals(host, i)),
-        "render_qr" => run(input, |i| render_qr(&i)),
-        "check_connection" => run(input, |i| check_connection(host, i)),
-        _ => reply::<()>(Err(CvcoError::new(ErrorCode::NotFound)
-            .with_detail("Fonction inconnue.", "Unknown function."))),
+    use cvco_core::plugin_api::exports as x;
+    // Whatever its input: what a host calls first, to learn what this plugin is.
+    if function == x::Capabilities::NAME {
+        return reply(Ok(capabilities(host)));
     }
+    route!(function, input;
+        x::ValidateBeneficiary => |i| validate_beneficiary(&i),
+        x::CreatePayment => |i| create_payment(host, i),
+        x::RequestAuthorization => |i| request_authorization(host, i),
+        x::GetPayment => |i| get_payment(host, i),
+        x::CapturePayment => |i| capture_payment(host, i),
+        x::CancelPayment => |i| cancel_payment(host, i),
+        x::RefundPayment => |i| refund_payment(host, i),
+        x::CreatePaymentRequest => |i| create_payment_request(host, i),
+        x::GetPaymentRequest => |i| get_payment_request(host, i),
+        x::CancelPaymentRequest => |i| cancel_payment_request(host, i),
+        x::VerifyNotification => |i| verify_notification(host, i),
+        x::ListPayments => |i| list_payments(host, i),
+        x::DailyTotals => |i| daily_totals(host, i),
+        x::RenderQr => |i| render_qr(&i),
+        x::CheckConnection => |i| check_connection(host, i),
+        x::Checkout => |i| Ok(contract::checkout(&config::merchant_settings(host)?, i)),
+        x::RenderPayment => |i| Ok(contract::render_payment(i)),
+        x::ErrorCatalogue => |_| Ok(contract::error_catalogue()),
+        x::ParseRequest => |i: contract::ParseRequestInput| contract::parse_request(i.operation, &i.body),
+    );
+    reply::<()>(Err(
+        CvcoError::new(ErrorCode::NotFound).with_detail("Fonction inconnue.", "Unknown function.")
+    ))
 }
 
 fn run<I: DeserializeOwned, O: Serialize>(
