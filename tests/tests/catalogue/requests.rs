@@ -56,7 +56,7 @@ fn moto_email_request_paid_in_the_app() {
     assert_eq!(r.delivery, DeliveryKind::Email);
     assert_eq!(r.channel, cvco_core::Channel::Moto);
     assert_eq!(r.email.as_deref(), Some(JEANNE));
-    assert_eq!(r.status, NormalizedStatus::Pending);
+    assert_eq!(r.status, NormalizedStatus::AwaitingBeneficiary);
     assert!(r.svg.is_none());
     assert!(
         matches!(r.next_action, NextAction::WaitForApp { deadline: Some(d) } if d == r.expires_at)
@@ -137,7 +137,7 @@ fn declined_request_can_still_be_paid() {
         ),
         Some(json!({"beneficiary": JEANNE})),
     );
-    let again = wait_request(&pool, &r.id, NormalizedStatus::Pending);
+    let again = wait_request(&pool, &r.id, NormalizedStatus::AwaitingBeneficiary);
     assert_eq!(again.ancv_state, PreTransactionState::Created);
     assert!(!again.is_final);
     pay_in_app(json!({"beneficiary": JEANNE, "pre_transaction_id": r.id}));
