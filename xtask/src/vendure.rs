@@ -40,6 +40,8 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<TestCounts> {
         "--test-reporter=tap",
         "--test-concurrency=1",
         "dist/test/vendure.test.js",
+        // The back-office (issue 11 §4): Admin API, §2 over HTTP, deferred capture, refunds.
+        "dist/test/backoffice.test.js",
     ])
     .current_dir(&dir)
     .envs(env.iter().map(|(key, value)| (*key, value)))
