@@ -6,6 +6,7 @@
 mod bench;
 mod demo;
 mod examples;
+mod exports;
 mod fuzz;
 mod host_bench;
 mod lost_answers;
@@ -62,6 +63,7 @@ cargo xtask <command> [options]
                               the cargo-fuzz targets of core/fuzz, N s each (default 30)
   lost-answers [--driver NAME]...
                               the lost-answer matrix (tests/contract/test_lost_answers.py), printed
+  gen-exports                 write the plugin's export names for the Python and TypeScript adapters
   plugin                      build cvco_plugin.wasm (profile wasm) and print its path and size
   widget                      build the widget wasm and run wasm-bindgen into dist/widget/
 ";
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         "lost-answers" => lost_answers::command(rest),
         "fuzz" => fuzz::command(rest),
         "plugin" => plugin::command(rest),
+        "gen-exports" => exports::command(rest),
         "widget" => widget::command(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
