@@ -1,6 +1,7 @@
 """Picks the adapter under test (`--driver NAME` or CVCO_CONTRACT_DRIVER), starts the real
 sandbox with a shop of its own, then the adapter configured for that shop."""
 
+import contextlib
 import importlib
 import os
 import sys
@@ -24,6 +25,9 @@ AUTHORIZATION_TIMEOUT_S = 4
 def pytest_addoption(parser):
     parser.addoption("--driver", default=os.environ.get("CVCO_CONTRACT_DRIVER"),
                      help="adapter driver: a module name under tests/contract/drivers (cvco_host, pretix, …)")
+    parser.addoption("--drivers", default=os.environ.get("CVCO_CONTRACT_DRIVERS"),
+                     help="comma-separated drivers started together, for the cross-adapter tests "
+                          "(test_identical_errors.py): those run only then, and only they run")
 
 
 @dataclass
@@ -60,6 +64,41 @@ def adapter(request, sandbox):
             instance.stop()
 
 
+def _start(name, sandbox, stack):
+    plugin = os.environ.get("CVCO_PLUGIN_WASM")
+    if not plugin or not Path(plugin).is_file():
+        raise pytest.UsageError("CVCO_PLUGIN_WASM must name the built cvco_plugin.wasm")
+    driver = importlib.import_module(f"drivers.{name}")
+    shop = sandbox.new_shop(authorization_timeout_s=AUTHORIZATION_TIMEOUT_S)
+    workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"cvco-contract-{name}-"))
+    instance = driver.start(Context(sandbox.url, shop, Path(plugin), Path(workdir)))
+    stack.callback(instance.stop)
+    instance.shop = shop
+    return instance
+
+
+@pytest.fixture(scope="session")
+def adapters(request, sandbox):
+    """Every adapter of --drivers, started side by side on the same sandbox (a shop each)."""
+    names = [name.strip() for name in (request.config.getoption("--drivers") or "").split(",") if name.strip()]
+    if len(names) < 2:
+        raise pytest.UsageError("the cross-adapter tests compare adapters: --drivers cvco_host,pretix,vendure")
+    with contextlib.ExitStack() as stack:
+        yield {name: _start(name, sandbox, stack) for name in names}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Cross-adapter tests run when --drivers is given, and then alone (deselected, never skipped,
+    otherwise): one pytest run holds either one adapter or all of them."""
+    cross = bool(config.getoption("--drivers"))
+    keep, drop = [], []
+    for item in items:
+        (keep if (item.get_closest_marker("cross_adapter") is not None) == cross else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture
 def shopper(adapter):
     return adapter.new_shopper()
@@ -71,6 +110,7 @@ def shopper(adapter):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "lost_answers: a cell of the lost-answer matrix (issue 10 §1)")
+    config.addinivalue_line("markers", "cross_adapter: compares several adapters started together (--drivers)")
 
 
 def _matrix_module():

@@ -1,5 +1,6 @@
 //! The pretix adapter's suite inside a real pretix (host-adapters/pretix/tests), then the
-//! language-neutral contract suite (tests/contract) against pretix and against cvco-host.
+//! language-neutral contract suite (tests/contract) against pretix, Vendure and cvco-host (with
+//! Schemathesis on openapi.json), then all three together for byte-identical error bodies.
 //! Python comes from a virtualenv cached under `$HOME/.cache/cvco/venv-pretix`, rebuilt only when
 //! the pinned requirements change.
 
@@ -16,9 +17,16 @@ const ADAPTER_DIR: &str = "host-adapters/pretix";
 const CONTRACT_DIR: &str = "tests/contract";
 const VENDURE_TEST_SERVER: &str = "host-adapters/vendure/dist/test/serve.js";
 pub const ADAPTER_SUITE: &str = "pretix adapter";
+/// tests/contract/test_identical_errors.py: every adapter started together, the same bad inputs.
+pub const IDENTICAL_ERRORS_SUITE: &str = "contract: identical error bodies";
+/// The drivers whose error bodies must be byte-identical.
+const ALL_DRIVERS: &str = "cvco_host,pretix,vendure";
 const REQUIREMENTS: &str = "host-adapters/pretix/requirements-test.txt";
 /// Copy of the requirements the venv was built from: a different file means a rebuild.
 const VENV_STAMP: &str = ".cvco-requirements.txt";
+/// What the contract suite adds (Schemathesis), installed over the pretix venv.
+const CONTRACT_REQUIREMENTS: &str = "tests/contract/requirements.txt";
+const CONTRACT_STAMP: &str = ".cvco-contract-requirements.txt";
 /// A hung run (a stuck stream, a server that never stops) must not hold CI forever.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
@@ -51,11 +59,18 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Vec<(&'static str, TestCounts)>>
             vec!["--driver".to_owned(), driver.to_owned()],
         )
     };
-    let suites: [(&'static str, (PathBuf, Vec<String>)); 4] = [
+    let suites: [(&'static str, (PathBuf, Vec<String>)); 5] = [
         (ADAPTER_SUITE, (workspace.root.join(ADAPTER_DIR), vec![])),
         ("contract: pretix", contract("pretix")),
         ("contract: vendure", contract("vendure")),
         ("contract: cvco-host", contract("cvco_host")),
+        (
+            IDENTICAL_ERRORS_SUITE,
+            (
+                workspace.root.join(CONTRACT_DIR),
+                vec!["--drivers".to_owned(), ALL_DRIVERS.to_owned()],
+            ),
+        ),
     ];
 
     let mut counted = Vec::new();
@@ -84,8 +99,44 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Vec<(&'static str, TestCounts)>>
     Ok(counted)
 }
 
-/// The venv's python, creating the venv or reinstalling when the pinned requirements changed.
+/// The venv's python with pretix and the contract suite's requirements.
 fn ensure_venv(root: &Path) -> Result<PathBuf> {
+    let python = ensure_pretix_venv(root)?;
+    ensure_contract_requirements(root, &python)?;
+    Ok(python)
+}
+
+/// Installs tests/contract/requirements.txt (Schemathesis) into the venv when it changed: added
+/// over the pretix packages, never a rebuild (those pins are checked to coexist).
+fn ensure_contract_requirements(root: &Path, python: &Path) -> Result<()> {
+    let requirements = std::fs::read_to_string(root.join(CONTRACT_REQUIREMENTS))
+        .with_context(|| format!("reading {CONTRACT_REQUIREMENTS}"))?;
+    let stamp = python
+        .parent()
+        .and_then(Path::parent)
+        .context("venv python has no venv")?
+        .join(CONTRACT_STAMP);
+    let usable = || crate::has_program(&python.to_string_lossy(), &["-c", "import schemathesis"]);
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(&requirements) && usable() {
+        return Ok(());
+    }
+    run(Command::new(python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-input",
+            "-r",
+        ])
+        .arg(root.join(CONTRACT_REQUIREMENTS)))?;
+    std::fs::write(&stamp, &requirements)?;
+    Ok(())
+}
+
+/// The venv's python, creating the venv or reinstalling when the pinned requirements changed.
+fn ensure_pretix_venv(root: &Path) -> Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME is not set")?;
     let venv = PathBuf::from(home).join(".cache/cvco/venv-pretix");
     let python = venv.join("bin/python");
