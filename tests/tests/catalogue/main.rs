@@ -2,6 +2,7 @@
 //! sandbox acquisition server on 127.0.0.1. One binary so wasmtime is linked once.
 
 mod common;
+mod contract;
 mod faults;
 mod lost_answers;
 mod notifications;

@@ -37,6 +37,8 @@ fn notifications_accepted_forged_stale_replayed() {
     );
     assert_eq!(v.notification.state, "VALIDATED");
     assert!(v.event_id.starts_with("evt_"));
+    // What a host dedups on, with the sequence: the transaction, named by the plugin.
+    assert_eq!(v.object_key, format!("transaction:{}", p.id));
     assert!(seen.insert(v.event_id.clone()), "first delivery is new");
     // Header names are case-insensitive.
     let mut upper = input(&captured);
