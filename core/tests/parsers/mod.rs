@@ -3,6 +3,7 @@
 //! cargo-fuzz targets in `fuzz/` (which include this file by path), so both drive the same list.
 #![allow(dead_code)]
 
+use cvco_core::contract;
 use cvco_core::error::ErrorCode;
 use cvco_core::lifecycle::{NormalizedStatus, TransactionState};
 use cvco_core::plugin_api as api;
@@ -152,8 +153,41 @@ pub fn checks(s: &str) {
     }
 }
 
+/// `contract::parse_request` on any body, for every operation: the typed body or a typed error
+/// of the request-checking kinds, and what it accepts serialises.
+pub fn request_body(s: &str) {
+    use contract::Operation::*;
+    for op in [
+        CreatePayment,
+        BackOfficePayment,
+        CreatePaymentRequest,
+        Refund,
+        Finalise,
+        CancelByReference,
+    ] {
+        match contract::parse_request(op, s) {
+            Ok(body) => {
+                serde_json::to_vec(&body).expect("a checked body serialises");
+            }
+            Err(e) => assert!(
+                matches!(
+                    e.code,
+                    ErrorCode::InvalidRequest
+                        | ErrorCode::InvalidBeneficiary
+                        | ErrorCode::InvalidAmount
+                        | ErrorCode::AmountOverflow
+                ),
+                "{op:?} {s:?}: {e:?}"
+            ),
+        }
+    }
+    let _ = contract::check_attempt(s);
+    let _ = contract::check_order_ref(s, "order_ref");
+}
+
 /// Every text parser above on one input.
 pub fn text(s: &str) {
+    request_body(s);
     rfc3339(s);
     date(s);
     amount(s);
@@ -334,6 +368,37 @@ pub const TYPES: &[(&str, Decoder)] = &[
         decode::<api::Reply<api::RenderedQr>>(b, nothing)
     }),
     ("CvcoError", |b| decode::<cvco_core::CvcoError>(b, nothing)),
+    // contract: the merchant contract's exports.
+    ("CheckoutInput", |b| {
+        decode::<contract::CheckoutInput>(b, |v| {
+            let c = contract::checkout(&MerchantSettings::default(), v.clone());
+            assert_eq!(c.eligible, c.ineligible_reason.is_none());
+            assert!(!c.modes.is_empty());
+        })
+    }),
+    ("Checkout", |b| decode::<contract::Checkout>(b, nothing)),
+    ("RenderPaymentInput", |b| {
+        decode::<contract::RenderPaymentInput>(b, |v| {
+            let p = contract::render_payment(v.clone());
+            assert_eq!(p.payment_id, v.payment_id);
+            if p.status == contract::UNKNOWN {
+                assert!(!p.is_final && p.transaction_id.is_none());
+            }
+            if p.is_final {
+                assert_eq!(p.next_action, contract::ContractNextAction::None);
+            }
+            assert_eq!(p.status == "failed", p.error.is_some(), "{p:?}");
+        })
+    }),
+    ("ContractPayment", |b| {
+        decode::<contract::ContractPayment>(b, nothing)
+    }),
+    ("ErrorCatalogue", |b| {
+        decode::<contract::ErrorCatalogue>(b, nothing)
+    }),
+    ("ParseRequestInput", |b| {
+        decode::<contract::ParseRequestInput>(b, |v| request_body(&v.body))
+    }),
     // wire: what the acquisition server receives and answers.
     ("TokenRequest", |b| decode::<wire::TokenRequest>(b, nothing)),
     ("TokenResponse", |b| {
