@@ -99,8 +99,10 @@ def _busy(order, attempt):
         return services.in_progress(payment)
     other = order.cvco_requests.filter(final=False).exclude(attempt=attempt).order_by("-pk").first()
     if other is not None:
-        return error("payment_in_progress", detail_en=f"Payment request {other.request_id} is still open.",
+        busy = error("payment_in_progress", detail_en=f"Payment request {other.request_id} is still open.",
                      detail_fr=f"La demande de paiement {other.request_id} est encore ouverte.")
+        busy.body["payment_id"] = other.payment_id
+        return busy
     return None
 
 
@@ -161,7 +163,8 @@ def create_request(event, parsed, user=None):
             if busy is not None:
                 raise busy
             req = CvcoPaymentRequest.objects.create(
-                order=order, request_id=f"req_{secrets.token_hex(12)}", attempt=attempt,
+                order=order, request_id=f"req_{secrets.token_hex(12)}", payment_id=f"pay_{secrets.token_hex(12)}",
+                attempt=attempt,
                 delivery=parsed["delivery"], email_masked=masked, amount_cents=amount, outcome_unknown=True,
                 create_input=json.dumps(inputs), status=UNKNOWN, created_by=user if user and user.pk else None,
             )
@@ -178,6 +181,7 @@ def create_request(event, parsed, user=None):
                            req.request_id, err.code)
             _unresolved(req.pk, err, replay=False)
             body = dict(err.body)
+            body["payment_id"] = req.payment_id
             body["retryable"] = True  # the same attempt again is safe and settles it
             raise CvcoError(body) from err
         CvcoPaymentRequest.objects.filter(pk=req.pk, outcome_unknown=True).delete()
@@ -276,8 +280,10 @@ def _payment_of_request(req, payment):
                 provider=cvco.PROVIDER_ID, amount=services.euros(payment.get("amount_cents", req.amount_cents)),
                 state=OrderPayment.PAYMENT_STATE_CREATED,
             )
+            first = not CvcoPayment.objects.filter(payment_id=req.payment_id).exists()
             return CvcoPayment.objects.create(
-                order=req.order, order_payment=op, payment_id=f"pay_{secrets.token_hex(12)}",
+                order=req.order, order_payment=op,
+                payment_id=req.payment_id if first else f"pay_{secrets.token_hex(12)}",
                 transaction_id=payment["id"], attempt=f"{req.request_id}:{payment['id']}"[:64],
                 mode="identifier" if req.delivery == "email" else "qr", beneficiary_masked=req.email_masked,
                 data="{}", sequence=1, outcome_unknown=False,
@@ -379,6 +385,7 @@ def request_json(req):
     qr = req.delivery == "qr"
     return {
         "request_id": req.request_id,
+        "payment_id": req.payment_id,
         "order_ref": req.order.code,
         "amount_cents": req.amount_cents,
         "delivery": req.delivery,
@@ -571,3 +578,73 @@ def retry_stalled_refunds(event=None):
 
 def euros_label(cents):
     return f"{Decimal(cents) / 100:.2f}"
+
+
+def on_notification(event, notification):
+    """A verified ANCV notification that no CvcoPayment matches: when it is about one of our
+    payment requests (its pre-transaction, or a transaction paying it), that request is read
+    again now, so the order is paid without waiting for a poll. Returns whether it was ours.
+    (For services.handle_notification's "not ours" branch.)"""
+    pre_transaction = notification.get("pre_transaction_id")
+    found = None
+    if pre_transaction:
+        found = CvcoPaymentRequest.objects.filter(order__event=event, ancv_request_id=pre_transaction).first()
+    if found is None:
+        reference = notification.get("merchant_order_id") or ""
+        code = reference.rsplit("-", 1)[-1]
+        found = next((req for req in CvcoPaymentRequest.objects.filter(
+            order__event=event, order__code=code, final=False).select_related("order")
+            if req.order.full_code == reference), None)
+    if found is None:
+        return False
+    refresh_request(found, force=True)
+    return True
+
+
+def request_payment_json(req):
+    """GET /payments/{id} for a request's payment_id before any transaction (nobody paid yet, or
+    its creation is being checked): the Payment object with the request's facts."""
+    r = req.plugin_request
+    order = req.order
+    waiting = req.status == "awaiting_beneficiary"
+    if req.delivery == "qr" and waiting:
+        next_action = {"type": "show_qr", "qr_payload": r.get("qr_payload"), "expires_at": r.get("expires_at")}
+    elif waiting or req.status == UNKNOWN:
+        next_action = {"type": "wait_for_app", "deadline": r.get("expires_at")}
+    else:
+        next_action = {"type": "none"}
+    return {
+        "payment_id": req.payment_id, "order_ref": order.code, "amount_cents": req.amount_cents, "currency": "EUR",
+        "mode": "identifier" if req.delivery == "email" else "qr",
+        "channel": "moto" if req.delivery == "email" else "proximity",
+        "status": req.status, "final": req.final, "authorized_cents": 0, "remaining_cents": req.amount_cents,
+        "refunded_cents": 0, "captured_cents": 0, "capture": "immediate",
+        "order_total_cents": services.cents(order.total),
+        "order_remaining_cents": services.order_remaining_cents(order),
+        "beneficiary_masked": req.email_masked or None, "deadline": r.get("expires_at"),
+        "next_action": next_action, "ancv_state": r.get("ancv_state"), "ancv_label_fr": None, "ancv_label_en": None,
+        "abort_reason": None, "transaction_id": None, "request_id": req.request_id, "authorizations": [],
+        "refunds": [], "error": json.loads(req.error) if req.error else None, "sequence": req.sequence,
+        "created_at": _rfc3339(req.created), "updated_at": _rfc3339(req.updated), "events_url": None,
+    }
+
+
+def staff_payment(event, payment_id):
+    """GET /payments/{id} for staff: any CVCo payment of the event, or a request's payment."""
+    cp = CvcoPayment.objects.select_related("order", "order_payment").filter(
+        payment_id=payment_id, order__event=event).first()
+    if cp is not None:
+        try:
+            cp = services.refresh(cp)
+        except CvcoError:
+            pass
+        return services.to_protocol(cp)
+    req = CvcoPaymentRequest.objects.select_related("order").filter(payment_id=payment_id, order__event=event).first()
+    if req is None:
+        raise error("payment_not_found")
+    try:
+        req = refresh_request(req)
+    except CvcoError:
+        pass
+    cp = CvcoPayment.objects.select_related("order").filter(payment_id=payment_id).first()
+    return services.to_protocol(cp) if cp else request_payment_json(req)

@@ -13,6 +13,9 @@ class CvcoPaymentRequest(models.Model):
     # The protocol's request_id, given before ANCV is called (a request whose creation answer was
     # lost still has one).
     request_id = models.CharField(max_length=190, unique=True)
+    # The protocol's payment_id of the request (what payment_in_progress names): the CvcoPayment
+    # of its first transaction takes it; before that GET /payments/{id} answers the request.
+    payment_id = models.CharField(max_length=190, unique=True)
     # ANCV's pre-transaction id; null while the creation's outcome is unknown.
     ancv_request_id = models.CharField(max_length=190, unique=True, null=True)
     attempt = models.CharField(max_length=64)

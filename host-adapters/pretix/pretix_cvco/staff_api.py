@@ -136,3 +136,23 @@ def transactions(request):
 def session(request):
     """The CSRF token of this staff session, for API clients that do not read cookies."""
     return json_response({"csrf_token": get_token(request), "email": request.cvco_user.email})
+
+
+@csrf_exempt
+def payment(request, payment_id, **kwargs):
+    """GET /payments/{id}: the shopper's (views.payment); for a payment this session does not
+    own, a staff session with event.orders:read reads any payment of the event, a payment
+    request's included."""
+    from . import views
+
+    response = views.payment(request, payment_id=payment_id, **kwargs)
+    if response.status_code != 404 or request.method != "GET":
+        return response
+    try:
+        staff_user(request, READ)
+    except CvcoError:
+        return response
+    try:
+        return json_response(backoffice.staff_payment(request.event, payment_id))
+    except CvcoError as err:
+        return error_response(err)

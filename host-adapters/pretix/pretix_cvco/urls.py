@@ -13,7 +13,7 @@ event_patterns = [
                 re_path(r"^v1/$", views.checkout, name="api_root"),
                 re_path(r"^v1/checkout$", views.checkout, name="checkout"),
                 re_path(r"^v1/payments$", views.payments, name="payments"),
-                re_path(r"^v1/payments/(?P<payment_id>[^/]+)$", views.payment, name="payment"),
+                re_path(r"^v1/payments/(?P<payment_id>[^/]+)$", staff_api.payment, name="payment"),
                 re_path(r"^v1/payments/(?P<payment_id>[^/]+)/events$", views.events, name="events"),
                 re_path(r"^v1/payments/(?P<payment_id>[^/]+)/cancel$", views.cancel, name="cancel"),
                 # Back-office (PROTOCOL.md §2) for pretix staff sessions: staff_api.py.

@@ -7,7 +7,9 @@ pretix's test settings (SQLite in a temporary directory, or in DATA_DIR when set
 the same DATA_DIR it keeps its orders and payments; tables created without migrations), the
 test-only order endpoint on, a threaded WSGI server on 127.0.0.1 that also serves the static files
 (as `runserver` does; the widget from dist/widget or CVCO_WIDGET_DIST, see settings.py), so the
-payment page works in a browser. Defaults: the sandbox demo shop.
+payment page works in a browser. Defaults: the sandbox demo shop. A staff account
+(CVCO_STAFF_EMAIL / CVCO_STAFF_PASSWORD, default staff@example.org / staff-demo-1234) may use the
+back-office (control panel, PROTOCOL.md §2 endpoints).
 """
 
 import argparse
@@ -64,6 +66,14 @@ def main():
             }
             for key, value in settings.items():
                 event.settings.set(f"payment_cvco_{key}", value)
+            # The back-office's staff account (pretix login; PROTOCOL.md §2 with that session).
+            from pretix.base.models import Team, User
+
+            staff = User.objects.create_user(os.environ.get("CVCO_STAFF_EMAIL", "staff@example.org"),
+                                             os.environ.get("CVCO_STAFF_PASSWORD", "staff-demo-1234"))
+            team = Team.objects.create(organizer=organizer, name="CVCo staff", all_events=True,
+                                       all_event_permissions=True)
+            team.members.add(staff)
     print(f"pretix serving http://127.0.0.1:{args.port}/{args.organizer}/{args.event}/cvco/v1", flush=True)
     run("127.0.0.1", args.port, StaticFilesHandler(get_wsgi_application()), threading=True)
 

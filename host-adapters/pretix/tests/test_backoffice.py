@@ -105,7 +105,7 @@ def test_an_emailed_request_paid_by_the_beneficiary_pays_the_pretix_order(shop, 
     assert request["amount_cents"] == 4550 and request["delivery"] == "email" and request["capture"] == "immediate"
     assert request["email_masked"] and "jeanne.manual" not in request["email_masked"]
     assert request["payment"] is None and request["expires_at"]
-    assert list(request) == ["request_id", "order_ref", "amount_cents", "delivery", "email_masked", "capture",
+    assert list(request) == ["request_id", "payment_id", "order_ref", "amount_cents", "delivery", "email_masked", "capture",
                              "status", "final", "expires_at", "qr_payload", "qr_svg", "payment", "created_at",
                              "updated_at"]
     # The same attempt again (a lost answer retried): the same request, nothing new at ANCV.

@@ -31,6 +31,8 @@ class Adapter:
     name = "pretix"
     call_budget_ms = 10000  # the provider's request_timeout_ms default
     can_restart = True
+    # Payment requests are for pretix orders (no order made up from a reference).
+    requests_need_an_order = True
 
     def __init__(self, ctx):
         port = free_port()
@@ -67,6 +69,26 @@ class Adapter:
 
     def new_shopper(self):
         return Shopper(self.event_url, self.secrets)
+
+    def staff(self):
+        """The staff account's pretix session (serve.py creates it), logged in through pretix's own
+        login form, Django's CSRF token (cookie pretix_csrftoken) sent as X-CSRFToken on every call:
+        for §2 endpoints (payment requests, refunds, the transactions list). Sessions are in the
+        database, so it outlives a restart."""
+        if getattr(self, "_staff", None) is None:
+            import re
+
+            site = self.event_url.rsplit("/", 2)[0]
+            session = requests.Session()
+            page = session.get(f"{site}/control/login", timeout=30)
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+            done = session.post(f"{site}/control/login", data={
+                "csrfmiddlewaretoken": token, "email": "staff@example.org", "password": "staff-demo-1234"},
+                headers={"Referer": f"{site}/control/login"}, timeout=30, allow_redirects=False)
+            assert done.status_code == 302 and "login" not in done.headers.get("Location", ""), done.status_code
+            session.headers["X-CSRFToken"] = session.cookies["pretix_csrftoken"]
+            self._staff = session
+        return self._staff
 
     def kill(self):
         """SIGKILL, as a crash."""

@@ -19,6 +19,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False)),
                 ("request_id", models.CharField(max_length=190, unique=True)),
+                ("payment_id", models.CharField(max_length=190, unique=True)),
                 ("ancv_request_id", models.CharField(max_length=190, null=True, unique=True)),
                 ("attempt", models.CharField(max_length=64)),
                 ("delivery", models.CharField(default="email", max_length=10)),
