@@ -3,7 +3,7 @@
 //! plugin for tests and benchmarks.
 //!
 //! ```no_run
-//! use cvco_core::plugin_api::{ValidateBeneficiaryInput, ValidatedBeneficiary};
+//! use cvco_core::plugin_api::{exports::ValidateBeneficiary, ValidateBeneficiaryInput};
 //! let wasm = cvco_test_host::plugin_wasm().unwrap();
 //! let pool = cvco_test_host::Pool::builder(wasm)
 //!     .config("api_base_url", "http://127.0.0.1:7070")
@@ -14,10 +14,10 @@
 //!     .build()
 //!     .unwrap();
 //! let input = ValidateBeneficiaryInput { input: "10000000001".into(), scanned: false };
-//! let id: ValidatedBeneficiary = pool.call("validate_beneficiary", &input).unwrap();
+//! let id = pool.call::<ValidateBeneficiary>(&input).unwrap();
 //! ```
 
-use cvco_core::plugin_api::Reply;
+use cvco_core::plugin_api::{Export, Reply};
 use cvco_core::{CvcoError, ErrorCode};
 use extism::{CompiledPlugin, Manifest, Plugin, PluginBuilder, Wasm};
 use serde::de::DeserializeOwned;
@@ -255,8 +255,26 @@ impl Pool {
         }
     }
 
-    /// Calls `function` with `input` as JSON; the plugin's typed errors come back as `Err`.
-    pub fn call<I: Serialize + ?Sized, O: DeserializeOwned>(
+    /// Calls the export `E` (named once, in `cvco_core::plugin_api::exports`); the plugin's
+    /// typed errors come back as `Err`.
+    pub fn call<E: Export>(&self, input: &E::Input) -> Result<E::Output, CvcoError>
+    where
+        E::Output: DeserializeOwned,
+    {
+        self.call_by_name(E::NAME, input)
+    }
+
+    /// [`Pool::call`] from async code, off the runtime's worker threads.
+    pub async fn call_async<E: Export>(&self, input: &E::Input) -> Result<E::Output, CvcoError>
+    where
+        E::Output: DeserializeOwned + Send + 'static,
+    {
+        self.call_by_name_async(E::NAME, input).await
+    }
+
+    /// Calls `function` with any JSON input (tests that send the plugin what no typed host
+    /// would); the plugin's typed errors come back as `Err`.
+    pub fn call_by_name<I: Serialize + ?Sized, O: DeserializeOwned>(
         &self,
         function: &str,
         input: &I,
@@ -266,8 +284,8 @@ impl Pool {
         decode(&self.call_raw(function, &input)?)
     }
 
-    /// [`Pool::call`] from async code, off the runtime's worker threads.
-    pub async fn call_async<I: Serialize + ?Sized, O: DeserializeOwned + Send + 'static>(
+    /// [`Pool::call_by_name`] from async code, off the runtime's worker threads.
+    pub async fn call_by_name_async<I: Serialize + ?Sized, O: DeserializeOwned + Send + 'static>(
         &self,
         function: &str,
         input: &I,

@@ -180,13 +180,13 @@ impl Shop {
 
 /// Calls an export that must succeed.
 pub fn call<O: DeserializeOwned>(pool: &Pool, f: &str, input: Value) -> O {
-    pool.call(f, &input)
+    pool.call_by_name(f, &input)
         .unwrap_or_else(|e| panic!("{f}({input}): {e:?}"))
 }
 
 /// Calls an export that must fail with a typed error.
 pub fn fails(pool: &Pool, f: &str, input: Value) -> CvcoError {
-    match pool.call::<_, Value>(f, &input) {
+    match pool.call_by_name::<_, Value>(f, &input) {
         Ok(v) => panic!("{f}({input}) succeeded: {v}"),
         Err(e) => {
             assert!(!e.message_fr.is_empty() && !e.message_en.is_empty());

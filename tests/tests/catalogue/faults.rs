@@ -104,7 +104,7 @@ fn calls_from_async_code() {
             tasks.push(tokio::spawn(async move {
                 let input = json!({"order_ref": format!("ASYNC-{i}"), "amount_cents": 2000 + i,
                                    "channel": "ecommerce", "idempotency_key": format!("async-{i}")});
-                pool.call_async::<_, Value>("create_payment", &input).await
+                pool.call_by_name_async::<_, Value>("create_payment", &input).await
             }));
         }
         let mut out = Vec::new();

@@ -95,7 +95,9 @@ fn concurrent_duplicates_of_a_create_make_one_transaction() {
     let input = json!({"order_ref": order, "amount_cents": 3000, "channel": "ecommerce",
                        "beneficiary": DAVID, "idempotency_key": unique("k")});
     let p2 = pool.clone();
-    let results = at_once(6, move || p2.call::<_, Value>("create_payment", &input));
+    let results = at_once(6, move || {
+        p2.call_by_name::<_, Value>("create_payment", &input)
+    });
     same_payment_or_in_progress(&results);
     assert_eq!(transactions_of(&pool, &order).total, 1);
 }
@@ -138,7 +140,7 @@ fn concurrent_request_authorizations_never_answer_illegal_transition() {
         }
         let p2 = pool.clone();
         let results = at_once(6, move || {
-            p2.call::<_, Value>("request_authorization", &push)
+            p2.call_by_name::<_, Value>("request_authorization", &push)
         });
         assert_eq!(same_payment_or_in_progress(&results), p.id);
     }

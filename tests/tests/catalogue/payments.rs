@@ -221,7 +221,7 @@ fn full_and_partial_refunds_with_idempotency() {
         if let Some(a) = amount {
             input["amount_cents"] = json!(a);
         }
-        pool.call::<_, Payment>("refund_payment", &input)
+        pool.call_by_name::<_, Payment>("refund_payment", &input)
     };
     let r = refund(Some(1000), "r1").unwrap();
     assert_eq!(r.refunded_cents.cents(), 1000);
@@ -243,7 +243,7 @@ fn full_and_partial_refunds_with_idempotency() {
     // Nothing captured, nothing to refund.
     let pending = create_payment(&pool, 3000, Some(DAVID));
     let e = pool
-        .call::<_, Value>(
+        .call_by_name::<_, Value>(
             "refund_payment",
             &json!({"payment_id": pending.id, "idempotency_key": "r5"}),
         )
