@@ -50,6 +50,12 @@ pub struct HostConfig {
     pub merchant_name: String,
     /// Per-call budget of the plugin (HTTP included).
     pub request_timeout_ms: u64,
+    /// Merchant settings of the contract (checkout): given to the plugin as its config keys of
+    /// the same names, and read back from there (`HostConfig::plugin_config`), never elsewhere.
+    pub min_amount_cents: u64,
+    /// Partial authorizations allowed; unset: the ANCV shop's own setting.
+    pub adjustable: Option<bool>,
+    pub authorization_timeout_s: u32,
     /// Take the client's address from the last `X-Forwarded-For` entry (behind a reverse proxy
     /// that sets it); otherwise the peer address. Login throttling and the shop's order limit count
     /// per client.
@@ -105,6 +111,9 @@ impl Default for HostConfig {
             session_ttl_s: 8 * 3600,
             merchant_name: "Campings du Lac (démo)".into(),
             request_timeout_ms: 10_000,
+            min_amount_cents: 2000,
+            adjustable: None,
+            authorization_timeout_s: 180,
             trust_proxy: false,
             login_concurrency: std::thread::available_parallelism()
                 .map(|n| n.get().min(4))
@@ -144,6 +153,9 @@ pub struct FileConfig {
     session_ttl_s: Option<u64>,
     merchant_name: Option<String>,
     request_timeout_ms: Option<u64>,
+    min_amount_cents: Option<u64>,
+    adjustable: Option<bool>,
+    authorization_timeout_s: Option<u32>,
     trust_proxy: Option<bool>,
     login_concurrency: Option<usize>,
     shop_orders_per_minute: Option<u32>,
@@ -151,6 +163,44 @@ pub struct FileConfig {
 }
 
 impl HostConfig {
+    /// The plugin's manifest config: the merchant identity, the call budget and the merchant
+    /// settings. The checkout rules read the settings from these same pairs.
+    pub fn plugin_config(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![
+            (
+                "api_base_url",
+                self.sandbox_url.trim_end_matches('/').to_string(),
+            ),
+            ("shop_id", self.shop_id.clone()),
+            ("client_id", self.client_id.clone()),
+            ("client_secret", self.client_secret.clone()),
+            ("notification_secret", self.notification_secret.clone()),
+            ("request_timeout_ms", self.request_timeout_ms.to_string()),
+            ("min_amount_cents", self.min_amount_cents.to_string()),
+            (
+                "authorization_timeout_s",
+                self.authorization_timeout_s.to_string(),
+            ),
+        ];
+        if let Some(a) = self.adjustable {
+            pairs.push(("adjustable", a.to_string()));
+        }
+        pairs
+    }
+
+    /// The merchant settings the checkout rules apply: the same values `plugin_config` gives
+    /// the plugin, so the widget is told what the plugin enforces.
+    pub fn merchant_settings(&self) -> cvco_core::shop::MerchantSettings {
+        let defaults = cvco_core::shop::MerchantSettings::default();
+        cvco_core::shop::MerchantSettings {
+            min_amount_cents: cvco_core::Amount::from_cents(self.min_amount_cents)
+                .unwrap_or(defaults.min_amount_cents),
+            adjustable: self.adjustable.unwrap_or(defaults.adjustable),
+            authorization_timeout_s: self.authorization_timeout_s,
+            ..defaults
+        }
+    }
+
     pub fn apply_file(&mut self, path: &Path) -> Result<(), String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let f: FileConfig =
@@ -167,11 +217,16 @@ impl HostConfig {
             manager => manager, seller => seller, argon2_m_kib => argon2_m_kib,
             session_ttl_s => session_ttl_s, merchant_name => merchant_name,
             request_timeout_ms => request_timeout_ms, trust_proxy => trust_proxy,
+            min_amount_cents => min_amount_cents,
+            authorization_timeout_s => authorization_timeout_s,
             login_concurrency => login_concurrency,
             shop_orders_per_minute => shop_orders_per_minute,
             shop_orders_per_minute_total => shop_orders_per_minute_total);
         if f.public_url.is_some() {
             self.public_url = f.public_url;
+        }
+        if f.adjustable.is_some() {
+            self.adjustable = f.adjustable;
         }
         if f.plugin.is_some() {
             self.plugin = f.plugin;
@@ -205,6 +260,8 @@ impl HostConfig {
             "EXPIRY_GRACE_MS" => expiry_grace_ms, "CLOSING_HOUR" => closing_hour,
             "ARGON2_M_KIB" => argon2_m_kib, "SESSION_TTL_S" => session_ttl_s,
             "REQUEST_TIMEOUT_MS" => request_timeout_ms, "TRUST_PROXY" => trust_proxy,
+            "MIN_AMOUNT_CENTS" => min_amount_cents,
+            "AUTHORIZATION_TIMEOUT_S" => authorization_timeout_s,
             "LOGIN_CONCURRENCY" => login_concurrency,
             "SHOP_ORDERS_PER_MINUTE" => shop_orders_per_minute,
             "SHOP_ORDERS_PER_MINUTE_TOTAL" => shop_orders_per_minute_total);
@@ -213,6 +270,9 @@ impl HostConfig {
             "MERCHANT_NAME" => merchant_name);
         if let Some(v) = var("PUBLIC_URL") {
             self.public_url = Some(v);
+        }
+        if let Some(v) = var("ADJUSTABLE") {
+            self.adjustable = Some(parse("ADJUSTABLE", v)?);
         }
         if let Some(v) = var("PLUGIN") {
             self.plugin = Some(v.into());

@@ -96,12 +96,7 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
             .to_vec(),
     };
     let pool = cvco_test_host::Pool::builder(wasm)
-        .config("api_base_url", cfg.sandbox_url.trim_end_matches('/'))
-        .config("shop_id", &cfg.shop_id)
-        .config("client_id", &cfg.client_id)
-        .config("client_secret", &cfg.client_secret)
-        .config("notification_secret", &cfg.notification_secret)
-        .config("request_timeout_ms", cfg.request_timeout_ms.to_string())
+        .configs(cfg.plugin_config())
         .allowed_host(url_host(&cfg.sandbox_url))
         .build()
         .map_err(|e| err("plugin", e))?;
@@ -185,7 +180,9 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
 async fn check_connection(pool: &cvco_test_host::Pool) -> Result<(), HostError> {
     use cvco_core::plugin_api::{CheckConnectionInput, ConnectionStatus};
     let checked: Result<ConnectionStatus, _> = pool
-        .call_async("check_connection", &CheckConnectionInput::default())
+        .call_async::<cvco_core::plugin_api::exports::CheckConnection>(
+            &CheckConnectionInput::default(),
+        )
         .await;
     match checked {
         Ok(status) => {

@@ -69,14 +69,11 @@ pub async fn totals(
     let ancv = if with_ancv {
         let r: Result<DailyReport, _> = engine
             .pool
-            .call_async(
-                "daily_totals",
-                &DailyTotalsInput {
-                    from: date,
-                    to: date,
-                    now: None,
-                },
-            )
+            .call_async::<cvco_core::plugin_api::exports::DailyTotals>(&DailyTotalsInput {
+                from: date,
+                to: date,
+                now: None,
+            })
             .await;
         match r {
             Ok(r) => json!(r.days.first()),

@@ -3,15 +3,20 @@
 
 use crate::config::HostConfig;
 use crate::store::{OrderRow, PaymentRow, RequestRow, Store};
+use cvco_core::contract::{self, ContractPayment, PaymentMode, RenderPaymentInput, RequestFacts};
 use cvco_core::lifecycle::CaptureMode;
+use cvco_core::plugin_api::exports::{
+    CancelPayment, CancelPaymentRequest, CapturePayment, CreatePayment, CreatePaymentRequest,
+    GetPayment, GetPaymentRequest, RefundPayment, VerifyNotification,
+};
 use cvco_core::plugin_api::{
     CancelPaymentInput, CapturePaymentInput, CreatePaymentInput, CreatePaymentRequestInput,
-    DeliveryKind, Payment, PaymentIdInput, PaymentRequest, PaymentRequestIdInput,
+    DeliveryKind, Export, Payment, PaymentIdInput, PaymentRequest, PaymentRequestIdInput,
     RefundPaymentInput, VerifyNotificationInput,
 };
-use cvco_core::signature::VerifiedNotification;
-use cvco_core::wire::NotificationKind;
-use cvco_core::{BeneficiaryId, Channel, CvcoError, ErrorCode, NormalizedStatus, Timestamp};
+use cvco_core::{
+    Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, NormalizedStatus, Timestamp,
+};
 use cvco_test_host::Pool;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
@@ -64,23 +69,6 @@ pub fn invalid(field: &str, fr: &str, en: &str) -> CvcoError {
 pub fn idempotency_key(scope: &str, order_ref: &str, attempt: &str) -> String {
     let h = sha256_hex(&format!("{scope}\n{order_ref}\n{attempt}"));
     format!("cvco-host-{scope}-{}", &h[..40])
-}
-
-pub fn check_ref(value: &str, field: &str) -> Result<(), CvcoError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            field,
-            "1 à 64 caractères : lettres, chiffres, - _ . /",
-            "1 to 64 characters: letters, digits, - _ . /",
-        ))
-    }
 }
 
 /// What a new payment is.
@@ -139,7 +127,7 @@ pub struct OrderAmounts {
 /// The status of a payment whose creation may or may not have reached ANCV (lost answer,
 /// timeout, crash): kept, never final, reconciled by replaying its creation with the same
 /// idempotency key (ANCV answers the transaction it made, or makes the one it never got).
-pub const UNKNOWN: &str = "unknown";
+pub const UNKNOWN: &str = contract::UNKNOWN;
 
 /// Whether a failed mutating call may still have taken effect at ANCV.
 fn outcome_unknown(e: &CvcoError) -> bool {
@@ -205,7 +193,9 @@ impl Engine {
             return Ok(None);
         };
         let a = self.amounts(&order)?;
-        let body = bytes::Bytes::from(self.payment_json_with(&row, a).to_string());
+        let body = serde_json::to_vec(&self.payment_json_with(&row, a))
+            .map(bytes::Bytes::from)
+            .map_err(|_| CvcoError::new(ErrorCode::Internal))?;
         let mut cache = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.clear();
@@ -317,7 +307,7 @@ impl Engine {
 
     // ----- the Payment object -------------------------------------------------------------
 
-    pub fn payment_json(&self, row: &PaymentRow) -> Result<Value, CvcoError> {
+    pub fn payment_json(&self, row: &PaymentRow) -> Result<ContractPayment, CvcoError> {
         let order = self
             .store
             .order(&row.order_ref)?
@@ -326,79 +316,9 @@ impl Engine {
         Ok(self.payment_json_with(row, a))
     }
 
-    pub fn payment_json_with(&self, row: &PaymentRow, a: OrderAmounts) -> Value {
-        let plugin: Option<Payment> = row
-            .plugin
-            .as_deref()
-            .and_then(|p| serde_json::from_str(p).ok());
-        let qr: Option<Value> = row.qr.as_deref().and_then(|q| serde_json::from_str(q).ok());
-        let in_progress_tx = plugin.as_ref().is_some_and(|p| !p.is_final);
-        let next_action = if row.is_final {
-            json!({"type": "none"})
-        } else if let (Some(qr), false) = (&qr, in_progress_tx) {
-            json!({"type": "show_qr", "qr_payload": qr["payload"], "expires_at": qr["expires_at"]})
-        } else {
-            json!({"type": "wait_for_app", "deadline": row.deadline.map(rfc3339)})
-        };
-        let authorizations: Vec<Value> = plugin
-            .as_ref()
-            .map(|p| {
-                p.payers
-                    .iter()
-                    .flat_map(|payer| payer.authorizations.iter())
-                    .map(|a| {
-                        json!({"number": a.number, "amount_cents": a.amount_cents.cents(),
-                               "validated_at": a.validated_at.to_rfc3339(), "holder": a.holder})
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let refunds: Vec<Value> = plugin
-            .as_ref()
-            .map(|p| {
-                p.refunds
-                    .iter()
-                    .map(|r| json!({"id": r.id, "amount_cents": r.amount_cents.cents(), "created_at": r.created_at.to_rfc3339(), "reason": r.reason}))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (label_fr, label_en) = plugin
-            .as_ref()
-            .map(|p| (p.ancv_label_fr.clone(), p.ancv_label_en.clone()))
-            .unwrap_or_default();
-        json!({
-            "payment_id": row.payment_id,
-            "order_ref": row.order_ref,
-            "amount_cents": row.amount_cents,
-            "currency": "EUR",
-            "mode": row.mode,
-            "channel": row.channel,
-            "status": row.status,
-            "final": row.is_final,
-            "authorized_cents": row.authorized_cents,
-            "remaining_cents": (row.amount_cents - row.authorized_cents).max(0),
-            "refunded_cents": row.refunded_cents,
-            "captured_cents": plugin.as_ref().map(|p| p.captured_cents.cents()).unwrap_or(0),
-            "capture": plugin.as_ref().map(|p| p.capture_mode),
-            "order_total_cents": a.total,
-            "order_remaining_cents": a.remaining,
-            "beneficiary_masked": row.beneficiary_masked,
-            "deadline": row.deadline.map(rfc3339),
-            "next_action": next_action,
-            "ancv_state": row.ancv_state,
-            "ancv_label_fr": if label_fr.is_empty() { Value::Null } else { json!(label_fr) },
-            "ancv_label_en": if label_en.is_empty() { Value::Null } else { json!(label_en) },
-            "abort_reason": plugin.as_ref().and_then(|p| p.abort_reason),
-            "transaction_id": row.transaction_id,
-            "request_id": row.request_id,
-            "authorizations": authorizations,
-            "refunds": refunds,
-            "error": row.error.as_deref().and_then(|e| serde_json::from_str::<Value>(e).ok()),
-            "sequence": row.sequence,
-            "created_at": rfc3339(row.created_at),
-            "updated_at": rfc3339(row.updated_at),
-            "events_url": format!("/cvco/v1/payments/{}/events", row.payment_id),
-        })
+    /// The contract's Payment (cvco-core's rules, the plugin's `render_payment`) from the row.
+    pub fn payment_json_with(&self, row: &PaymentRow, a: OrderAmounts) -> ContractPayment {
+        contract::render_payment(render_input(row, a))
     }
 
     // ----- creation -----------------------------------------------------------------------
@@ -423,16 +343,7 @@ impl Engine {
         start: Start,
         amount: AmountSpec,
     ) -> Result<(PaymentRow, bool), CvcoError> {
-        if attempt.is_empty()
-            || attempt.len() > 64
-            || !attempt.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(invalid(
-                "attempt",
-                "1 à 64 caractères ASCII imprimables.",
-                "1 to 64 printable ASCII characters.",
-            ));
-        }
+        contract::check_attempt(attempt)?;
         let masked = match &start {
             Start::Identifier { beneficiary } => Some(
                 BeneficiaryId::parse(beneficiary)
@@ -502,7 +413,7 @@ impl Engine {
         let key = idempotency_key("pay", order_ref, attempt);
         let (call, input, mode) = match &start {
             Start::Identifier { beneficiary } => (
-                "create_payment",
+                CreatePayment::NAME,
                 serde_json::to_string(&CreatePaymentInput {
                     order_ref: order_ref.into(),
                     amount_cents,
@@ -519,7 +430,7 @@ impl Engine {
                 "identifier",
             ),
             Start::Qr => (
-                "create_payment_request",
+                CreatePaymentRequest::NAME,
                 serde_json::to_string(&CreatePaymentRequestInput {
                     order_ref: order_ref.into(),
                     amount_cents,
@@ -541,7 +452,7 @@ impl Engine {
                 expires_in_s,
                 capture,
             } => (
-                "create_payment_request",
+                CreatePaymentRequest::NAME,
                 serde_json::to_string(&CreatePaymentRequestInput {
                     order_ref: order_ref.into(),
                     amount_cents,
@@ -639,21 +550,24 @@ impl Engine {
 
     /// Calls the creation export recorded in the row (again, after a restart: same key).
     async fn run_create(&self, row: PaymentRow) -> Result<PaymentRow, CvcoError> {
-        let input: Value = serde_json::from_str(&row.create_input).unwrap_or(Value::Null);
-        if row.create_call == "create_payment" {
-            let p: Payment = self.pool.call_async("create_payment", &input).await?;
+        let unreadable = |e: serde_json::Error| {
+            CvcoError::new(ErrorCode::Internal).with_detail(&e.to_string(), &e.to_string())
+        };
+        if row.create_call == CreatePayment::NAME {
+            let input: CreatePaymentInput =
+                serde_json::from_str(&row.create_input).map_err(unreadable)?;
+            let p = self.pool.call_async::<CreatePayment>(&input).await?;
             tracing::info!(payment_id = %row.payment_id, transaction_id = %p.id, status = p.status.as_str(), "payment created");
             self.commit_payment(row, &p)
         } else {
-            let r: PaymentRequest = self
-                .pool
-                .call_async("create_payment_request", &input)
-                .await?;
+            let input: CreatePaymentRequestInput =
+                serde_json::from_str(&row.create_input).map_err(unreadable)?;
+            let r = self.pool.call_async::<CreatePaymentRequest>(&input).await?;
             tracing::info!(payment_id = %row.payment_id, request_id = %r.id, "payment request created");
-            let capture = input["capture_mode"]
-                .as_str()
-                .unwrap_or("NORMAL")
-                .to_string();
+            let capture = match input.capture_mode {
+                Some(CaptureMode::Deferred) => "DEFERRED",
+                _ => "NORMAL",
+            };
             let email_masked = r
                 .email
                 .as_deref()
@@ -725,7 +639,9 @@ impl Engine {
         new.plugin = serde_json::to_string(p).ok();
         new.deadline = p.expires_at.map(|t| t.0);
         new.authorized_at = first_authorization(p).or(old.authorized_at);
-        new.error = failed_error(p.status, p.abort_reason.map(|r| format!("{r:?}")));
+        // ANCV's answer replaces a refusal recorded on replay; a failure is explained by
+        // cvco-core's rule when rendered.
+        new.error = None;
         self.commit(old, new)
     }
 
@@ -763,7 +679,7 @@ impl Engine {
             .as_ref()
             .and_then(first_authorization)
             .or(old.authorized_at);
-        new.error = failed_error(r.status, None);
+        new.error = None;
         self.commit(old, new)
     }
 
@@ -782,25 +698,19 @@ impl Engine {
         let result = if let Some(request_id) = row.request_id.clone() {
             let r: Result<PaymentRequest, _> = self
                 .pool
-                .call_async(
-                    "get_payment_request",
-                    &PaymentRequestIdInput {
-                        request_id,
-                        now: None,
-                    },
-                )
+                .call_async::<GetPaymentRequest>(&PaymentRequestIdInput {
+                    request_id,
+                    now: None,
+                })
                 .await;
             r.and_then(|r| self.commit_request(row.clone(), &r))
         } else if let Some(tx) = row.transaction_id.clone() {
             let p: Result<Payment, _> = self
                 .pool
-                .call_async(
-                    "get_payment",
-                    &PaymentIdInput {
-                        payment_id: tx,
-                        now: None,
-                    },
-                )
+                .call_async::<GetPayment>(&PaymentIdInput {
+                    payment_id: tx,
+                    now: None,
+                })
                 .await;
             p.and_then(|p| self.commit_payment(row.clone(), &p))
         } else {
@@ -928,13 +838,10 @@ impl Engine {
         if let (Some(request_id), false) = (row.request_id.clone(), row.is_final) {
             let r: PaymentRequest = self
                 .pool
-                .call_async(
-                    "cancel_payment_request",
-                    &PaymentRequestIdInput {
-                        request_id,
-                        now: None,
-                    },
-                )
+                .call_async::<CancelPaymentRequest>(&PaymentRequestIdInput {
+                    request_id,
+                    now: None,
+                })
                 .await?;
             return self.commit_request(row, &r);
         }
@@ -944,14 +851,11 @@ impl Engine {
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
         let p: Payment = self
             .pool
-            .call_async(
-                "cancel_payment",
-                &CancelPaymentInput {
-                    payment_id: tx,
-                    password,
-                    now: None,
-                },
-            )
+            .call_async::<CancelPayment>(&CancelPaymentInput {
+                payment_id: tx,
+                password,
+                now: None,
+            })
             .await?;
         let saved = self.commit_payment(row.clone(), &p)?;
         if row.request_id.is_some() {
@@ -977,16 +881,13 @@ impl Engine {
         self.begin_follow_up(payment_id)?;
         let refunded: Result<Payment, CvcoError> = self
             .pool
-            .call_async(
-                "refund_payment",
-                &RefundPaymentInput {
-                    payment_id: tx,
-                    amount_cents,
-                    reason,
-                    idempotency_key: idempotency_key("refund", payment_id, attempt),
-                    now: None,
-                },
-            )
+            .call_async::<RefundPayment>(&RefundPaymentInput {
+                payment_id: tx,
+                amount_cents,
+                reason,
+                idempotency_key: idempotency_key("refund", payment_id, attempt),
+                now: None,
+            })
             .await;
         let p = match refunded {
             Ok(p) => p,
@@ -1020,14 +921,11 @@ impl Engine {
         self.begin_follow_up(payment_id)?;
         let captured: Result<Payment, CvcoError> = self
             .pool
-            .call_async(
-                "capture_payment",
-                &CapturePaymentInput {
-                    payment_id: tx,
-                    amount_cents,
-                    now: None,
-                },
-            )
+            .call_async::<CapturePayment>(&CapturePaymentInput {
+                payment_id: tx,
+                amount_cents,
+                now: None,
+            })
             .await;
         let p = match captured {
             Ok(p) => p,
@@ -1046,27 +944,18 @@ impl Engine {
         headers: BTreeMap<String, String>,
         body: String,
     ) -> Result<bool, CvcoError> {
-        let verified: VerifiedNotification = self
+        let verified = self
             .pool
-            .call_async(
-                "verify_notification",
-                &VerifyNotificationInput {
-                    headers,
-                    body,
-                    now: Some(Timestamp(now_ms())),
-                    tolerance_s: None,
-                },
-            )
+            .call_async::<VerifyNotification>(&VerifyNotificationInput {
+                headers,
+                body,
+                now: Some(Timestamp(now_ms())),
+                tolerance_s: None,
+            })
             .await?;
         let n = &verified.notification;
-        let object = match n.kind {
-            NotificationKind::TransactionUpdated => {
-                format!("tx:{}", n.transaction_id.as_deref().unwrap_or(""))
-            }
-            NotificationKind::PreTransactionUpdated => {
-                format!("pt:{}", n.pre_transaction_id.as_deref().unwrap_or(""))
-            }
-        };
+        // What the plugin says the notification is about (cvco-core's rule for every adapter).
+        let object = verified.object_key.clone();
         let event_id = verified.event_id.clone();
         let sequence = n.sequence as i64;
         let fresh = self.store.with(|c| {
@@ -1279,10 +1168,9 @@ impl Engine {
     }
 
     pub fn request_json(&self, req: &RequestRow, pay: &PaymentRow) -> Result<Value, CvcoError> {
-        let payment = if pay.transaction_id.is_some() {
-            self.payment_json(pay)?
-        } else {
-            Value::Null
+        let payment = match pay.transaction_id {
+            Some(_) => Some(self.payment_json(pay)?),
+            None => None,
         };
         Ok(json!({
             "request_id": req.request_id,
@@ -1314,10 +1202,64 @@ fn first_authorization(p: &Payment) -> Option<i64> {
         .min()
 }
 
-fn failed_error(status: NormalizedStatus, detail: Option<String>) -> Option<String> {
-    if status != NormalizedStatus::Failed {
-        return None;
+/// A recorded amount as the contract's type (never negative).
+pub fn amount(cents: i64) -> Amount {
+    Amount::from_i64(cents.max(0)).unwrap_or(Amount::ZERO)
+}
+
+/// What this host recorded about a payment, as the input of the contract's Payment.
+fn render_input(row: &PaymentRow, a: OrderAmounts) -> RenderPaymentInput {
+    let payment: Option<Payment> = row
+        .plugin
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok());
+    // A payment request's own status holds until its transaction's is the request's (a declined
+    // attempt puts the request back to awaiting a beneficiary; it may then expire unpaid).
+    let payment = payment.filter(|p| row.request_id.is_none() || p.status.as_str() == row.status);
+    let request = match (&payment, &row.request_id, row.qr.as_deref()) {
+        (None, Some(_), Some(qr)) => {
+            let qr: Value = serde_json::from_str(qr).unwrap_or(Value::Null);
+            let expires_at = qr["expires_at"]
+                .as_str()
+                .and_then(|t| Timestamp::parse_rfc3339(t).ok())
+                .or(row.deadline.map(Timestamp));
+            match (NormalizedStatus::parse(&row.status), expires_at) {
+                (Some(status), Some(expires_at)) => Some(RequestFacts {
+                    status,
+                    expires_at,
+                    qr_payload: qr["payload"]
+                        .as_str()
+                        .filter(|_| row.mode == "qr")
+                        .map(str::to_string),
+                }),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    RenderPaymentInput {
+        payment_id: row.payment_id.clone(),
+        order_ref: row.order_ref.clone(),
+        mode: if row.mode == "qr" {
+            PaymentMode::Qr
+        } else {
+            PaymentMode::Identifier
+        },
+        order_total_cents: amount(a.total),
+        order_remaining_cents: amount(a.remaining),
+        sequence: row.sequence.max(0) as u64,
+        created_at: Timestamp(row.created_at),
+        updated_at: Timestamp(row.updated_at),
+        events_url: format!("/cvco/v1/payments/{}/events", row.payment_id),
+        beneficiary_masked: row.beneficiary_masked.clone(),
+        request_id: row.request_id.clone(),
+        channel: Channel::parse(&row.channel).ok(),
+        payment,
+        request,
+        amount_cents: Some(amount(row.amount_cents)),
+        error: row
+            .error
+            .as_deref()
+            .and_then(|e| serde_json::from_str(e).ok()),
     }
-    let d = detail.unwrap_or_default();
-    serde_json::to_string(&CvcoError::new(ErrorCode::UpstreamProtocol).with_detail(&d, &d)).ok()
 }

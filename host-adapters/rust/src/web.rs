@@ -3,7 +3,7 @@
 
 use crate::auth::{self, Auth, BoSession, Perm, Permissions, BO_COOKIE};
 use crate::reports;
-use crate::service::{check_ref, invalid, now_ms, rfc3339, AmountSpec, Engine, Start, UNKNOWN};
+use crate::service::{amount, invalid, now_ms, rfc3339, AmountSpec, Engine, Start, UNKNOWN};
 use crate::shop;
 use crate::store::{OrderRow, PaymentRow};
 use axum::body::{Body, Bytes};
@@ -15,9 +15,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use cvco_core::lifecycle::CaptureMode;
+use cvco_core::contract::{self, CheckoutInput, Operation, ParsedRequest, PaymentMode};
 use cvco_core::plugin_api::DeliveryKind;
-use cvco_core::{Channel, CvcoError, ErrorCode, Timestamp};
+use cvco_core::{Amount, Channel, CvcoError, ErrorCode, Timestamp};
 use rusqlite::params;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -78,6 +78,28 @@ fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
         let d: String = d.chars().take(200).collect();
         ApiError(invalid("body", &d, &d), None)
     })
+}
+
+/// A contract request body checked by cvco-core's `parse_request` (the plugin's export of the
+/// same name for the other adapters): the same bad body gets the same error everywhere.
+fn contract_body(operation: Operation, bytes: &Bytes) -> Result<ParsedRequest, ApiError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| invalid("body", "UTF-8 attendu.", "UTF-8 expected."))?;
+    Ok(contract::parse_request(operation, text)?)
+}
+
+/// The body of `$op`, typed.
+macro_rules! contract_body {
+    ($op:ident, $bytes:expr) => {
+        match contract_body(Operation::$op, $bytes)? {
+            ParsedRequest::$op(b) => b,
+            _ => return Err(ErrorCode::Internal.into()),
+        }
+    };
+}
+
+fn cents(a: Amount) -> i64 {
+    a.cents() as i64
 }
 
 /// Query string whose every failure is a cvco error body naming the parameter it could not read.
@@ -271,7 +293,7 @@ async fn api_guard(req: Request, next: Next) -> Response {
     }
 }
 
-fn json_status(status: StatusCode, v: Value) -> Response {
+fn json_status(status: StatusCode, v: impl serde::Serialize) -> Response {
     (status, Json(v)).into_response()
 }
 
@@ -552,8 +574,6 @@ struct OrderRefQuery {
     order_ref: Option<String>,
 }
 
-const MIN_AMOUNT_CENTS: i64 = 2000;
-
 async fn checkout(
     State(app): AppState,
     headers: HeaderMap,
@@ -564,68 +584,40 @@ async fn checkout(
     order_access(&app, &headers, &order, false)?;
     let e = &app.engine;
     let a = e.amounts(&order)?;
-    let current = e
+    let mut checkout = contract::checkout(
+        &e.cfg.merchant_settings(),
+        CheckoutInput {
+            order_ref: order.order_ref.clone(),
+            order_total_cents: amount(a.total),
+            order_remaining_cents: amount(a.remaining),
+            currency: "EUR".into(),
+            payable: true,
+            modes: vec![PaymentMode::Identifier, PaymentMode::Qr],
+        },
+    );
+    checkout.current_payment = e
         .store
         .payments_of_order(&order_ref)?
         .into_iter()
         .find(|p| !p.is_final)
         .map(|p| e.payment_json_with(&p, a));
-    let reason = if a.remaining == 0 {
-        Some(
-            CvcoError::new(ErrorCode::IllegalTransition)
-                .with_detail("La commande est déjà payée.", "The order is already paid."),
-        )
-    } else if a.remaining < MIN_AMOUNT_CENTS {
-        Some(CvcoError::new(ErrorCode::AmountBelowMinimum))
-    } else {
-        None
-    };
-    Ok(Json(json!({
-        "order_ref": order.order_ref,
-        "order_total_cents": a.total,
-        "order_remaining_cents": a.remaining,
-        "currency": "EUR",
-        "eligible": reason.is_none(),
-        "ineligible_reason": reason,
-        "min_amount_cents": MIN_AMOUNT_CENTS,
-        "adjustable": true,
-        "authorization_timeout_s": 180,
-        "modes": ["identifier", "qr"],
-        "current_payment": current,
-    }))
-    .into_response())
+    Ok(Json(checkout).into_response())
 }
 
-#[derive(Deserialize)]
-struct CreatePaymentBody {
-    order_ref: String,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    beneficiary: Option<String>,
-    attempt: String,
-}
-
-fn start_for(mode: Option<&str>, beneficiary: Option<String>) -> Result<Start, ApiError> {
-    match mode.unwrap_or("identifier") {
-        "identifier" => {
-            let b = beneficiary.unwrap_or_default();
-            if b.trim().is_empty() {
-                return Err(CvcoError::new(ErrorCode::InvalidBeneficiary)
-                    .with_field("beneficiary")
-                    .into());
-            }
-            Ok(Start::Identifier { beneficiary: b })
-        }
-        "qr" => Ok(Start::Qr),
-        _ => Err(invalid("mode", "identifier ou qr.", "identifier or qr.").into()),
+fn start_for(mode: PaymentMode, beneficiary: Option<String>) -> Result<Start, ApiError> {
+    match (mode, beneficiary) {
+        (PaymentMode::Qr, _) => Ok(Start::Qr),
+        (PaymentMode::Identifier, Some(beneficiary)) => Ok(Start::Identifier { beneficiary }),
+        // parse_request already requires it.
+        (PaymentMode::Identifier, None) => Err(CvcoError::new(ErrorCode::InvalidBeneficiary)
+            .with_field("beneficiary")
+            .into()),
     }
 }
 
 async fn create_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -> ApiResult {
     // Any amount the browser sends is ignored: the order says how much.
-    let b: CreatePaymentBody = parse(&body)?;
-    check_ref(&b.order_ref, "order_ref")?;
+    let b = contract_body!(CreatePayment, &body);
     let order = load_order(&app, &b.order_ref)?;
     order_access(&app, &headers, &order, true)?;
     let channel = match order.kind.as_str() {
@@ -633,7 +625,7 @@ async fn create_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -
         "moto" => Channel::Moto,
         _ => Channel::Ecommerce,
     };
-    let start = start_for(b.mode.as_deref(), b.beneficiary)?;
+    let start = start_for(b.mode, b.beneficiary)?;
     let (row, created) = app
         .engine
         .start(
@@ -685,12 +677,12 @@ async fn payment_events(
     let mut stop = app.stop.clone();
     tokio::spawn(async move {
         let event = |row: &PaymentRow| -> Option<Event> {
-            let v = engine.payment_json(row).ok()?;
+            let v = serde_json::to_string(&engine.payment_json(row).ok()?).ok()?;
             Some(
                 Event::default()
                     .id(row.sequence.to_string())
                     .event("status")
-                    .data(v.to_string()),
+                    .data(v),
             )
         };
         let mut sent = last_id;
@@ -798,22 +790,6 @@ async fn notification(State(app): AppState, headers: HeaderMap, body: Bytes) -> 
 
 // ----- §2 back-office -----------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BoPaymentBody {
-    order_ref: String,
-    #[serde(default)]
-    amount_cents: Option<i64>,
-    channel: Channel,
-    #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
-    beneficiary: Option<String>,
-    attempt: String,
-    #[serde(default)]
-    label: Option<String>,
-}
-
 /// Counter and MOTO sales have no basket: the first amount typed is the order's total.
 fn ensure_bo_order(
     app: &App,
@@ -822,7 +798,6 @@ fn ensure_bo_order(
     kind: &str,
     label: Option<&str>,
 ) -> Result<(), ApiError> {
-    check_ref(order_ref, "order_ref")?;
     if app.engine.store.order(order_ref)?.is_some() {
         return Ok(());
     }
@@ -854,24 +829,17 @@ fn check_amount(amount: i64) -> Result<(), ApiError> {
 
 async fn bo_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
-    let b: BoPaymentBody = parse(&body)?;
+    let b = contract_body!(BackOfficePayment, &body);
+    // cvco-core's parse_request allows moto, proximity and kiosk only.
     let (perm, kind) = match b.channel {
         Channel::Moto => (Perm::Moto, "moto"),
-        Channel::Proximity | Channel::Kiosk => (Perm::Counter, "counter"),
-        _ => {
-            return Err(invalid(
-                "channel",
-                "moto, proximity ou kiosk.",
-                "moto, proximity or kiosk.",
-            )
-            .into())
-        }
+        _ => (Perm::Counter, "counter"),
     };
     s.require(perm)?;
-    ensure_bo_order(&app, &b.order_ref, b.amount_cents, kind, b.label.as_deref())?;
-    let start = start_for(b.mode.as_deref(), b.beneficiary)?;
-    let amount = b
-        .amount_cents
+    let amount_cents = b.amount_cents.map(cents);
+    ensure_bo_order(&app, &b.order_ref, amount_cents, kind, b.label.as_deref())?;
+    let start = start_for(b.mode, b.beneficiary)?;
+    let amount = amount_cents
         .map(AmountSpec::Fixed)
         .unwrap_or(AmountSpec::Remaining);
     let (row, created) = app
@@ -887,58 +855,23 @@ async fn bo_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -> Ap
     Ok(json_status(status, app.engine.payment_json(&row)?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RequestBody {
-    order_ref: String,
-    amount_cents: Option<i64>,
-    delivery: DeliveryKind,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    expires_in_s: Option<u32>,
-    #[serde(default)]
-    capture: Option<String>,
-    attempt: String,
-    #[serde(default)]
-    label: Option<String>,
-}
-
 async fn create_request(State(app): AppState, headers: HeaderMap, body: Bytes) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
-    let b: RequestBody = parse(&body)?;
+    let b = contract_body!(CreatePaymentRequest, &body);
     let (perm, channel) = match b.delivery {
         DeliveryKind::Email => (Perm::Moto, Channel::Moto),
         DeliveryKind::Qr => (Perm::Counter, Channel::Proximity),
     };
     s.require(perm)?;
-    let capture = match b.capture.as_deref().unwrap_or("immediate") {
-        "immediate" => CaptureMode::Normal,
-        "deferred" => CaptureMode::Deferred,
-        _ => {
-            return Err(invalid(
-                "capture",
-                "immediate ou deferred.",
-                "immediate or deferred.",
-            )
-            .into())
-        }
-    };
-    ensure_bo_order(
-        &app,
-        &b.order_ref,
-        b.amount_cents,
-        "moto",
-        b.label.as_deref(),
-    )?;
+    let amount_cents = b.amount_cents.map(cents);
+    ensure_bo_order(&app, &b.order_ref, amount_cents, "moto", b.label.as_deref())?;
     let start = Start::Request {
         delivery: b.delivery,
         email: b.email,
         expires_in_s: b.expires_in_s,
-        capture,
+        capture: b.capture.mode(),
     };
-    let amount = b
-        .amount_cents
+    let amount = amount_cents
         .map(AmountSpec::Fixed)
         .unwrap_or(AmountSpec::Remaining);
     let (row, created) = app
@@ -1026,12 +959,6 @@ async fn get_request(
     Ok(Json(app.engine.request_json(&req, &pay)?).into_response())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FinaliseBody {
-    amount_cents: Option<i64>,
-}
-
 async fn finalise_request(
     State(app): AppState,
     headers: HeaderMap,
@@ -1040,7 +967,7 @@ async fn finalise_request(
 ) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::Moto)?;
-    let b: FinaliseBody = parse(&body)?;
+    let b = contract_body!(Finalise, &body);
     let (req, pay) = app.engine.request_row(&id)?;
     let authorized = matches!(pay.status.as_str(), "authorized" | "partially_authorized");
     if req.capture != "DEFERRED" || req.finalised || !authorized {
@@ -1051,14 +978,15 @@ async fn finalise_request(
             )
             .into());
     }
-    if let Some(a) = b.amount_cents {
-        if a <= 0 || a > pay.authorized_cents {
+    let amount_cents = b.amount_cents.map(cents);
+    if let Some(a) = amount_cents {
+        if a > pay.authorized_cents {
             return Err(CvcoError::new(ErrorCode::InvalidAmount)
                 .with_field("amount_cents")
                 .into());
         }
     }
-    app.engine.capture(&pay.payment_id, b.amount_cents).await?;
+    app.engine.capture(&pay.payment_id, amount_cents).await?;
     app.engine.store.with(|c| {
         c.execute(
             "UPDATE payment_requests SET finalised = 1 WHERE request_id = ?1",
@@ -1126,14 +1054,6 @@ async fn transactions(
     Ok(Json(json!({"items": items, "total": total})).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CancelRefBody {
-    transaction_id: String,
-    #[serde(default)]
-    password: Option<String>,
-}
-
 async fn cancel_by_reference(
     State(app): AppState,
     headers: HeaderMap,
@@ -1142,7 +1062,7 @@ async fn cancel_by_reference(
 ) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::Cancel)?;
-    let b: CancelRefBody = parse(&body)?;
+    let b = contract_body!(CancelByReference, &body);
     let row = app
         .engine
         .store
@@ -1165,16 +1085,6 @@ async fn cancel_by_reference(
     Ok(Json(app.engine.payment_json(&row)?).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefundBody {
-    #[serde(default)]
-    amount_cents: Option<i64>,
-    #[serde(default)]
-    reason: Option<String>,
-    attempt: String,
-}
-
 async fn refund(
     State(app): AppState,
     headers: HeaderMap,
@@ -1183,16 +1093,10 @@ async fn refund(
 ) -> ApiResult {
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::Refund)?;
-    let b: RefundBody = parse(&body)?;
-    if b.attempt.is_empty() || b.attempt.len() > 64 {
-        return Err(invalid("attempt", "1 à 64 caractères.", "1 to 64 characters.").into());
-    }
-    if let Some(a) = b.amount_cents {
-        check_amount(a)?;
-    }
+    let b = contract_body!(Refund, &body);
     let row = app
         .engine
-        .refund(&id, b.amount_cents, b.reason, &b.attempt)
+        .refund(&id, b.amount_cents.map(cents), b.reason, &b.attempt)
         .await?;
     tracing::info!(user = %s.username, payment_id = %id, "refund");
     Ok(Json(app.engine.payment_json(&row)?).into_response())
@@ -1240,7 +1144,8 @@ async fn receipt(
             .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?,
         Err(_) => shopper_payment(&app, &headers, &id, false)?.0,
     };
-    let v = app.engine.payment_json(&row)?;
+    let v = serde_json::to_value(app.engine.payment_json(&row)?)
+        .map_err(|_| ApiError::from(ErrorCode::Internal))?;
     Ok(html_ok(reports::receipt_html(
         &app.engine,
         &v,
@@ -1359,7 +1264,7 @@ async fn test_order(State(app): AppState, headers: HeaderMap, body: Bytes) -> Ap
     check_amount(b.amount_cents)?;
     let order_ref = match b.order_ref {
         Some(r) => {
-            check_ref(&r, "order_ref")?;
+            contract::check_order_ref(&r, "order_ref")?;
             r
         }
         None => order_ref(&app, "TST")?,

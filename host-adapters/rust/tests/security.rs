@@ -586,3 +586,110 @@ async fn anonymous_order_creation_is_rate_limited_per_client_and_in_total() {
         "{b}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_contract_bodies_get_the_plugins_parse_request_error_byte_for_byte() {
+    use cvco_core::contract::{Operation, ParseRequestInput};
+    use cvco_core::plugin_api::{exports, Empty, Export};
+    let env = env().await;
+    let manager = env.manager().await;
+    let pool = &env.host.as_ref().unwrap().engine.pool;
+    let catalogue = pool
+        .call_async::<exports::ErrorCatalogue>(&Empty {})
+        .await
+        .unwrap();
+    let cases: &[(&str, Operation, &str)] = &[
+        ("/cvco/v1/payments", Operation::CreatePayment, ""),
+        ("/cvco/v1/payments", Operation::CreatePayment, "[1]"),
+        (
+            "/cvco/v1/payments",
+            Operation::CreatePayment,
+            "{\"order_ref\":",
+        ),
+        (
+            "/cvco/v1/payments",
+            Operation::CreatePayment,
+            r#"{"order_ref":"CMD-1","attempt":"a b","beneficiary":"alice.approve@sandbox.cvco.test"}"#,
+        ),
+        (
+            "/cvco/v1/payments",
+            Operation::CreatePayment,
+            r#"{"order_ref":"CMD-1","mode":"card","attempt":"a1"}"#,
+        ),
+        (
+            "/cvco/v1/payments",
+            Operation::CreatePayment,
+            r#"{"order_ref":"CMD-1","attempt":"a1","beneficiary":"not an id"}"#,
+        ),
+        (
+            "/cvco/v1/payments",
+            Operation::CreatePayment,
+            r#"{"order_ref":"CMD-1","mode":"qr","attempt":"a1","beneficiary":"alice.approve@sandbox.cvco.test"}"#,
+        ),
+        (
+            "/cvco/v1/back-office/payments",
+            Operation::BackOfficePayment,
+            r#"{"order_ref":"DOS-1","channel":"ecommerce","attempt":"a1","beneficiary":"alice.approve@sandbox.cvco.test"}"#,
+        ),
+        (
+            "/cvco/v1/back-office/payments",
+            Operation::BackOfficePayment,
+            r#"{"order_ref":"DOS-1","amount_cents":"12","attempt":"a1"}"#,
+        ),
+        (
+            "/cvco/v1/payment-requests",
+            Operation::CreatePaymentRequest,
+            r#"{"order_ref":"DOS-1","amount_cents":5000,"attempt":"r1"}"#,
+        ),
+        (
+            "/cvco/v1/payment-requests",
+            Operation::CreatePaymentRequest,
+            r#"{"order_ref":"DOS-1","delivery":"email","email":"x","attempt":"r1"}"#,
+        ),
+        (
+            "/cvco/v1/payments/pay_NOPE/refund",
+            Operation::Refund,
+            r#"{"amount_cents":-5,"attempt":"rf1"}"#,
+        ),
+        (
+            "/cvco/v1/payment-requests/req_NOPE/finalise",
+            Operation::Finalise,
+            r#"{"amount_cents":0}"#,
+        ),
+        (
+            "/cvco/v1/payments/pay_NOPE/cancel-by-reference",
+            Operation::CancelByReference,
+            r#"{"password":"x"}"#,
+        ),
+    ];
+    for (path, operation, body) in cases {
+        // ParsedRequest is output only (untagged): read the answer as JSON.
+        let expected = pool
+            .call_by_name_async::<_, Value>(
+                exports::ParseRequest::NAME,
+                &ParseRequestInput {
+                    operation: *operation,
+                    body: body.to_string(),
+                },
+            )
+            .await
+            .expect_err(body);
+        let status = catalogue
+            .errors
+            .iter()
+            .find(|e| e.code == expected.code)
+            .unwrap()
+            .http_status;
+        // §1 is the shopper's; §2 the staff's.
+        let client = match operation {
+            Operation::CreatePayment => env.shopper(),
+            _ => manager.clone(),
+        };
+        let a = post_raw(&client, path, "application/json", body.as_bytes().to_vec()).await;
+        assert_eq!(
+            (a.status, a.text.as_str()),
+            (status, serde_json::to_string(&expected).unwrap().as_str()),
+            "{path} {body}"
+        );
+    }
+}

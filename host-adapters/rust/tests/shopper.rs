@@ -565,12 +565,16 @@ async fn a_lost_creation_answer_retried_with_the_same_attempt_creates_one_transa
         .await;
     assert_eq!(done["status"], "authorized");
     let engine = &env.host.as_ref().unwrap().engine;
-    let list: Value = engine
+    let input = cvco_core::plugin_api::ListPaymentsInput {
+        order_ref: Some(order.clone()),
+        ..Default::default()
+    };
+    let list = engine
         .pool
-        .call_async("list_payments", &json!({"order_ref": order}))
+        .call_async::<cvco_core::plugin_api::exports::ListPayments>(&input)
         .await
         .unwrap();
-    assert_eq!(list["total"], 1, "ANCV holds one transaction: {list}");
+    assert_eq!(list.total, 1, "ANCV holds one transaction: {list:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -671,4 +675,46 @@ async fn the_host_cancels_what_outlives_its_deadline() {
         .wait_final(p.body["payment_id"].as_str().unwrap())
         .await;
     assert_eq!(done["status"], "cancelled", "{done}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_merchant_minimum_and_timeout_come_from_the_host_config_and_reach_the_plugin() {
+    let env = env_with(|c| {
+        c.min_amount_cents = 5000;
+        c.authorization_timeout_s = 90;
+    })
+    .await;
+    let shopper = env.shopper();
+    let small = shopper.test_order(4000).await;
+    let c = shopper
+        .get(&format!("/cvco/v1/checkout?order_ref={small}"))
+        .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    assert_eq!(
+        (
+            &c.body["eligible"],
+            &c.body["ineligible_reason"]["code"],
+            &c.body["min_amount_cents"],
+            &c.body["authorization_timeout_s"]
+        ),
+        (
+            &json!(false),
+            &json!("amount_below_minimum"),
+            &json!(5000),
+            &json!(90)
+        ),
+        "{}",
+        c.text
+    );
+    // The plugin got the same minimum: it refuses the payment before any call to ANCV.
+    let paid = shopper.pay(&small, ALICE, "m1").await;
+    assert_eq!(paid.status, 422, "{}", paid.text);
+    assert_eq!(paid.body["code"], "amount_below_minimum");
+    let big = shopper.test_order(6000).await;
+    let c = shopper
+        .get(&format!("/cvco/v1/checkout?order_ref={big}"))
+        .await;
+    assert_eq!(c.body["eligible"], true, "{}", c.text);
+    let paid = shopper.pay(&big, ALICE, "m2").await;
+    assert_eq!(paid.status, 201, "{}", paid.text);
 }
