@@ -121,6 +121,7 @@ def _matrix_module():
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    _schema_outcome(item, report)
     module = _matrix_module()
     params = getattr(getattr(item, "callspec", None), "params", {})
     if module is None or "op" not in params or not report.failed:
@@ -178,7 +179,43 @@ def _grid(lines):
     return out
 
 
+# --- Schemathesis (test_schema.py): per adapter, operations tested, examples sent, failures.
+SCHEMA_OUTCOMES = {}  # (adapter, "METHOD /path") -> "passed" | "failed" | "skipped"
+
+
+def _schema_outcome(item, report):
+    if not item.nodeid.startswith("test_schema.py::") or "[" not in item.name:
+        return
+    if report.when != "call" and not (report.failed or report.skipped):
+        return
+    adapter = getattr(item.funcargs.get("adapter"), "name", None) or item.config.getoption("--driver")
+    operation = item.name.split("[", 1)[1].rstrip("]")
+    previous = SCHEMA_OUTCOMES.get((adapter, operation))
+    if previous != "failed":
+        SCHEMA_OUTCOMES[(adapter, operation)] = report.outcome
+
+
+def _schema_summary(terminalreporter):
+    examples = getattr(sys.modules.get("test_schema"), "EXAMPLES_SENT", {})
+    for adapter in sorted({key[0] for key in SCHEMA_OUTCOMES}):
+        outcomes = {op: outcome for (name, op), outcome in SCHEMA_OUTCOMES.items() if name == adapter}
+        sent = sum(count for (name, _), count in examples.items() if name == adapter)
+        failed = sorted(op for op, outcome in outcomes.items() if outcome == "failed")
+        skipped = sorted(op for op, outcome in outcomes.items() if outcome == "skipped")
+        # An operation whose set-up failed sent nothing: failed, with no examples.
+        line = (f"schemathesis {adapter}: {len(outcomes) - len(skipped)} operations, {sent} examples sent, "
+                f"{len(failed)} failed operations" + (f", {len(skipped)} n/a" if skipped else ""))
+        lines = [line] + [f"  FAILED {op}" for op in failed] + [f"  n/a {op}" for op in skipped]
+        terminalreporter.write_sep("=", f"schemathesis: {adapter}")
+        for text in lines:
+            terminalreporter.write_line(text)
+        target = Path(os.environ.get("CARGO_TARGET_DIR") or HERE.parents[1] / "target")
+        target.mkdir(parents=True, exist_ok=True)
+        (target / f"schemathesis-{adapter}.txt").write_text("\n".join(lines) + "\n")
+
+
 def pytest_terminal_summary(terminalreporter):
+    _schema_summary(terminalreporter)
     module = _matrix_module()
     if module is None or not module.RESULTS:
         return

@@ -97,6 +97,9 @@ CASES = {
     "payment_malformed_json": lambda t: t.send("shopper", "POST", "/payments", '{"order_ref": '),
     "payment_body_not_an_object": lambda t: t.send("shopper", "POST", "/payments", "[]"),
     "payment_empty_body": lambda t: t.send("shopper", "POST", "/payments", ""),
+    "payment_body_not_utf8": lambda t: t.send("shopper", "POST", "/payments", b"\xff\xfeX\x19"),
+    "payment_multipart": lambda t: t.send("shopper", "POST", "/payments", json.dumps(create(t)),
+                                          {"Content-Type": "multipart/form-data; boundary=x"}),
     "payment_text_plain": lambda t: t.send("shopper", "POST", "/payments", json.dumps(create(t)),
                                            {"Content-Type": "text/plain"}),
     "payment_form_encoded": lambda t: t.send("shopper", "POST", "/payments", "order_ref=x&attempt=y",
@@ -148,8 +151,10 @@ CASES = {
     "payment_request_unknown_delivery": lambda t: t.send("staff", "POST", "/payment-requests", {
         "order_ref": t.order(4500), "amount_cents": 4500, "delivery": "pigeon", "capture": "immediate",
         "attempt": "r1"}),
-    "payment_request_missing_amount": lambda t: t.send("staff", "POST", "/payment-requests", {
-        "order_ref": t.order(4500), "delivery": "qr", "capture": "immediate", "attempt": "r1"}),
+    "payment_request_missing_delivery": lambda t: t.send("staff", "POST", "/payment-requests", {
+        "order_ref": t.order(4500), "amount_cents": 4500, "capture": "immediate", "attempt": "r1"}),
+    "payment_request_zero_amount": lambda t: t.send("staff", "POST", "/payment-requests", {
+        "order_ref": t.order(4500), "amount_cents": 0, "delivery": "qr", "capture": "immediate", "attempt": "r1"}),
     "payment_request_email_without_address": lambda t: t.send("staff", "POST", "/payment-requests", {
         "order_ref": t.order(4500), "amount_cents": 4500, "delivery": "email", "capture": "immediate",
         "attempt": "r1"}),
@@ -159,7 +164,6 @@ CASES = {
     "transactions_unreadable_amount": lambda t: t.send("staff", "GET", "/transactions",
                                                        params={"min_amount_cents": "lots"}),
     "transactions_unreadable_date": lambda t: t.send("staff", "GET", "/transactions", params={"from": "yesterday"}),
-    "transactions_unknown_status": lambda t: t.send("staff", "GET", "/transactions", params={"status": "paid-ish"}),
 }
 
 

@@ -133,7 +133,7 @@ class Real:
         if self.staff is not None:
             request_order = self.shopper.create_order(3000)
             response = self.staff.post(f"{adapter.base_url}/payment-requests", json={
-                "order_ref": request_order, "amount_cents": 3000, "delivery": "qr", "capture": "deferred",
+                "order_ref": request_order, "amount_cents": 3000, "delivery": "qr", "capture": "immediate",
                 "attempt": uuid.uuid4().hex}, timeout=30)
             assert response.status_code == 201, response.text
             self.request_id = response.json()["request_id"]

@@ -50,7 +50,7 @@ pub const EXPECTED_SUITES: &[(&str, u64)] = &[
     ("contract: pretix", 66),
     ("contract: vendure", 66),
     ("contract: cvco-host", 111),
-    (pretix::IDENTICAL_ERRORS_SUITE, 45),
+    (pretix::IDENTICAL_ERRORS_SUITE, 47),
     (FUZZ_SUITE, 4),
 ];
 const FUZZ_SUITE: &str = "fuzz targets (cvco-core)";
