@@ -91,11 +91,15 @@ fn main() {
     })
     .unwrap();
 
-    // Sanity: both calls succeed, so the timings are of the real work.
+    // Sanity: every timed call succeeds, so the timings are of the real work.
+    let contract = contract_inputs();
     for (f, input) in [
         ("validate_beneficiary", &validate_input),
         ("verify_notification", &verify_input),
-    ] {
+    ]
+    .into_iter()
+    .chain(contract.iter().map(|(f, i)| (*f, i)))
+    {
         let out: Vec<u8> = plugin.call::<&[u8], Vec<u8>>(f, input).expect("call");
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert!(v.get("ok").is_some(), "{f}: {v}");
@@ -109,6 +113,11 @@ fn main() {
     };
     let p_validate = plugin_call("validate_beneficiary", &validate_input);
     let p_verify = plugin_call("verify_notification", &verify_input);
+    // The contract's exports a Python or TypeScript adapter calls on every request.
+    let contract_calls: Vec<(&str, f64)> = contract
+        .into_iter()
+        .map(|(f, input)| (f, plugin_call(f, &input)))
+        .collect();
 
     // Natively: the same JSON in, core function, JSON reply out.
     let n_validate = median_us(RUNS, || {
@@ -130,6 +139,9 @@ fn main() {
 
     figure("plugin_call_us_validate_beneficiary", p_validate, "us");
     figure("plugin_call_us_verify_notification", p_verify, "us");
+    for (f, us) in contract_calls {
+        figure(&format!("plugin_call_us_{f}"), us, "us");
+    }
     figure("native_call_us_validate_beneficiary", n_validate, "us");
     figure("native_call_us_verify_notification", n_verify, "us");
     figure(
@@ -142,4 +154,39 @@ fn main() {
         p_verify / n_verify,
         "x",
     );
+}
+
+/// One realistic input per contract export: a shopper's body to check, an order's checkout, and
+/// the Payment of an authorized transaction to render.
+fn contract_inputs() -> Vec<(&'static str, Vec<u8>)> {
+    let body = r#"{"order_ref":"CMD-2026-0042","mode":"identifier","beneficiary":"Bruno.Partial@sandbox.cvco.test","attempt":"c0a8f1"}"#;
+    let parse = serde_json::json!({"operation": "create_payment", "body": body});
+    let checkout = serde_json::json!({"order_ref": "CMD-2026-0042", "order_total_cents": 12000,
+                                      "order_remaining_cents": 8500, "modes": ["identifier", "qr"]});
+    let payment = serde_json::json!({
+        "id": "tx_8f3k2", "order_ref": "CMD-2026-0042", "amount_cents": 12000, "currency": "EUR",
+        "channel": "ecommerce", "adjustable": true, "capture_mode": "NORMAL",
+        "status": "partially_authorized", "final": true, "authorized_cents": 3500,
+        "remaining_cents": 8500, "captured_cents": 3500, "refunded_cents": 0,
+        "ancv_state": "VALIDATED", "ancv_label_fr": "Transaction autorisée et encaissée",
+        "ancv_label_en": "Transaction authorized and captured",
+        "payers": [{"beneficiary": "bruno.partial@sandbox.cvco.test", "amount_cents": 3500,
+                    "authorizations": [{"number": "482913", "type": "DEBIT", "amount_cents": 3500,
+                                        "validated_at": "2026-11-22T21:50:12.000Z", "holder": "B. Martin"}]}],
+        "refunds": [], "created_at": "2026-11-22T21:49:00.000Z", "updated_at": "2026-11-22T21:50:12.000Z",
+        "next_action": {"type": "none"}});
+    let render = serde_json::json!({
+        "payment_id": "pay_01HZX3J8Q1", "order_ref": "CMD-2026-0042", "mode": "identifier",
+        "order_total_cents": 12000, "order_remaining_cents": 8500, "sequence": 4,
+        "created_at": "2026-11-22T21:49:00.000Z", "updated_at": "2026-11-22T21:50:12.000Z",
+        "events_url": "/cvco/v1/payments/pay_01HZX3J8Q1/events",
+        "beneficiary_masked": "b***@sandbox.cvco.test", "payment": payment});
+    [
+        ("parse_request", parse),
+        ("checkout", checkout),
+        ("render_payment", render),
+    ]
+    .into_iter()
+    .map(|(f, v)| (f, v.to_string().into_bytes()))
+    .collect()
 }
