@@ -1,14 +1,22 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { Allow, Ctx, Logger, Permission, RequestContext } from '@vendure/core';
 import type { Request, Response } from 'express';
 
-import { CvcoFailure, cvcoError } from './errors';
+import { CvcoErrorBody, CvcoFailure, cvcoError, errorBody } from './errors';
 import { ContractPayment, CvcoService } from './cvco.service';
 
-function failureOf(e: unknown): CvcoFailure {
-    if (e instanceof CvcoFailure) return e;
-    Logger.error(`cvco: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 'CvcoPlugin');
-    return new CvcoFailure(cvcoError('internal'));
+/** The cvco error body as compact JSON in the contract's key order: byte-identical on every adapter. */
+function sendError(res: Response, body: CvcoErrorBody, status: number) {
+    res.status(status).type('application/json').send(JSON.stringify(errorBody(body)));
+}
+
+function sendFailure(res: Response, e: unknown) {
+    if (!(e instanceof CvcoFailure)) {
+        Logger.error(`cvco: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 'CvcoPlugin');
+        e = new CvcoFailure(cvcoError('internal'));
+    }
+    const failure = e as CvcoFailure;
+    sendError(res, failure.body, failure.status);
 }
 
 /** PROTOCOL.md §1 (the widget's endpoints) and §3 (ANCV notifications), under `/cvco/v1`. */
@@ -21,7 +29,7 @@ export class CvcoController {
             const body = await work();
             res.status(status).json(body);
         } catch (e) {
-            res.status(failureOf(e).status).json(failureOf(e).body);
+            sendFailure(res, e);
         }
     }
 
@@ -33,12 +41,15 @@ export class CvcoController {
 
     @Post('payments')
     @Allow(Permission.Owner)
-    async create(@Ctx() ctx: RequestContext, @Body() body: unknown, @Res() res: Response) {
+    async create(@Ctx() ctx: RequestContext, @Req() req: Request & { rawBody?: Buffer }, @Res() res: Response) {
         try {
-            const { created, payment } = await this.service.createShopperPayment(ctx, body);
+            // The plugin parses the request's text; Nest's JSON parser has read it already unless
+            // the raw-body middleware kept it (then malformed JSON gets the same error as elsewhere).
+            const text = req.rawBody ? req.rawBody.toString('utf8') : JSON.stringify(req.body ?? null);
+            const { created, payment } = await this.service.createShopperPayment(ctx, text);
             res.status(created ? 201 : 200).json(payment);
         } catch (e) {
-            res.status(failureOf(e).status).json(failureOf(e).body);
+            sendFailure(res, e);
         }
     }
 
@@ -62,7 +73,7 @@ export class CvcoController {
         try {
             current = await this.service.shopperPayment(ctx, id);
         } catch (e) {
-            res.status(failureOf(e).status).json(failureOf(e).body);
+            sendFailure(res, e);
             return;
         }
         res.status(200);
@@ -117,9 +128,10 @@ export class CvcoController {
         try {
             const outcome = await this.service.handleNotification(headers, raw.toString('utf8'));
             if (outcome.status === 204) res.status(204).end();
+            else if (outcome.status >= 400) sendError(res, outcome.body as CvcoErrorBody, outcome.status);
             else res.status(outcome.status).json(outcome.body);
-        } catch {
-            res.status(500).json(cvcoError('internal'));
+        } catch (e) {
+            sendFailure(res, e);
         }
     }
 }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import {
     ConfigService,
     CreatePaymentErrorResult,
@@ -22,8 +22,9 @@ import { LessThanOrEqual } from 'typeorm';
 
 import { CONTRACT_BASE, CVCO_PLUGIN_OPTIONS } from './constants';
 import { CvcoNotificationEvent, CvcoPaymentRecord } from './entities';
-import { CvcoErrorBody, cvcoError, CvcoFailure, outcomeUnknown } from './errors';
+import { CvcoErrorBody, cvcoError, CvcoFailure, errorBody, outcomeUnknown } from './errors';
 import { CvcoMetadata, CvcoPluginOptions, PluginPayment } from './types';
+import { Exports } from './exports';
 import { WasmPool } from './wasm';
 import { AWAITING_BENEFICIARY } from './payment-process';
 
@@ -32,41 +33,40 @@ const loggerCtx = 'CvcoPlugin';
 const OPEN_STATES: PaymentState[] = [AWAITING_BENEFICIARY];
 const COVERING_STATES: PaymentState[] = ['Authorized', 'Settled'];
 
-/** The contract's Payment object (host-adapters/PROTOCOL.md). */
+/** The contract's Payment object (host-adapters/PROTOCOL.md), as the plugin's `render_payment` makes it. */
 export interface ContractPayment {
     payment_id: string;
     order_ref: string;
     amount_cents: number;
-    currency: string;
-    mode: string;
     /** The plugin's statuses, plus `unknown`: the creation's outcome is not known yet (reconciling). */
     status: string;
     final: boolean;
-    authorized_cents: number;
-    remaining_cents: number;
-    refunded_cents: number;
-    order_total_cents: number;
-    order_remaining_cents: number;
-    beneficiary_masked: string;
-    deadline: string | null;
-    next_action: { type: string; qr_payload?: string; expires_at?: string; deadline?: null };
-    ancv_state: string | null;
-    ancv_label_fr: string | null;
-    ancv_label_en: string | null;
     /** ANCV's transaction; null while the creation's outcome is unknown. */
     transaction_id: string | null;
-    authorizations: Array<{ number: string; amount_cents: number; validated_at: string }>;
-    error: unknown;
     sequence: number;
-    created_at: string;
-    updated_at: string;
-    events_url: string;
+    [key: string]: unknown;
+}
+
+/** The `checkout` export's answer (PROTOCOL.md §1, `current_payment` filled by the adapter). */
+interface Checkout {
+    eligible: boolean;
+    ineligible_reason: CvcoErrorBody | null;
+    current_payment: ContractPayment | null;
+    [key: string]: unknown;
+}
+
+/** `parse_request` of a `create_payment` body: normalised, beneficiary required for `identifier`. */
+interface CreateRequest {
+    order_ref: string;
+    mode: string;
+    beneficiary?: string;
+    attempt: string;
 }
 
 type Listener = (payment: ContractPayment) => void;
 
 @Injectable()
-export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
     readonly pool: WasmPool;
     private locks = new Map<string, Promise<unknown>>();
     private listeners = new Map<string, Set<Listener>>();
@@ -93,8 +93,10 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
     get methodCode(): string {
         return this.options.paymentMethodCode ?? 'cvco';
     }
-    get minAmountCents(): number {
-        return this.options.minAmountCents ?? 2000;
+
+    /** The error catalogue is read before the first request (a plugin that does not load stops the start). */
+    async onModuleInit() {
+        await this.pool.loadCatalogue();
     }
 
     onApplicationBootstrap() {
@@ -153,17 +155,16 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
     private async createAtAncv(
         order: Order,
         amount: number,
-        beneficiary: unknown,
+        beneficiary: string,
         attempt: string,
         attach: 'none' | 'pending',
     ): Promise<{ record?: CvcoPaymentRecord; payment?: PluginPayment; error?: CvcoErrorBody }> {
-        if (order.currencyCode !== 'EUR') return { error: cvcoError('currency_not_supported') };
-        if (typeof beneficiary !== 'string' || !beneficiary) return { error: cvcoError('invalid_beneficiary', 'beneficiary') };
+        // Already normalised by `parse_request`: this call only gives the masked form.
         let checked: { value: string; masked: string };
         try {
-            checked = await this.pool.call('validate_beneficiary', { input: beneficiary });
+            checked = await this.pool.call(Exports.validateBeneficiary, { input: beneficiary });
         } catch (e) {
-            if (e instanceof CvcoFailure) return { error: e.body.code === 'invalid_beneficiary' ? { ...e.body, field: 'beneficiary' } : e.body };
+            if (e instanceof CvcoFailure) return { error: e.body };
             throw e;
         }
         const input: Record<string, unknown> = {
@@ -173,7 +174,6 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
             beneficiary: checked.value,
             idempotency_key: `vendure-${order.code}-${attempt}`,
         };
-        if (this.options.adjustable !== undefined) input.adjustable = this.options.adjustable;
         if (this.options.publicUrl) {
             input.notification_url = `${this.options.publicUrl.replace(/\/$/, '')}${CONTRACT_BASE}/notifications`;
         }
@@ -209,7 +209,7 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
     private async callCreate(record: CvcoPaymentRecord): Promise<{ payment?: PluginPayment; unknown?: CvcoErrorBody; refused?: CvcoErrorBody }> {
         let payment: PluginPayment;
         try {
-            payment = await this.pool.call<PluginPayment>('create_payment', record.createInput);
+            payment = await this.pool.call<PluginPayment>(Exports.createPayment, record.createInput);
         } catch (e) {
             const body = e instanceof CvcoFailure ? e.body : cvcoError('internal');
             if (!(e instanceof CvcoFailure)) Logger.error(`create_payment ${record.paymentId}: ${String(e)}`, loggerCtx);
@@ -303,7 +303,7 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
     /** Start-up check: the plugin reaches ANCV with this configuration (`check_connection`). */
     async startupCheck(): Promise<{ ok: true; shop_id: string; api_base_url: string } | { ok: false; error: CvcoErrorBody }> {
         try {
-            const ok = await this.pool.call<{ ok: true; shop_id: string; api_base_url: string }>('check_connection', {});
+            const ok = await this.pool.call<{ ok: true; shop_id: string; api_base_url: string }>(Exports.checkConnection, {});
             Logger.info(`connected to ANCV at ${ok.api_base_url} as ${ok.shop_id}`, loggerCtx);
             return ok;
         } catch (e) {
@@ -337,14 +337,24 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
             payment = record.payment;
         } else {
             // A storefront calling addPaymentToOrder itself: same rules as POST /payments.
-            const attempt =
-                typeof metadata.attempt === 'string' && /^.{1,64}$/.test(metadata.attempt) ? metadata.attempt : randomUUID();
+            let asked: CreateRequest;
+            try {
+                asked = await this.parseRequest(
+                    JSON.stringify({ order_ref: order.code, beneficiary: metadata.beneficiary, attempt: metadata.attempt ?? randomUUID() }),
+                );
+                const rules = await this.checkoutOf(order, amount);
+                if (rules.ineligible_reason) return fail(rules.ineligible_reason);
+            } catch (e) {
+                if (e instanceof CvcoFailure) return fail(e.body);
+                throw e;
+            }
+            const { attempt } = asked;
             const ctx = await this.backgroundContext();
             const same = await this.records.findOne({ where: { orderCode: order.code, attempt } });
-            if (same) return fail({ ...cvcoError('payment_in_progress'), payment_id: same.paymentId });
+            if (same) return fail(cvcoError('payment_in_progress', { payment_id: same.paymentId }));
             const open = await this.openPayment(ctx, order, attempt);
-            if (open) return fail({ ...cvcoError('payment_in_progress'), payment_id: open.payment_id });
-            const made = await this.createAtAncv(order, amount, metadata.beneficiary, attempt, 'none');
+            if (open) return fail(cvcoError('payment_in_progress', { payment_id: open.payment_id }));
+            const made = await this.createAtAncv(order, amount, asked.beneficiary!, attempt, 'none');
             if (!made.payment) return fail(made.error ?? cvcoError('internal'));
             record = made.record!;
             payment = made.payment;
@@ -355,8 +365,6 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
             mode: 'identifier',
             beneficiary_masked: record.beneficiaryMasked,
             sequence: record.sequence + 1,
-            ancv_sequence: 0,
-            events: [],
             payment,
             error: null,
         };
@@ -384,7 +392,7 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         const p = m.payment;
         if (p.final && p.authorized_cents === 0) return { success: true };
         try {
-            const after = await this.pool.call<PluginPayment>('cancel_payment', { payment_id: payment.transactionId });
+            const after = await this.pool.call<PluginPayment>(Exports.cancelPayment, { payment_id: payment.transactionId });
             return { success: true, metadata: { cvco: this.nextMetadata(m, after) } };
         } catch (e) {
             if (e instanceof CvcoFailure) return { success: false, errorMessage: JSON.stringify(e.body) };
@@ -400,7 +408,7 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         if (reason) input.reason = reason.slice(0, 200);
         for (let attempt = 1; ; attempt++) {
             try {
-                const after = await this.pool.call<PluginPayment>('refund_payment', input);
+                const after = await this.pool.call<PluginPayment>(Exports.refundPayment, input);
                 const refund = after.refunds[after.refunds.length - 1];
                 setTimeout(() => void this.refresh(after.id).catch(() => undefined), 0);
                 return { state: 'Settled', transactionId: refund?.id ?? '', metadata: { refunded_cents: after.refunded_cents } };
@@ -417,10 +425,9 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
 
     // ---------------------------------------------------------------- following ANCV
 
+    /** Any change of ANCV's payment is a new contract Payment: a new sequence (SSE event id). */
     private nextMetadata(m: CvcoMetadata, p: PluginPayment): CvcoMetadata {
-        const visible = (x: PluginPayment) =>
-            JSON.stringify([x.status, x.final, x.authorized_cents, x.refunded_cents, x.ancv_state, x.next_action]);
-        const changed = visible(m.payment) !== visible(p);
+        const changed = JSON.stringify(m.payment) !== JSON.stringify(p);
         return { ...m, payment: p, sequence: m.sequence + (changed ? 1 : 0) };
     }
 
@@ -433,29 +440,25 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
     }
 
     /** Re-reads a payment at ANCV, records it, moves the Vendure payment and order, tells SSE subscribers. */
-    async refresh(transactionId: string, seen?: { eventId: string; sequence: number }): Promise<'recorded' | 'duplicate' | 'unknown'> {
+    async refresh(transactionId: string): Promise<'recorded' | 'unknown'> {
         if (this.stopped) return 'unknown';
         return this.withLock(transactionId, async () => {
             const ctx = await this.backgroundContext();
             const vp = await this.findPayment(ctx, transactionId);
             if (!vp) return 'unknown';
-            let m = vp.metadata?.cvco as CvcoMetadata | undefined;
+            const m = vp.metadata?.cvco as CvcoMetadata | undefined;
             if (!m) return 'unknown';
-            if (seen) {
-                if (m.events.includes(seen.eventId) || seen.sequence <= m.ancv_sequence) return 'duplicate';
-            }
-            let p = await this.pool.call<PluginPayment>('get_payment', { payment_id: transactionId });
+            let p = await this.pool.call<PluginPayment>(Exports.getPayment, { payment_id: transactionId });
             if (!p.final && p.next_action.type === 'wait_for_app' && p.next_action.deadline) {
                 // ANCV expires it itself; past a grace period we cancel so nothing stays open forever.
                 const late = Date.now() - Date.parse(p.next_action.deadline) > 30_000;
-                if (late) p = await this.pool.call<PluginPayment>('cancel_payment', { payment_id: transactionId });
+                if (late) p = await this.pool.call<PluginPayment>(Exports.cancelPayment, { payment_id: transactionId });
             }
-            m = this.nextMetadata(m, p);
-            if (seen) {
-                m.events = [...m.events, seen.eventId].slice(-100);
-                m.ancv_sequence = Math.max(m.ancv_sequence, seen.sequence);
+            const next = this.nextMetadata(m, p);
+            // Written only when something changed: the row's updated_at is the Payment's host side.
+            if (JSON.stringify(next) !== JSON.stringify(m)) {
+                await this.connection.getRepository(ctx, Payment).update(vp.id, { metadata: { ...vp.metadata, cvco: next } as any });
             }
-            await this.connection.getRepository(ctx, Payment).update(vp.id, { metadata: { ...vp.metadata, cvco: m } as any });
             await this.moveVendurePayment(ctx, vp, p);
             await this.broadcast(ctx, transactionId);
             return 'recorded';
@@ -520,28 +523,44 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
     }
 
     /**
-     * §3: verify, deduplicate by event id, then read the truth with `get_payment`. A transaction no
-     * Vendure payment knows yet may be the answer of a creation still in flight or of unknown
-     * outcome: the order's unknown records are reconciled first, then the notification applies.
+     * §3: verify, deduplicate (event id, then the sequence per `object_key`, as every adapter), then
+     * read the truth with `get_payment`. A transaction no Vendure payment knows yet may be the answer
+     * of a creation still in flight or of unknown outcome: the order's unknown records are reconciled
+     * first, then the notification applies. One still unknown: 204, no payment changes.
      */
     async handleNotification(headers: Record<string, string>, body: string): Promise<{ status: number; body?: unknown }> {
-        let verified: {
-            event_id: string;
-            notification: { transaction_id?: string; merchant_order_id?: string; sequence: number };
-        };
+        let verified: { event_id: string; object_key: string; notification: { merchant_order_id?: string; sequence: number } };
         try {
-            verified = await this.pool.call('verify_notification', { headers, body });
+            verified = await this.pool.call(Exports.verifyNotification, { headers, body });
         } catch (e) {
             if (e instanceof CvcoFailure) {
                 return { status: e.body.code.startsWith('notification_') ? 400 : e.status, body: e.body };
             }
             throw e;
         }
+        const { event_id: eventId, object_key: objectKey } = verified;
+        const sequence = verified.notification.sequence;
         const events = this.connection.rawConnection.getRepository(CvcoNotificationEvent);
-        if (await events.findOne({ where: { eventId: verified.event_id } })) return { status: 200, body: { duplicate: true } };
-        const tx = verified.notification.transaction_id;
-        if (!tx) return { status: 200, body: { duplicate: false, ignored: true } };
-        const seen = { eventId: verified.event_id, sequence: verified.notification.sequence };
+        // A concurrent delivery of the same event loses on the unique event id: nothing to add.
+        const processed = () => events.save(new CvcoNotificationEvent({ eventId, objectKey, sequence })).catch(() => undefined);
+        const duplicate = { status: 200, body: { duplicate: true } };
+        if (await events.findOne({ where: { eventId } })) return duplicate;
+        const newest = await events
+            .createQueryBuilder('n')
+            .select('MAX(n.sequence)', 'sequence')
+            .where('n.objectKey = :objectKey', { objectKey })
+            .getRawOne<{ sequence: number | null }>();
+        if (newest?.sequence != null && Number(newest.sequence) >= sequence) {
+            await processed();
+            return duplicate;
+        }
+        const colon = objectKey.indexOf(':');
+        const tx = objectKey.slice(colon + 1);
+        // Only transactions are followed here; another object is none of this adapter's.
+        if (objectKey.slice(0, colon) !== 'transaction' || !tx) {
+            await processed();
+            return { status: 204 };
+        }
         try {
             const ctx = await this.backgroundContext();
             let known = !!(await this.findPayment(ctx, tx));
@@ -556,17 +575,10 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
                 });
                 known = !!(await this.findPayment(ctx, tx));
             }
-            if (!known) {
-                const record = await this.records.findOne({ where: { transactionId: tx } });
-                // Created by the handler, its Vendure payment not written yet: ANCV retries later.
-                if (record && record.outcome === 'created') return { status: 404, body: cvcoError('payment_not_found') };
-                Logger.info(`notification ${verified.event_id} for a transaction of no record (${tx})`, loggerCtx);
-                await events.save(new CvcoNotificationEvent({ eventId: verified.event_id }));
-                return { status: 204 };
-            }
-            const outcome = await this.refresh(tx, seen);
-            if (outcome === 'duplicate') return { status: 200, body: { duplicate: true } };
-            await events.save(new CvcoNotificationEvent({ eventId: verified.event_id })).catch(() => undefined);
+            // No payment carries it (yet): acknowledged, nothing changes; polling reads the truth.
+            if (!known) Logger.info(`notification ${eventId} for a transaction no payment carries: ${tx}`, loggerCtx);
+            else await this.refresh(tx);
+            await processed();
             return { status: 204 };
         } catch (e) {
             if (e instanceof CvcoFailure) return { status: e.status, body: e.body };
@@ -578,7 +590,7 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
 
     /** The shopper's own order: the session's active order, the customer's, or Vendure's order-by-code rule. */
     async shopperOrder(ctx: RequestContext, orderRef: unknown): Promise<Order> {
-        if (typeof orderRef !== 'string' || !orderRef) throw new CvcoFailure(cvcoError('invalid_request', 'order_ref'));
+        if (typeof orderRef !== 'string' || !orderRef) throw new CvcoFailure(cvcoError('invalid_request', { field: 'order_ref' }));
         const order = await this.orderService.findOneByCode(ctx, orderRef, ['customer', 'customer.user']);
         if (!order || !(await this.canAccess(ctx, order))) throw new CvcoFailure(cvcoError('order_not_found'));
         return order;
@@ -608,10 +620,11 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         order: Order,
     ): Promise<Array<{ payment: ContractPayment; attempt: string }>> {
         const { all, cvco } = await this.cvcoPayments(ctx, order);
-        const out = cvco.map(vp => ({ payment: this.toContract(vp, order, all), attempt: (vp.metadata.cvco as CvcoMetadata).attempt }));
+        const out: Array<{ payment: ContractPayment; attempt: string }> = [];
+        for (const vp of cvco) out.push({ payment: await this.toContract(vp, order, all), attempt: (vp.metadata.cvco as CvcoMetadata).attempt });
         const carried = new Set(out.map(x => x.payment.payment_id));
         for (const r of await this.recordsOfOrder(order.code)) {
-            if (!carried.has(r.paymentId)) out.push({ payment: this.recordContract(r, order, all), attempt: r.attempt });
+            if (!carried.has(r.paymentId)) out.push({ payment: await this.recordContract(r, order, all), attempt: r.attempt });
         }
         return out;
     }
@@ -626,53 +639,41 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         return Math.max(0, order.totalWithTax - covered);
     }
 
-    private ineligibility(order: Order, remaining: number): CvcoErrorBody | null {
-        if (order.currencyCode !== 'EUR') return cvcoError('currency_not_supported');
-        if (order.state !== 'ArrangingPayment' || remaining === 0) return cvcoError('illegal_transition');
-        if (remaining < this.minAmountCents) return cvcoError('amount_below_minimum', 'amount_cents');
-        return null;
-    }
-
-    async checkout(ctx: RequestContext, orderRef: unknown) {
-        const order = await this.shopperOrder(ctx, orderRef);
-        const { all } = await this.cvcoPayments(ctx, order);
-        const remaining = this.remaining(order, all);
-        const reason = this.ineligibility(order, remaining);
-        const open = (await this.orderContracts(ctx, order)).filter(x => !x.payment.final).pop();
-        return {
+    /** The contract's rules for this order: the plugin's `checkout` export (settings from its config). */
+    private checkoutOf(order: Order, remaining: number): Promise<Checkout> {
+        return this.pool.call<Checkout>(Exports.checkout, {
             order_ref: order.code,
             order_total_cents: order.totalWithTax,
             order_remaining_cents: remaining,
             currency: order.currencyCode,
-            eligible: reason === null,
-            ineligible_reason: reason,
-            min_amount_cents: this.minAmountCents,
-            adjustable: this.options.adjustable ?? true,
-            authorization_timeout_s: this.options.authorizationTimeoutS ?? 180,
+            payable: order.state === 'ArrangingPayment',
             modes: ['identifier'],
-            current_payment: open?.payment ?? null,
-        };
+        });
+    }
+
+    /** A `POST /payments` body, normalised by the plugin's `parse_request` (its errors as every adapter's). */
+    private parseRequest(body: string): Promise<CreateRequest> {
+        return this.pool.call<CreateRequest>(Exports.parseRequest, { operation: 'create_payment', body });
+    }
+
+    async checkout(ctx: RequestContext, orderRef: unknown): Promise<Checkout> {
+        const order = await this.shopperOrder(ctx, orderRef);
+        const { all } = await this.cvcoPayments(ctx, order);
+        const rules = await this.checkoutOf(order, this.remaining(order, all));
+        const open = (await this.orderContracts(ctx, order)).filter(x => !x.payment.final).pop();
+        return { ...rules, current_payment: open?.payment ?? null };
     }
 
     /**
-     * POST /payments: idempotent per order and attempt; the amount is the order's remainder. The
-     * order's unknown creations are reconciled first; while one of its payments is in progress
-     * (unknown included) another attempt gets 409 `payment_in_progress` with that payment's id.
+     * POST /payments (`body`: the request's text): idempotent per order and attempt; the amount is
+     * the order's remainder. The order's unknown creations are reconciled first; while one of its
+     * payments is in progress (unknown included) another attempt gets 409 `payment_in_progress`
+     * with that payment's id.
      */
-    async createShopperPayment(ctx: RequestContext, body: any): Promise<{ created: boolean; payment: ContractPayment }> {
-        if (!body || typeof body !== 'object') throw new CvcoFailure(cvcoError('invalid_request'));
-        const { order_ref, mode, beneficiary, attempt } = body;
-        if (typeof attempt !== 'string' || attempt.length < 1 || attempt.length > 64) {
-            throw new CvcoFailure(cvcoError('invalid_request', 'attempt'));
-        }
-        if (mode !== 'identifier') throw new CvcoFailure(cvcoError('invalid_request', 'mode'));
-        if (typeof beneficiary !== 'string') throw new CvcoFailure(cvcoError('invalid_beneficiary', 'beneficiary'));
-        await this.pool.call('validate_beneficiary', { input: beneficiary }).catch((e: unknown) => {
-            if (e instanceof CvcoFailure && e.body.code === 'invalid_beneficiary') {
-                throw new CvcoFailure({ ...e.body, field: 'beneficiary' });
-            }
-            throw e;
-        });
+    async createShopperPayment(ctx: RequestContext, body: string): Promise<{ created: boolean; payment: ContractPayment }> {
+        const { order_ref, mode, beneficiary, attempt } = await this.parseRequest(body);
+        // This adapter offers the identifier only (the checkout's `modes`).
+        if (mode !== 'identifier') throw new CvcoFailure(cvcoError('invalid_request', { field: 'mode' }));
         const order = await this.shopperOrder(ctx, order_ref);
         return this.withLock(`order:${order.code}`, async () => {
             const bg = await this.backgroundContext();
@@ -680,21 +681,22 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
                 if (r.outcome === 'unknown') await this.reconcileRecord(bg, r.paymentId);
             }
             const fresh = async () => (await this.orderService.findOne(ctx, order.id)) ?? order;
-            const known = await this.orderContracts(ctx, await fresh());
+            const current = await fresh();
+            const known = await this.orderContracts(ctx, current);
             const same = known.find(x => x.attempt === attempt);
             if (same) return { created: false, payment: same.payment };
             const open = known.find(x => !x.payment.final);
-            if (open) throw new CvcoFailure({ ...cvcoError('payment_in_progress'), payment_id: open.payment.payment_id });
-            const { all } = await this.cvcoPayments(ctx, order);
-            const amount = this.remaining(order, all);
-            const reason = this.ineligibility(order, amount);
-            if (reason) throw new CvcoFailure(reason);
-            const made = await this.createAtAncv(order, amount, beneficiary, attempt, 'pending');
+            if (open) throw new CvcoFailure(cvcoError('payment_in_progress', { payment_id: open.payment.payment_id }));
+            const { all } = await this.cvcoPayments(ctx, current);
+            const amount = this.remaining(current, all);
+            const rules = await this.checkoutOf(current, amount);
+            if (rules.ineligible_reason) throw new CvcoFailure(rules.ineligible_reason);
+            const made = await this.createAtAncv(current, amount, beneficiary!, attempt, 'pending');
             if (!made.record) throw new CvcoFailure(made.error ?? cvcoError('internal'));
             // Outcome unknown (PROTOCOL.md): kept as `unknown`, answered with the retryable error
             // naming it, so the caller follows that payment instead of starting another.
             if (!made.payment && made.error) {
-                throw new CvcoFailure({ ...made.error, retryable: true, payment_id: made.record.paymentId });
+                throw new CvcoFailure(errorBody({ ...made.error, retryable: true, payment_id: made.record.paymentId }));
             }
             if (made.payment) await this.attach(bg, made.record);
             const after = (await this.orderContracts(ctx, await fresh())).find(x => x.payment.payment_id === made.record!.paymentId);
@@ -730,9 +732,9 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
             await this.reconcile(current.payment_id);
             current = await this.shopperPayment(ctx, paymentId);
             if (current.final) throw new CvcoFailure(cvcoError('illegal_transition'));
-            if (!current.transaction_id) throw new CvcoFailure({ ...cvcoError('payment_in_progress'), payment_id: current.payment_id });
+            if (!current.transaction_id) throw new CvcoFailure(cvcoError('payment_in_progress', { payment_id: current.payment_id }));
         }
-        await this.pool.call<PluginPayment>('cancel_payment', { payment_id: current.transaction_id });
+        await this.pool.call<PluginPayment>(Exports.cancelPayment, { payment_id: current.transaction_id });
         await this.refresh(current.transaction_id!);
         return this.shopperPayment(ctx, paymentId);
     }
@@ -763,7 +765,7 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         if (!order) return;
         const { all } = await this.cvcoPayments(ctx, order);
         const current = all.find(p => idsAreEqual(p.id, vp.id)) ?? vp;
-        const payment = this.toContract(current, order, all);
+        const payment = await this.toContract(current, order, all);
         for (const listener of [...set]) listener(payment);
     }
 
@@ -776,89 +778,47 @@ export class CvcoService implements OnApplicationBootstrap, OnApplicationShutdow
         if (found) for (const listener of [...set]) listener(found.payment);
     }
 
-    /** The contract Payment of a record no Vendure payment carries (yet). */
-    recordContract(r: CvcoPaymentRecord, order: Order, payments: Payment[]): ContractPayment {
-        const base = {
-            payment_id: r.paymentId,
-            order_ref: order.code,
-            currency: 'EUR',
-            mode: r.mode,
-            order_total_cents: order.totalWithTax,
-            order_remaining_cents: this.remaining(order, payments),
-            beneficiary_masked: r.beneficiaryMasked,
-            sequence: r.sequence,
-            created_at: new Date(r.createdAt).toISOString(),
-            updated_at: new Date(r.updatedAt).toISOString(),
-            events_url: `${CONTRACT_BASE}/payments/${encodeURIComponent(r.paymentId)}/events`,
-        };
-        if (r.outcome === 'created' && r.payment) {
-            return { ...this.paymentFields(r.payment, r.error), ...base, sequence: r.sequence, updated_at: r.payment.updated_at };
-        }
-        const failed = r.outcome === 'failed';
-        return {
-            ...base,
-            amount_cents: r.amountCents,
-            status: failed ? 'failed' : 'unknown',
-            final: failed,
-            authorized_cents: 0,
-            remaining_cents: r.amountCents,
-            refunded_cents: 0,
-            deadline: null,
-            next_action: failed ? { type: 'none' } : { type: 'wait_for_app', deadline: null },
-            ancv_state: null,
-            ancv_label_fr: null,
-            ancv_label_en: null,
-            transaction_id: null,
-            authorizations: [],
-            error: failed ? (r.error ?? cvcoError('internal')) : null,
-        };
-    }
-
-    /** The fields of a Payment that come from ANCV's transaction. */
-    private paymentFields(p: PluginPayment, error: unknown) {
-        const na = p.next_action;
-        const next_action = p.final
-            ? { type: 'none' }
-            : na.type === 'show_qr'
-              ? { type: 'show_qr', qr_payload: na.payload, expires_at: na.expires_at }
-              : { type: 'wait_for_app' };
-        return {
-            amount_cents: p.amount_cents,
-            currency: p.currency,
-            status: p.status,
-            final: p.final,
-            authorized_cents: p.authorized_cents,
-            remaining_cents: p.remaining_cents,
-            refunded_cents: p.refunded_cents,
-            deadline: na.deadline ?? p.expires_at ?? null,
-            next_action,
-            ancv_state: p.ancv_state,
-            ancv_label_fr: p.ancv_label_fr,
-            ancv_label_en: p.ancv_label_en,
-            transaction_id: p.id,
-            authorizations: p.payers.flatMap(payer =>
-                payer.authorizations.map(a => ({ number: a.number, amount_cents: a.amount_cents, validated_at: a.validated_at })),
-            ),
-            error: p.status === 'failed' ? (error ?? cvcoError('internal')) : null,
-        };
-    }
-
-    toContract(vp: Payment, order: Order, payments: Payment[]): ContractPayment {
+    /** The contract Payment of a Vendure payment of this adapter. */
+    toContract(vp: Payment, order: Order, payments: Payment[]): Promise<ContractPayment> {
         const m = vp.metadata.cvco as CvcoMetadata;
-        const p = m.payment;
-        const id = m.payment_id ?? p.id;
-        return {
-            payment_id: id,
+        return this.render(
+            { payment_id: m.payment_id ?? m.payment.id, mode: m.mode, beneficiary_masked: m.beneficiary_masked, sequence: m.sequence },
+            { created: vp.createdAt, updated: vp.updatedAt, payment: m.payment, error: m.error as CvcoErrorBody | null },
+            order,
+            payments,
+        );
+    }
+
+    /** The contract Payment of a record no Vendure payment carries (yet): unknown, failed or not attached. */
+    recordContract(r: CvcoPaymentRecord, order: Order, payments: Payment[]): Promise<ContractPayment> {
+        return this.render(
+            { payment_id: r.paymentId, mode: r.mode, beneficiary_masked: r.beneficiaryMasked, sequence: r.sequence },
+            { created: r.createdAt, updated: r.updatedAt, payment: r.outcome === 'created' ? r.payment : null, error: r.error, amount: r.amountCents },
+            order,
+            payments,
+        );
+    }
+
+    /** The plugin's `render_payment`: the same Payment JSON as every other adapter's. */
+    private render(
+        ids: { payment_id: string; mode: string; beneficiary_masked: string; sequence: number },
+        facts: { created: Date; updated: Date; payment: PluginPayment | null; error: CvcoErrorBody | null; amount?: number },
+        order: Order,
+        payments: Payment[],
+    ): Promise<ContractPayment> {
+        const input: Record<string, unknown> = {
+            ...ids,
             order_ref: order.code,
-            mode: m.mode,
-            ...this.paymentFields(p, m.error),
+            channel: 'ecommerce',
             order_total_cents: order.totalWithTax,
             order_remaining_cents: this.remaining(order, payments),
-            beneficiary_masked: m.beneficiary_masked,
-            sequence: m.sequence,
-            created_at: new Date(vp.createdAt).toISOString(),
-            updated_at: p.updated_at,
-            events_url: `${CONTRACT_BASE}/payments/${encodeURIComponent(id)}/events`,
+            created_at: new Date(facts.created).toISOString(),
+            updated_at: new Date(facts.updated).toISOString(),
+            events_url: `${CONTRACT_BASE}/payments/${encodeURIComponent(ids.payment_id)}/events`,
         };
+        if (facts.payment) input.payment = facts.payment;
+        else input.amount_cents = facts.amount;
+        if (facts.error) input.error = facts.error;
+        return this.pool.call<ContractPayment>(Exports.renderPayment, input);
     }
 }

@@ -80,7 +80,11 @@ export class CvcoPaymentRecord extends VendureEntity {
     sequence!: number;
 }
 
-/** Notification event ids already processed (ANCV resends the same id; a replay is acknowledged once). */
+/**
+ * Notifications already processed: ANCV resends the same event id, and one whose sequence is not
+ * above the highest recorded for its object (`transaction:<id>`, the plugin's `object_key`) is
+ * older news. Either is acknowledged as a duplicate.
+ */
 @Entity('cvco_notification')
 export class CvcoNotificationEvent extends VendureEntity {
     constructor(input?: DeepPartial<CvcoNotificationEvent>) {
@@ -90,4 +94,12 @@ export class CvcoNotificationEvent extends VendureEntity {
     @Index({ unique: true })
     @Column()
     eventId!: string;
+
+    /** Null on rows written before object keys. */
+    @Index()
+    @Column('varchar', { nullable: true })
+    objectKey!: string | null;
+
+    @Column('int', { nullable: true })
+    sequence!: number | null;
 }

@@ -9,91 +9,67 @@ export interface CvcoErrorBody {
     payment_id?: string;
 }
 
-/** Messages of the codes this adapter raises itself (the plugin brings its own for the rest). */
-const MESSAGES: Record<string, [string, string]> = {
-    invalid_request: ['Requête invalide.', 'Invalid request.'],
-    invalid_beneficiary: [
-        "Saisissez l'adresse e-mail de votre compte Chèque-Vacances Connect ou votre identifiant à 11 chiffres.",
-        'Enter the e-mail address of your Chèque-Vacances Connect account or your 11-digit id.',
-    ],
-    amount_below_minimum: [
-        'Montant inférieur au minimum accepté en Chèque-Vacances Connect.',
-        'Amount below the minimum accepted for Chèque-Vacances Connect.',
-    ],
-    currency_not_supported: ["Seul l'euro est accepté.", 'Only euros are accepted.'],
-    illegal_transition: [
-        "Opération impossible dans l'état actuel de la transaction.",
-        "Operation not allowed in the transaction's current state.",
-    ],
-    order_not_found: ['Commande introuvable.', 'Order not found.'],
-    payment_not_found: ['Paiement introuvable.', 'Payment not found.'],
-    payment_in_progress: [
-        'Un paiement Chèque-Vacances Connect est déjà en cours pour cette commande.',
-        'A Chèque-Vacances Connect payment is already in progress for this order.',
-    ],
-    upstream_unavailable: [
-        "Le serveur d'acquisition ANCV est indisponible. Réessayez.",
-        'The ANCV acquisition server is unavailable. Try again.',
-    ],
-    upstream_timeout: [
-        "Le serveur d'acquisition ANCV n'a pas répondu à temps. Réessayez.",
-        'The ANCV acquisition server did not answer in time. Try again.',
-    ],
-    config_invalid: ['Paramètre de configuration invalide.', 'Invalid configuration value.'],
-    internal: ['Erreur interne.', 'Internal error.'],
-};
-
-/** As `ErrorCode::retryable` in cvco-core. */
-const RETRYABLE = new Set(['upstream_unavailable', 'upstream_timeout', 'internal', 'payment_in_progress']);
-
-/**
- * As `ErrorCode::outcome_unknown` in cvco-core: a create that failed with one of these may still
- * have had its effect at ANCV, so its record is kept and reconciled, never dropped.
- */
-export function outcomeUnknown(error: CvcoErrorBody): boolean {
-    return error.retryable || error.code === 'upstream_protocol' || error.code === 'idempotency_conflict';
+/** One code of the plugin's `error_catalogue` export (the single table of every adapter). */
+export interface CatalogueEntry {
+    code: string;
+    http_status: number;
+    retryable: boolean;
+    outcome_unknown: boolean;
+    message_fr: string;
+    message_en: string;
 }
 
-export function cvcoError(code: string, field?: string): CvcoErrorBody {
-    const [fr, en] = MESSAGES[code] ?? MESSAGES.internal;
-    const body: CvcoErrorBody = { code, message_fr: fr, message_en: en, retryable: RETRYABLE.has(code) };
-    if (field) body.field = field;
+let catalogue: Map<string, CatalogueEntry> | undefined;
+
+/** Installs the plugin's catalogue (loaded once, by the first `WasmPool.call`). */
+export function installCatalogue(entries: CatalogueEntry[]) {
+    catalogue = new Map(entries.map(e => [e.code, e]));
+}
+
+export function catalogueLoaded(): boolean {
+    return catalogue !== undefined;
+}
+
+function entry(code: string): CatalogueEntry {
+    const found = catalogue?.get(code) ?? catalogue?.get('internal');
+    // Only before the catalogue could be read (the plugin itself failed to load).
+    return found ?? { code, http_status: 500, retryable: true, outcome_unknown: true, message_fr: code, message_en: code };
+}
+
+/**
+ * The body in the contract's key order (`code, message_fr, message_en, retryable, field?,
+ * payment_id?`), so its JSON is byte-identical to every other adapter's.
+ */
+export function errorBody(b: CvcoErrorBody): CvcoErrorBody {
+    const body: CvcoErrorBody = { code: b.code, message_fr: b.message_fr, message_en: b.message_en, retryable: b.retryable };
+    if (b.field) body.field = b.field;
+    if (b.payment_id) body.payment_id = b.payment_id;
     return body;
 }
 
-/** HTTP status of a code, as `ErrorCode::http_status` in cvco-core. */
+/** An error of the catalogue; a detail is appended to both messages after one space. */
+export function cvcoError(
+    code: string,
+    extra: string | { field?: string; payment_id?: string; detail?: [fr: string, en: string] } = {},
+): CvcoErrorBody {
+    if (typeof extra === 'string') extra = { field: extra };
+    const e = entry(code);
+    const [fr, en] = extra.detail ? [`${e.message_fr} ${extra.detail[0]}`, `${e.message_en} ${extra.detail[1]}`] : [e.message_fr, e.message_en];
+    return errorBody({ code, message_fr: fr, message_en: en, retryable: e.retryable, field: extra.field, payment_id: extra.payment_id });
+}
+
+/**
+ * Whether a create that failed with this error may still have had its effect at ANCV: its record
+ * is kept and reconciled, never dropped. A body marked retryable by the plugin counts too (a 5xx
+ * from ANCV after a mutating call), as in cvco-host.
+ */
+export function outcomeUnknown(error: CvcoErrorBody): boolean {
+    return error.retryable || entry(error.code).outcome_unknown;
+}
+
+/** HTTP status of a code, from the catalogue. */
 export function httpStatus(code: string): number {
-    switch (code) {
-        case 'unauthorized':
-            return 401;
-        case 'card_declined':
-            return 402;
-        case 'too_many_attempts':
-            return 429;
-        case 'forbidden':
-        case 'shop_not_affiliated':
-            return 403;
-        case 'transaction_not_found':
-        case 'pre_transaction_not_found':
-        case 'order_not_found':
-        case 'payment_not_found':
-        case 'not_found':
-            return 404;
-        case 'illegal_transition':
-        case 'idempotency_conflict':
-        case 'account_locked':
-        case 'payment_in_progress':
-            return 409;
-        case 'upstream_unavailable':
-        case 'upstream_protocol':
-            return 502;
-        case 'upstream_timeout':
-            return 504;
-        case 'internal':
-            return 500;
-        default:
-            return 422;
-    }
+    return entry(code).http_status;
 }
 
 /** Thrown inside the adapter; controllers turn it into the error body and its status. */

@@ -72,10 +72,9 @@ export interface CvcoMetadata {
     beneficiary_masked: string;
     /** Increases with every change recorded here: the SSE event id. */
     sequence: number;
-    /** Highest ANCV notification sequence processed. */
-    ancv_sequence: number;
-    /** Notification event ids already processed (newest last, bounded). */
-    events: string[];
+    /** No longer read (notifications are deduplicated in `cvco_notification`); left on rows written before. */
+    ancv_sequence?: number;
+    events?: string[];
     payment: PluginPayment;
     error: unknown;
 }

@@ -1,7 +1,8 @@
 import createPlugin, { Plugin } from '@extism/extism';
 import { readFile } from 'node:fs/promises';
 
-import { CvcoErrorBody, CvcoFailure, isCvcoErrorBody } from './errors';
+import { CatalogueEntry, catalogueLoaded, CvcoErrorBody, cvcoError, CvcoFailure, installCatalogue, isCvcoErrorBody } from './errors';
+import { Exports } from './exports';
 import { CvcoPluginOptions } from './types';
 
 /**
@@ -15,6 +16,7 @@ export class WasmPool {
     private created = 0;
     private closed = false;
     private wasm?: Promise<Buffer>;
+    private catalogue?: Promise<void>;
 
     constructor(private readonly options: CvcoPluginOptions) {}
 
@@ -28,9 +30,10 @@ export class WasmPool {
             client_secret: o.clientSecret,
             notification_secret: o.notificationSecret,
             request_timeout_ms: String(o.requestTimeoutMs ?? 10000),
-            min_amount_cents: String(o.minAmountCents ?? 2000),
-            authorization_timeout_s: String(o.authorizationTimeoutS ?? 180),
         };
+        // The merchant's settings live in the plugin's config only: its `checkout` export applies them.
+        if (o.minAmountCents !== undefined) config.min_amount_cents = String(o.minAmountCents);
+        if (o.authorizationTimeoutS !== undefined) config.authorization_timeout_s = String(o.authorizationTimeoutS);
         if (o.adjustable !== undefined) config.adjustable = String(o.adjustable);
         const budget = o.requestTimeoutMs ?? 10000;
         return createPlugin(
@@ -87,8 +90,26 @@ export class WasmPool {
         }
     }
 
+    /** Reads the plugin's `error_catalogue` once per process: every error this adapter builds comes from it. */
+    loadCatalogue(): Promise<void> {
+        if (catalogueLoaded()) return Promise.resolve();
+        this.catalogue ??= this.invoke<{ errors: CatalogueEntry[] }>(Exports.errorCatalogue, {}).then(
+            c => installCatalogue(c.errors),
+            e => {
+                this.catalogue = undefined;
+                throw e;
+            },
+        );
+        return this.catalogue;
+    }
+
     /** Calls an export; resolves with its `ok`, throws `CvcoFailure` with its typed error. */
     async call<T>(fn: string, input: unknown): Promise<T> {
+        await this.loadCatalogue();
+        return this.invoke<T>(fn, input);
+    }
+
+    private async invoke<T>(fn: string, input: unknown): Promise<T> {
         if (this.closed) throw new CvcoFailure(transportError('plugin pool closed'));
         const plugin = await this.acquire();
         let answer: { ok?: T; error?: CvcoErrorBody };
@@ -125,27 +146,17 @@ const HOST_NOT_ALLOWED = /is not allowed \(no allowedHosts match "([^"]*)"\)/;
 export function extismError(detail: string): CvcoErrorBody {
     const refused = HOST_NOT_ALLOWED.exec(detail);
     if (refused) {
-        return {
-            code: 'config_invalid',
-            message_fr: `L'hôte de l'API ANCV (${refused[1]}) manque dans allowedHosts du plugin : ajoutez-le à la configuration.`,
-            message_en: `The ANCV API host (${refused[1]}) is missing from the plugin's allowedHosts: add it to the configuration.`,
-            retryable: false,
+        return cvcoError('config_invalid', {
             field: 'allowed_hosts',
-        };
+            detail: [
+                `L'hôte de l'API ANCV (${refused[1]}) manque dans allowedHosts du plugin : ajoutez-le à la configuration.`,
+                `The ANCV API host (${refused[1]}) is missing from the plugin's allowedHosts: add it to the configuration.`,
+            ],
+        });
     }
     return transportError(detail);
 }
 
 function transportError(detail: string): CvcoErrorBody {
-    const timeout = /timeout|timed out/i.test(detail);
-    return {
-        code: timeout ? 'upstream_timeout' : 'upstream_unavailable',
-        message_fr: timeout
-            ? "Le serveur d'acquisition ANCV n'a pas répondu à temps. Réessayez."
-            : "Le serveur d'acquisition ANCV est indisponible. Réessayez.",
-        message_en: timeout
-            ? 'The ANCV acquisition server did not answer in time. Try again.'
-            : 'The ANCV acquisition server is unavailable. Try again.',
-        retryable: true,
-    };
+    return cvcoError(/timeout|timed out/i.test(detail) ? 'upstream_timeout' : 'upstream_unavailable');
 }

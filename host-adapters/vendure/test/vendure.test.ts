@@ -7,6 +7,7 @@ import gql from 'graphql-tag';
 import { CvcoService } from '../src';
 import { CvcoPaymentRecord } from '../src/entities';
 import { CvcoFailure } from '../src/errors';
+import { Exports } from '../src/exports';
 import { WasmPool } from '../src/wasm';
 
 import { NOTIFICATION_SECRET, ORDER_QUERY, orderInArrangingPayment, Sandbox, SHOP_ID, signedNotification, startVendure, until } from './harness';
@@ -479,7 +480,7 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
             clientSecret: 'demo-secret', notificationSecret: NOTIFICATION_SECRET, allowedHosts: ['ancv.example'], poolSize: 1,
         });
         try {
-            await assert.rejects(pool.call('check_connection', {}), (e: unknown) => {
+            await assert.rejects(pool.call(Exports.checkConnection, {}), (e: unknown) => {
                 assert.ok(e instanceof CvcoFailure, String(e));
                 assert.equal(e.body.code, 'config_invalid');
                 assert.equal(e.body.field, 'allowed_hosts');
@@ -497,6 +498,82 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
         assert.equal(check.ok, true, JSON.stringify(check));
         assert.equal(check.shop_id, SHOP_ID);
         assert.equal(new URL(check.api_base_url).origin, sandbox.url);
+    });
+
+    it("a bad request body gets the plugin's own error, compact JSON in the contract's key order, status from the catalogue", async () => {
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
+        const pool = app().get(CvcoService).pool;
+        const cases: Array<[Record<string, unknown>, string, string]> = [
+            [{ order_ref: order.code, mode: 'identifier', beneficiary: ALICE, attempt: 'é' }, 'invalid_request', 'attempt'],
+            [{ order_ref: order.code, mode: 'identifier', beneficiary: 'not an identifier', attempt: attempt() }, 'invalid_beneficiary', 'beneficiary'],
+            [{ mode: 'identifier', beneficiary: ALICE, attempt: attempt() }, 'invalid_request', 'order_ref'],
+        ];
+        for (const [body, code, field] of cases) {
+            const text = JSON.stringify(body);
+            const res = await env.shopClient.fetch(`${env.baseUrl}/cvco/v1/payments`, { method: 'POST', body: text });
+            const answered = await res.text();
+            const plugin = await pool.call(Exports.parseRequest, { operation: 'create_payment', body: text }).then(
+                ok => assert.fail(`parse_request accepted ${text}: ${JSON.stringify(ok)}`),
+                (e: unknown) => (e as CvcoFailure).body,
+            );
+            assert.equal(plugin.code, code, JSON.stringify(plugin));
+            assert.equal(plugin.field, field, JSON.stringify(plugin));
+            assert.equal(answered, JSON.stringify(plugin));
+            assert.deepEqual(Object.keys(JSON.parse(answered)), ['code', 'message_fr', 'message_en', 'retryable', 'field']);
+            assert.equal(res.status, 422, answered);
+        }
+        // Nothing was asked of ANCV for this order.
+        assert.deepEqual(await ancvTransactions(order.code), []);
+    });
+
+    it('merchant settings reach the checkout through the plugin configuration only', async () => {
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
+        // The test server keeps the plugin's defaults.
+        const checkout = (await rest('GET', `/checkout?order_ref=${order.code}`)).body;
+        assert.deepEqual(
+            [checkout.eligible, checkout.min_amount_cents, checkout.adjustable, checkout.authorization_timeout_s, checkout.modes],
+            [true, 2000, true, 180, ['identifier']],
+        );
+        const pool = new WasmPool({
+            wasmPath: process.env.CVCO_PLUGIN_WASM!, apiUrl: sandbox.url, shopId: SHOP_ID, clientId: 'demo-client',
+            clientSecret: 'demo-secret', notificationSecret: NOTIFICATION_SECRET, poolSize: 1,
+            minAmountCents: 3000, adjustable: false, authorizationTimeoutS: 90,
+        });
+        try {
+            const other = await pool.call<any>(Exports.checkout, {
+                order_ref: order.code, order_total_cents: 2500, order_remaining_cents: 2500, currency: 'EUR', payable: true, modes: ['identifier'],
+            });
+            assert.deepEqual([other.min_amount_cents, other.adjustable, other.authorization_timeout_s], [3000, false, 90]);
+            assert.equal(other.eligible, false);
+            assert.equal(other.ineligible_reason.code, 'amount_below_minimum');
+        } finally {
+            await pool.close();
+        }
+    });
+
+    it('a verified notification for a transaction nobody knows: 204, its replay a duplicate, no payment made', async () => {
+        const event = {
+            id: `evt_nobody_${Date.now()}`, type: 'transaction.updated', created_at: new Date().toISOString(), shop_id: SHOP_ID,
+            merchant_order_id: 'NO-SUCH-ORDER', transaction_id: 'tx_nobody_knows', state: 'VALIDATED', sequence: 5,
+        };
+        const post = (e: object) => {
+            const n = signedNotification(NOTIFICATION_SECRET, e);
+            return fetch(`${env.baseUrl}/cvco/v1/notifications`, { method: 'POST', headers: n.headers, body: n.body });
+        };
+        const first = await post(event);
+        assert.equal(first.status, 204, await first.text());
+        const replay = await post(event);
+        assert.equal(replay.status, 200);
+        assert.deepEqual(await replay.json(), { duplicate: true });
+        // Another event id about the same object, not newer: older news, a duplicate too; a newer one is processed.
+        const older = await post({ ...event, id: `${event.id}_older`, sequence: 5 });
+        assert.deepEqual([older.status, await older.json()], [200, { duplicate: true }]);
+        const newer = await post({ ...event, id: `${event.id}_newer`, sequence: 6 });
+        assert.equal(newer.status, 204, await newer.text());
+        const records = app().get(TransactionalConnection).rawConnection.getRepository(CvcoPaymentRecord);
+        assert.equal(await records.count({ where: { orderCode: 'NO-SUCH-ORDER' } }), 0);
+        const payments = await env.adminClient.query(gql`{ payments: orders(options: { filter: { code: { eq: "NO-SUCH-ORDER" } } }) { totalItems } }`);
+        assert.equal(payments.payments.totalItems, 0);
     });
 
     it('expired: a silent beneficiary past the authorization timeout', async () => {
