@@ -190,6 +190,15 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
                 if (same.outcome === 'unknown') await this.refreshRecord(same);
                 return { created: false, request: await this.render(ctx, (await this.requests.findOne({ where: { id: same.id } }))!) };
             }
+            // One open request per order: a second one could be paid too, and the order take only one.
+            for (const r of await this.requests.find({ where: { orderCode: order.code, final: false } })) {
+                const now = r.outcome === 'unknown' ? await this.refreshRecord(r).catch(() => r) : r;
+                if (!now.final) {
+                    throw new CvcoFailure(
+                        boError('payment_in_progress', undefined, ['Une demande de paiement est en cours pour cette commande.', 'A payment request is open for this order.']),
+                    );
+                }
+            }
             if (order.currencyCode !== 'EUR') throw fail('currency_not_supported');
             if (!PAYABLE.includes(order.state)) {
                 throw fail('illegal_transition', undefined, ["La commande n'attend pas de paiement.", 'The order is not awaiting payment.']);

@@ -242,6 +242,30 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         assert.equal(done.state, 'PaymentSettled', JSON.stringify(done));
     });
 
+    it('a request whose answer is lost is kept, reconciled by the poller to the one ANCV request, and paid into the order; another attempt meanwhile is 409', async () => {
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
+        await sandbox.json('PUT', '/admin/faults', { shop_id: 'SHOP-DEMO-01', only: 'POST /api/v1/pre-transactions', drop_next_responses: 1 });
+        const body = { order_ref: order.code, amount_cents: 3000, delivery: 'email', email: JEANNE, attempt: attempt() };
+        const lost = await staff('POST', '/payment-requests', body);
+        await fetch(`${sandbox.url}/admin/faults?shop_id=SHOP-DEMO-01`, { method: 'DELETE' });
+        assert.ok(lost.status >= 500, JSON.stringify(lost.body));
+        assert.equal(lost.body.retryable, true);
+        const other = await staff('POST', '/payment-requests', { ...body, attempt: attempt() });
+        assert.deepEqual([other.status, other.body.code], [409, 'payment_in_progress']);
+        const known = await until('request reconciled', async () => {
+            const r = await staff('GET', `/payment-requests?order_ref=${order.code}`);
+            return r.body.items.length === 1 && r.body.items[0].request_id ? r.body.items[0] : undefined;
+        });
+        const outbox: any[] = await sandbox.json('GET', '/outbox.json');
+        assert.equal(outbox.filter(m => m.pre_transaction_id === known.request_id).length, 1);
+        const tx = await jeannePays(known.request_id);
+        const settled = await until('order settled', async () => {
+            const o = await adminOrder(order.id);
+            return o.state === 'PaymentSettled' ? o : undefined;
+        });
+        assert.deepEqual([settled.payments.length, settled.payments[0].transactionId], [1, tx]);
+    });
+
     it('HTTP §2: sessions and permissions as cvco errors; a refund attempt refunds once; the transactions list', async () => {
         const none = await http('none', 'GET', '/transactions');
         assert.equal(none.status, 401);
