@@ -194,7 +194,8 @@ pub struct ContractPayment {
     pub remaining_cents: Amount,
     pub refunded_cents: Amount,
     pub captured_cents: Amount,
-    pub capture: Option<CaptureMode>,
+    /// PROTOCOL.md's words (`immediate`, `deferred`), not ANCV's.
+    pub capture: Option<CaptureChoice>,
     pub order_total_cents: Amount,
     pub order_remaining_cents: Amount,
     pub beneficiary_masked: Option<String>,
@@ -286,7 +287,10 @@ pub fn render_payment(i: RenderPaymentInput) -> ContractPayment {
         out.remaining_cents = p.remaining_cents;
         out.refunded_cents = p.refunded_cents;
         out.captured_cents = p.captured_cents;
-        out.capture = Some(p.capture_mode);
+        out.capture = Some(match p.capture_mode {
+            CaptureMode::Normal => CaptureChoice::Immediate,
+            CaptureMode::Deferred => CaptureChoice::Deferred,
+        });
         out.ancv_state = Some(p.ancv_state.as_str().into());
         out.ancv_label_fr = Some(p.ancv_label_fr);
         out.ancv_label_en = Some(p.ancv_label_en);
