@@ -23,6 +23,7 @@ import { CONTRACT_BASE, CVCO_PLUGIN_OPTIONS } from './constants';
 import { ContractPayment, CvcoService } from './cvco.service';
 import { CvcoPaymentRecord } from './entities';
 import { CvcoErrorBody, cvcoError, CvcoFailure, outcomeUnknown } from './errors';
+import { Exports } from './exports';
 import { CvcoPaymentRequestRecord, CvcoRefundAttempt, PluginPaymentRequest } from './payment-request.entity';
 import { CvcoMetadata, CvcoPluginOptions, PluginPayment } from './types';
 
@@ -176,7 +177,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         let emailChecked: { value: string; masked: string } | undefined;
         if (delivery === 'email') {
             if (typeof email !== 'string' || !email.includes('@')) throw fail('invalid_request', 'email');
-            emailChecked = await this.call<{ value: string; masked: string }>('validate_beneficiary', { input: email }).catch((e: unknown) => {
+            emailChecked = await this.call<{ value: string; masked: string }>(Exports.validateBeneficiary, { input: email }).catch((e: unknown) => {
                 if (e instanceof CvcoFailure && !e.body.retryable) throw new CvcoFailure({ ...e.body, field: 'email' });
                 throw e;
             });
@@ -263,7 +264,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     private async callCreate(record: CvcoPaymentRequestRecord): Promise<{ unknown?: CvcoErrorBody; refused?: CvcoErrorBody }> {
         let r: PluginPaymentRequest;
         try {
-            r = await this.call<PluginPaymentRequest>('create_payment_request', record.createInput);
+            r = await this.call<PluginPaymentRequest>(Exports.createPaymentRequest, record.createInput);
         } catch (e) {
             const body = e instanceof CvcoFailure ? e.body : cvcoError('internal');
             if (outcomeUnknown(body)) {
@@ -303,7 +304,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
                 }
                 if ((r.outcome as string) !== 'created') return r;
             } else if (r.outcome === 'created' && r.requestId && (!r.final || r.attach === 'pending')) {
-                const fresh = await this.call<PluginPaymentRequest>('get_payment_request', { request_id: r.requestId });
+                const fresh = await this.call<PluginPaymentRequest>(Exports.getPaymentRequest, { request_id: r.requestId });
                 this.apply(r, fresh);
                 r.nextPollAt = null;
                 await this.requests.save(r);
@@ -422,7 +423,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         }
         if (current.final) throw fail('illegal_transition');
         await this.withLock(`req:${record.localId}`, async () => {
-            const r = await this.call<PluginPaymentRequest>('cancel_payment_request', { request_id: record.requestId });
+            const r = await this.call<PluginPaymentRequest>(Exports.cancelPaymentRequest, { request_id: record.requestId });
             const fresh = (await this.requests.findOne({ where: { id: record.id } }))!;
             this.apply(fresh, r);
             await this.requests.save(fresh);
@@ -474,7 +475,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         if (!m || !p || p.capture_mode !== 'DEFERRED' || !payment.transactionId) return undefined;
         if (p.captured_cents > 0) return { success: true };
         try {
-            const after = await this.call<PluginPayment>('capture_payment', { payment_id: payment.transactionId, amount_cents: payment.amount });
+            const after = await this.call<PluginPayment>(Exports.capturePayment, { payment_id: payment.transactionId, amount_cents: payment.amount });
             await this.requests.update({ transactionId: payment.transactionId }, { finalised: true });
             // The Vendure payment's metadata follows ANCV once it is Settled.
             setTimeout(() => void this.service.refresh(after.id).catch(() => undefined), 0);
@@ -490,7 +491,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     /** After a capture whose answer was lost: read the payment; captured at ANCV → settled here too. */
     private async recheckCapture(transactionId: string) {
         try {
-            const p = await this.call<PluginPayment>('get_payment', { payment_id: transactionId });
+            const p = await this.call<PluginPayment>(Exports.getPayment, { payment_id: transactionId });
             if (p.captured_cents > 0) {
                 const ctx = await this.background();
                 const vp = await this.vendurePayment(ctx, transactionId);
@@ -545,17 +546,12 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         };
     }
 
-    /**
-     * The contract Payment of a Vendure payment / of a CvcoPaymentRecord, rendered by CvcoService
-     * (one renderer for the shopper and back-office sides).
-     */
+    /** The contract Payment of a Vendure payment / of a CvcoPaymentRecord: CvcoService's renderer (render_payment). */
     private renderPayment(vp: Payment, order: Order, all: Payment[]): Promise<ContractPayment> {
-        const s = this.service as unknown as Record<string, (...a: unknown[]) => ContractPayment | Promise<ContractPayment>>;
-        return Promise.resolve((s.renderPayment ?? s.toContract).call(this.service, vp, order, all));
+        return this.service.toContract(vp, order, all);
     }
     private renderRecord(r: CvcoPaymentRecord, order: Order, all: Payment[]): Promise<ContractPayment> {
-        const s = this.service as unknown as Record<string, (...a: unknown[]) => ContractPayment | Promise<ContractPayment>>;
-        return Promise.resolve((s.renderRecord ?? s.recordContract).call(this.service, r, order, all));
+        return this.service.recordContract(r, order, all);
     }
 
     // ------------------------------------------------------------------ refunds
@@ -629,7 +625,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         const intent = this.refundIntents.get(String(payment.id));
         if (!intent) return undefined;
         try {
-            const after = await this.call<PluginPayment>('refund_payment', intent.input);
+            const after = await this.call<PluginPayment>(Exports.refundPayment, intent.input);
             const refund = after.refunds[after.refunds.length - 1];
             return { state: 'Settled', transactionId: refund?.id ?? '', metadata: { refunded_cents: after.refunded_cents } };
         } catch (e) {
