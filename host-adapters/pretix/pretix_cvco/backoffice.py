@@ -29,6 +29,7 @@ from .models import CvcoPayment
 logger = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
+PAID = ("authorized", "partially_authorized", "refunded")
 REFRESH_AFTER = datetime.timedelta(seconds=1)
 RECONCILE_BACKOFF_MAX_S = 300
 # A refund whose call started this long ago without an answer recorded (the process died
@@ -223,16 +224,25 @@ def reconcile_request(req, force=False):
     except CvcoError as err:
         logger.info("CVCo reconciliation of request %s: %s", req.request_id, err.code)
         return _unresolved(req.pk, err, replay=True)
-    return record_request(req.pk, made)
+    req = record_request(req.pk, made)
+    if req.status in PAID and not made.get("payment"):
+        try:
+            req = refresh_request(req, force=True)
+        except CvcoError as err:
+            logger.info("CVCo read of request %s: %s", req.request_id, err.code)
+    return req
 
 
 def refresh_request(req, force=False):
     """Re-reads a request from ANCV (its payment included) unless read less than a second ago."""
     if req.outcome_unknown:
         return reconcile_request(req, force=force)
-    if req.final and not force:
+    # A replayed creation answers the request without its transaction: a paid request is read
+    # again until its payment is recorded.
+    missing_payment = req.status in PAID and not req.plugin_request.get("payment")
+    if req.final and not force and not missing_payment:
         return req
-    if not force and req.refreshed and now() - req.refreshed < REFRESH_AFTER:
+    if not force and not missing_payment and req.refreshed and now() - req.refreshed < REFRESH_AFTER:
         return req
     read = cvco.call(services.config_for(req.order.event), "get_payment_request",
                      request_id=req.ancv_request_id, now=cvco.now_rfc3339())
