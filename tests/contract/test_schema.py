@@ -104,7 +104,8 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 def back_office(operation):
     """§2 operations: those only a back-office session opens."""
-    return all("backOfficeSession" in requirement for requirement in operation.definition.raw.get("security", [{}]))
+    security = operation.definition.raw.get("security") or []
+    return bool(security) and all("backOfficeSession" in requirement for requirement in security)
 
 
 class Real:
