@@ -938,7 +938,8 @@ impl Engine {
 
     // ----- notifications ------------------------------------------------------------------
 
-    /// `Ok(true)`: new and processed; `Ok(false)`: duplicate or older than what we know.
+    /// `Ok(true)`: new and processed, or about an object this host does not know (nothing
+    /// recorded); `Ok(false)`: duplicate or older than what we know.
     pub async fn notification(
         &self,
         headers: BTreeMap<String, String>,
@@ -954,7 +955,23 @@ impl Engine {
             })
             .await?;
         let n = &verified.notification;
-        // What the plugin says the notification is about (cvco-core's rule for every adapter).
+        let mut payment_id = self.payment_for(n)?;
+        if payment_id.is_none() {
+            // The answer to our creation call may still be on its way: wait for it.
+            let lock = self.order_lock(&n.merchant_order_id);
+            drop(lock.lock().await);
+            payment_id = self.payment_for(n)?;
+        }
+        // Its creation's answer was lost: settle the order's unknown payments, then apply.
+        if payment_id.is_none() && self.settle_unknown_of_order(&n.merchant_order_id).await? {
+            payment_id = self.payment_for(n)?;
+        }
+        let Some(id) = payment_id else {
+            // Not ours (PROTOCOL.md §3): 204, nothing recorded.
+            tracing::info!(event_id = %verified.event_id, "notification for an unknown object");
+            return Ok(true);
+        };
+        // Dedup on what the plugin says the notification is about (cvco-core's rule).
         let object = verified.object_key.clone();
         let event_id = verified.event_id.clone();
         let sequence = n.sequence as i64;
@@ -990,27 +1007,9 @@ impl Engine {
             tracing::info!(event_id = %verified.event_id, "notification already processed or older");
             return Ok(false);
         }
-        let mut payment_id = self.payment_for(n)?;
-        if payment_id.is_none() {
-            // The answer to our creation call may still be on its way: wait for it.
-            let lock = self.order_lock(&n.merchant_order_id);
-            drop(lock.lock().await);
-            payment_id = self.payment_for(n)?;
-        }
-        // Its creation's answer was lost: settle the order's unknown payments, then apply.
-        if payment_id.is_none() && self.settle_unknown_of_order(&n.merchant_order_id).await? {
-            payment_id = self.payment_for(n)?;
-        }
-        match payment_id {
-            Some(id) => {
-                tracing::info!(event_id = %verified.event_id, payment_id = %id, state = %n.state, "notification");
-                // The polling picks it up again if the read fails now.
-                let _ = self.refresh(&id).await;
-            }
-            None => {
-                tracing::info!(event_id = %verified.event_id, "notification for an unknown object")
-            }
-        }
+        tracing::info!(event_id = %verified.event_id, payment_id = %id, state = %n.state, "notification");
+        // The polling picks it up again if the read fails now.
+        let _ = self.refresh(&id).await;
         Ok(true)
     }
 

@@ -897,8 +897,9 @@ struct ListQuery {
     status: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    min_amount_cents: Option<i64>,
-    max_amount_cents: Option<i64>,
+    // Unsigned: a negative bound is a 400 naming it (openapi.json: minimum 0).
+    min_amount_cents: Option<u64>,
+    max_amount_cents: Option<u64>,
     order_ref: Option<String>,
     limit: Option<usize>,
     offset: Option<usize>,
@@ -1019,6 +1020,10 @@ async fn cancel_request(
     Ok(Json(app.engine.request_json(&req, &pay)?).into_response())
 }
 
+fn bound(cents: Option<u64>) -> Option<i64> {
+    cents.map(|c| i64::try_from(c).unwrap_or(i64::MAX))
+}
+
 async fn transactions(
     State(app): AppState,
     headers: HeaderMap,
@@ -1040,7 +1045,7 @@ async fn transactions(
              ORDER BY created_at DESC, payment_id DESC",
         )?;
         let rows = s.query_map(
-            params![q.status, from, to, q.min_amount_cents, q.max_amount_cents, like],
+            params![q.status, from, to, bound(q.min_amount_cents), bound(q.max_amount_cents), like],
             PaymentRow::from_row,
         )?;
         rows.collect()

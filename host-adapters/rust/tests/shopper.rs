@@ -46,6 +46,8 @@ async fn full_payment_with_alice_is_idempotent_per_attempt() {
     assert_eq!(done["authorized_cents"], 4550);
     assert_eq!(done["order_remaining_cents"], 0);
     assert_eq!(done["next_action"]["type"], "none");
+    // PROTOCOL.md's word, not ANCV's NORMAL.
+    assert_eq!(done["capture"], "immediate");
     assert_eq!(
         done["authorizations"][0]["number"].as_str().unwrap().len(),
         6
@@ -617,11 +619,18 @@ async fn start_up_replays_a_creation_that_never_got_its_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replayed_and_older_notifications_are_acknowledged_as_duplicates() {
     let env = env().await;
-    let send = |id: &'static str, seq: u64| {
-        let env = &env;
+    // Only the notifications this test signs reach the host.
+    env.faults(json!({"drop_notifications": true})).await;
+    let shopper = env.shopper();
+    let order = shopper.test_order(2500).await;
+    let p = shopper.pay(&order, DAVID, "n1").await;
+    assert_eq!(p.status, 201, "{}", p.text);
+    let tx = p.body["transaction_id"].as_str().unwrap().to_string();
+    let send = |id: &'static str, tx: String, seq: u64| {
+        let (env, order) = (&env, order.clone());
         async move {
             let body = format!(
-                r#"{{"id":"{id}","type":"transaction.updated","created_at":"2026-11-25T10:00:00.000Z","shop_id":"SHOP-DEMO-01","merchant_order_id":"X-1","transaction_id":"tx_unknown","state":"PROCESSING","sequence":{seq}}}"#
+                r#"{{"id":"{id}","type":"transaction.updated","created_at":"2026-11-25T10:00:00.000Z","shop_id":"SHOP-DEMO-01","merchant_order_id":"{order}","transaction_id":"{tx}","state":"PROCESSING","sequence":{seq}}}"#
             );
             let now = cvco_core::Timestamp(
                 std::time::SystemTime::now()
@@ -644,13 +653,25 @@ async fn replayed_and_older_notifications_are_acknowledged_as_duplicates() {
             (status, r.text().await.unwrap())
         }
     };
-    assert_eq!(send("evt_a", 5).await.0, 204);
+    assert_eq!(send("evt_a", tx.clone(), 500).await.0, 204);
     assert_eq!(
-        send("evt_a", 5).await,
+        send("evt_a", tx.clone(), 500).await,
         (200, r#"{"duplicate":true}"#.to_string())
     );
-    assert_eq!(send("evt_b", 4).await.0, 200, "older sequence");
-    assert_eq!(send("evt_c", 6).await.0, 204);
+    assert_eq!(
+        send("evt_b", tx.clone(), 400).await.0,
+        200,
+        "older sequence"
+    );
+    assert_eq!(send("evt_c", tx.clone(), 600).await.0, 204);
+    // About an object this host does not know: 204, and nothing recorded (the same event again
+    // is not a duplicate).
+    for _ in 0..2 {
+        assert_eq!(
+            send("evt_d", "tx_unknown".into(), 1).await,
+            (204, String::new())
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
