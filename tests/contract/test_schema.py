@@ -46,8 +46,10 @@ ALICE = "alice.approve@sandbox.cvco.test"
 schema = schemathesis.openapi.from_path(SPEC)
 # The sessions are the driver's: generated cookie values for the security schemes would replace
 # them with garbage (every call a 404).
+# No unexpected query parameters: PROTOCOL.md does not say whether they are refused or ignored
+# (cvco-host refuses them, pretix ignores them: contract-findings), so neither answer is a failure.
 schema.config.generation.update(max_examples=EXAMPLES, deterministic=True, with_security_parameters=False,
-                                database="none")
+                                allow_extra_parameters=False, database="none")
 
 _SPEC = json.loads(SPEC.read_text())
 _ERROR_SCHEMA = {**_SPEC["components"]["schemas"]["Error"], "components": _SPEC["components"]}
