@@ -430,14 +430,17 @@ mod tests {
             "plugin_call_us_verify_notification - - FAIL (not reported by the bench)".into(),
             true
         )));
-        // plugin_instantiate_us has no bar: its absence is not a failure.
-        assert_eq!(lines.iter().filter(|(_, failed)| *failed).count(), 2);
+        // plugin_instantiate_us has no bar: its absence is not a failure. The five call figures do.
+        assert_eq!(lines.iter().filter(|(_, failed)| *failed).count(), 5);
         let complete = report(
             bench,
             &[
                 Figure::new("plugin_wasm_bytes", 1000, "B"),
                 Figure::new("plugin_call_us_validate_beneficiary", 3, "us"),
                 Figure::new("plugin_call_us_verify_notification", 4, "us"),
+                Figure::new("plugin_call_us_parse_request", 4, "us"),
+                Figure::new("plugin_call_us_checkout", 4, "us"),
+                Figure::new("plugin_call_us_render_payment", 4, "us"),
             ],
         );
         assert!(complete.iter().all(|(_, failed)| !failed));
