@@ -13,60 +13,10 @@ from urllib.parse import urlparse
 import extism
 from django.conf import settings as django_settings
 
+from . import exports
+
 PROVIDER_ID = "cvco"
 
-# HTTP statuses of cvco_core::ErrorCode::http_status(); every other code is 422.
-_STATUS = {
-    "unauthorized": 401,
-    "card_declined": 402,
-    "too_many_attempts": 429,
-    "forbidden": 403,
-    "shop_not_affiliated": 403,
-    "transaction_not_found": 404,
-    "pre_transaction_not_found": 404,
-    "order_not_found": 404,
-    "payment_not_found": 404,
-    "not_found": 404,
-    "illegal_transition": 409,
-    "idempotency_conflict": 409,
-    "account_locked": 409,
-    "payment_in_progress": 409,
-    "upstream_unavailable": 502,
-    "upstream_timeout": 504,
-    "upstream_protocol": 502,
-    "internal": 500,
-}
-
-# The host-side errors the plugin never produces itself (messages of cvco_core::ErrorCode).
-_MESSAGES = {
-    "order_not_found": ("Commande introuvable.", "Order not found."),
-    "payment_not_found": ("Paiement introuvable.", "Payment not found."),
-    "payment_in_progress": (
-        "Un paiement Chèque-Vacances Connect est déjà en cours pour cette commande.",
-        "A Chèque-Vacances Connect payment is already in progress for this order.",
-    ),
-    "illegal_transition": (
-        "Opération impossible dans l'état actuel de la transaction.",
-        "Operation not allowed in the transaction's current state.",
-    ),
-    "invalid_request": ("Requête invalide.", "Invalid request."),
-    "forbidden": ("Accès refusé.", "Access denied."),
-    "config_missing": ("Paramètre de configuration manquant.", "Missing configuration key."),
-    "config_invalid": ("Paramètre de configuration invalide.", "Invalid configuration value."),
-    "upstream_unavailable": (
-        "Le serveur d'acquisition ANCV est indisponible. Réessayez.",
-        "The ANCV acquisition server is unavailable. Try again.",
-    ),
-    "upstream_timeout": (
-        "Le serveur d'acquisition ANCV n'a pas répondu à temps. Réessayez.",
-        "The ANCV acquisition server did not answer in time. Try again.",
-    ),
-    "internal": ("Erreur interne.", "Internal error."),
-}
-_RETRYABLE = {"upstream_unavailable", "upstream_timeout", "internal", "payment_in_progress"}
-# cvco_core::ErrorCode::outcome_unknown(): a mutating call that failed so may still have taken
-# effect at ANCV (the request left, no usable answer came back). Every other error is a refusal.
-_OUTCOME_UNKNOWN = _RETRYABLE | {"upstream_protocol", "idempotency_conflict"}
 # cvco_core::plugin_api::HOST_NOT_ALLOWED_MARKER: Extism's text when allowed_hosts refuses a
 # request. The Python SDK only shows the top of the error ("error while executing at wasm
 # backtrace…"), so a trap is also checked against the manifest (see _classify).
@@ -74,7 +24,8 @@ HOST_NOT_ALLOWED_MARKER = "is not allowed"
 
 
 class CvcoError(Exception):
-    """A cvco error body (`code`, `message_fr`, `message_en`, `retryable`, `field?`)."""
+    """A cvco error body (`code`, `message_fr`, `message_en`, `retryable`, `field?`, `payment_id?`);
+    status, retryable and "outcome unknown" come from the plugin's error catalogue."""
 
     def __init__(self, body):
         super().__init__(body.get("message_en", body.get("code")))
@@ -82,12 +33,12 @@ class CvcoError(Exception):
 
     @classmethod
     def of(cls, code, field=None, detail_en=None, detail_fr=None):
-        fr, en = _MESSAGES.get(code, ("Erreur.", "Error."))
+        entry = error_catalogue()[code]
         body = {
             "code": code,
-            "message_fr": fr + (f" {detail_fr}" if detail_fr else ""),
-            "message_en": en + (f" {detail_en}" if detail_en else ""),
-            "retryable": code in _RETRYABLE,
+            "message_fr": entry["message_fr"] + (f" {detail_fr}" if detail_fr else ""),
+            "message_en": entry["message_en"] + (f" {detail_en}" if detail_en else ""),
+            "retryable": entry["retryable"],
         }
         if field:
             body["field"] = field
@@ -99,7 +50,8 @@ class CvcoError(Exception):
 
     @property
     def http_status(self):
-        return _STATUS.get(self.code, 422)
+        entry = _catalogue.get(self.code) if _catalogue else None
+        return entry["http_status"] if entry else 500
 
     @property
     def retryable(self):
@@ -108,7 +60,46 @@ class CvcoError(Exception):
     @property
     def outcome_unknown(self):
         """A failed mutating call that may still have taken effect at ANCV."""
-        return self.retryable or self.code in _OUTCOME_UNKNOWN
+        entry = _catalogue.get(self.code) if _catalogue else None
+        return bool(entry and entry["outcome_unknown"])
+
+
+def dumps(data):
+    """JSON as cvco-host sends it: compact, UTF-8 as is (an error body's keys already in the
+    contract's order)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+# The plugin's error catalogue (code -> http_status, retryable, outcome_unknown, messages), read
+# once per process from the first plugin loaded.
+_catalogue = None
+_catalogue_lock = threading.Lock()
+
+
+def error_catalogue():
+    global _catalogue
+    if _catalogue is None:
+        with _catalogue_lock:
+            if _catalogue is None:
+                try:
+                    plugin = _new_instance({})
+                    raw = plugin.call(exports.ERROR_CATALOGUE, "{}")
+                except extism.Error as error:
+                    raise _unloadable(error) from error
+                errors = json.loads(bytes(raw).decode("utf-8"))["ok"]["errors"]
+                _catalogue = {entry["code"]: entry for entry in errors}
+    return _catalogue
+
+
+def _unloadable(error):
+    # No plugin, no catalogue: the one error built here.
+    return CvcoError({
+        "code": "config_invalid",
+        "message_fr": "Le plugin cvco_plugin.wasm n'a pas pu être chargé.",
+        "message_en": f"The plugin cvco_plugin.wasm could not be loaded ({error}).",
+        "retryable": False,
+        "field": "CVCO_PLUGIN_WASM",
+    })
 
 
 def now_rfc3339():
@@ -120,26 +111,29 @@ def wasm_path():
     configured = getattr(django_settings, "CVCO_PLUGIN_WASM", None) or os.environ.get("CVCO_PLUGIN_WASM")
     path = Path(configured) if configured else Path(__file__).with_name("cvco_plugin.wasm")
     if not path.is_file():
-        raise CvcoError.of(
-            "config_missing",
-            field="CVCO_PLUGIN_WASM",
-            detail_en="cvco_plugin.wasm not found (set CVCO_PLUGIN_WASM).",
-            detail_fr="cvco_plugin.wasm introuvable (définir CVCO_PLUGIN_WASM).",
-        )
+        raise _unloadable("not found: set CVCO_PLUGIN_WASM")
     return path
 
 
 def plugin_config(provider_settings):
     """The manifest config of an event, from the payment provider's settings (secrets included:
-    they stay in this process and never reach a page or a log)."""
+    they stay in this process and never reach a page or a log). The merchant's rules (minimum,
+    adjustment, timeout) go only here: the plugin applies them, this adapter never does."""
+
+    def number(key):
+        value = provider_settings.get(key, as_type=int)
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else ""
+
+    adjustable = provider_settings.get("adjustable", as_type=bool, default=True)
     config = {
         "api_base_url": provider_settings.get("api_url") or "",
         "shop_id": provider_settings.get("shop_id") or "",
         "client_id": provider_settings.get("client_id") or "",
         "client_secret": provider_settings.get("client_secret") or "",
         "notification_secret": provider_settings.get("notification_secret") or "",
-        "min_amount_cents": str(min_amount_cents(provider_settings)),
-        "adjustable": "true" if provider_settings.get("adjustable", as_type=bool, default=True) else "false",
+        "min_amount_cents": number("min_amount_cents"),
+        "adjustable": "true" if adjustable else "false",
+        "authorization_timeout_s": number("authorization_timeout_s"),
         "request_timeout_ms": str(request_timeout_ms(provider_settings)),
     }
     return {key: value for key, value in config.items() if value != ""}
@@ -150,11 +144,6 @@ def request_timeout_ms(provider_settings):
     and a creation's outcome is unknown."""
     value = provider_settings.get("request_timeout_ms", as_type=int, default=10000)
     return value if isinstance(value, int) and 500 <= value <= 60000 else 10000
-
-
-def min_amount_cents(provider_settings):
-    value = provider_settings.get("min_amount_cents", as_type=int, default=2000)
-    return value if isinstance(value, int) and value > 0 else 2000
 
 
 # Idle plugin instances per configuration. extism.Plugin is not thread-safe, so an instance is
@@ -223,23 +212,19 @@ def _classify(config, function, error, elapsed_ms):
             detail_en=f"The API host {host} is not in the plugin's allowed_hosts (CVCO_ALLOWED_HOSTS).",
             detail_fr=f"L'hôte de l'API {host} n'est pas dans les allowed_hosts du plugin (CVCO_ALLOWED_HOSTS).",
         )
-    return CvcoError.of("upstream_unavailable", detail_en=f"({function}: trap)", detail_fr=f"({function})")
+    return CvcoError.of("upstream_unavailable", detail_en=f"({function})", detail_fr=f"({function})")
 
 
 def call(config, function, **inputs):
     """Calls one export; returns its `ok` output or raises CvcoError. An Extism-level failure
     drops that instance (see _classify)."""
+    error_catalogue()  # every error below is built from it
     key = json.dumps([config, allowed_hosts(config)], sort_keys=True)
     try:
         plugin = _borrow(key, config)
     except extism.Error as error:
         # The module or manifest was refused before any call: nothing was sent.
-        raise CvcoError.of(
-            "config_invalid",
-            field="CVCO_PLUGIN_WASM",
-            detail_en=f"The plugin could not be loaded ({error}).",
-            detail_fr="Le plugin n'a pas pu être chargé.",
-        ) from error
+        raise _unloadable(error) from error
     started = time.monotonic()
     try:
         raw = plugin.call(function, json.dumps(inputs))

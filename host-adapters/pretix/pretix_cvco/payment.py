@@ -78,15 +78,24 @@ class CvcoProvider(BasePaymentProvider):
         url = build_absolute_uri(self.event, "plugins:pretix_cvco:notifications")
         return str(_("Give ANCV this notification URL: {url}")).format(url=url)
 
+    def _rules(self, total):
+        """The plugin's checkout rules (minimum, eligibility) for an amount due."""
+        amount = services.cents(total or 0)
+        return services.eligibility(cvco.plugin_config(self.settings), self.event.currency, "cart", amount, amount)
+
     def is_allowed(self, request, total=None):
         allowed = super().is_allowed(request, total)
         if allowed and total is not None:
-            return services.cents(total) >= cvco.min_amount_cents(self.settings)
+            try:
+                return self._rules(total)["eligible"]
+            except CvcoError as error:
+                logger.warning("CVCo not offered: %s", error.code)
+                return False
         return allowed
 
     def payment_form_render(self, request, total, order=None):
         return get_template("pretix_cvco/checkout_payment_form.html").render(
-            {"min_amount": services.euros(cvco.min_amount_cents(self.settings))}
+            {"min_amount": services.euros(self._rules(total)["min_amount_cents"])}
         )
 
     def checkout_prepare(self, request, cart):

@@ -22,7 +22,7 @@ from django_scopes import scopes_disabled
 from pretix.base.models import Order, OrderPayment, OrderRefund, Quota
 from pretix.multidomain.urlreverse import build_absolute_uri
 
-from . import cvco
+from . import cvco, exports
 from .cvco import CvcoError
 from .models import CvcoNotification, CvcoPayment
 
@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 # Below this age a Payment is served from the database; older non-final ones are re-read.
 REFRESH_AFTER = datetime.timedelta(seconds=1)
 SESSION_KEY = "pretix_cvco_orders"
-UNKNOWN = "unknown"
 # Backoff between reconciliations of one unknown payment: 1 s, 2 s, 4 s… up to this.
 RECONCILE_BACKOFF_MAX_S = 300
 
@@ -68,8 +67,6 @@ def grant_order(request, order):
 def order_of_session(request, order_ref):
     """The order `order_ref` if this session owns it; `order_not_found` otherwise (no hint that
     someone else's order exists)."""
-    if not isinstance(order_ref, str) or not order_ref:
-        raise CvcoError.of("invalid_request", field="order_ref")
     if f"{request.event.pk}:{order_ref}" not in request.session.get(SESSION_KEY, []):
         raise CvcoError.of("order_not_found", field="order_ref")
     try:
@@ -98,39 +95,21 @@ def order_remaining_cents(order):
 
 
 def checkout_info(order):
-    provider = provider_for(order.event)
-    settings = provider.settings
-    remaining = order_remaining_cents(order)
-    minimum = cvco.min_amount_cents(settings)
-    ineligible = None
-    if order.status != Order.STATUS_PENDING or remaining == 0:
-        ineligible = CvcoError.of(
-            "illegal_transition",
-            detail_en="The order is not awaiting payment.",
-            detail_fr="La commande n'attend pas de paiement.",
-        ).body
-    elif remaining < minimum:
-        ineligible = {
-            "code": "amount_below_minimum",
-            "message_fr": f"Montant inférieur au minimum de {minimum / 100:.2f} €.".replace(".", ","),
-            "message_en": f"Amount below the minimum of €{minimum / 100:.2f}.",
-            "retryable": False,
-            "field": "amount_cents",
-        }
+    """GET /checkout: the plugin's eligibility rules over pretix's order, plus the current
+    payment (the non-final one, if any)."""
+    info = eligibility(config_for(order.event), order.event.currency, order.code, cents(order.total),
+                       order_remaining_cents(order), payable=order.status == Order.STATUS_PENDING)
     current = order.cvco_payments.filter(final=False).order_by("-pk").first()
-    return {
-        "order_ref": order.code,
-        "order_total_cents": cents(order.total),
-        "order_remaining_cents": remaining,
-        "currency": order.event.currency,
-        "eligible": ineligible is None,
-        "ineligible_reason": ineligible,
-        "min_amount_cents": minimum,
-        "adjustable": settings.get("adjustable", as_type=bool, default=True),
-        "authorization_timeout_s": settings.get("authorization_timeout_s", as_type=int, default=180),
-        "modes": ["identifier"],
-        "current_payment": to_protocol(current) if current else None,
-    }
+    info["current_payment"] = to_protocol(current) if current else None
+    return info
+
+
+def eligibility(config, currency, order_ref, total_cents, remaining_cents, payable=True):
+    """The plugin's `checkout` export: eligible or why not, minimum, adjustment, timeout, modes
+    (this shop offers the identifier mode only)."""
+    return cvco.call(config, exports.CHECKOUT, order_ref=order_ref, order_total_cents=total_cents,
+                     order_remaining_cents=remaining_cents, currency=currency, payable=payable,
+                     modes=["identifier"])
 
 
 def events_url(cvco_payment):
@@ -142,73 +121,35 @@ def events_url(cvco_payment):
 
 
 def to_protocol(cvco_payment):
-    """The Payment object of PROTOCOL.md from the recorded plugin Payment."""
-    p = cvco_payment.payment
+    """The Payment object of PROTOCOL.md, rendered by the plugin from the recorded plugin Payment
+    (none yet while the creation's outcome is unknown, or when ANCV refused it) and our facts."""
     order = cvco_payment.order
-    next_action = p.get("next_action") or {"type": "none"}
-    if next_action.get("type") == "show_qr":
-        next_action = {
-            "type": "show_qr",
-            "qr_payload": next_action.get("payload"),
-            "expires_at": next_action.get("expires_at"),
-        }
-    elif next_action.get("type") not in ("wait_for_app", "none"):
-        next_action = {"type": "none"}
-    authorizations = [
-        {"number": a["number"], "amount_cents": a["amount_cents"], "validated_at": a["validated_at"]}
-        for payer in p.get("payers", [])
-        for a in payer.get("authorizations", [])
-    ]
-    status = p.get("status")
-    error = None
-    if status == "failed":
-        error = json.loads(cvco_payment.error) if cvco_payment.error else CvcoError.of("internal").body
-    return {
+    recorded = cvco_payment.payment
+    facts = {
         "payment_id": cvco_payment.payment_id,
         "order_ref": order.code,
-        "amount_cents": p.get("amount_cents"),
-        "currency": p.get("currency", order.event.currency),
         "mode": cvco_payment.mode,
-        "status": status,
-        "final": bool(p.get("final")),
-        "authorized_cents": p.get("authorized_cents", 0),
-        "remaining_cents": p.get("remaining_cents", 0),
-        "refunded_cents": p.get("refunded_cents", 0),
+        "channel": "ecommerce",
         "order_total_cents": cents(order.total),
         "order_remaining_cents": order_remaining_cents(order),
-        "beneficiary_masked": cvco_payment.beneficiary_masked or None,
-        "deadline": next_action.get("deadline") or p.get("expires_at"),
-        "next_action": next_action,
-        "ancv_state": p.get("ancv_state"),
-        "ancv_label_fr": p.get("ancv_label_fr"),
-        "ancv_label_en": p.get("ancv_label_en"),
-        "transaction_id": cvco_payment.transaction_id,
-        "authorizations": authorizations,
-        "error": error,
         "sequence": cvco_payment.sequence,
-        "created_at": p.get("created_at") or _rfc3339(cvco_payment.created),
-        "updated_at": p.get("updated_at") or _rfc3339(cvco_payment.updated),
+        "created_at": _rfc3339(cvco_payment.created),
+        "updated_at": _rfc3339(cvco_payment.updated),
         "events_url": events_url(cvco_payment),
     }
+    if cvco_payment.beneficiary_masked:
+        facts["beneficiary_masked"] = cvco_payment.beneficiary_masked
+    if recorded.get("id"):  # rows from before the render export hold a placeholder without id
+        facts["payment"] = recorded
+    else:
+        facts["amount_cents"] = cents(cvco_payment.order_payment.amount)
+        if cvco_payment.error:
+            facts["error"] = json.loads(cvco_payment.error)
+    return cvco.call(config_for(order.event), exports.RENDER_PAYMENT, **facts)
 
 
 def _rfc3339(moment):
     return moment.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z") if moment else None
-
-
-def _placeholder(status, amount_cents, currency):
-    """The recorded Payment of a row ANCV has not (or not usably) answered for."""
-    return {
-        "status": status,
-        "final": status != UNKNOWN,
-        "amount_cents": amount_cents,
-        "currency": currency,
-        "authorized_cents": 0,
-        "remaining_cents": amount_cents,
-        "refunded_cents": 0,
-        "next_action": {"type": "wait_for_app", "deadline": None} if status == UNKNOWN else {"type": "none"},
-        "payers": [],
-    }
 
 
 def in_progress(cvco_payment, detail_en=None, detail_fr=None):
@@ -292,7 +233,7 @@ def refresh(cvco_payment, force=False):
     if not force and cvco_payment.refreshed and now() - cvco_payment.refreshed < REFRESH_AFTER:
         return cvco_payment
     config = config_for(cvco_payment.order.event)
-    payment = cvco.call(config, "get_payment", payment_id=cvco_payment.transaction_id, now=cvco.now_rfc3339())
+    payment = cvco.call(config, exports.GET_PAYMENT, payment_id=cvco_payment.transaction_id, now=cvco.now_rfc3339())
     return record(cvco_payment.pk, payment)
 
 
@@ -308,7 +249,7 @@ def reconcile(cvco_payment, force=False):
     inputs = json.loads(cvco_payment.create_input)
     try:
         config = config_for(cvco_payment.order.event)
-        payment = cvco.call(config, "create_payment", **inputs, now=cvco.now_rfc3339())
+        payment = cvco.call(config, exports.CREATE_PAYMENT, **inputs, now=cvco.now_rfc3339())
     except CvcoError as error:
         logger.info("CVCo reconciliation of %s: %s", cvco_payment.payment_id, error.code)
         return _unresolved(cvco_payment.pk, error, replay=True)
@@ -347,8 +288,7 @@ def _unresolved(cvco_payment_pk, error, replay):
             cp.save(update_fields=["reconcile_attempts", "reconcile_after", "updated"])
             return cp
         logger.warning("CVCo payment %s not created at ANCV: %s", cp.payment_id, error.code)
-        failed = _placeholder("failed", cp.payment.get("amount_cents", 0), cp.payment.get("currency", "EUR"))
-        cp.data = json.dumps(failed)
+        cp.data = "{}"  # no plugin Payment: the refusal below is the payment's error
         cp.error = json.dumps(error.body)
         cp.final = True
         cp.outcome_unknown = False
@@ -382,16 +322,18 @@ def _open_order_payment(order, amount_cents):
     return unused, False
 
 
-def create_payment(request, body):
-    """POST /payments: the order's remaining amount, idempotent per (order, attempt)."""
-    if not isinstance(body, dict):
-        raise CvcoError.of("invalid_request")
-    order = order_of_session(request, body.get("order_ref"))
-    attempt = body.get("attempt")
-    if not isinstance(attempt, str) or not 1 <= len(attempt) <= 64:
-        raise CvcoError.of("invalid_request", field="attempt")
-    mode = body.get("mode", "identifier")
-    if mode != "identifier":
+def parse_request(event, operation, text):
+    """A request body as the plugin reads it (one parser, the same errors on every adapter)."""
+    return cvco.call(config_for(event), exports.PARSE_REQUEST, operation=operation, body=text)
+
+
+def create_payment(request, text):
+    """POST /payments (`text`: the raw body): the order's remaining amount, idempotent per
+    (order, attempt)."""
+    body = parse_request(request.event, "create_payment", text)
+    order = order_of_session(request, body["order_ref"])
+    attempt = body["attempt"]
+    if body["mode"] != "identifier":
         raise CvcoError.of(
             "invalid_request",
             field="mode",
@@ -410,32 +352,18 @@ def create_payment(request, body):
     busy = order.cvco_payments.filter(final=False).order_by("-pk").first()
     if busy is not None:
         raise in_progress(busy)
-    beneficiary = body.get("beneficiary")
-    if not isinstance(beneficiary, str) or not beneficiary.strip():
-        raise CvcoError(
-            {
-                "code": "invalid_beneficiary",
-                "message_fr": "Identifiant Chèque-Vacances Connect manquant.",
-                "message_en": "Chèque-Vacances Connect identifier missing.",
-                "retryable": False,
-                "field": "beneficiary",
-            }
-        )
     config = config_for(request.event)
-    checked = cvco.call(config, "validate_beneficiary", input=beneficiary)
     remaining = order_remaining_cents(order)
-    if order.status != Order.STATUS_PENDING or remaining == 0:
-        raise CvcoError.of(
-            "illegal_transition",
-            detail_en="The order is not awaiting payment.",
-            detail_fr="La commande n'attend pas de paiement.",
-        )
+    eligible = eligibility(config, order.event.currency, order.code, cents(order.total), remaining,
+                           payable=order.status == Order.STATUS_PENDING)
+    if not eligible["eligible"]:
+        raise CvcoError(eligible["ineligible_reason"])
     # The exact export input (`now` apart), kept so that a reconciliation replays it.
     inputs = {
         "order_ref": order.full_code,
         "amount_cents": remaining,
         "channel": "ecommerce",
-        "beneficiary": checked["value"],
+        "beneficiary": body["beneficiary"],
         "idempotency_key": f"pretix-{request.event.pk}-{order.code}-{attempt}",
         "notification_url": build_absolute_uri(request.event, "plugins:pretix_cvco:notifications"),
     }
@@ -455,9 +383,9 @@ def create_payment(request, body):
                 order_payment=op,
                 payment_id=f"pay_{secrets.token_hex(12)}",
                 attempt=attempt,
-                mode=mode,
-                beneficiary_masked=checked.get("masked", ""),
-                data=json.dumps(_placeholder(UNKNOWN, remaining, order.event.currency)),
+                mode=body["mode"],
+                beneficiary_masked=body["beneficiary_masked"] or "",
+                data="{}",  # no plugin Payment until ANCV answers: status unknown
                 sequence=1,
                 outcome_unknown=True,
                 create_input=json.dumps(inputs),
@@ -470,18 +398,18 @@ def create_payment(request, body):
             raise
         return refresh(existing, force=existing.outcome_unknown), False
     try:
-        payment = cvco.call(config, "create_payment", **inputs, now=cvco.now_rfc3339())
+        payment = cvco.call(config, exports.CREATE_PAYMENT, **inputs, now=cvco.now_rfc3339())
     except CvcoError as error:
         if error.outcome_unknown:
             # ANCV may hold it (the request left, no usable answer came back): kept as unknown.
             logger.warning("CVCo payment %s: creation outcome unknown (%s), kept for reconciliation",
                            cp.payment_id, error.code)
             cp = _unresolved(cp.pk, error, replay=False)
-            body = dict(error.body)
-            body["payment_id"] = cp.payment_id
+            answer = dict(error.body)
+            answer["payment_id"] = cp.payment_id
             # Sending the same attempt again is safe and settles it, whatever the code.
-            body["retryable"] = True
-            raise CvcoError(body) from error
+            answer["retryable"] = True
+            raise CvcoError(answer) from error
         # Refused outright: one upstream call, nothing at ANCV. The attempt may be sent again
         # with corrected input.
         _drop(cp, op if new_op else None)
@@ -514,7 +442,7 @@ def cancel_payment(cvco_payment):
         raise CvcoError.of("illegal_transition")
     config = config_for(cvco_payment.order.event)
     try:
-        payment = cvco.call(config, "cancel_payment", payment_id=cvco_payment.transaction_id, now=cvco.now_rfc3339())
+        payment = cvco.call(config, exports.CANCEL_PAYMENT, payment_id=cvco_payment.transaction_id, now=cvco.now_rfc3339())
     except CvcoError as error:
         if not error.outcome_unknown:
             raise
@@ -544,7 +472,7 @@ def execute_refund(refund, cvco_payment):
     refund.info = json.dumps({"transaction_id": cvco_payment.transaction_id, "refund_input": inputs})
     refund.save(update_fields=["info"])
     try:
-        payment = cvco.call(config_for(refund.order.event), "refund_payment", **inputs, now=cvco.now_rfc3339())
+        payment = cvco.call(config_for(refund.order.event), exports.REFUND_PAYMENT, **inputs, now=cvco.now_rfc3339())
     except CvcoError as error:
         if not error.outcome_unknown:
             raise
@@ -578,7 +506,7 @@ def reconcile_refunds(event=None, limit=100):
         if not inputs or cp is None:
             continue
         try:
-            payment = cvco.call(config_for(refund.order.event), "refund_payment", **inputs, now=cvco.now_rfc3339())
+            payment = cvco.call(config_for(refund.order.event), exports.REFUND_PAYMENT, **inputs, now=cvco.now_rfc3339())
         except CvcoError as error:
             logger.info("CVCo refund reconciliation of %s: %s", refund.pk, error.code)
             if not error.outcome_unknown:
@@ -590,26 +518,30 @@ def reconcile_refunds(event=None, limit=100):
 
 
 def handle_notification(event, headers, body):
-    """Returns (status, json body or None). Verified and new: re-read with get_payment."""
+    """Returns (status, json body or None). Verified and new: re-read with get_payment. The plugin
+    names the object (`transaction:<id>` or `pre_transaction:<id>`); an event already seen, or
+    older than the last one applied to its object, is a duplicate; an object that is not ours
+    gets 204, nothing applied."""
     config = config_for(event)
-    verified = cvco.call(config, "verify_notification", headers=headers, body=body, now=cvco.now_rfc3339())
+    verified = cvco.call(config, exports.VERIFY_NOTIFICATION, headers=headers, body=body, now=cvco.now_rfc3339())
     notification = verified.get("notification", {})
     try:
         with transaction.atomic():
             CvcoNotification.objects.create(event_id=verified["event_id"])
     except IntegrityError:
         return 200, {"duplicate": True}
-    transaction_id = notification.get("transaction_id")
-    cp = CvcoPayment.objects.filter(transaction_id=transaction_id, order__event=event).first() if transaction_id else None
-    if cp is None and transaction_id:
-        try:
-            cp = _settle_unknown_for(event, notification)
-        except CvcoError:
-            # Ours maybe, not settled yet: let ANCV send it again rather than drop it.
-            CvcoNotification.objects.filter(event_id=verified["event_id"]).delete()
-            raise
+    kind, _, object_id = verified["object_key"].partition(":")
+    cp = None
+    if kind == "transaction":
+        cp = CvcoPayment.objects.filter(transaction_id=object_id, order__event=event).first()
+        if cp is None:
+            try:
+                cp = _settle_unknown_for(event, notification, object_id)
+            except CvcoError:
+                # Ours maybe, not settled yet: let ANCV send it again rather than drop it.
+                CvcoNotification.objects.filter(event_id=verified["event_id"]).delete()
+                raise
     if cp is None:
-        # Not one of ours (e.g. a payment request): acknowledged, nothing to record.
         return 204, None
     sequence = int(notification.get("sequence") or 0)
     if sequence and sequence <= cp.notification_sequence:
@@ -618,16 +550,15 @@ def handle_notification(event, headers, body):
     try:
         refresh(cp, force=True)
     except CvcoError as error:
-        if error.body.get("retryable"):
+        if error.retryable:
             # Let ANCV retry: forget this event id so the retry is processed.
             CvcoNotification.objects.filter(event_id=verified["event_id"]).delete()
             CvcoPayment.objects.filter(pk=cp.pk).update(notification_sequence=cp.notification_sequence)
-            raise
         raise
     return 204, None
 
 
-def _settle_unknown_for(event, notification):
+def _settle_unknown_for(event, notification, transaction_id):
     """A notification for a transaction no row knows: when its merchant order reference is an
     order with unknown payments, those are reconciled and the notification's row returned. Raises
     a retryable error while one of them stays unknown (the transaction may be its)."""
@@ -643,7 +574,7 @@ def _settle_unknown_for(event, notification):
         return None
     for cp in unknown:
         reconcile(cp, force=True)
-    found = CvcoPayment.objects.filter(transaction_id=notification["transaction_id"], order__event=event).first()
+    found = CvcoPayment.objects.filter(transaction_id=transaction_id, order__event=event).first()
     if found is None and CvcoPayment.objects.filter(pk__in=[cp.pk for cp in unknown], outcome_unknown=True).exists():
         raise CvcoError.of(
             "upstream_unavailable",
@@ -703,4 +634,4 @@ def reconcile_at_startup():
 def check_connection(config):
     """The start-up/configuration check: the plugin's check_connection export (configuration,
     allowed host, credentials, the API answering). Raises CvcoError."""
-    return cvco.call(config, "check_connection", now=cvco.now_rfc3339())
+    return cvco.call(config, exports.CHECK_CONNECTION, now=cvco.now_rfc3339())

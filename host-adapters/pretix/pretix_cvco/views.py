@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.timezone import now
 from django.views.decorators.csrf import csrf_exempt
@@ -18,7 +18,7 @@ from django_scopes import scope
 from pretix.base.models import Item, Order, OrderPayment, OrderPosition
 from pretix.multidomain.urlreverse import eventreverse
 
-from . import services
+from . import cvco, services
 from .cvco import CvcoError
 from .models import CvcoPayment
 
@@ -30,26 +30,58 @@ SSE_PING_S = 15
 SSE_MAX_S = 300
 
 
-def error_response(error: CvcoError):
-    return JsonResponse(error.body, status=error.http_status)
+# Largest request body read (as cvco-host): a larger one is a 413.
+BODY_LIMIT = 64 * 1024
 
 
-def json_body(request):
-    """JSON only: a cross-site form cannot send `application/json` without a CORS preflight, which
-    is what protects these cookie-authenticated POSTs (the widget is same-origin)."""
-    if request.content_type != "application/json":
-        raise CvcoError.of(
-            "invalid_request",
-            detail_en="Content-Type must be application/json.",
-            detail_fr="Le Content-Type doit être application/json.",
-        )
+def json_response(data, status=200):
+    """Compact JSON, UTF-8 as is: the bytes cvco-host sends for the same answer."""
+    return HttpResponse(cvco.dumps(data).encode("utf-8"), status=status, content_type="application/json")
+
+
+def error_response(error: CvcoError, status=None):
+    return json_response(error.body, status or error.http_status)
+
+
+def _http_error(status, detail_fr, detail_en):
+    return error_response(CvcoError.of("invalid_request", detail_en=detail_en, detail_fr=detail_fr), status)
+
+
+def _is_json(content_type):
+    media = (content_type or "").split(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def body_text(request):
+    """The raw body, for the plugin's parser (refusals as cvco-host's: 413, 415, 400)."""
+    return request.body.decode("utf-8")
+
+
+def _refused(request, methods, json_only):
+    """cvco-host's refusals before any handler: 405, 413, 415."""
+    if request.method not in methods:
+        response = _http_error(405, "Méthode non autorisée.", "Method not allowed.")
+        response["Allow"] = ", ".join(methods)
+        return response
     try:
-        return json.loads(request.body.decode("utf-8") or "null")
-    except (ValueError, UnicodeDecodeError):
-        raise CvcoError.of("invalid_request", detail_en="Malformed JSON.", detail_fr="JSON mal formé.")
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > BODY_LIMIT:
+        return _http_error(413, "Corps de requête trop volumineux.", "Request body too large.")
+    # A cross-site form cannot send `application/json` without a CORS preflight, which is what
+    # protects these cookie-authenticated POSTs.
+    content_type = request.META.get("CONTENT_TYPE")
+    if json_only and request.method == "POST" and (content_type or declared) and not _is_json(content_type):
+        return _http_error(415, "Corps JSON attendu (Content-Type: application/json).",
+                           "JSON body expected (Content-Type: application/json).")
+    return None
 
 
-def api(methods):
+def api(methods, json_only=True):
+    """A cvco endpoint; `json_only`: a POST body must be JSON (not for ANCV's notifications,
+    authenticated by their signature)."""
+
     def decorate(view):
         @csrf_exempt
         def wrapped(request, *args, **kwargs):
@@ -57,12 +89,13 @@ def api(methods):
             kwargs.pop("event", None)
             # A previous process may have died mid-call: settle what it left unknown.
             services.reconcile_at_startup()
-            if request.method not in methods:
-                response = JsonResponse(CvcoError.of("invalid_request").body, status=405)
-                response["Allow"] = ", ".join(methods)
-                return response
             try:
+                refused = _refused(request, methods, json_only)
+                if refused is not None:
+                    return refused
                 return view(request, *args, **kwargs)
+            except UnicodeDecodeError:
+                return _http_error(400, "Corps de requête illisible.", "Unreadable request body.")
             except CvcoError as error:
                 return error_response(error)
 
@@ -74,13 +107,13 @@ def api(methods):
 @api(["GET"])
 def checkout(request):
     order = services.order_of_session(request, request.GET.get("order_ref"))
-    return JsonResponse(services.checkout_info(order))
+    return json_response(services.checkout_info(order))
 
 
 @api(["POST"])
 def payments(request):
-    cvco_payment, created = services.create_payment(request, json_body(request))
-    return JsonResponse(services.to_protocol(cvco_payment), status=201 if created else 200)
+    cvco_payment, created = services.create_payment(request, body_text(request))
+    return json_response(services.to_protocol(cvco_payment), status=201 if created else 200)
 
 
 @api(["GET"])
@@ -91,18 +124,18 @@ def payment(request, payment_id):
     except CvcoError as error:
         # ANCV unreachable: the recorded state is still the best answer for a status read.
         logger.info("CVCo refresh of %s failed: %s", payment_id, error.code)
-    return JsonResponse(services.to_protocol(cvco_payment))
+    return json_response(services.to_protocol(cvco_payment))
 
 
 @api(["POST"])
 def cancel(request, payment_id):
     cvco_payment = services.payment_of_session(request, payment_id)
-    return JsonResponse(services.to_protocol(services.cancel_payment(cvco_payment)))
+    return json_response(services.to_protocol(services.cancel_payment(cvco_payment)))
 
 
 def _sse(cvco_payment):
     data = services.to_protocol(cvco_payment)
-    return f"id: {data['sequence']}\nevent: status\ndata: {json.dumps(data)}\n\n"
+    return f"id: {data['sequence']}\nevent: status\ndata: {cvco.dumps(data)}\n\n"
 
 
 def _stream(organizer, pk, last_event_id):
@@ -142,29 +175,22 @@ def events(request, payment_id):
     return response
 
 
-@api(["POST"])
+@api(["POST"], json_only=False)
 def notifications(request):
     headers = {name: value for name, value in request.headers.items()}
     try:
         body = request.body.decode("utf-8")
     except UnicodeDecodeError:
-        raise CvcoError(
-            {
-                "code": "notification_malformed",
-                "message_fr": "Notification mal formée.",
-                "message_en": "Malformed notification.",
-                "retryable": False,
-            }
-        )
+        raise CvcoError.of("notification_malformed")
     try:
         status, answer = services.handle_notification(request.event, headers, body)
     except CvcoError as error:
         if error.code and error.code.startswith("notification_"):
-            return JsonResponse(error.body, status=400)
+            return error_response(error, 400)  # PROTOCOL.md §3: a refused notification is a 400
         raise
     if answer is None:
         return HttpResponse(status=status)
-    return JsonResponse(answer, status=status)
+    return json_response(answer, status=status)
 
 
 def pay(request, order, secret, **kwargs):
@@ -194,7 +220,10 @@ def test_orders(request):
     the caller's session, for the contract suite. 404 when the setting is off."""
     if not getattr(settings, "CVCO_TEST_ORDERS", False):
         raise Http404()
-    body = json_body(request)
+    try:
+        body = json.loads(body_text(request) or "null")
+    except ValueError:
+        body = None
     amount = body.get("amount_cents") if isinstance(body, dict) else None
     if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= 100_000_000:
         raise CvcoError.of("invalid_request", field="amount_cents")
@@ -218,7 +247,7 @@ def test_orders(request):
         OrderPosition.objects.create(order=order, item=item, variation=None, price=price, attendee_name_parts={})
         order.create_transactions()
     services.grant_order(request, order)
-    return JsonResponse(
+    return json_response(
         {
             "order_ref": order.code,
             "total_cents": amount,
@@ -237,7 +266,7 @@ def test_order(request, order_ref):
         raise Http404()
     order = services.order_of_session(request, order_ref)
     order.refresh_from_db()
-    return JsonResponse(
+    return json_response(
         {
             "order_ref": order.code,
             "status": order.status,

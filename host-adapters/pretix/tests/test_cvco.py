@@ -281,7 +281,7 @@ def test_bad_input_is_refused_with_typed_errors(shop):
     unknown = shop.pay(order["order_ref"], "nobody@sandbox.cvco.test")
     assert unknown.status_code == 422 and unknown.json()["code"] == "beneficiary_unknown"
     form = shop.session.post(f"{shop.api}/payments", data={"order_ref": order["order_ref"]})
-    assert form.status_code == 422 and form.json()["code"] == "invalid_request"
+    assert form.status_code == 415 and form.json()["code"] == "invalid_request"
     assert not cvco_order_payments(pretix_order(shop, order["order_ref"])) or all(
         op.state == OrderPayment.PAYMENT_STATE_CREATED for op in cvco_order_payments(pretix_order(shop, order["order_ref"])))
 
@@ -395,3 +395,82 @@ def test_unreachable_ancv_keeps_an_unknown_payment_that_the_same_attempt_settles
     assert up.json()["payment_id"] == kept.payment_id and up.json()["transaction_id"]
     assert shop.wait_final(up.json()["payment_id"])["status"] == "authorized"
     assert CvcoPayment.objects.count() == 1
+
+
+def assert_contract_error(response, status, code, field=None):
+    """The cvco error body as cvco-host sends it: the catalogue's status, compact JSON in the
+    contract's key order, the catalogue's wording first."""
+    from pretix_cvco import cvco
+
+    entry = cvco.error_catalogue()[code]
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    assert response.content == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    order = ["code", "message_fr", "message_en", "retryable", "field", "payment_id"]
+    assert list(body) == [key for key in order if key in body]
+    assert body["code"] == code and body.get("field") == field
+    assert body["message_fr"].startswith(entry["message_fr"]) and body["message_en"].startswith(entry["message_en"])
+    return body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_error_is_the_catalogue_body_in_compact_json(shop):
+    order = shop.order(2500)
+    assert_contract_error(shop.checkout("NOPE"), 404, "order_not_found", "order_ref")
+    assert_contract_error(shop.get("pay_nope"), 404, "payment_not_found")
+    wrong_method = shop.session.put(f"{shop.api}/payments", json={})
+    assert_contract_error(wrong_method, 405, "invalid_request")
+    assert wrong_method.headers["Allow"] == "POST"
+    assert_contract_error(shop.session.post(f"{shop.api}/payments", data="order_ref=x",
+                                            headers={"Content-Type": "text/plain"}), 415, "invalid_request")
+    too_large = shop.session.post(f"{shop.api}/payments", data="{" + " " * 70_000 + "}",
+                                  headers={"Content-Type": "application/json"})
+    assert_contract_error(too_large, 413, "invalid_request")
+    assert_contract_error(shop.session.post(f"{shop.api}/payments", data="{", headers={
+        "Content-Type": "application/json"}), 422, "invalid_request", "body")
+    assert_contract_error(shop.pay(order["order_ref"], ALICE, attempt="has space"), 422, "invalid_request", "attempt")
+    assert_contract_error(shop.pay(order["order_ref"], "not an identifier"), 422, "invalid_beneficiary", "beneficiary")
+    busy = shop.pay(order["order_ref"], JEANNE).json()
+    response = shop.pay(order["order_ref"], ALICE)
+    conflict = assert_contract_error(response, 409, "payment_in_progress")
+    assert conflict["retryable"] is True and conflict["payment_id"] == busy["payment_id"]
+    assert "déjà".encode() in response.content  # UTF-8 as is, not \u-escaped
+
+
+@pytest.mark.django_db(transaction=True)
+def test_merchant_settings_reach_the_checkout_through_the_plugin_config(shop):
+    shop.event.settings.set("payment_cvco_min_amount_cents", 3000)
+    shop.event.settings.set("payment_cvco_adjustable", False)
+    shop.event.settings.set("payment_cvco_authorization_timeout_s", 90)
+    small = shop.order(2500)
+    checkout = shop.checkout(small["order_ref"]).json()
+    assert checkout["min_amount_cents"] == 3000 and checkout["adjustable"] is False
+    assert checkout["authorization_timeout_s"] == 90
+    assert checkout["eligible"] is False and checkout["ineligible_reason"]["code"] == "amount_below_minimum"
+    assert_contract_error(shop.pay(small["order_ref"], ALICE), 422, "amount_below_minimum", "amount_cents")
+    assert not CvcoPayment.objects.exists()  # refused before anything is recorded or sent
+    large = shop.order(3000)
+    assert shop.checkout(large["order_ref"]).json()["eligible"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_notification_for_an_object_that_is_not_ours_is_acknowledged_and_changes_nothing(shop):
+    order = shop.order(2500)
+    pretix = pretix_order(shop, order["order_ref"])
+    event_id = f"evt_{uuid.uuid4().hex}"
+    # Our order's reference, a transaction we never made.
+    body = json.dumps({
+        "id": event_id, "type": "transaction.updated", "created_at": "2026-11-25T10:00:00Z",
+        "shop_id": shop.shop["shop_id"], "merchant_order_id": pretix.full_code,
+        "transaction_id": "tx_not_ours", "state": "VALIDATED", "sequence": 7,
+    })
+    headers = {"Content-Type": "application/json", "CVCo-Event-Id": event_id,
+               "CVCo-Signature": signed(shop.shop["notification_secret"], body)}
+    url = f"{shop.api}/notifications"
+    first = requests.post(url, data=body, headers=headers)
+    assert first.status_code == 204 and first.content == b"", first.text
+    assert not CvcoPayment.objects.exists() and not cvco_order_payments(pretix)
+    assert pretix_order(shop, order["order_ref"]).status == Order.STATUS_PENDING
+    again = requests.post(url, data=body, headers=headers)
+    assert again.status_code == 200 and again.json() == {"duplicate": True}
