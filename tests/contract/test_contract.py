@@ -211,7 +211,8 @@ def test_notifications_forged_stale_genuine_replayed(adapter, shopper):
     body = json.dumps({
         "id": event_id, "type": "transaction.updated", "created_at": "2026-11-25T10:00:00.000Z",
         "shop_id": adapter.shop["shop_id"], "merchant_order_id": order_ref,
-        "transaction_id": payment["payment_id"], "state": "VALIDATED", "sequence": 1000,
+        # ANCV's id for this payment: a notification about an unknown object records nothing (§3).
+        "transaction_id": payment["transaction_id"], "state": "VALIDATED", "sequence": 1000,
     })
     url = f"{adapter.base_url}/notifications"
     headers = {"Content-Type": "application/json", "CVCo-Event-Id": event_id}

@@ -1133,11 +1133,14 @@ impl Engine {
     ) -> Result<Vec<Value>, CvcoError> {
         let rows: Vec<PaymentRow> = self.store.with(|c| {
             let mut s = c.prepare_cached(
-                "SELECT * FROM payments WHERE status = ?1 AND create_call = 'create_payment_request'
+                "SELECT * FROM payments WHERE status = ?1 AND create_call = ?4
                  AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR created_at < ?3)
                  ORDER BY created_at DESC LIMIT 500",
             )?;
-            let rows = s.query_map(params![UNKNOWN, from, to], PaymentRow::from_row)?;
+            let rows = s.query_map(
+                params![UNKNOWN, from, to, CreatePaymentRequest::NAME],
+                PaymentRow::from_row,
+            )?;
             rows.collect()
         })?;
         Ok(rows
