@@ -656,7 +656,20 @@ async fn get_payment(
             return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
         }
     }
-    let (row, _) = shopper_payment(&app, &headers, &id, false)?;
+    // Staff read any payment of the shop (PROTOCOL.md §2), as in the transactions list.
+    let row = match shopper_payment(&app, &headers, &id, false) {
+        Ok((row, _)) => row,
+        Err(e)
+            if e.0.code == ErrorCode::PaymentNotFound
+                && bo_session(&app, &headers, false).is_ok() =>
+        {
+            app.engine
+                .store
+                .payment(&id)?
+                .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?
+        }
+        Err(e) => return Err(e),
+    };
     Ok(Json(app.engine.payment_json(&row)?).into_response())
 }
 

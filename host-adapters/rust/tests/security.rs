@@ -103,7 +103,8 @@ async fn a_seller_without_the_cancel_right_cannot_cancel_through_the_shopper_rou
         done.text
     );
 
-    // A shopper's online payment is not the staff's to read or cancel here.
+    // A shopper's online payment is not the staff's to cancel here; staff read it (PROTOCOL.md
+    // §2: GET /payments/{id} of any payment of the shop), a stranger does not.
     let shopper = env.shopper();
     let order = shopper.test_order(3000).await;
     let p = shopper.pay(&order, JEANNE, "a1").await;
@@ -113,9 +114,17 @@ async fn a_seller_without_the_cancel_right_cannot_cancel_through_the_shopper_rou
         .post(&format!("/cvco/v1/payments/{id}/cancel"), json!({}))
         .await;
     assert_cvco_error(&cancel, 404, "payment_not_found");
+    let read = seller.get(&format!("/cvco/v1/payments/{id}")).await;
     assert_eq!(
-        seller.get(&format!("/cvco/v1/payments/{id}")).await.status,
-        404
+        (read.status, read.body["payment_id"].as_str()),
+        (200, Some(id.as_str())),
+        "{}",
+        read.text
+    );
+    assert_cvco_error(
+        &env.shopper().get(&format!("/cvco/v1/payments/{id}")).await,
+        404,
+        "payment_not_found",
     );
     let mine = shopper.get(&format!("/cvco/v1/payments/{id}")).await;
     assert_eq!(mine.body["status"], "awaiting_beneficiary", "{}", mine.text);
