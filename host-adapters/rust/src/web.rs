@@ -82,10 +82,13 @@ fn parse<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
 
 /// A contract request body checked by cvco-core's `parse_request` (the plugin's export of the
 /// same name for the other adapters): the same bad body gets the same error everywhere.
+/// Bytes that are not UTF-8 are read as Node's `toString('utf8')` and Python's
+/// `decode(errors="replace")` read them (U+FFFD), so the parser's answer is the same everywhere.
 fn contract_body(operation: Operation, bytes: &Bytes) -> Result<ParsedRequest, ApiError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| invalid("body", "UTF-8 attendu.", "UTF-8 expected."))?;
-    Ok(contract::parse_request(operation, text)?)
+    Ok(contract::parse_request(
+        operation,
+        &String::from_utf8_lossy(bytes),
+    )?)
 }
 
 /// The body of `$op`, typed.
@@ -109,10 +112,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let e = match Query::<T>::try_from_uri(&parts.uri) {
-            Ok(Query(v)) => return Ok(ApiQuery(v)),
-            Err(e) => e.body_text(),
-        };
+        if let Ok(Query(v)) = Query::<T>::try_from_uri(&parts.uri) {
+            return Ok(ApiQuery(v));
+        }
         // The first parameter that fails on its own is the one to name.
         let field = parts
             .uri
@@ -128,16 +130,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             })
             .next()
             .unwrap_or_else(|| "query".into());
-        let d: String = e.chars().take(200).collect();
-        Err(ApiError(
-            invalid(
-                &field,
-                &format!("Paramètre illisible : {d}"),
-                &format!("Unreadable parameter: {d}"),
-            ),
-            Some(StatusCode::BAD_REQUEST),
-        ))
+        Err(unreadable_parameter(&field))
     }
+}
+
+/// An unreadable query parameter (PROTOCOL.md: 400 naming it): no parser's wording, so every
+/// adapter answers the same bytes.
+fn unreadable_parameter(field: &str) -> ApiError {
+    ApiError(
+        CvcoError::new(ErrorCode::InvalidRequest).with_field(field),
+        Some(StatusCode::BAD_REQUEST),
+    )
 }
 
 /// Who is asking: the peer address, or the proxy's last `X-Forwarded-For` entry when the host is
@@ -918,19 +921,19 @@ struct ListQuery {
     offset: Option<usize>,
 }
 
-/// `YYYY-MM-DD` is a Paris calendar day; `to` of a day is its end.
+/// `YYYY-MM-DD` is a Paris calendar day; `to` of a day is its end. Anything else: 400.
 fn parse_bound(s: Option<&str>, field: &str, end: bool) -> Result<Option<i64>, ApiError> {
     let Some(s) = s.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
     if s.len() == 10 {
-        let d = cvco_core::time::Date::parse(s).map_err(|e| e.with_field(field))?;
+        let d = cvco_core::time::Date::parse(s).map_err(|_| unreadable_parameter(field))?;
         let d = if end { d.succ() } else { d };
         return Ok(Some(Timestamp::from_paris_local(d, 0).0));
     }
     Ok(Some(
         Timestamp::parse_rfc3339(s)
-            .map_err(|e| e.with_field(field))?
+            .map_err(|_| unreadable_parameter(field))?
             .0,
     ))
 }
