@@ -1,9 +1,86 @@
 import { Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { Allow, Ctx, Logger, Permission, RequestContext } from '@vendure/core';
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 
-import { CvcoErrorBody, CvcoFailure, cvcoError, errorBody } from './errors';
+import { CvcoErrorBody, CvcoFailure, cvcoError, errorBody, isCvcoErrorBody } from './errors';
 import { ContractPayment, CvcoService } from './cvco.service';
+
+/** Largest request body read; a larger one is a 413 (as cvco-host). */
+const BODY_LIMIT = 64 * 1024;
+/** Up to this size a too-large body is still drained so the client reads its 413; beyond, the connection closes. */
+const DRAIN_LIMIT = 1024 * 1024;
+
+function isJson(contentType: string | undefined): boolean {
+    const m = (contentType ?? '').split(';')[0].trim().toLowerCase();
+    return m === 'application/json' || (m.startsWith('application/') && m.endsWith('+json'));
+}
+
+const invalid = (detail: [string, string]) => cvcoError('invalid_request', { detail });
+
+/** What a 4xx/5xx the framework made itself (unknown route, unreadable request) says as a cvco body. */
+function frameworkError(status: number): CvcoErrorBody {
+    if (status === 404) return cvcoError('not_found');
+    if (status === 405) return invalid(['Méthode non autorisée.', 'Method not allowed.']);
+    if (status >= 500) return cvcoError('internal');
+    return invalid(['Requête illisible (chemin, en-têtes).', 'Unreadable request (path, headers).']);
+}
+
+/**
+ * Express middleware for everything under `/cvco/v1` (the same guard as cvco-host's): the body is
+ * read whole and kept as `req.rawBody` (the plugin's `parse_request` reads its text, so malformed
+ * JSON gets the same error as on every adapter); state-changing calls take JSON only (415); bodies
+ * over 64 KiB get 413; and any error the framework answers itself leaves as a cvco error body.
+ */
+export function contractGuard(req: Request & { rawBody?: Buffer; _body?: boolean }, res: Response, next: NextFunction) {
+    const json = res.json.bind(res);
+    res.json = (body: unknown) => {
+        if (res.statusCode < 400 || isCvcoErrorBody(body)) return json(body);
+        sendError(res, frameworkError(res.statusCode), res.statusCode);
+        return res;
+    };
+    // Notifications keep their own reader (the signature covers the exact bytes, whatever the headers).
+    if (req._body || req.rawBody) return next();
+    const tooLarge = () => invalid(['Corps de requête trop volumineux.', 'Request body too large.']);
+    if (Number(req.headers['content-length'] ?? 0) > DRAIN_LIMIT) {
+        res.set('Connection', 'close');
+        return sendError(res, tooLarge(), 413);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= BODY_LIMIT) chunks.push(chunk);
+        else if (size > DRAIN_LIMIT && !done) {
+            done = true;
+            res.set('Connection', 'close');
+            sendError(res, tooLarge(), 413);
+            req.destroy();
+        }
+    });
+    req.on('error', e => {
+        if (!done) next(e);
+        done = true;
+    });
+    req.on('end', () => {
+        if (done) return;
+        done = true;
+        if (size > BODY_LIMIT) return sendError(res, tooLarge(), 413);
+        const changesState = !['GET', 'HEAD', 'OPTIONS'].includes(req.method);
+        const contentType = req.headers['content-type'];
+        if (changesState && (contentType !== undefined || size > 0) && !isJson(contentType)) {
+            return sendError(res, invalid(['Corps JSON attendu (Content-Type: application/json).', 'JSON body expected (Content-Type: application/json).']), 415);
+        }
+        req.rawBody = Buffer.concat(chunks);
+        req._body = true; // the JSON parser skips a body already read
+        try {
+            req.body = req.rawBody.length ? JSON.parse(req.rawBody.toString('utf8')) : {};
+        } catch {
+            req.body = undefined; // for controllers reading @Body(); the contract's parse the raw text
+        }
+        next();
+    });
+}
 
 /** The cvco error body as compact JSON in the contract's key order: byte-identical on every adapter. */
 function sendError(res: Response, body: CvcoErrorBody, status: number) {

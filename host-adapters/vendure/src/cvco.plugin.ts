@@ -4,7 +4,7 @@ import { PluginCommonModule, Type, VendurePlugin } from '@vendure/core';
 import { adminApiSchema, CvcoAdminResolver } from './admin-api';
 import { CvcoBackOfficeController } from './backoffice.controller';
 import { CVCO_PLUGIN_OPTIONS } from './constants';
-import { CvcoController } from './cvco.controller';
+import { contractGuard, CvcoController } from './cvco.controller';
 import { cvcoPaymentHandler } from './cvco.handler';
 import { CvcoNotificationEvent, CvcoPaymentRecord } from './entities';
 import { CvcoService } from './cvco.service';
@@ -52,6 +52,7 @@ function rawBody(req: Request & { rawBody?: Buffer; _body?: boolean }, res: Resp
         config.paymentOptions.paymentMethodHandlers.push(cvcoPaymentHandler);
         config.paymentOptions.process = [...(config.paymentOptions.process ?? []), cvcoPaymentProcess];
         config.apiOptions.middleware.push({ route: '/cvco/v1/notifications', handler: rawBody, beforeListen: true });
+        config.apiOptions.middleware.push({ route: '/cvco/v1', handler: contractGuard, beforeListen: true });
         return config;
     },
     compatibility: '^3.0.0',

@@ -590,9 +590,11 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
 
     /** The shopper's own order: the session's active order, the customer's, or Vendure's order-by-code rule. */
     async shopperOrder(ctx: RequestContext, orderRef: unknown): Promise<Order> {
-        if (typeof orderRef !== 'string' || !orderRef) throw new CvcoFailure(cvcoError('invalid_request', { field: 'order_ref' }));
+        // A missing order_ref names no order (as cvco-host and pretix answer).
+        const notFound = () => new CvcoFailure(cvcoError('order_not_found', { field: 'order_ref' }));
+        if (typeof orderRef !== 'string' || !orderRef) throw notFound();
         const order = await this.orderService.findOneByCode(ctx, orderRef, ['customer', 'customer.user']);
-        if (!order || !(await this.canAccess(ctx, order))) throw new CvcoFailure(cvcoError('order_not_found'));
+        if (!order || !(await this.canAccess(ctx, order))) throw notFound();
         return order;
     }
 

@@ -500,7 +500,7 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
         assert.equal(new URL(check.api_base_url).origin, sandbox.url);
     });
 
-    it("a bad request body gets the plugin's own error, compact JSON in the contract's key order, status from the catalogue", async () => {
+    it("a bad request gets the plugin's own error (malformed JSON included), compact JSON in the contract's key order; 413, 415 and unknown routes a cvco body too", async () => {
         const order = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
         const pool = app().get(CvcoService).pool;
         const cases: Array<[Record<string, unknown>, string, string]> = [
@@ -522,6 +522,25 @@ describe('CVCo on Vendure, against the sandbox', { concurrency: 1 }, () => {
             assert.deepEqual(Object.keys(JSON.parse(answered)), ['code', 'message_fr', 'message_en', 'retryable', 'field']);
             assert.equal(res.status, 422, answered);
         }
+        // Malformed JSON reaches the plugin's parser as text (the framework's JSON parser never answers).
+        const malformed = await env.shopClient.fetch(`${env.baseUrl}/cvco/v1/payments`, { method: 'POST', body: '{"order_ref": ' });
+        const parsed = await pool.call(Exports.parseRequest, { operation: 'create_payment', body: '{"order_ref": ' }).then(
+            ok => assert.fail(JSON.stringify(ok)),
+            (e: unknown) => (e as CvcoFailure).body,
+        );
+        assert.deepEqual([malformed.status, await malformed.text()], [422, JSON.stringify(parsed)]);
+        // Not JSON, too large, or a route that does not exist: still the cvco error body.
+        const post = (body: string, headers: Record<string, string>) =>
+            fetch(`${env.baseUrl}/cvco/v1/payments`, { method: 'POST', body, headers });
+        const form = await post('order_ref=x', { 'content-type': 'application/x-www-form-urlencoded' });
+        assert.equal(form.status, 415);
+        assert.match((await form.json()).message_en, /JSON body expected/);
+        const large = await post(JSON.stringify({ beneficiary: 'a'.repeat(70_000) }), { 'content-type': 'application/json' });
+        assert.equal(large.status, 413);
+        assert.match((await large.json()).message_en, /too large/);
+        const nowhere = await fetch(`${env.baseUrl}/cvco/v1/nowhere`);
+        assert.equal(nowhere.status, 404);
+        assert.equal((await nowhere.json()).code, 'not_found');
         // Nothing was asked of ANCV for this order.
         assert.deepEqual(await ancvTransactions(order.code), []);
     });
