@@ -518,31 +518,25 @@ def reconcile_refunds(event=None, limit=100):
 
 
 def handle_notification(event, headers, body):
-    """Returns (status, json body or None). Verified and new: re-read with get_payment. The plugin
-    names the object (`transaction:<id>` or `pre_transaction:<id>`); an event already seen, or
-    older than the last one applied to its object, is a duplicate; an object that is not ours
-    gets 204, nothing applied."""
+    """Returns (status, json body or None). PROTOCOL.md §3: the plugin verifies it and names its
+    object (`transaction:<id>` or `pre_transaction:<id>`); one about an object that is not ours
+    gets 204 and nothing is recorded; an event already seen, or not newer than the last one
+    applied to its object, is a duplicate; otherwise the payment is re-read from ANCV."""
     config = config_for(event)
     verified = cvco.call(config, exports.VERIFY_NOTIFICATION, headers=headers, body=body, now=cvco.now_rfc3339())
     notification = verified.get("notification", {})
+    kind, _, object_id = verified["object_key"].partition(":")
+    cp = None
+    if kind == "transaction":
+        cp = (CvcoPayment.objects.filter(transaction_id=object_id, order__event=event).first()
+              or _settle_unknown_for(event, notification, object_id))
+    if cp is None:
+        return 204, None
     try:
         with transaction.atomic():
             CvcoNotification.objects.create(event_id=verified["event_id"])
     except IntegrityError:
         return 200, {"duplicate": True}
-    kind, _, object_id = verified["object_key"].partition(":")
-    cp = None
-    if kind == "transaction":
-        cp = CvcoPayment.objects.filter(transaction_id=object_id, order__event=event).first()
-        if cp is None:
-            try:
-                cp = _settle_unknown_for(event, notification, object_id)
-            except CvcoError:
-                # Ours maybe, not settled yet: let ANCV send it again rather than drop it.
-                CvcoNotification.objects.filter(event_id=verified["event_id"]).delete()
-                raise
-    if cp is None:
-        return 204, None
     sequence = int(notification.get("sequence") or 0)
     if sequence and sequence <= cp.notification_sequence:
         return 200, {"duplicate": True}
@@ -550,18 +544,15 @@ def handle_notification(event, headers, body):
     try:
         refresh(cp, force=True)
     except CvcoError as error:
-        if error.retryable:
-            # Let ANCV retry: forget this event id so the retry is processed.
-            CvcoNotification.objects.filter(event_id=verified["event_id"]).delete()
-            CvcoPayment.objects.filter(pk=cp.pk).update(notification_sequence=cp.notification_sequence)
-        raise
+        # The poller reads it again.
+        logger.info("CVCo notification %s: re-read failed (%s)", verified["event_id"], error.code)
     return 204, None
 
 
 def _settle_unknown_for(event, notification, transaction_id):
     """A notification for a transaction no row knows: when its merchant order reference is an
-    order with unknown payments, those are reconciled and the notification's row returned. Raises
-    a retryable error while one of them stays unknown (the transaction may be its)."""
+    order with unknown payments, those are reconciled and the notification's row returned (None
+    while they stay unknown: their own reconciliation settles them)."""
     reference = notification.get("merchant_order_id") or ""
     code = reference.rsplit("-", 1)[-1]
     unknown = [
@@ -570,18 +561,9 @@ def _settle_unknown_for(event, notification, transaction_id):
         .select_related("order", "order__event")
         if cp.order.full_code == reference
     ]
-    if not unknown:
-        return None
     for cp in unknown:
         reconcile(cp, force=True)
-    found = CvcoPayment.objects.filter(transaction_id=transaction_id, order__event=event).first()
-    if found is None and CvcoPayment.objects.filter(pk__in=[cp.pk for cp in unknown], outcome_unknown=True).exists():
-        raise CvcoError.of(
-            "upstream_unavailable",
-            detail_en="The payment this notification is about is being checked with ANCV.",
-            detail_fr="Le paiement de cette notification est en cours de vérification auprès de l'ANCV.",
-        )
-    return found
+    return CvcoPayment.objects.filter(transaction_id=transaction_id, order__event=event).first() if unknown else None
 
 
 def reconcile_open_payments(event=None, limit=100, unknown_only=False):

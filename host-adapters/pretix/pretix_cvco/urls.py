@@ -29,6 +29,8 @@ event_patterns = [
                 re_path(r"^pay/(?P<order>[^/]+)/(?P<secret>[A-Za-z0-9]+)/$", views.pay, name="pay"),
                 re_path(r"^test-orders$", views.test_orders, name="test_orders"),
                 re_path(r"^test-orders/(?P<order_ref>[^/]+)$", views.test_order, name="test_order"),
+                # Last: any other API path is the cvco 404, as on cvco-host.
+                re_path(r"^v1/", views.not_found, name="not_found"),
             ]
         ),
     ),

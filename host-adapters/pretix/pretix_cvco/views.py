@@ -53,8 +53,9 @@ def _is_json(content_type):
 
 
 def body_text(request):
-    """The raw body, for the plugin's parser (refusals as cvco-host's: 413, 415, 400)."""
-    return request.body.decode("utf-8")
+    """The raw body for the plugin's parser; bytes that are not UTF-8 read as U+FFFD, as cvco-host
+    and Vendure read them, so the parser answers the same everywhere."""
+    return request.body.decode("utf-8", errors="replace")
 
 
 def _refused(request, methods, json_only):
@@ -94,14 +95,17 @@ def api(methods, json_only=True):
                 if refused is not None:
                     return refused
                 return view(request, *args, **kwargs)
-            except UnicodeDecodeError:
-                return _http_error(400, "Corps de requête illisible.", "Unreadable request body.")
             except CvcoError as error:
                 return error_response(error)
 
         return wrapped
 
     return decorate
+
+
+@api(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"])
+def not_found(request):
+    raise CvcoError.of("not_found")
 
 
 @api(["GET"])

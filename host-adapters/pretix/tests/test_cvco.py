@@ -429,6 +429,10 @@ def test_every_error_is_the_catalogue_body_in_compact_json(shop):
     assert_contract_error(too_large, 413, "invalid_request")
     assert_contract_error(shop.session.post(f"{shop.api}/payments", data="{", headers={
         "Content-Type": "application/json"}), 422, "invalid_request", "body")
+    # Not UTF-8: read as U+FFFD like cvco-host does, so the parser gives its own answer.
+    assert_contract_error(shop.session.post(f"{shop.api}/payments", data=b"\xff\xfeX", headers={
+        "Content-Type": "application/json"}), 422, "invalid_request", "body")
+    assert_contract_error(shop.session.get(f"{shop.api}/nowhere"), 404, "not_found")
     assert_contract_error(shop.pay(order["order_ref"], ALICE, attempt="has space"), 422, "invalid_request", "attempt")
     assert_contract_error(shop.pay(order["order_ref"], "not an identifier"), 422, "invalid_beneficiary", "beneficiary")
     busy = shop.pay(order["order_ref"], JEANNE).json()
@@ -472,5 +476,22 @@ def test_notification_for_an_object_that_is_not_ours_is_acknowledged_and_changes
     assert first.status_code == 204 and first.content == b"", first.text
     assert not CvcoPayment.objects.exists() and not cvco_order_payments(pretix)
     assert pretix_order(shop, order["order_ref"]).status == Order.STATUS_PENDING
+    # Nothing recorded, not even its id: never a duplicate.
+    assert not CvcoNotification.objects.filter(event_id=event_id).exists()
     again = requests.post(url, data=body, headers=headers)
-    assert again.status_code == 200 and again.json() == {"duplicate": True}
+    assert again.status_code == 204 and again.content == b""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_ancv_failed_without_a_recorded_refusal_shows_the_technical_failure(shop):
+    # The sandbox never aborts on a technical fault: ANCV's last answer is edited into one.
+    order = shop.order(3000)
+    payment = shop.pay(order["order_ref"], CHLOE).json()
+    assert shop.wait_final(payment["payment_id"])["status"] == "declined"
+    row = CvcoPayment.objects.get(payment_id=payment["payment_id"])
+    ancv = {**row.payment, "status": "failed", "abort_reason": "technical"}
+    CvcoPayment.objects.filter(pk=row.pk).update(data=json.dumps(ancv))
+    shown = shop.get(payment["payment_id"]).json()
+    assert shown["status"] == "failed" and shown["final"] is True
+    assert shown["error"]["code"] == "upstream_protocol" and shown["error"]["retryable"] is False
+    assert "technical error" in shown["error"]["message_en"]
