@@ -183,11 +183,9 @@ def events(request, payment_id):
 def notifications(request):
     headers = {name: value for name, value in request.headers.items()}
     try:
-        body = request.body.decode("utf-8")
+        status, answer = services.handle_notification(request.event, headers, request.body.decode("utf-8"))
     except UnicodeDecodeError:
-        raise CvcoError.of("notification_malformed")
-    try:
-        status, answer = services.handle_notification(request.event, headers, body)
+        return error_response(CvcoError.of("notification_malformed"), 400)
     except CvcoError as error:
         if error.code and error.code.startswith("notification_"):
             return error_response(error, 400)  # PROTOCOL.md §3: a refused notification is a 400

@@ -174,6 +174,8 @@ def test_forged_stale_and_replayed_notifications(shop):
     stale = requests.post(url, data=body, headers={
         **headers, "CVCo-Signature": signed(shop.shop["notification_secret"], body, int(time.time()) - 3600)})
     assert stale.status_code == 400 and stale.json()["code"] == "notification_stale"
+    not_utf8 = requests.post(url, data=b"\xff" + body.encode(), headers=headers)
+    assert not_utf8.status_code == 400 and not_utf8.json()["code"] == "notification_malformed"
     assert not CvcoNotification.objects.filter(event_id=event_id).exists()
 
     # Genuinely signed: accepted, but the claimed VALIDATED is only a hint; the status read wins.
