@@ -411,7 +411,7 @@ def assert_contract_error(response, status, code, field=None):
     assert response.content == json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     order = ["code", "message_fr", "message_en", "retryable", "field", "payment_id"]
     assert list(body) == [key for key in order if key in body]
-    assert body["code"] == code and body.get("field") == field
+    assert body["code"] == code and body.get("field") == field and body["retryable"] is entry["retryable"]
     assert body["message_fr"].startswith(entry["message_fr"]) and body["message_en"].startswith(entry["message_en"])
     return body
 
