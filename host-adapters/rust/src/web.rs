@@ -537,7 +537,10 @@ fn order_access(
             return Ok(Some(s));
         }
     }
-    Err(ErrorCode::OrderNotFound.into())
+    // The same body as an order that does not exist: nothing tells a stranger it does.
+    Err(CvcoError::new(ErrorCode::OrderNotFound)
+        .with_field("order_ref")
+        .into())
 }
 
 fn load_order(app: &App, order_ref: &str) -> Result<OrderRow, ApiError> {

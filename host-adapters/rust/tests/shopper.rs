@@ -65,12 +65,15 @@ async fn full_payment_with_alice_is_idempotent_per_attempt() {
             .status,
         404
     );
+    // Byte for byte what an order that does not exist answers: its existence does not leak.
+    let theirs = stranger
+        .get(&format!("/cvco/v1/checkout?order_ref={order}"))
+        .await;
+    let nobodys = stranger.get("/cvco/v1/checkout?order_ref=CMD-NOPE").await;
+    assert_eq!(theirs.body["code"], "order_not_found");
     assert_eq!(
-        stranger
-            .get(&format!("/cvco/v1/checkout?order_ref={order}"))
-            .await
-            .body["code"],
-        "order_not_found"
+        (theirs.status, &theirs.text),
+        (nobodys.status, &nobodys.text)
     );
     let paid = shopper
         .get(&format!("/cvco/v1/checkout?order_ref={order}"))
