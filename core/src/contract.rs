@@ -413,6 +413,17 @@ pub enum Operation {
     CancelByReference,
 }
 
+impl Operation {
+    pub const ALL: [Operation; 6] = [
+        Operation::CreatePayment,
+        Operation::BackOfficePayment,
+        Operation::CreatePaymentRequest,
+        Operation::Refund,
+        Operation::Finalise,
+        Operation::CancelByReference,
+    ];
+}
+
 /// §1 `POST /payments`, checked. An amount sent by the browser is ignored: the order says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShopperPaymentBody {

@@ -156,15 +156,7 @@ pub fn checks(s: &str) {
 /// `contract::parse_request` on any body, for every operation: the typed body or a typed error
 /// of the request-checking kinds, and what it accepts serialises.
 pub fn request_body(s: &str) {
-    use contract::Operation::*;
-    for op in [
-        CreatePayment,
-        BackOfficePayment,
-        CreatePaymentRequest,
-        Refund,
-        Finalise,
-        CancelByReference,
-    ] {
+    for op in contract::Operation::ALL {
         match contract::parse_request(op, s) {
             Ok(body) => {
                 serde_json::to_vec(&body).expect("a checked body serialises");
