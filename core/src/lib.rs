@@ -4,8 +4,8 @@
 //! inside the plugin and in the browser.
 
 pub mod amount;
-pub mod contract;
 pub mod beneficiary;
+pub mod contract;
 pub mod error;
 pub mod lifecycle;
 pub mod plugin_api;
