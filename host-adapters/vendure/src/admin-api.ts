@@ -109,7 +109,7 @@ export class CvcoAdminResolver {
     cvcoPaymentRequests(@Ctx() ctx: RequestContext, @Args() args: { orderId: ID }) {
         return graphQl(async () => {
             await this.requests.orderById(ctx, args.orderId);
-            return (await this.requests.list(ctx, { orderId: args.orderId })).items.map(toGraphQl);
+            return (await this.requests.list(ctx, {}, args.orderId)).items.map(toGraphQl);
         });
     }
 
@@ -126,7 +126,7 @@ export class CvcoAdminResolver {
             if (amount != null) body.amount_cents = amount;
             if (expiresInS != null) body.expires_in_s = expiresInS;
             if (capture != null) body.capture = capture;
-            return toGraphQl((await this.requests.create(ctx, body)).request);
+            return toGraphQl((await this.requests.create(ctx, JSON.stringify(body))).request);
         });
     }
 

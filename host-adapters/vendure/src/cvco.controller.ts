@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response } from 'express';
 
 import { CvcoErrorBody, CvcoFailure, cvcoError, errorBody, isCvcoErrorBody } from './errors';
 import { ContractPayment, CvcoService } from './cvco.service';
+import { CvcoPaymentRequests } from './payment-requests';
 
 /** Largest request body read; a larger one is a 413 (as cvco-host). */
 const BODY_LIMIT = 64 * 1024;
@@ -99,7 +100,10 @@ function sendFailure(res: Response, e: unknown) {
 /** PROTOCOL.md §1 (the widget's endpoints) and §3 (ANCV notifications), under `/cvco/v1`. */
 @Controller('cvco/v1')
 export class CvcoController {
-    constructor(private service: CvcoService) {}
+    constructor(
+        private service: CvcoService,
+        private requests: CvcoPaymentRequests,
+    ) {}
 
     private async answer(res: Response, work: () => Promise<unknown>, status = 200) {
         try {
@@ -133,7 +137,9 @@ export class CvcoController {
     @Get('payments/:id')
     @Allow(Permission.Owner)
     get(@Ctx() ctx: RequestContext, @Param('id') id: string, @Res() res: Response) {
-        return this.answer(res, () => this.service.shopperPayment(ctx, id));
+        // Staff (an administrator who may read orders) read any payment of the shop (PROTOCOL.md §2).
+        const staff = !!ctx.activeUserId && ctx.userHasPermissions([Permission.ReadOrder]);
+        return this.answer(res, () => (staff ? this.requests.staffPayment(ctx, id) : this.service.shopperPayment(ctx, id)));
     }
 
     @Post('payments/:id/cancel')

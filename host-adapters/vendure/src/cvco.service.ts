@@ -75,6 +75,11 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
     private pollTimer?: NodeJS.Timeout;
     private polling = false;
     private stopped = false;
+    /**
+     * Set by CvcoPaymentRequests (it depends on this service, not the reverse): a notification
+     * about a payment request, or about a transaction of an order that has one, reads it at once.
+     */
+    requestNotified?: (about: { requestId?: string; orderCode?: string; transactionId?: string }) => Promise<void>;
     /** The start-up check and first reconciliation, once done. */
     started?: Promise<void>;
     connectionCheck?: Awaited<ReturnType<CvcoService['startupCheck']>>;
@@ -556,8 +561,9 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
         }
         const colon = objectKey.indexOf(':');
         const tx = objectKey.slice(colon + 1);
-        // Only transactions are followed here; another object is none of this adapter's.
+        // Only transactions are followed here; a payment request (pre-transaction) is the back-office's.
         if (objectKey.slice(0, colon) !== 'transaction' || !tx) {
+            if (objectKey.slice(0, colon) === 'pre_transaction' && tx) await this.tellRequests({ requestId: tx });
             await processed();
             return { status: 204 };
         }
@@ -575,6 +581,11 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
                 });
                 known = !!(await this.findPayment(ctx, tx));
             }
+            if (!known && orderCode) {
+                // Perhaps the transaction of a payment request: attached to its order now, not at the next poll.
+                await this.tellRequests({ orderCode, transactionId: tx });
+                known = !!(await this.findPayment(ctx, tx));
+            }
             // No payment carries it (yet): acknowledged, nothing changes; polling reads the truth.
             if (!known) Logger.info(`notification ${eventId} for a transaction no payment carries: ${tx}`, loggerCtx);
             else await this.refresh(tx);
@@ -584,6 +595,11 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
             if (e instanceof CvcoFailure) return { status: e.status, body: e.body };
             throw e;
         }
+    }
+
+    /** A failure here is left to the requests' poller: the notification is still acknowledged. */
+    private async tellRequests(about: { requestId?: string; orderCode?: string; transactionId?: string }) {
+        await this.requestNotified?.(about).catch(e => Logger.warn(`notification for a payment request: ${e instanceof Error ? e.message : e}`, loggerCtx));
     }
 
     // ---------------------------------------------------------------- the shopper endpoints

@@ -74,11 +74,15 @@ export function httpStatus(code: string): number {
 
 /** Thrown inside the adapter; controllers turn it into the error body and its status. */
 export class CvcoFailure extends Error {
-    constructor(readonly body: CvcoErrorBody) {
+    /** `status`: only where the contract answers another status than the catalogue's (a query parameter: 400). */
+    constructor(
+        readonly body: CvcoErrorBody,
+        private readonly statusOverride?: number,
+    ) {
         super(`${body.code}: ${body.message_en}`);
     }
     get status(): number {
-        return httpStatus(this.body.code);
+        return this.statusOverride ?? httpStatus(this.body.code);
     }
 }
 

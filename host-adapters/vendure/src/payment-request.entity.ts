@@ -50,6 +50,15 @@ export class CvcoPaymentRequestRecord extends VendureEntity {
     @Column('varchar', { nullable: true })
     requestId!: string | null;
 
+    /**
+     * The contract's `payment_id` of what this request pays (`pay_…`): named by
+     * `payment_in_progress` and by an unknown creation's error, read at GET /payments/{id}, and
+     * kept by the Vendure payment once paid. Null on rows written before it: `localId` stands in.
+     */
+    @Index()
+    @Column('varchar', { nullable: true })
+    paymentId!: string | null;
+
     @Column('varchar')
     orderId!: ID;
 

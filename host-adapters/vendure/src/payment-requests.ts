@@ -22,8 +22,8 @@ import { In, LessThanOrEqual } from 'typeorm';
 import { CONTRACT_BASE, CVCO_PLUGIN_OPTIONS } from './constants';
 import { ContractPayment, CvcoService } from './cvco.service';
 import { CvcoPaymentRecord } from './entities';
-import { CvcoErrorBody, cvcoError, CvcoFailure, outcomeUnknown } from './errors';
-import { Exports } from './exports';
+import { CvcoErrorBody, cvcoError, CvcoFailure, errorBody, outcomeUnknown } from './errors';
+import { ExportName, Exports } from './exports';
 import { CvcoPaymentRequestRecord, CvcoRefundAttempt, PluginPaymentRequest } from './payment-request.entity';
 import { CvcoMetadata, CvcoPluginOptions, PluginPayment } from './types';
 
@@ -33,32 +33,43 @@ const PAID = ['authorized', 'partially_authorized'];
 /** Order states that take a payment (the second after a modification or a partial capture). */
 const PAYABLE = ['ArrangingPayment', 'ArrangingAdditionalPayment'];
 
-/** Messages of the codes the back-office raises that errors.ts may not carry (as cvco-core's). */
-const MORE: Record<string, [string, string]> = {
-    invalid_amount: ['Montant invalide.', 'Invalid amount.'],
-    pre_transaction_not_found: ['Demande de paiement introuvable.', 'Payment request not found.'],
-    refund_exceeds_captured: ['Le remboursement dépasse le montant encaissé.', 'The refund exceeds the captured amount.'],
-    unauthorized: ['Identifiants marchand invalides ou jeton expiré.', 'Invalid merchant credentials or expired token.'],
-    forbidden: ['Accès refusé.', 'Access denied.'],
-};
+/** The contract payment id of a request (rows written before the column: the local id). */
+const paymentIdOf = (r: CvcoPaymentRequestRecord) => r.paymentId ?? r.localId;
 
-/** A cvco error body in the contract's key order; `detail` is appended to both messages. */
-export function boError(code: string, field?: string, detail?: [string, string]): CvcoErrorBody {
-    let { message_fr, message_en, retryable } = cvcoError(code);
-    if (code !== 'internal' && message_en === cvcoError('internal').message_en && MORE[code]) {
-        [message_fr, message_en, retryable] = [MORE[code][0], MORE[code][1], false];
-    }
-    if (detail) [message_fr, message_en] = [`${message_fr} ${detail[0]}`, `${message_en} ${detail[1]}`];
-    const body: CvcoErrorBody = { code, message_fr, message_en, retryable };
-    if (field) body.field = field;
-    return body;
+/** The sequence of a request's Payment before its Vendure payment: one step per thing recorded. */
+const requestSequence = (r: CvcoPaymentRequestRecord) =>
+    1 + (r.request ? 1 : 0) + (r.final ? 1 : 0) + (r.transactionId ? 1 : 0) + (r.error ? 1 : 0);
+
+/** A cvco error of the catalogue (`detail` appended to both messages), thrown. */
+const fail = (code: string, field?: string, detail?: [string, string]) => new CvcoFailure(cvcoError(code, { field, detail }));
+
+/** An unreadable query parameter: 400 `invalid_request` naming it (PROTOCOL.md Conventions), as cvco-host. */
+export const badQuery = (field: string) => new CvcoFailure(cvcoError('invalid_request', { field }), 400);
+
+/** `parse_request` outputs (cvco_core::contract), the bodies every adapter checks alike. */
+interface RequestBody {
+    order_ref: string;
+    amount_cents?: number | null;
+    delivery: 'email' | 'qr';
+    email?: string | null;
+    expires_in_s?: number | null;
+    capture: 'immediate' | 'deferred';
+    attempt: string;
 }
-
-const fail = (code: string, field?: string, detail?: [string, string]) => new CvcoFailure(boError(code, field, detail));
+interface RefundBody {
+    amount_cents?: number | null;
+    reason?: string | null;
+    attempt: string;
+}
+interface FinaliseBody {
+    amount_cents?: number | null;
+}
 
 /** The contract's payment request object (PROTOCOL.md §2). */
 export interface ContractPaymentRequest {
-    request_id: string | null;
+    request_id: string;
+    /** What this request pays, as GET /payments/{id} reads it. */
+    payment_id: string;
     order_ref: string;
     amount_cents: number;
     delivery: string;
@@ -76,8 +87,6 @@ export interface ContractPaymentRequest {
     updated_at: string;
 }
 
-const ATTEMPT = /^[\x20-\x7e]{1,64}$/;
-const int = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
 
 /**
  * PROTOCOL.md §2 on Vendure: payment requests (MOTO with delay, pre-reservations), their
@@ -104,6 +113,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     ) {}
 
     onApplicationBootstrap() {
+        this.service.requestNotified = about => this.notified(about);
         if (!this.processContext.isServer) return;
         this.timer = setInterval(() => void this.poll(), this.options.pollIntervalMs ?? 3000);
     }
@@ -111,6 +121,10 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     onApplicationShutdown() {
         this.stopped = true;
         if (this.timer) clearInterval(this.timer);
+    }
+
+    get pluginOptions(): CvcoPluginOptions {
+        return this.options;
     }
 
     private get methodCode() {
@@ -123,8 +137,12 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     private get refunds() {
         return this.connection.rawConnection.getRepository(CvcoRefundAttempt);
     }
-    private call<T>(fn: string, input: unknown): Promise<T> {
+    private call<T>(fn: ExportName, input: unknown): Promise<T> {
         return this.service.pool.call<T>(fn, input);
+    }
+    /** A request body checked by the plugin's `parse_request`: the same errors as every adapter's. */
+    private parse<T>(operation: 'create_payment_request' | 'refund' | 'finalise', text: string): Promise<T> {
+        return this.call<T>(Exports.parseRequest, { operation, body: text });
     }
     private background(): Promise<RequestContext> {
         return this.requestContextService.create({ apiType: 'admin' });
@@ -145,9 +163,8 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     // ------------------------------------------------------------------ orders
 
     private async orderByRef(ctx: RequestContext, ref: unknown): Promise<Order> {
-        if (typeof ref !== 'string' || !ref) throw fail('invalid_request', 'order_ref');
-        const order = await this.orderService.findOneByCode(ctx, ref);
-        if (!order) throw fail('order_not_found');
+        const order = typeof ref === 'string' && ref ? await this.orderService.findOneByCode(ctx, ref) : undefined;
+        if (!order) throw fail('order_not_found', 'order_ref');
         return order;
     }
 
@@ -165,25 +182,16 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
 
     // ------------------------------------------------------------------ payment requests
 
-    /** POST /payment-requests (and the Admin API's mutation): idempotent per order and attempt. */
-    async create(ctx: RequestContext, body: any): Promise<{ created: boolean; request: ContractPaymentRequest }> {
-        if (!body || typeof body !== 'object' || Array.isArray(body)) throw fail('invalid_request');
-        const { order_ref, amount_cents, delivery, email, expires_in_s, capture = 'immediate', attempt } = body;
-        if (typeof attempt !== 'string' || !ATTEMPT.test(attempt)) throw fail('invalid_request', 'attempt');
-        if (delivery !== 'email' && delivery !== 'qr') throw fail('invalid_request', 'delivery');
-        if (capture !== 'immediate' && capture !== 'deferred') throw fail('invalid_request', 'capture');
-        if (amount_cents !== undefined && (!int(amount_cents) || amount_cents <= 0)) throw fail('invalid_amount', 'amount_cents');
-        if (expires_in_s !== undefined && (!int(expires_in_s) || expires_in_s <= 0)) throw fail('invalid_request', 'expires_in_s');
-        let emailChecked: { value: string; masked: string } | undefined;
-        if (delivery === 'email') {
-            if (typeof email !== 'string' || !email.includes('@')) throw fail('invalid_request', 'email');
-            emailChecked = await this.call<{ value: string; masked: string }>(Exports.validateBeneficiary, { input: email }).catch((e: unknown) => {
-                if (e instanceof CvcoFailure && !e.body.retryable) throw new CvcoFailure({ ...e.body, field: 'email' });
-                throw e;
-            });
-        } else if (email !== undefined) {
-            throw fail('invalid_request', 'email');
-        }
+    /**
+     * POST /payment-requests (and the Admin API's mutation; `text`: the request's body):
+     * idempotent per order and attempt. One open request per order: another attempt is 409
+     * `payment_in_progress` naming the open one's `payment_id`.
+     */
+    async create(ctx: RequestContext, text: string): Promise<{ created: boolean; request: ContractPaymentRequest }> {
+        const { order_ref, amount_cents, delivery, email, expires_in_s, capture, attempt } = await this.parse<RequestBody>('create_payment_request', text);
+        // Already checked and normalised by parse_request: this call only gives the masked form.
+        const emailChecked =
+            delivery === 'email' && email ? await this.call<{ value: string; masked: string }>(Exports.validateBeneficiary, { input: email }) : undefined;
         const order = await this.orderByRef(ctx, order_ref);
         return this.withLock(`order:${order.code}`, async () => {
             const same = await this.requests.findOne({ where: { orderCode: order.code, attempt } });
@@ -196,7 +204,10 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
                 const now = r.outcome === 'unknown' ? await this.refreshRecord(r).catch(() => r) : r;
                 if (!now.final) {
                     throw new CvcoFailure(
-                        boError('payment_in_progress', undefined, ['Une demande de paiement est en cours pour cette commande.', 'A payment request is open for this order.']),
+                        cvcoError('payment_in_progress', {
+                            payment_id: paymentIdOf(now),
+                            detail: ['Une demande de paiement est en cours pour cette commande.', 'A payment request is open for this order.'],
+                        }),
                     );
                 }
             }
@@ -218,7 +229,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
                 capture_mode: capture === 'deferred' ? 'DEFERRED' : 'NORMAL',
             };
             if (emailChecked) input.email = emailChecked.value;
-            if (expires_in_s !== undefined) input.expires_in_s = expires_in_s;
+            if (expires_in_s != null) input.expires_in_s = expires_in_s;
             if (this.options.adjustable !== undefined) input.adjustable = this.options.adjustable;
             if (this.options.publicUrl) {
                 input.notification_url = `${this.options.publicUrl.replace(/\/$/, '')}${CONTRACT_BASE}/notifications`;
@@ -226,6 +237,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             const record = await this.requests.save(
                 new CvcoPaymentRequestRecord({
                     localId: `preq_${randomUUID().replace(/-/g, '')}`,
+                    paymentId: `pay_${randomUUID().replace(/-/g, '')}`,
                     requestId: null,
                     orderId: String(order.id),
                     orderCode: order.code,
@@ -254,7 +266,8 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             }
             if (answer.unknown) {
                 Logger.warn(`payment request ${record.localId} of ${order.code}: outcome unknown (${answer.unknown.code}), kept to reconcile`, loggerCtx);
-                throw new CvcoFailure({ ...answer.unknown, retryable: true });
+                // The same attempt again is safe and settles it; the payment it names is readable meanwhile.
+                throw new CvcoFailure(errorBody({ ...answer.unknown, retryable: true, payment_id: paymentIdOf(record) }));
             }
             return { created: true, request: await this.render(ctx, record) };
         });
@@ -294,6 +307,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     async refreshRecord(record: CvcoPaymentRequestRecord): Promise<CvcoPaymentRequestRecord> {
         return this.withLock(`req:${record.localId}`, async () => {
             const r = (await this.requests.findOne({ where: { id: record.id } })) ?? record;
+            let replayed = false;
             if (r.outcome === 'unknown') {
                 const answer = await this.callCreate(r);
                 if (answer.refused) {
@@ -303,7 +317,12 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
                     await this.requests.save(r);
                 }
                 if ((r.outcome as string) !== 'created') return r;
-            } else if (r.outcome === 'created' && r.requestId && (!r.final || r.attach === 'pending')) {
+                replayed = true;
+            }
+            // A replayed creation answers the request as it was made, without the transaction a
+            // beneficiary may have paid meanwhile: read it (else a paid request never reaches its order).
+            const paidUnseen = !r.transactionId && PAID.includes(r.request?.status ?? '');
+            if (r.outcome === 'created' && r.requestId && (replayed || paidUnseen || !r.final || r.attach === 'pending')) {
                 const fresh = await this.call<PluginPaymentRequest>(Exports.getPaymentRequest, { request_id: r.requestId });
                 this.apply(r, fresh);
                 r.nextPollAt = null;
@@ -312,6 +331,25 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             if (r.attach === 'pending') await this.attach(r);
             return r;
         });
+    }
+
+    /**
+     * A verified notification about a request (`requestId`) or about a transaction no payment
+     * carries, of an order with requests: those still open are read now, a paid one attached.
+     */
+    private async notified(about: { requestId?: string; orderCode?: string; transactionId?: string }) {
+        const rows = about.requestId
+            ? await this.requests.find({ where: { requestId: about.requestId } })
+            : await this.requests.find({
+                  where: [
+                      { orderCode: about.orderCode, final: false },
+                      { orderCode: about.orderCode, attach: 'pending' },
+                      { orderCode: about.orderCode, transactionId: about.transactionId },
+                  ],
+              });
+        for (const r of rows) {
+            if (r.outcome !== 'failed') await this.refreshRecord(r);
+        }
     }
 
     /** A paid request gives its order a Vendure Payment, once (the handler answers it from the record). */
@@ -355,10 +393,13 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             return { amount: 0, state: 'Error', errorMessage: JSON.stringify(cvcoError('internal')) };
         }
         const cvco: CvcoMetadata = {
+            // The id the request named from the start stays the payment's.
+            payment_id: paymentIdOf(record),
             attempt: record.attempt,
             mode: 'identifier',
             beneficiary_masked: record.emailMasked ?? '',
-            sequence: 1,
+            // Above what the request's Payment showed before it was paid (SSE ids only increase).
+            sequence: requestSequence(record) + 1,
             ancv_sequence: 0,
             events: [],
             payment: p,
@@ -384,12 +425,14 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         return this.render(ctx, await this.byRequestId(requestId));
     }
 
-    async list(ctx: RequestContext, q: { status?: string; from?: string; to?: string; order_ref?: string; orderId?: ID }) {
+    /** GET /payment-requests (`query`: the HTTP query) and the Admin API's list of an order. */
+    async list(ctx: RequestContext, query: Record<string, unknown>, orderId?: ID) {
+        const q = readQuery(query, ['status', 'from', 'to', 'order_ref']);
         const from = q.from ? parseDay(q.from, 'from') : undefined;
         const to = q.to ? parseDay(q.to, 'to', true) : undefined;
         const where: Record<string, unknown> = {};
         if (q.order_ref) where.orderCode = q.order_ref;
-        if (q.orderId !== undefined) where.orderId = String(q.orderId);
+        if (orderId !== undefined) where.orderId = String(orderId);
         const rows = await this.requests.find({ where, order: { id: 'DESC' }, take: 500 });
         const items: ContractPaymentRequest[] = [];
         for (const r of rows) {
@@ -407,7 +450,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         let record = await this.byRequestId(requestId);
         if (record.outcome === 'unknown') record = await this.refreshRecord(record);
         if (record.outcome !== 'created' || !record.requestId) {
-            if (record.outcome === 'unknown') throw new CvcoFailure({ ...boError('payment_in_progress') });
+            if (record.outcome === 'unknown') throw new CvcoFailure(cvcoError('payment_in_progress', { payment_id: paymentIdOf(record) }));
             throw fail('illegal_transition');
         }
         const current = await this.render(ctx, record);
@@ -417,7 +460,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             // An authorized pre-reservation: Vendure's cancelPayment cancels it at ANCV (handler hook).
             const out = await this.connection.withTransaction(ctx, t => this.orderService.cancelPayment(t, vp.id));
             if (isGraphQlErrorResult(out)) throw fail('illegal_transition', undefined, [out.message, out.message]);
-            if (out.state !== 'Cancelled') throw new CvcoFailure(parseError(out.errorMessage) ?? boError('illegal_transition'));
+            if (out.state !== 'Cancelled') throw new CvcoFailure(parseError(out.errorMessage) ?? cvcoError('illegal_transition'));
             await this.service.refresh(record.transactionId!).catch(() => undefined);
             return this.render(ctx, record);
         }
@@ -437,9 +480,8 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
      * calls `capture_payment`); with `amount_cents` (≤ authorized) the Vendure payment is that
      * amount, the rest of the order stays to pay.
      */
-    async finalise(ctx: RequestContext, requestId: string, body: any): Promise<ContractPaymentRequest> {
-        const amount = body?.amount_cents;
-        if (amount !== undefined && (!int(amount) || amount <= 0)) throw fail('invalid_amount', 'amount_cents');
+    async finalise(ctx: RequestContext, requestId: string, text: string): Promise<ContractPaymentRequest> {
+        const amount = (await this.parse<FinaliseBody>('finalise', text)).amount_cents ?? undefined;
         let record = await this.byRequestId(requestId);
         if (record.outcome === 'created' && !record.final) record = await this.refreshRecord(record);
         const notReady = () =>
@@ -456,9 +498,9 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         }
         const out = await this.connection.withTransaction(ctx, t => this.orderService.settlePayment(t, vp.id));
         if (isGraphQlErrorResult(out)) {
-            throw new CvcoFailure(parseError((out as { paymentErrorMessage?: string }).paymentErrorMessage) ?? boError('illegal_transition'));
+            throw new CvcoFailure(parseError((out as { paymentErrorMessage?: string }).paymentErrorMessage) ?? cvcoError('illegal_transition'));
         }
-        if (out.state !== 'Settled') throw new CvcoFailure(parseError(out.errorMessage) ?? boError('internal'));
+        if (out.state !== 'Settled') throw new CvcoFailure(parseError(out.errorMessage) ?? cvcoError('internal'));
         const order = await this.orderById(ctx, record.orderId);
         if (order.state === 'PaymentAuthorized' && (await this.remaining(ctx, order)) > 0) {
             // Part captured: the order needs the rest, by CVCo or another method.
@@ -516,18 +558,11 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
 
     async render(ctx: RequestContext, r: CvcoPaymentRequestRecord): Promise<ContractPaymentRequest> {
         const req = r.request;
-        let payment: ContractPayment | null = null;
-        if (r.transactionId) {
-            const vp = await this.vendurePayment(ctx, r.transactionId);
-            if (vp?.metadata?.cvco) {
-                const order = await this.orderService.findOne(ctx, vp.order.id);
-                const all = order ? await this.orderService.getOrderPayments(ctx, order.id) : [];
-                if (order) payment = await this.renderPayment(all.find(x => x.id === vp.id) ?? vp, order, all);
-            }
-        }
+        const payment = r.transactionId ? await this.transactionPayment(ctx, r) : null;
         const reqStatus = req ? (req.status === 'pending' ? 'awaiting_beneficiary' : req.status) : r.outcome;
         return {
-            request_id: r.requestId,
+            request_id: r.requestId ?? r.localId,
+            payment_id: paymentIdOf(r),
             order_ref: r.orderCode,
             amount_cents: r.amountCents,
             delivery: r.delivery,
@@ -546,6 +581,77 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         };
     }
 
+    /**
+     * The contract Payment of a paid request: its Vendure payment once the order has it, else
+     * (not attached yet, or the order could not take it) ANCV's transaction as recorded: the
+     * money is shown where it is, never hidden.
+     */
+    private async transactionPayment(ctx: RequestContext, r: CvcoPaymentRequestRecord): Promise<ContractPayment | null> {
+        const vp = await this.vendurePayment(ctx, r.transactionId!);
+        if (vp?.metadata?.cvco) {
+            const order = await this.orderService.findOne(ctx, vp.order.id);
+            const all = order ? await this.orderService.getOrderPayments(ctx, order.id) : [];
+            if (order) return this.renderPayment(all.find(x => x.id === vp.id) ?? vp, order, all);
+        }
+        const p = r.request?.payment;
+        return p ? this.renderRequest(ctx, r, { payment: p }) : null;
+    }
+
+    /**
+     * The contract Payment of a request (`render_payment`): its transaction when given, else the
+     * request itself (awaiting the beneficiary, expired, cancelled), its refusal, or unknown.
+     */
+    private async renderRequest(ctx: RequestContext, r: CvcoPaymentRequestRecord, facts: { payment?: PluginPayment } = {}): Promise<ContractPayment> {
+        const order = await this.orderById(ctx, r.orderId);
+        const id = paymentIdOf(r);
+        const input: Record<string, unknown> = {
+            payment_id: id,
+            order_ref: r.orderCode,
+            mode: r.delivery === 'qr' ? 'qr' : 'identifier',
+            channel: r.delivery === 'qr' ? 'proximity' : 'moto',
+            order_total_cents: order.totalWithTax,
+            order_remaining_cents: await this.remaining(ctx, order),
+            sequence: requestSequence(r),
+            created_at: new Date(r.createdAt).toISOString(),
+            updated_at: new Date(r.updatedAt).toISOString(),
+            events_url: `${CONTRACT_BASE}/payments/${encodeURIComponent(id)}/events`,
+        };
+        if (r.emailMasked) input.beneficiary_masked = r.emailMasked;
+        if (r.requestId) input.request_id = r.requestId;
+        if (facts.payment) input.payment = facts.payment;
+        else {
+            input.amount_cents = r.amountCents;
+            if (r.error) input.error = r.error;
+            else if (r.request) {
+                const status = r.request.status === 'pending' ? 'awaiting_beneficiary' : r.request.status;
+                input.request = { status, expires_at: r.request.expires_at, ...(r.delivery === 'qr' ? { qr_payload: r.request.qr_payload } : {}) };
+            }
+        }
+        return this.call<ContractPayment>(Exports.renderPayment, input);
+    }
+
+    /**
+     * GET /payments/{id} for staff (PROTOCOL.md §2): any CVCo payment of the shop, by its contract
+     * id (a shopper's, or a payment request's, paid or not) or its ANCV transaction id.
+     */
+    async staffPayment(ctx: RequestContext, paymentId: string): Promise<ContractPayment> {
+        const record = await this.connection.rawConnection.getRepository(CvcoPaymentRecord).findOne({ where: { paymentId } });
+        if (record) {
+            const vp = record.transactionId ? await this.vendurePayment(ctx, record.transactionId) : undefined;
+            if (vp?.metadata?.cvco) return this.contractOf(ctx, vp.id);
+            const order = await this.orderById(ctx, record.orderId);
+            return this.renderRecord(record, order, await this.orderService.getOrderPayments(ctx, order.id));
+        }
+        const request = await this.requests.findOne({ where: [{ paymentId }, { localId: paymentId }] });
+        if (request) {
+            const fresh = request.outcome === 'unknown' ? await this.refreshRecord(request).catch(() => request) : request;
+            return (fresh.transactionId ? await this.transactionPayment(ctx, fresh) : null) ?? this.renderRequest(ctx, fresh);
+        }
+        const vp = await this.vendurePayment(ctx, paymentId);
+        if (!vp?.metadata?.cvco) throw fail('payment_not_found');
+        return this.contractOf(ctx, vp.id);
+    }
+
     /** The contract Payment of a Vendure payment / of a CvcoPaymentRecord: CvcoService's renderer (render_payment). */
     private renderPayment(vp: Payment, order: Order, all: Payment[]): Promise<ContractPayment> {
         return this.service.toContract(vp, order, all);
@@ -561,12 +667,8 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
      * the handler's createRefund calling `refund_payment` with the key of this attempt, so the
      * same payment + attempt never refunds twice.
      */
-    async refund(ctx: RequestContext, paymentId: string, body: any): Promise<ContractPayment> {
-        if (!body || typeof body !== 'object' || Array.isArray(body)) throw fail('invalid_request');
-        const { amount_cents, reason, attempt } = body;
-        if (typeof attempt !== 'string' || !ATTEMPT.test(attempt)) throw fail('invalid_request', 'attempt');
-        if (amount_cents !== undefined && (!int(amount_cents) || amount_cents <= 0)) throw fail('invalid_amount', 'amount_cents');
-        if (reason !== undefined && (typeof reason !== 'string' || reason.length > 200)) throw fail('invalid_request', 'reason');
+    async refund(ctx: RequestContext, paymentId: string, text: string): Promise<ContractPayment> {
+        const { amount_cents, reason, attempt } = await this.parse<RefundBody>('refund', text);
         const vp = await this.paymentOf(ctx, paymentId);
         return this.withLock(`refund:${vp.id}`, async () => {
             const previous = await this.refunds.findOne({ where: { paymentId, attempt } });
@@ -605,7 +707,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
                 throw fail(code, code === 'refund_exceeds_captured' ? 'amount_cents' : undefined, [out.message, out.message]);
             }
             if (out.state !== 'Settled') {
-                const error = (out.metadata?.cvco_error as CvcoErrorBody | undefined) ?? boError('internal');
+                const error = (out.metadata?.cvco_error as CvcoErrorBody | undefined) ?? cvcoError('internal');
                 if (outcomeUnknown(error)) {
                     // It may have happened at ANCV: read the payment again; the same attempt is safe.
                     await this.service.refresh(current.transactionId).catch(() => undefined);
@@ -634,10 +736,11 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         }
     }
 
-    /** A CVCo Vendure payment by its contract id (the record's `pay_…`, or the ANCV transaction id). */
+    /** A CVCo Vendure payment by its contract id (a record's or a request's `pay_…`, or the ANCV transaction id). */
     private async paymentOf(ctx: RequestContext, paymentId: string): Promise<Payment> {
         const record = await this.connection.rawConnection.getRepository(CvcoPaymentRecord).findOne({ where: { paymentId } });
-        const tx = record?.transactionId ?? paymentId;
+        const request = record ? undefined : await this.requests.findOne({ where: { paymentId } });
+        const tx = record?.transactionId ?? request?.transactionId ?? paymentId;
         const vp = await this.vendurePayment(ctx, tx);
         if (!vp?.metadata?.cvco) throw fail('payment_not_found');
         return vp;
@@ -659,13 +762,14 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     // ------------------------------------------------------------------ transactions
 
     /** GET /transactions: every CVCo payment (Vendure's, then records no Vendure payment carries), newest first. */
-    async transactions(ctx: RequestContext, q: Record<string, string | undefined>) {
+    async transactions(ctx: RequestContext, query: Record<string, unknown>) {
+        const q = readQuery(query, ['from', 'to', 'status', 'min_amount_cents', 'max_amount_cents', 'order_ref']);
         const from = q.from ? parseDay(q.from, 'from') : undefined;
         const to = q.to ? parseDay(q.to, 'to', true) : undefined;
         const num = (k: string) => {
             if (q[k] === undefined) return undefined;
-            const n = Number(q[k]);
-            if (!Number.isSafeInteger(n) || n < 0) throw fail('invalid_request', k);
+            const n = /^\d{1,15}$/.test(q[k]!) ? Number(q[k]) : NaN;
+            if (!Number.isSafeInteger(n)) throw badQuery(k);
             return n;
         };
         const min = num('min_amount_cents');
@@ -748,10 +852,24 @@ function parseError(message: string | undefined | null): CvcoErrorBody | undefin
     }
 }
 
+/** The query parameters an endpoint reads, as text; one given twice (an array) is unreadable. Others are ignored. */
+function readQuery(query: Record<string, unknown>, keys: string[]): Record<string, string | undefined> {
+    const out: Record<string, string | undefined> = {};
+    for (const k of keys) {
+        const v = query[k];
+        if (v === undefined || v === '') continue;
+        if (typeof v !== 'string') throw badQuery(k);
+        out[k] = v;
+    }
+    return out;
+}
+
 /** RFC 3339, or `YYYY-MM-DD` as a Paris day (its start; `to` a day means up to its end). */
 function parseDay(value: string, field: string, end = false): Date {
     const day = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
     if (day) {
+        const start = new Date(Date.UTC(+day[1], +day[2] - 1, +day[3]));
+        if (start.getUTCMonth() !== +day[2] - 1 || start.getUTCDate() !== +day[3]) throw badQuery(field);
         const utc = Date.UTC(+day[1], +day[2] - 1, +day[3] + (end ? 1 : 0));
         // Paris is UTC+1 or UTC+2: the offset of that instant in Paris.
         const paris = new Date(new Date(utc).toLocaleString('en-US', { timeZone: 'Europe/Paris' }));
@@ -759,6 +877,6 @@ function parseDay(value: string, field: string, end = false): Date {
         return new Date(utc - (+paris - +utcView));
     }
     const t = Date.parse(value);
-    if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(t)) throw fail('invalid_request', field);
+    if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(t)) throw badQuery(field);
     return new Date(t);
 }

@@ -2,7 +2,7 @@ import createPlugin, { Plugin } from '@extism/extism';
 import { readFile } from 'node:fs/promises';
 
 import { CatalogueEntry, catalogueLoaded, CvcoErrorBody, cvcoError, CvcoFailure, installCatalogue, isCvcoErrorBody } from './errors';
-import { Exports } from './exports';
+import { ExportName, Exports } from './exports';
 import { CvcoPluginOptions } from './types';
 
 /**
@@ -104,12 +104,12 @@ export class WasmPool {
     }
 
     /** Calls an export; resolves with its `ok`, throws `CvcoFailure` with its typed error. */
-    async call<T>(fn: string, input: unknown): Promise<T> {
+    async call<T>(fn: ExportName, input: unknown): Promise<T> {
         await this.loadCatalogue();
         return this.invoke<T>(fn, input);
     }
 
-    private async invoke<T>(fn: string, input: unknown): Promise<T> {
+    private async invoke<T>(fn: ExportName, input: unknown): Promise<T> {
         if (this.closed) throw new CvcoFailure(transportError('plugin pool closed'));
         const plugin = await this.acquire();
         let answer: { ok?: T; error?: CvcoErrorBody };

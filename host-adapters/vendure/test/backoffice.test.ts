@@ -17,10 +17,17 @@ const JEANNE = 'jeanne.manual@sandbox.cvco.test';
 let attempts = 0;
 const attempt = () => `bo-${Date.now()}-${++attempts}`;
 
-/** An HTTP call to /cvco/v1 with a client's session (admin or shop), or none. */
-async function http(who: 'admin' | 'shop' | 'none', method: string, route: string, body?: unknown) {
+/** The admin session's CSRF token, read once (GET /cvco/v1/staff/session). */
+let csrf: string | undefined;
+
+/** An HTTP call to /cvco/v1 with a client's session (admin: with its CSRF token unless `csrf` is false; or shop), or none. */
+async function http(who: 'admin' | 'shop' | 'none', method: string, route: string, body?: unknown, withCsrf = true) {
     const url = `${env.baseUrl}/cvco/v1${route}`;
-    const init = { method, body: body === undefined ? undefined : JSON.stringify(body) };
+    const init = { method, body: body === undefined ? undefined : JSON.stringify(body), headers: {} as Record<string, string> };
+    if (who === 'admin' && withCsrf) {
+        csrf ??= (await (await env.adminClient.fetch(`${env.baseUrl}/cvco/v1/staff/session`)).json()).csrf_token as string;
+        init.headers['x-csrf-token'] = csrf;
+    }
     const res =
         who === 'none'
             ? await fetch(url, { ...init, headers: { 'content-type': 'application/json' } })
@@ -176,6 +183,13 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         assert.equal(created.status, 201, JSON.stringify(created.body));
         assert.equal(created.body.capture, 'deferred');
         const id = created.body.request_id as string;
+        // Before anyone pays: the request's payment, rendered by the plugin from the request.
+        const waiting = await staff('GET', `/payments/${created.body.payment_id}`);
+        assert.equal(waiting.status, 200, JSON.stringify(waiting.body));
+        assert.deepEqual(
+            [waiting.body.status, waiting.body.final, waiting.body.request_id, waiting.body.next_action.type, waiting.body.next_action.deadline],
+            ['awaiting_beneficiary', false, id, 'wait_for_app', created.body.expires_at],
+        );
         const early = await staff('POST', `/payment-requests/${id}/finalise`, {});
         assert.equal(early.status, 409);
         assert.equal(early.body.code, 'illegal_transition');
@@ -250,8 +264,12 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         await fetch(`${sandbox.url}/admin/faults?shop_id=SHOP-DEMO-01`, { method: 'DELETE' });
         assert.ok(lost.status >= 500, JSON.stringify(lost.body));
         assert.equal(lost.body.retryable, true);
+        assert.match(lost.body.payment_id, /^pay_/, 'the unknown creation names the payment it may become');
+        const unknown = await staff('GET', `/payments/${lost.body.payment_id}`);
+        assert.equal(unknown.status, 200, JSON.stringify(unknown.body));
+        assert.equal(unknown.body.payment_id, lost.body.payment_id);
         const other = await staff('POST', '/payment-requests', { ...body, attempt: attempt() });
-        assert.deepEqual([other.status, other.body.code], [409, 'payment_in_progress']);
+        assert.deepEqual([other.status, other.body.code, other.body.payment_id], [409, 'payment_in_progress', lost.body.payment_id]);
         const known = await until('request reconciled', async () => {
             const r = await staff('GET', `/payment-requests?order_ref=${order.code}`);
             return r.body.items.length === 1 && r.body.items[0].request_id ? r.body.items[0] : undefined;
@@ -264,6 +282,9 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
             return o.state === 'PaymentSettled' ? o : undefined;
         });
         assert.deepEqual([settled.payments.length, settled.payments[0].transactionId], [1, tx]);
+        // The id named from the start is the paid payment's.
+        const paid = await staff('GET', `/payments/${lost.body.payment_id}`);
+        assert.deepEqual([paid.body.status, paid.body.transaction_id, paid.body.authorized_cents], ['authorized', tx, 3000]);
     });
 
     it('HTTP §2: sessions and permissions as cvco errors; a refund attempt refunds once; the transactions list', async () => {
@@ -274,6 +295,11 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         await env.shopClient.asAnonymousUser();
         const shopper = await http('shop', 'POST', '/payment-requests', { order_ref: 'X', amount_cents: 2000, delivery: 'email', email: JEANNE, attempt: 'a' });
         assert.equal(shopper.status, 401);
+        // A state change without the session's CSRF token: 403, nothing done.
+        const noToken = await http('admin', 'POST', '/payment-requests', { order_ref: 'X', amount_cents: 2000, delivery: 'qr', attempt: 'a' }, false);
+        assert.deepEqual([noToken.status, noToken.body.code], [403, 'forbidden']);
+        const session = await http('admin', 'GET', '/staff/session');
+        assert.equal(typeof session.body.csrf_token, 'string');
         const bad = await staff('POST', '/payment-requests', { order_ref: 'X', amount_cents: 2000, delivery: 'pigeon', attempt: 'a' });
         assert.deepEqual([bad.status, bad.body.code, bad.body.field], [422, 'invalid_request', 'delivery']);
         const noOrder = await staff('POST', '/payment-requests', { order_ref: 'NOPE', amount_cents: 2000, delivery: 'email', email: JEANNE, attempt: 'a' });
@@ -304,6 +330,8 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         const o = await adminOrder(order.id);
         assert.deepEqual(o.payments[0].refunds.map((r: any) => [r.state, r.total]), [['Settled', 2000], ['Settled', 3000]]);
 
+        const read = await staff('GET', `/payments/${id}`);
+        assert.deepEqual([read.status, read.body.payment_id, read.body.status], [200, id, 'refunded'], 'staff read any payment of the shop');
         const list = await staff('GET', `/transactions?order_ref=${order.code}`);
         assert.equal(list.status, 200);
         assert.deepEqual(list.body.items.map((p: any) => p.payment_id), [id]);
@@ -311,8 +339,14 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         const refundedOnly = await staff('GET', '/transactions?status=refunded');
         assert.ok(refundedOnly.body.items.every((p: any) => p.status === 'refunded'));
         assert.ok(refundedOnly.body.items.some((p: any) => p.payment_id === id));
+        // An unreadable query parameter: 400 naming it (PROTOCOL.md Conventions); an unknown one is ignored.
         const badDate = await staff('GET', '/transactions?from=yesterday');
-        assert.deepEqual([badDate.status, badDate.body.code, badDate.body.field], [422, 'invalid_request', 'from']);
+        assert.deepEqual([badDate.status, badDate.body.code, badDate.body.field], [400, 'invalid_request', 'from']);
+        const badAmount = await staff('GET', '/transactions?min_amount_cents=lots');
+        assert.deepEqual([badAmount.status, badAmount.body.code, badAmount.body.field], [400, 'invalid_request', 'min_amount_cents']);
+        const badDay = await staff('GET', '/payment-requests?to=2026-02-30');
+        assert.deepEqual([badDay.status, badDay.body.field], [400, 'to']);
+        assert.equal((await staff('GET', `/transactions?order_ref=${order.code}&cache=1`)).body.total, 1);
         const requests = await staff('GET', '/payment-requests?status=cancelled');
         assert.equal(requests.status, 200);
         assert.ok(requests.body.items.length >= 1 && requests.body.items.every((r: any) => r.status === 'cancelled'));

@@ -62,6 +62,8 @@ class Adapter:
     name = "vendure"
     call_budget_ms = 10000  # the plugin's requestTimeoutMs default
     can_restart = True
+    # Payment requests are for Vendure's own orders (an order in ArrangingPayment).
+    requests_need_an_order = True
 
     def __init__(self, ctx):
         serve = VENDURE_DIR / "dist" / "test" / "serve.js"
@@ -122,6 +124,24 @@ class Adapter:
 
     def new_shopper(self):
         return Shopper(self.site, self.variant_id)
+
+    def staff(self):
+        """An administrator's session (the test server's superadmin, logged in through Vendure's
+        Admin API; its session cookie is global, so it reaches /cvco/v1), its CSRF token (from
+        GET /cvco/v1/staff/session) sent as X-CSRF-Token on every call: for §2 endpoints (payment
+        requests, refunds, the transactions list). Sessions are in the database: it outlives a
+        restart on the same --data-dir."""
+        if getattr(self, "_staff", None) is None:
+            session = requests.Session()
+            response = session.post(f"{self.site}/admin-api", json={
+                "query": 'mutation { login(username: "superadmin", password: "superadmin") {'
+                         " ... on CurrentUser { id } ... on ErrorResult { errorCode message } } }"}, timeout=30)
+            assert response.status_code == 200 and "id" in response.json()["data"]["login"], response.text
+            token = session.get(f"{self.base_url}/staff/session", timeout=30)
+            assert token.status_code == 200, token.text
+            session.headers["X-CSRF-Token"] = token.json()["csrf_token"]
+            self._staff = session
+        return self._staff
 
     def checkout_page_url(self, order_ref):
         """The test server's minimal storefront page (test/storefront.ts): one <cvco-checkout> and
