@@ -29,15 +29,15 @@ const CI_STARTED_AT_ENV: &str = "CVCO_CI_STARTED_AT";
 /// green with fewer tests. Raise a minimum when tests are added; never lower one to make a run
 /// pass. Rust suites are one per crate, named `rust: <crate>` as nextest names the crate.
 pub const EXPECTED_SUITES: &[(&str, u64)] = &[
-    ("rust: cvco-core", 61),
+    ("rust: cvco-core", 77),
     ("rust: cvco-plugin", 5),
     ("rust: cvco-sandbox", 39),
     ("rust: cvco-widget", 10),
     ("rust: cvco-widget-qr", 4),
-    ("rust: cvco-host", 54),
-    ("rust: cvco-test-host", 44),
+    ("rust: cvco-host", 56),
+    ("rust: cvco-test-host", 48),
     ("rust: cvco-browser-tests", 16),
-    ("rust: xtask", 37),
+    ("rust: xtask", 39),
     (DOCTESTS_SUITE, 1),
     (WIDGET_DOM_SUITE, 6),
     (examples::UNIT_SUITE, 5),
