@@ -4,6 +4,8 @@ from pretix.base.plugins import PluginConfig
 
 from . import __version__
 
+GUARD = "pretix_cvco.guard.CvcoApiGuard"
+
 
 class PluginApp(PluginConfig):
     default = True
@@ -23,3 +25,11 @@ class PluginApp(PluginConfig):
 
     def ready(self):
         from . import signals  # NOQA
+
+        # pretix gives plugins no middleware hook; the handler loads settings.MIDDLEWARE after
+        # the apps are ready, so the guard (every failure under /cvco/v1/ a cvco error body,
+        # guard.py) is put first here, the outermost: it sees what pretix's own answer.
+        from django.conf import settings
+
+        if GUARD not in settings.MIDDLEWARE:
+            settings.MIDDLEWARE = [GUARD, *settings.MIDDLEWARE]

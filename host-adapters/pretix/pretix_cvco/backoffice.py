@@ -12,6 +12,7 @@ One open CVCo operation per order: a new request waits for the previous one to e
 import datetime
 import json
 import logging
+import re
 import secrets
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from django.utils.timezone import now
 from pretix.base.models import Order, OrderPayment, OrderRefund
 from pretix.multidomain.urlreverse import build_absolute_uri
 
-from . import cvco, services
+from . import cvco, exports, services
 from .backoffice_models import CvcoPaymentRequest, CvcoRefundAttempt
 from .cvco import CvcoError
 from .models import CvcoPayment
@@ -44,13 +45,16 @@ def error(code, field=None, detail_en=None, detail_fr=None):
     return CvcoError.of(code, field=field, detail_en=detail_en, detail_fr=detail_fr)
 
 
+def unreadable_parameter(field):
+    """PROTOCOL.md: an unreadable query parameter is 400 invalid_request naming it, without a
+    parser's wording (the bytes cvco-host answers)."""
+    return CvcoError.of("invalid_request", field=field, status=400)
+
+
 def parse(event, operation, raw):
-    """A request body read by the plugin's parse_request (the same errors on every adapter)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise error("invalid_request", detail_en="Malformed JSON.", detail_fr="JSON mal formé.")
-    return cvco.call(services.config_for(event), "parse_request", operation=operation, body=text)
+    """A request body read by the plugin's parse_request (the same errors on every adapter);
+    bytes that are not UTF-8 read as U+FFFD, as views.body_text reads them."""
+    return services.parse_request(event, operation, raw.decode("utf-8", errors="replace"))
 
 
 def parse_request_body(event, raw):
@@ -129,12 +133,12 @@ def create_request(event, parsed, user=None):
     masked = ""
     email = None
     if parsed["delivery"] == "email":
-        checked = cvco.call(config, "validate_beneficiary", input=parsed["email"])
+        checked = cvco.call(config, exports.VALIDATE_BENEFICIARY, input=parsed["email"])
         email, masked = checked["value"], checked.get("masked", "")
     remaining = services.order_remaining_cents(order)
     amount = parsed.get("amount_cents") or remaining
     # The plugin's checkout rules (order awaiting payment, minimum) for the amount asked.
-    rules = cvco.call(config, "checkout", order_ref=order.code, order_total_cents=services.cents(order.total),
+    rules = cvco.call(config, exports.CHECKOUT, order_ref=order.code, order_total_cents=services.cents(order.total),
                       order_remaining_cents=min(amount, remaining) if remaining else 0,
                       currency=event.currency, payable=order.status == Order.STATUS_PENDING,
                       modes=["identifier"])
@@ -147,7 +151,7 @@ def create_request(event, parsed, user=None):
     inputs = {
         "order_ref": order.full_code,
         "amount_cents": amount,
-        "channel": "moto" if parsed["delivery"] == "email" else "proximity",
+        "channel": services.REQUEST_CHANNEL[parsed["delivery"]],
         "delivery": parsed["delivery"],
         "idempotency_key": f"pretix-request-{event.pk}-{order.code}-{attempt}",
         "notification_url": build_absolute_uri(event, "plugins:pretix_cvco:notifications"),
@@ -175,7 +179,7 @@ def create_request(event, parsed, user=None):
             raise
         return refresh_request(existing, force=existing.outcome_unknown), False
     try:
-        made = cvco.call(config, "create_payment_request", **inputs, now=cvco.now_rfc3339())
+        made = cvco.call(config, exports.CREATE_PAYMENT_REQUEST, **inputs, now=cvco.now_rfc3339())
     except CvcoError as err:
         if err.outcome_unknown:
             logger.warning("CVCo request %s: creation outcome unknown (%s), kept for reconciliation",
@@ -219,7 +223,7 @@ def reconcile_request(req, force=False):
     if not force and req.reconcile_after and now() < req.reconcile_after:
         return req
     try:
-        made = cvco.call(services.config_for(req.order.event), "create_payment_request",
+        made = cvco.call(services.config_for(req.order.event), exports.CREATE_PAYMENT_REQUEST,
                          **json.loads(req.create_input), now=cvco.now_rfc3339())
     except CvcoError as err:
         logger.info("CVCo reconciliation of request %s: %s", req.request_id, err.code)
@@ -244,7 +248,7 @@ def refresh_request(req, force=False):
         return req
     if not force and not missing_payment and req.refreshed and now() - req.refreshed < REFRESH_AFTER:
         return req
-    read = cvco.call(services.config_for(req.order.event), "get_payment_request",
+    read = cvco.call(services.config_for(req.order.event), exports.GET_PAYMENT_REQUEST,
                      request_id=req.ancv_request_id, now=cvco.now_rfc3339())
     return record_request(req.pk, read)
 
@@ -257,7 +261,9 @@ def protocol_status(plugin_request):
 
 def record_request(pk, plugin_request):
     """Stores a PaymentRequest read from ANCV and, once a beneficiary pays it, its transaction as
-    a CvcoPayment moved like a shopper's payment (pretix OrderPayment confirmed when authorized)."""
+    a CvcoPayment moved like a shopper's payment (pretix OrderPayment confirmed when authorized).
+    One transaction: whoever sees the request paid also sees its payment and the pretix payment
+    confirmed (a notification and a poll may record the same request at once)."""
     with transaction.atomic():
         req = CvcoPaymentRequest.objects.select_for_update().select_related("order").get(pk=pk)
         req.refreshed = now()
@@ -271,10 +277,10 @@ def record_request(pk, plugin_request):
         req.status = status
         req.final = bool(plugin_request.get("final"))
         req.save()
-    payment = plugin_request.get("payment")
-    if payment and payment.get("id"):
-        cp = _payment_of_request(req, payment)
-        services.record(cp.pk, payment)
+        payment = plugin_request.get("payment")
+        if payment and payment.get("id"):
+            cp = _payment_of_request(req, payment)
+            services.record(cp.pk, payment)
     req.refresh_from_db()
     return _withdraw_if_not_wanted(req)
 
@@ -342,7 +348,7 @@ def cancel_request(req):
                     detail_fr="La demande n'est plus ouverte.")
     config = services.config_for(req.order.event)
     try:
-        made = cvco.call(config, "cancel_payment_request", request_id=req.ancv_request_id, now=cvco.now_rfc3339())
+        made = cvco.call(config, exports.CANCEL_PAYMENT_REQUEST, request_id=req.ancv_request_id, now=cvco.now_rfc3339())
     except CvcoError as err:
         if not err.outcome_unknown:
             raise
@@ -429,21 +435,17 @@ def parse_bound(value, field, end):
             raise ValueError
         return moment
     except ValueError:
-        raise error("invalid_request", field=field, detail_en="RFC 3339 or YYYY-MM-DD.",
-                    detail_fr="RFC 3339 ou AAAA-MM-JJ.")
+        raise unreadable_parameter(field)
 
 
 def _int_param(params, field):
+    """A non-negative integer as cvco-host reads one (digits, an optional `+`, below 2^64)."""
     value = params.get(field)
     if value in (None, ""):
         return None
-    try:
-        parsed = int(value)
-    except ValueError:
-        raise error("invalid_request", field=field)
-    if parsed < 0:
-        raise error("invalid_request", field=field)
-    return parsed
+    if not re.fullmatch(r"\+?[0-9]+", value) or int(value) >= 2 ** 64:
+        raise unreadable_parameter(field)
+    return int(value)
 
 
 def list_requests(event, params):
@@ -590,53 +592,47 @@ def euros_label(cents):
     return f"{Decimal(cents) / 100:.2f}"
 
 
-def on_notification(event, notification):
-    """A verified ANCV notification that no CvcoPayment matches: when it is about one of our
-    payment requests (its pre-transaction, or a transaction paying it), that request is read
-    again now, so the order is paid without waiting for a poll. Returns whether it was ours.
-    (For services.handle_notification's "not ours" branch.)"""
+def request_of_notification(event, notification):
+    """The payment request a verified ANCV notification that no CvcoPayment matches is about: by
+    its pre-transaction, else an open request of the order its merchant reference names (the
+    transaction a beneficiary paid it with). None: not ours. (services.handle_notification.)"""
     pre_transaction = notification.get("pre_transaction_id")
-    found = None
     if pre_transaction:
-        found = CvcoPaymentRequest.objects.filter(order__event=event, ancv_request_id=pre_transaction).first()
-    if found is None:
-        reference = notification.get("merchant_order_id") or ""
-        code = reference.rsplit("-", 1)[-1]
-        found = next((req for req in CvcoPaymentRequest.objects.filter(
-            order__event=event, order__code=code, final=False).select_related("order")
-            if req.order.full_code == reference), None)
-    if found is None:
-        return False
-    refresh_request(found, force=True)
-    return True
+        found = CvcoPaymentRequest.objects.select_related("order", "order__event").filter(
+            order__event=event, ancv_request_id=pre_transaction).first()
+        if found is not None:
+            return found
+    reference = notification.get("merchant_order_id") or ""
+    code = reference.rsplit("-", 1)[-1]
+    return next((req for req in CvcoPaymentRequest.objects.filter(
+        order__event=event, order__code=code, final=False).select_related("order", "order__event")
+        if req.order.full_code == reference), None)
 
 
 def request_payment_json(req):
     """GET /payments/{id} for a request's payment_id before any transaction (nobody paid yet, or
-    its creation is being checked): the Payment object with the request's facts."""
+    its creation is being checked): the plugin's Payment object from the request's facts."""
     r = req.plugin_request
     order = req.order
-    waiting = req.status == "awaiting_beneficiary"
-    if req.delivery == "qr" and waiting:
-        next_action = {"type": "show_qr", "qr_payload": r.get("qr_payload"), "expires_at": r.get("expires_at")}
-    elif waiting or req.status == UNKNOWN:
-        next_action = {"type": "wait_for_app", "deadline": r.get("expires_at")}
-    else:
-        next_action = {"type": "none"}
-    return {
-        "payment_id": req.payment_id, "order_ref": order.code, "amount_cents": req.amount_cents, "currency": "EUR",
+    facts = {
+        "payment_id": req.payment_id, "order_ref": order.code,
         "mode": "identifier" if req.delivery == "email" else "qr",
-        "channel": "moto" if req.delivery == "email" else "proximity",
-        "status": req.status, "final": req.final, "authorized_cents": 0, "remaining_cents": req.amount_cents,
-        "refunded_cents": 0, "captured_cents": 0, "capture": "immediate",
+        "channel": services.REQUEST_CHANNEL[req.delivery], "amount_cents": req.amount_cents,
         "order_total_cents": services.cents(order.total),
         "order_remaining_cents": services.order_remaining_cents(order),
-        "beneficiary_masked": req.email_masked or None, "deadline": r.get("expires_at"),
-        "next_action": next_action, "ancv_state": r.get("ancv_state"), "ancv_label_fr": None, "ancv_label_en": None,
-        "abort_reason": None, "transaction_id": None, "request_id": req.request_id, "authorizations": [],
-        "refunds": [], "error": json.loads(req.error) if req.error else None, "sequence": req.sequence,
-        "created_at": _rfc3339(req.created), "updated_at": _rfc3339(req.updated), "events_url": None,
+        "sequence": req.sequence, "created_at": _rfc3339(req.created), "updated_at": _rfc3339(req.updated),
+        "events_url": services.events_url(order.event, req.payment_id), "request_id": req.request_id,
     }
+    if req.email_masked:
+        facts["beneficiary_masked"] = req.email_masked
+    if req.error:
+        facts["error"] = json.loads(req.error)
+    elif req.status != UNKNOWN and r.get("expires_at"):
+        # Without either, the creation's outcome is unknown: rendered as status unknown.
+        facts["request"] = {"status": req.status, "expires_at": r["expires_at"]}
+        if req.delivery == "qr" and r.get("qr_payload"):
+            facts["request"]["qr_payload"] = r["qr_payload"]
+    return cvco.call(services.config_for(order.event), exports.RENDER_PAYMENT, **facts)
 
 
 def staff_payment(event, payment_id):

@@ -27,12 +27,15 @@ class CvcoError(Exception):
     """A cvco error body (`code`, `message_fr`, `message_en`, `retryable`, `field?`, `payment_id?`);
     status, retryable and "outcome unknown" come from the plugin's error catalogue."""
 
-    def __init__(self, body):
+    def __init__(self, body, status=None):
         super().__init__(body.get("message_en", body.get("code")))
         self.body = body
+        # The HTTP status when the contract gives another than the catalogue's (405, 413, 415,
+        # 400 for an unreadable query parameter).
+        self.status = status
 
     @classmethod
-    def of(cls, code, field=None, detail_en=None, detail_fr=None):
+    def of(cls, code, field=None, detail_en=None, detail_fr=None, status=None):
         entry = error_catalogue()[code]
         body = {
             "code": code,
@@ -42,7 +45,7 @@ class CvcoError(Exception):
         }
         if field:
             body["field"] = field
-        return cls(body)
+        return cls(body, status=status)
 
     @property
     def code(self):
@@ -50,6 +53,8 @@ class CvcoError(Exception):
 
     @property
     def http_status(self):
+        if self.status:
+            return self.status
         entry = _catalogue.get(self.code) if _catalogue else None
         return entry["http_status"] if entry else 500
 

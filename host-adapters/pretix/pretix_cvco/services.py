@@ -23,6 +23,7 @@ from pretix.base.models import Order, OrderPayment, OrderRefund, Quota
 from pretix.multidomain.urlreverse import build_absolute_uri
 
 from . import cvco, exports
+from .backoffice_models import CvcoPaymentRequest
 from .cvco import CvcoError
 from .models import CvcoNotification, CvcoPayment
 
@@ -112,12 +113,13 @@ def eligibility(config, currency, order_ref, total_cents, remaining_cents, payab
                      modes=["identifier"])
 
 
-def events_url(cvco_payment):
-    return build_absolute_uri(
-        cvco_payment.order.event,
-        "plugins:pretix_cvco:events",
-        kwargs={"payment_id": cvco_payment.payment_id},
-    )
+def events_url(event, payment_id):
+    return build_absolute_uri(event, "plugins:pretix_cvco:events", kwargs={"payment_id": payment_id})
+
+
+# The acceptance channel of a payment request's transaction, by delivery: an e-mailed request is
+# MOTO (mail order), a QR shown by staff is proximity.
+REQUEST_CHANNEL = {"email": "moto", "qr": "proximity"}
 
 
 def to_protocol(cvco_payment):
@@ -129,14 +131,22 @@ def to_protocol(cvco_payment):
         "payment_id": cvco_payment.payment_id,
         "order_ref": order.code,
         "mode": cvco_payment.mode,
-        "channel": "ecommerce",
         "order_total_cents": cents(order.total),
         "order_remaining_cents": order_remaining_cents(order),
         "sequence": cvco_payment.sequence,
         "created_at": _rfc3339(cvco_payment.created),
         "updated_at": _rfc3339(cvco_payment.updated),
-        "events_url": events_url(cvco_payment),
+        "events_url": events_url(order.event, cvco_payment.payment_id),
     }
+    pre_transaction = recorded.get("payment_request_id")
+    if pre_transaction:
+        # The transaction of one of our payment requests: its channel and our request_id.
+        request = CvcoPaymentRequest.objects.filter(order=order, ancv_request_id=pre_transaction).first()
+        if request is not None:
+            facts["channel"] = REQUEST_CHANNEL[request.delivery]
+            facts["request_id"] = request.request_id
+    else:
+        facts["channel"] = "ecommerce"
     if cvco_payment.beneficiary_masked:
         facts["beneficiary_masked"] = cvco_payment.beneficiary_masked
     if recorded.get("id"):  # rows from before the render export hold a placeholder without id
@@ -351,7 +361,14 @@ def create_payment(request, text):
         reconcile(unknown, force=True)
     busy = order.cvco_payments.filter(final=False).order_by("-pk").first()
     if busy is not None:
-        raise in_progress(busy)
+        # Its end may never have been recorded (a cancel whose answer was lost, a process killed
+        # mid-call): read again (at most once a second) before refusing the new attempt.
+        try:
+            busy = refresh(busy)
+        except CvcoError:
+            pass
+        if not busy.final:
+            raise in_progress(busy)
     config = config_for(request.event)
     remaining = order_remaining_cents(order)
     eligible = eligibility(config, order.event.currency, order.code, cents(order.total), remaining,
@@ -531,11 +548,8 @@ def handle_notification(event, headers, body):
         cp = (CvcoPayment.objects.filter(transaction_id=object_id, order__event=event).first()
               or _settle_unknown_for(event, notification, object_id))
     if cp is None:
-        return 204, None
-    try:
-        with transaction.atomic():
-            CvcoNotification.objects.create(event_id=verified["event_id"])
-    except IntegrityError:
+        return _request_notification(event, verified)
+    if not _first_time(verified):
         return 200, {"duplicate": True}
     sequence = int(notification.get("sequence") or 0)
     if sequence and sequence <= cp.notification_sequence:
@@ -546,6 +560,35 @@ def handle_notification(event, headers, body):
     except CvcoError as error:
         # The poller reads it again.
         logger.info("CVCo notification %s: re-read failed (%s)", verified["event_id"], error.code)
+    return 204, None
+
+
+def _first_time(verified):
+    """Records the event id: False when it was already processed."""
+    try:
+        with transaction.atomic():
+            CvcoNotification.objects.create(event_id=verified["event_id"])
+    except IntegrityError:
+        return False
+    return True
+
+
+def _request_notification(event, verified):
+    """No payment of ours: one of our payment requests (its pre-transaction, or the transaction
+    a beneficiary paid it with) is read again now, so a paid request confirms its order at once;
+    anything else is not ours: 204, nothing recorded."""
+    from . import backoffice
+
+    request = backoffice.request_of_notification(event, verified.get("notification", {}))
+    if request is None:
+        return 204, None
+    if not _first_time(verified):
+        return 200, {"duplicate": True}
+    try:
+        backoffice.refresh_request(request, force=True)
+    except CvcoError as error:
+        logger.info("CVCo notification %s: re-read of request %s failed (%s)", verified["event_id"],
+                    request.request_id, error.code)
     return 204, None
 
 

@@ -14,12 +14,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from pretix.multidomain.middlewares import CsrfViewMiddleware
 
-from . import backoffice, cvco, services
+from . import backoffice, cvco, services, views
 from .cvco import CvcoError
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024
 READ, WRITE = "event.orders:read", "event.orders:write"
 
 
@@ -50,7 +49,9 @@ def staff_user(request, permission):
 
 
 def staff(methods):
-    """Method check, staff session, CSRF on POST, body limits; CvcoError → its JSON."""
+    """The contract's refusals first (405, 413, 415: views._refused, as cvco-host's guard, so a
+    multipart body never reaches Django's form parser), then the staff session, CSRF on POST;
+    CvcoError → its JSON."""
 
     def decorate(view):
         @csrf_exempt
@@ -59,25 +60,14 @@ def staff(methods):
             kwargs.pop("event", None)
             services.reconcile_at_startup()
             try:
-                if request.method not in methods:
-                    response = error_response(backoffice.error("invalid_request", detail_en="Method not allowed.",
-                                                               detail_fr="Méthode non autorisée."))
-                    response.status_code = 405
-                    response["Allow"] = ", ".join(methods)
-                    return response
+                refused = views._refused(request, methods, json_only=True)
+                if refused is not None:
+                    return refused
                 write = request.method == "POST"
                 user = staff_user(request, WRITE if write else READ)
-                if write:
-                    if not _csrf_ok(request):
-                        raise backoffice.error("forbidden", detail_en="CSRF token missing or wrong.",
-                                               detail_fr="Jeton CSRF absent ou erroné.")
-                    if len(request.body) > MAX_BODY:
-                        return error_response_status(backoffice.error("invalid_request", detail_en="Body over 64 KiB.",
-                                                                      detail_fr="Corps de plus de 64 Kio."), 413)
-                    if request.content_type != "application/json":
-                        return error_response_status(backoffice.error(
-                            "invalid_request", detail_en="Content-Type must be application/json.",
-                            detail_fr="Le Content-Type doit être application/json."), 415)
+                if write and not _csrf_ok(request):
+                    raise backoffice.error("forbidden", detail_en="CSRF token missing or wrong.",
+                                           detail_fr="Jeton CSRF absent ou erroné.")
                 request.cvco_user = user
                 return view(request, *args, **kwargs)
             except CvcoError as err:
@@ -86,12 +76,6 @@ def staff(methods):
         return wrapped
 
     return decorate
-
-
-def error_response_status(err, status):
-    response = error_response(err)
-    response.status_code = status
-    return response
 
 
 @staff(["GET", "POST"])
@@ -143,8 +127,6 @@ def payment(request, payment_id, **kwargs):
     """GET /payments/{id}: the shopper's (views.payment); for a payment this session does not
     own, a staff session with event.orders:read reads any payment of the event, a payment
     request's included."""
-    from . import views
-
     response = views.payment(request, payment_id=payment_id, **kwargs)
     if response.status_code != 404 or request.method != "GET":
         return response

@@ -25,6 +25,15 @@ JEANNE = "jeanne.manual@sandbox.cvco.test"
 JEANNE_ID = "10000000006"
 
 
+def catalogue_body(code):
+    """The catalogue's error body for `code`, without detail or field."""
+    from pretix_cvco import cvco
+
+    entry = cvco.error_catalogue()[code]
+    return {"code": code, "message_fr": entry["message_fr"], "message_en": entry["message_en"],
+            "retryable": entry["retryable"]}
+
+
 def wait_until(predicate, timeout_s=20, what="condition"):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -116,11 +125,23 @@ def test_an_emailed_request_paid_by_the_beneficiary_pays_the_pretix_order(shop, 
     # One open CVCo operation per order.
     other = send(shop, staff, order["order_ref"], attempt="r2")
     assert other.status_code == 409 and other.json()["code"] == "payment_in_progress"
+    # Its Payment before anybody paid (render_payment from the request): MOTO, waiting for the app
+    # until the request expires.
+    waiting = staff.get(f"{shop.api}/payments/{request['payment_id']}", timeout=30)
+    assert waiting.status_code == 200, waiting.text
+    waiting = waiting.json()
+    assert waiting["status"] == "awaiting_beneficiary" and waiting["final"] is False
+    assert waiting["channel"] == "moto" and waiting["mode"] == "identifier"
+    assert waiting["request_id"] == request["request_id"] and waiting["transaction_id"] is None
+    assert waiting["next_action"]["type"] == "wait_for_app" and waiting["next_action"]["deadline"]
+    assert waiting["amount_cents"] == 4550 and waiting["beneficiary_masked"] == request["email_masked"]
 
     transaction_id = jeanne_pays(shop, order["order_ref"])
     paid = follow(shop, staff, request["request_id"], lambda r: r["final"])
     assert paid["status"] == "authorized"
     assert paid["payment"]["transaction_id"] == transaction_id
+    assert paid["payment"]["channel"] == "moto" and paid["payment"]["request_id"] == request["request_id"]
+    assert paid["payment"]["payment_id"] == request["payment_id"]
     assert paid["payment"]["authorized_cents"] == 4550 and paid["payment"]["order_remaining_cents"] == 0
     pretix = pretix_order(shop, order["order_ref"])
     assert pretix.status == Order.STATUS_PAID
@@ -196,12 +217,22 @@ def test_a_qr_request_shows_its_payload_until_paid(shop, staff):
     assert sent.status_code == 201, sent.text
     request = sent.json()
     assert request["qr_payload"].startswith("cvco:pay?") and "<svg" in request["qr_svg"]
+    shown = staff.get(f"{shop.api}/payments/{request['payment_id']}", timeout=30).json()
+    assert shown["channel"] == "proximity" and shown["mode"] == "qr" and shown["status"] == "awaiting_beneficiary"
+    assert shown["next_action"]["type"] == "show_qr" and shown["next_action"]["qr_payload"] == request["qr_payload"]
     status, tx = sandbox_http("POST", f"{shop.sandbox.url}/app/api/pay",
                               {"beneficiary": JEANNE, "qr_payload": request["qr_payload"]})
     assert status == 201, tx
     assert shop.sandbox.confirm(tx["id"], JEANNE)[0] == 200
-    follow(shop, staff, request["request_id"], lambda r: r["status"] == "authorized")
-    assert pretix_order(shop, order["order_ref"]).status == Order.STATUS_PAID
+    # ANCV's notification alone pays the pretix order: nobody reads the adapter meanwhile.
+    wait_until(lambda: pretix_order(shop, order["order_ref"]).status == Order.STATUS_PAID,
+               what="the order paid by the notification")
+    with scopes_disabled():
+        (op,) = pretix_order(shop, order["order_ref"]).payments.filter(provider="cvco")
+        assert op.state == OrderPayment.PAYMENT_STATE_CONFIRMED
+    paid = follow(shop, staff, request["request_id"], lambda r: r["status"] == "authorized")
+    assert paid["payment"]["transaction_id"] == tx["id"] and paid["payment"]["channel"] == "proximity"
+    assert paid["payment"]["request_id"] == request["request_id"]
 
 
 def pay_with_alice(shop, amount_cents):
@@ -301,8 +332,13 @@ def test_transactions_of_the_event_with_filters(shop, staff):
     today = datetime.date.today()
     assert len(ids(**{"from": (today - datetime.timedelta(days=1)).isoformat()})) == 3
     assert ids(**{"to": (today - datetime.timedelta(days=2)).isoformat()}) == []
-    bad = staff.get(f"{shop.api}/transactions", params={"from": "yesterday"}, timeout=30)
-    assert bad.status_code == 422 and bad.json()["field"] == "from"
+    # An unreadable query parameter: 400 invalid_request naming it, the catalogue's words only
+    # (PROTOCOL.md; the bytes cvco-host answers).
+    for params, field in (({"from": "yesterday"}, "from"), ({"min_amount_cents": "lots"}, "min_amount_cents"),
+                          ({"max_amount_cents": "-1"}, "max_amount_cents"), ({"limit": "1_0"}, "limit")):
+        bad = staff.get(f"{shop.api}/transactions", params=params, timeout=30)
+        assert bad.status_code == 400, bad.text
+        assert bad.json() == {**catalogue_body("invalid_request"), "field": field}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -330,7 +366,19 @@ def test_only_staff_with_the_permission_and_the_csrf_token_get_in(shop, staff):
     form = staff.post(f"{shop.api}/payment-requests", data={"order_ref": order["order_ref"]}, timeout=15)
     assert form.status_code == 415 and form.json()["code"] == "invalid_request"
     assert b", " not in form.content and b'": ' not in form.content  # compact cvco error body
+    # A multipart body never reaches Django's form parser (its 400 page): the contract's 415.
+    multipart = staff.post(f"{shop.api}/payment-requests", data="{}",
+                           headers={"Content-Type": "multipart/form-data; boundary=x"}, timeout=15)
+    assert multipart.status_code == 415 and multipart.headers["Content-Type"] == "application/json"
+    assert multipart.json()["code"] == "invalid_request"
     assert not CvcoPaymentRequest.objects.exists()
+    # pretix refuses a NUL byte in a query string before any view (its HTML 400): the guard
+    # answers the cvco body naming the parameter; an event that does not exist is not_found.
+    nul = staff.get(f"{shop.api}/transactions?status=%00", timeout=15)
+    assert nul.status_code == 400 and nul.headers["Content-Type"] == "application/json"
+    assert nul.json() == {**catalogue_body("invalid_request"), "field": "status"}
+    nowhere = requests.get(f"{shop.site}/no-organizer/no-event/cvco/v1/checkout?order_ref=X", timeout=15)
+    assert nowhere.status_code == 404 and nowhere.json() == catalogue_body("not_found")
 
 
 @pytest.mark.django_db(transaction=True)

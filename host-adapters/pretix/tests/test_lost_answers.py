@@ -14,7 +14,7 @@ from django_scopes import scopes_disabled
 from cvco_sandbox import http
 from pretix.base.models import Order, OrderPayment
 
-from pretix_cvco import cvco, services
+from pretix_cvco import cvco, exports, services
 from pretix_cvco.models import CvcoNotification, CvcoPayment
 
 ALICE = "alice.approve@sandbox.cvco.test"
@@ -47,7 +47,7 @@ def ancv_transactions(shop, order_ref):
     with scopes_disabled():
         config = services.config_for(shop.event)
         full_code = pretix_order(shop, order_ref).full_code
-    return cvco.call(config, "list_payments", order_ref=full_code, now=cvco.now_rfc3339())["items"]
+    return cvco.call(config, exports.LIST_PAYMENTS, order_ref=full_code, now=cvco.now_rfc3339())["items"]
 
 
 def row(payment_id):
@@ -237,7 +237,7 @@ def test_process_killed_after_ancv_answered_is_reconciled_at_the_next_process_fi
 
     def dies_after_create(config, function, **inputs):
         answer = real_call(config, function, **inputs)
-        if function == "create_payment":
+        if function == exports.CREATE_PAYMENT:
             raise Killed("the process died before recording ANCV's answer")
         return answer
 
@@ -379,14 +379,14 @@ def test_lost_refund_answer_leaves_the_refund_in_transit_and_the_poller_complete
     assert refund.state == OrderRefund.REFUND_STATE_TRANSIT
     with scopes_disabled():
         config = services.config_for(shop.event)
-    at_ancv = cvco.call(config, "get_payment", payment_id=payment["transaction_id"], now=cvco.now_rfc3339())
+    at_ancv = cvco.call(config, exports.GET_PAYMENT, payment_id=payment["transaction_id"], now=cvco.now_rfc3339())
     assert at_ancv["refunded_cents"] == 2000  # the money moved although the answer was lost
 
     poll(shop)
     with scopes_disabled():
         refund.refresh_from_db()
     assert refund.state == OrderRefund.REFUND_STATE_DONE
-    at_ancv = cvco.call(config, "get_payment", payment_id=payment["transaction_id"], now=cvco.now_rfc3339())
+    at_ancv = cvco.call(config, exports.GET_PAYMENT, payment_id=payment["transaction_id"], now=cvco.now_rfc3339())
     assert at_ancv["refunded_cents"] == 2000  # replayed, not refunded twice
     assert shop.get(payment["payment_id"]).json()["refunded_cents"] == 2000
 
@@ -457,7 +457,7 @@ def test_matrix_create_payment(shop, monkeypatch, fault, follow_up):
 
         def dies_after_create(config, function, **inputs):
             answer = real_call(config, function, **inputs)
-            if function == "create_payment":
+            if function == exports.CREATE_PAYMENT:
                 raise RuntimeError("killed before recording ANCV's answer")
             return answer
 
