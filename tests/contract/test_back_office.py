@@ -170,8 +170,21 @@ def test_payment_requests_list_newest_first_and_unknown_is_not_found(adapter, st
 
 
 def test_qr_pre_reservation_paid_then_finalised_once(adapter, staff, shopper, sandbox):
+    """Where the platform declares no deferred capture (driver `supports_deferred_capture =
+    False`, pretix: PROTOCOL.md §2), the request is refused with 422 invalid_request field capture
+    and nothing is left open on the order; elsewhere the whole pre-reservation flow."""
     order_ref = shopper.create_order(4000)
     created = new_request(adapter, staff, order_ref, 4000, "qr", capture="deferred")
+    if not getattr(adapter, "supports_deferred_capture", True):
+        refused = assert_error(created, 422, "invalid_request")
+        assert refused.get("field") == "capture", refused
+        listed = get(adapter, staff, "/payment-requests").json()["items"]
+        assert all(item["order_ref"] != order_ref for item in listed), listed
+        # Nothing holds the order: an immediate request for it is made at once.
+        immediate = new_request(adapter, staff, order_ref, 4000, "qr")
+        assert immediate.status_code == 201, immediate.text
+        assert immediate.json()["capture"] == "immediate", immediate.json()
+        return
     assert created.status_code == 201, created.text
     request = created.json()
     assert request["delivery"] == "qr" and request["capture"] == "deferred"

@@ -33,6 +33,9 @@ class Adapter:
     can_restart = True
     # Payment requests are for pretix orders (no order made up from a reference).
     requests_need_an_order = True
+    # pretix has no state for an authorized, uncaptured payment: `capture: "deferred"` is refused
+    # with 422 invalid_request field capture (PROTOCOL.md §2).
+    supports_deferred_capture = False
 
     def __init__(self, ctx):
         port = free_port()
