@@ -4,7 +4,8 @@ import type { Request, Response } from 'express';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 import { CvcoPluginOptions } from './types';
-import { cvcoError, CvcoFailure, errorBody } from './errors';
+import { cvcoError, CvcoFailure } from './errors';
+import { sendError } from './cvco.controller';
 import { CvcoPaymentRequests } from './payment-requests';
 
 type RawRequest = Request & { rawBody?: Buffer };
@@ -74,7 +75,7 @@ export class CvcoBackOfficeController {
                     ? e
                     : (Logger.error(`cvco back-office: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`, 'CvcoPlugin'),
                       new CvcoFailure(cvcoError('internal')));
-            res.status(failure.status).type('application/json').send(JSON.stringify(errorBody(failure.body)));
+            sendError(res, failure.body, failure.status);
         }
     }
 

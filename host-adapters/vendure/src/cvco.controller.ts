@@ -84,8 +84,9 @@ export function contractGuard(req: Request & { rawBody?: Buffer; _body?: boolean
 }
 
 /** The cvco error body as compact JSON in the contract's key order: byte-identical on every adapter. */
-function sendError(res: Response, body: CvcoErrorBody, status: number) {
-    res.status(status).type('application/json').send(JSON.stringify(errorBody(body)));
+export function sendError(res: Response, body: CvcoErrorBody, status: number) {
+    // A Buffer, so Express adds no charset: `application/json` as the contract and other adapters say.
+    res.status(status).set('Content-Type', 'application/json').send(Buffer.from(JSON.stringify(errorBody(body))));
 }
 
 function sendFailure(res: Response, e: unknown) {

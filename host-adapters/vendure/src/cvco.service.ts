@@ -79,7 +79,7 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
      * Set by CvcoPaymentRequests (it depends on this service, not the reverse): a notification
      * about a payment request, or about a transaction of an order that has one, reads it at once.
      */
-    requestNotified?: (about: { requestId?: string; orderCode?: string; transactionId?: string }) => Promise<void>;
+    requestNotified?: (about: { requestId?: string; orderCode?: string; transactionId?: string }) => Promise<boolean>;
     /** The start-up check and first reconciliation, once done. */
     started?: Promise<void>;
     connectionCheck?: Awaited<ReturnType<CvcoService['startupCheck']>>;
@@ -563,8 +563,8 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
         const tx = objectKey.slice(colon + 1);
         // Only transactions are followed here; a payment request (pre-transaction) is the back-office's.
         if (objectKey.slice(0, colon) !== 'transaction' || !tx) {
-            if (objectKey.slice(0, colon) === 'pre_transaction' && tx) await this.tellRequests({ requestId: tx });
-            await processed();
+            // About an object that is not ours: nothing recorded (PROTOCOL.md §3), never a duplicate.
+            if (objectKey.slice(0, colon) === 'pre_transaction' && tx && (await this.tellRequests({ requestId: tx }))) await processed();
             return { status: 204 };
         }
         try {
@@ -586,9 +586,12 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
                 await this.tellRequests({ orderCode, transactionId: tx });
                 known = !!(await this.findPayment(ctx, tx));
             }
-            // No payment carries it (yet): acknowledged, nothing changes; polling reads the truth.
-            if (!known) Logger.info(`notification ${eventId} for a transaction no payment carries: ${tx}`, loggerCtx);
-            else await this.refresh(tx);
+            // No payment carries it (yet): acknowledged, nothing recorded (PROTOCOL.md §3); polling reads the truth.
+            if (!known) {
+                Logger.info(`notification ${eventId} for a transaction no payment carries: ${tx}`, loggerCtx);
+                return { status: 204 };
+            }
+            await this.refresh(tx);
             await processed();
             return { status: 204 };
         } catch (e) {
@@ -598,8 +601,12 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
     }
 
     /** A failure here is left to the requests' poller: the notification is still acknowledged. */
-    private async tellRequests(about: { requestId?: string; orderCode?: string; transactionId?: string }) {
-        await this.requestNotified?.(about).catch(e => Logger.warn(`notification for a payment request: ${e instanceof Error ? e.message : e}`, loggerCtx));
+    private async tellRequests(about: { requestId?: string; orderCode?: string; transactionId?: string }): Promise<boolean> {
+        if (!this.requestNotified) return false;
+        return this.requestNotified(about).catch(e => {
+            Logger.warn(`notification for a payment request: ${e instanceof Error ? e.message : e}`, loggerCtx);
+            return true;
+        });
     }
 
     // ---------------------------------------------------------------- the shopper endpoints

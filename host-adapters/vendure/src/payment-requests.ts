@@ -337,7 +337,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
      * A verified notification about a request (`requestId`) or about a transaction no payment
      * carries, of an order with requests: those still open are read now, a paid one attached.
      */
-    private async notified(about: { requestId?: string; orderCode?: string; transactionId?: string }) {
+    private async notified(about: { requestId?: string; orderCode?: string; transactionId?: string }): Promise<boolean> {
         const rows = about.requestId
             ? await this.requests.find({ where: { requestId: about.requestId } })
             : await this.requests.find({
@@ -350,6 +350,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         for (const r of rows) {
             if (r.outcome !== 'failed') await this.refreshRecord(r);
         }
+        return rows.length > 0;
     }
 
     /** A paid request gives its order a Vendure Payment, once (the handler answers it from the record). */

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 
 import gql from 'graphql-tag';
 
+import { CvcoPaymentRequests } from '../src/payment-requests';
 import { ORDER_QUERY, orderInArrangingPayment, Sandbox, startVendure, until } from './harness';
 
 /**
@@ -285,6 +286,31 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         // The id named from the start is the paid payment's.
         const paid = await staff('GET', `/payments/${lost.body.payment_id}`);
         assert.deepEqual([paid.body.status, paid.body.transaction_id, paid.body.authorized_cents], ['authorized', tx, 3000]);
+    });
+
+    it("a notification about a paid request's transaction gives the order its payment at once, not at the next poll", async () => {
+        // The requests' poller held (as if its next round were far away): only the notification can do it.
+        const requests = (env.server as unknown as { app: { get<T>(t: new (...a: any[]) => T): T } }).app.get(CvcoPaymentRequests);
+        const poller = requests as unknown as { polling: boolean };
+        const order = await orderInArrangingPayment(env.shopClient, env.variantId, 20);
+        const created = await staff('POST', '/payment-requests', {
+            order_ref: order.code, amount_cents: 2000, delivery: 'email', email: JEANNE, attempt: attempt(),
+        });
+        assert.equal(created.status, 201, JSON.stringify(created.body));
+        await until('no poll in progress', async () => !poller.polling);
+        poller.polling = true;
+        try {
+            const tx = await jeannePays(created.body.request_id);
+            const settled = await until('order settled by the notification', async () => {
+                const o = await adminOrder(order.id);
+                return o.state === 'PaymentSettled' ? o : undefined;
+            }, 8000);
+            assert.deepEqual([settled.payments[0].transactionId, settled.payments[0].amount], [tx, 2000]);
+            const paid = await staff('GET', `/payments/${created.body.payment_id}`);
+            assert.deepEqual([paid.body.payment_id, paid.body.status, paid.body.transaction_id], [created.body.payment_id, 'authorized', tx]);
+        } finally {
+            poller.polling = false;
+        }
     });
 
     it('HTTP §2: sessions and permissions as cvco errors; a refund attempt refunds once; the transactions list', async () => {
