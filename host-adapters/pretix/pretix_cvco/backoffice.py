@@ -267,16 +267,21 @@ def record_request(pk, plugin_request):
     with transaction.atomic():
         req = CvcoPaymentRequest.objects.select_for_update().select_related("order").get(pk=pk)
         req.refreshed = now()
-        req.ancv_request_id = plugin_request.get("id")
-        req.outcome_unknown = False
-        req.reconcile_after = None
         status = protocol_status(plugin_request)
-        if json.dumps(req.plugin_request, sort_keys=True) != json.dumps(plugin_request, sort_keys=True):
-            req.data = json.dumps(plugin_request)
-            req.sequence += 1
-        req.status = status
-        req.final = bool(plugin_request.get("final"))
-        req.save()
+        changed = json.dumps(req.plugin_request, sort_keys=True) != json.dumps(plugin_request, sort_keys=True)
+        if changed or req.outcome_unknown or req.status != status:
+            req.ancv_request_id = plugin_request.get("id")
+            req.outcome_unknown = False
+            req.reconcile_after = None
+            if changed:
+                req.data = json.dumps(plugin_request)
+                req.sequence += 1
+            req.status = status
+            req.final = bool(plugin_request.get("final"))
+            req.save()
+        else:
+            # The same read again (a notification, a poll): its updated_at stays.
+            req.save(update_fields=["refreshed"])
         payment = plugin_request.get("payment")
         if payment and payment.get("id"):
             cp = _payment_of_request(req, payment)

@@ -190,9 +190,15 @@ def test_cancelling_an_open_request_stops_the_beneficiary_and_frees_the_order(sh
     cancelled = staff.post(url, json={}, timeout=30)
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["status"] == "cancelled" and cancelled.json()["final"] is True
+    # ANCV's notification of the cancel re-reads it (the same request): nothing changes.
+    from pretix_cvco import backoffice
+
+    with scopes_disabled():
+        backoffice.refresh_request(CvcoPaymentRequest.objects.get(), force=True)
     # The retry of a lost answer: answered unchanged.
     again = staff.post(url, json={}, timeout=30)
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    assert again.json()["updated_at"] == cancelled.json()["updated_at"]
     full_code = f"{shop.event.slug.upper()}-{order['order_ref']}"
     assert full_code not in [r["merchant_order_id"] for r in shop.sandbox.pending(JEANNE_ID)["payment_requests"]]
     status, _ = sandbox_http("POST", f"{shop.sandbox.url}/app/api/pay",
