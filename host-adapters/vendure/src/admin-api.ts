@@ -15,6 +15,8 @@ import { ContractPaymentRequest, CvcoPaymentRequests } from './payment-requests'
 export const adminApiSchema = gql`
     type CvcoPaymentRequest {
         requestId: String
+        "The contract payment id (PROTOCOL.md): GET /cvco/v1/payments/{paymentId}, kept by the Vendure payment once paid"
+        paymentId: String!
         orderCode: String!
         amount: Int!
         delivery: String!
@@ -59,6 +61,7 @@ export const adminApiSchema = gql`
 function toGraphQl(r: ContractPaymentRequest) {
     return {
         requestId: r.request_id,
+        paymentId: r.payment_id,
         orderCode: r.order_ref,
         amount: r.amount_cents,
         delivery: r.delivery,

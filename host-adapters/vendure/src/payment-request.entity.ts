@@ -138,7 +138,11 @@ export class CvcoRefundAttempt extends VendureEntity {
     @Column('simple-json')
     input!: Record<string, unknown>;
 
-    /** `unknown` sent, answer not recorded yet; `done` refunded; `failed` refused (nothing happened). */
+    /**
+     * `unknown` sent, answer not recorded yet; `read` its answer was lost but the payment was read
+     * again from ANCV since (what it did is recorded; the same attempt again stays safe: same key);
+     * `done` refunded; `failed` refused (nothing happened).
+     */
     @Column()
-    outcome!: 'unknown' | 'done' | 'failed';
+    outcome!: 'unknown' | 'read' | 'done' | 'failed';
 }

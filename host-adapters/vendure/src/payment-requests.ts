@@ -674,11 +674,21 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         return this.withLock(`refund:${vp.id}`, async () => {
             const previous = await this.refunds.findOne({ where: { paymentId, attempt } });
             if (previous?.outcome === 'done') return this.contractOf(ctx, vp.id);
+            // Another attempt's answer was lost: its outcome must be read before a new refund
+            // (PROTOCOL.md §2 "Lost answers"); until a read succeeds, 409 naming the payment.
+            const lost = (await this.refunds.find({ where: { paymentId, outcome: 'unknown' } })).filter(r => r.attempt !== attempt);
+            if (lost.length) {
+                const read = await this.service.refresh(vp.transactionId).catch(() => 'unknown' as const);
+                if (read !== 'recorded') throw new CvcoFailure(cvcoError('payment_in_progress', { payment_id: paymentId }));
+                for (const r of lost) await this.refunds.update(r.id, { outcome: 'read' });
+            }
             const current = await this.paymentById(ctx, vp.id);
             const m = current.metadata.cvco as CvcoMetadata;
             const left = m.payment.captured_cents - m.payment.refunded_cents;
             const amount = amount_cents ?? left;
-            if (amount > left || amount <= 0) throw fail('refund_exceeds_captured', 'amount_cents');
+            // The same attempt again replays its own input (same key: ANCV answers the refund it
+            // made), even when the payment read since already counts it.
+            if (!previous && (amount > left || amount <= 0)) throw fail('refund_exceeds_captured', 'amount_cents');
             const input: Record<string, unknown> = previous?.input ?? {
                 payment_id: current.transactionId,
                 amount_cents: amount,
@@ -720,6 +730,23 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             await this.refunds.update(row.id, { outcome: 'done' });
             await this.service.refresh(current.transactionId).catch(() => undefined);
             return this.contractOf(ctx, current.id);
+        });
+    }
+
+    /**
+     * A refund attempt left `unknown`: reads its payment from ANCV (recorded on the Vendure
+     * payment); once read, `read`. Under the payment's refund lock, so never during its own call.
+     */
+    private async readAfterLostRefund(row: CvcoRefundAttempt) {
+        const ctx = await this.background();
+        const vp = await this.paymentOf(ctx, row.paymentId);
+        await this.withLock(`refund:${vp.id}`, async () => {
+            const now = await this.refunds.findOne({ where: { id: row.id } });
+            if (now?.outcome !== 'unknown' || !vp.transactionId) return;
+            if ((await this.service.refresh(vp.transactionId)) === 'recorded') {
+                await this.refunds.update(row.id, { outcome: 'read' });
+                Logger.info(`refund ${row.paymentId}/${row.attempt}: answer lost, payment read again`, loggerCtx);
+            }
         });
     }
 
@@ -834,6 +861,13 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             for (const r of due) {
                 if (this.stopped) break;
                 await this.refreshRecord(r).catch(e => Logger.warn(`request ${r.localId}: ${e instanceof Error ? e.message : e}`, loggerCtx));
+            }
+            // Refunds whose answer never came (lost, or the process died during the call): the
+            // payment is read again until a read succeeds, so the record matches what ANCV did.
+            const stalled = await this.refunds.find({ where: { outcome: 'unknown', updatedAt: LessThanOrEqual(new Date(Date.now() - 2000)) } });
+            for (const row of stalled) {
+                if (this.stopped) break;
+                await this.readAfterLostRefund(row).catch(e => Logger.warn(`refund ${row.paymentId}/${row.attempt}: ${e instanceof Error ? e.message : e}`, loggerCtx));
             }
         } catch (e) {
             if (!this.stopped) Logger.warn(`polling requests: ${e instanceof Error ? e.message : e}`, loggerCtx);

@@ -67,7 +67,7 @@ async function adminOrder(id: string) {
     return (await env.adminClient.query(ORDER_QUERY, { id })).order;
 }
 
-const REQUEST_FIELDS = 'requestId orderCode amount delivery emailMasked capture status final finalised expiresAt transactionId payment';
+const REQUEST_FIELDS = 'requestId paymentId orderCode amount delivery emailMasked capture status final finalised expiresAt transactionId payment';
 const CREATE = gql`mutation ($input: CreateCvcoPaymentRequestInput!) { createCvcoPaymentRequest(input: $input) { ${REQUEST_FIELDS} } }`;
 const GET = gql`query ($id: String!) { cvcoPaymentRequest(requestId: $id) { ${REQUEST_FIELDS} } }`;
 const LIST = gql`query ($id: ID!) { cvcoPaymentRequests(orderId: $id) { ${REQUEST_FIELDS} } }`;
@@ -97,6 +97,7 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         const a = attempt();
         const { createCvcoPaymentRequest: made } = await env.adminClient.query(CREATE, { input: { orderId: order.id, email: JEANNE, attempt: a } });
         assert.match(made.requestId, /./);
+        assert.match(made.paymentId, /^pay_/);
         assert.ok(['awaiting_beneficiary', 'pending'].includes(made.status), made.status);
         assert.equal(made.final, false);
         assert.equal(made.amount, 8000, 'defaults to what the order still needs');
