@@ -120,26 +120,29 @@ function renderSale() {
 
 /** Re-reads the order's CVCo state from the backend (the event is a hint; the backend is the truth). */
 async function refreshSale() {
+  // The cashier may start a new sale while this reads: it then updates nothing.
+  const current = sale;
+  if (!current) return;
   try {
-    const checkout = await api(`/cvco/v1/checkout?order_ref=${encodeURIComponent(sale.order_ref)}`);
-    sale.total_cents = checkout.order_total_cents ?? sale.total_cents;
-    sale.remaining_cents = checkout.order_remaining_cents ?? sale.remaining_cents;
-    sale.paid_cents = Math.max(0, sale.total_cents - sale.remaining_cents);
+    const checkout = await api(`/cvco/v1/checkout?order_ref=${encodeURIComponent(current.order_ref)}`);
+    current.total_cents = checkout.order_total_cents ?? current.total_cents;
+    current.remaining_cents = checkout.order_remaining_cents ?? current.remaining_cents;
+    current.paid_cents = Math.max(0, current.total_cents - current.remaining_cents);
   } catch {
     /* keep what the event said */
   }
   // Widget events carry amounts only; the receipt lines want the transaction reference.
-  await Promise.all([...sale.payments.values()]
+  await Promise.all([...current.payments.values()]
     .filter((payment) => payment.authorized_cents > 0 && !payment.transaction_id)
     .map(async (payment) => {
       try {
         const full = await api(`/cvco/v1/payments/${encodeURIComponent(payment.payment_id)}`);
-        sale.payments.set(payment.payment_id, { ...payment, ...full });
+        current.payments.set(payment.payment_id, { ...payment, ...full });
       } catch {
         /* the receipt link still works with the payment id */
       }
     }));
-  renderSale();
+  if (sale === current) renderSale();
 }
 
 async function onWidgetEvent(name, detail) {
@@ -154,7 +157,9 @@ async function onWidgetEvent(name, detail) {
   if (name === 'cvco-change') return;
   const outcome = $('#outcome');
   if (name === 'cvco-authorized') {
+    const current = sale;
     await refreshSale();
+    if (sale !== current) return;
     announce(outcome, sale.remaining_cents === 0 ? t('counter.authorized')
       : t('counter.partial', { paid: formatCents(sale.paid_cents, lang()), rest: formatCents(sale.remaining_cents, lang()) }),
     sale.remaining_cents === 0 ? 'ok' : 'warn');
@@ -163,12 +168,16 @@ async function onWidgetEvent(name, detail) {
     return;
   }
   if (name === 'cvco-partially-authorized') {
+    const current = sale;
     await refreshSale();
+    if (sale !== current) return;
     announce(outcome, t('counter.partial', { paid: formatCents(sale.paid_cents, lang()), rest: formatCents(sale.remaining_cents, lang()) }), 'warn');
     return;
   }
   if (name === 'cvco-declined' || name === 'cvco-expired') {
+    const current = sale;
     await refreshSale();
+    if (sale !== current) return;
     announce(outcome, t(name === 'cvco-declined' ? 'counter.declined' : 'counter.expired'), 'error');
     $('#retry').hidden = false;
     return;
