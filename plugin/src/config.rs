@@ -111,6 +111,12 @@ pub fn request_timeout_ms(host: &dyn Host) -> Result<u64, CvcoError> {
 /// The merchant's settings this instance was configured with (manifest keys of the same names),
 /// defaults where absent: what `checkout` shows and `create_payment` enforces.
 pub fn merchant_settings(host: &dyn Host) -> Result<MerchantSettings, CvcoError> {
+    configured_settings(host).map(|(settings, _)| settings)
+}
+
+/// The settings, and `adjustable` as configured (`None` leaves the shop's own setting on the
+/// server): one read of the keys for both.
+fn configured_settings(host: &dyn Host) -> Result<(MerchantSettings, Option<bool>), CvcoError> {
     let defaults = MerchantSettings::default();
     let min_amount_cents = match number(host, "min_amount_cents", 0, Amount::MAX.cents())? {
         Some(n) => Amount::from_cents(n)?,
@@ -131,20 +137,13 @@ pub fn merchant_settings(host: &dyn Host) -> Result<MerchantSettings, CvcoError>
     let authorization_timeout_s = number(host, "authorization_timeout_s", 1, 3600)?
         .map(|n| n as u32)
         .unwrap_or(defaults.authorization_timeout_s);
-    Ok(MerchantSettings {
+    let settings = MerchantSettings {
         min_amount_cents,
         adjustable: adjustable.unwrap_or(defaults.adjustable),
         authorization_timeout_s,
         ..defaults
-    })
-}
-
-/// `adjustable` as configured: `None` leaves the shop's own setting on the server.
-fn adjustable(host: &dyn Host) -> Result<Option<bool>, CvcoError> {
-    match optional(host, "adjustable")?.as_deref() {
-        None => Ok(None),
-        Some(_) => merchant_settings(host).map(|s| Some(s.adjustable)),
-    }
+    };
+    Ok((settings, adjustable))
 }
 
 impl ApiConfig {
@@ -154,8 +153,7 @@ impl ApiConfig {
         let shop_id = shop_id(host)?;
         let client_id = secret(host, "client_id")?;
         let client_secret = secret(host, "client_secret")?;
-        let settings = merchant_settings(host)?;
-        let adjustable = adjustable(host)?;
+        let (settings, adjustable) = configured_settings(host)?;
         request_timeout_ms(host)?;
         Ok(ApiConfig {
             api_base_url,
