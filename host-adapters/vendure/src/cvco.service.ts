@@ -124,8 +124,11 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
         await this.pool.close();
     }
 
-    /** Serialises work per key (an order code or an ANCV transaction id) inside this process. */
-    private async withLock<T>(key: string, work: () => Promise<T>): Promise<T> {
+    /**
+     * Serialises work per key (an order code or an ANCV transaction id) inside this process. The
+     * one lock table of the plugin: the back-office's payment requests take `order:<code>` here too.
+     */
+    async withLock<T>(key: string, work: () => Promise<T>): Promise<T> {
         const before = this.locks.get(key) ?? Promise.resolve();
         const run = before.catch(() => undefined).then(work);
         const tail = run.catch(() => undefined);

@@ -96,7 +96,6 @@ export interface ContractPaymentRequest {
  */
 @Injectable()
 export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicationShutdown {
-    private locks = new Map<string, Promise<unknown>>();
     private timer?: NodeJS.Timeout;
     private polling = false;
     private stopped = false;
@@ -148,18 +147,6 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         return this.requestContextService.create({ apiType: 'admin' });
     }
 
-    private async withLock<T>(key: string, work: () => Promise<T>): Promise<T> {
-        const before = this.locks.get(key) ?? Promise.resolve();
-        const run = before.catch(() => undefined).then(work);
-        const tail = run.catch(() => undefined);
-        this.locks.set(key, tail);
-        try {
-            return await run;
-        } finally {
-            if (this.locks.get(key) === tail) this.locks.delete(key);
-        }
-    }
-
     // ------------------------------------------------------------------ orders
 
     private async orderByRef(ctx: RequestContext, ref: unknown): Promise<Order> {
@@ -193,7 +180,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         const emailChecked =
             delivery === 'email' && email ? await this.call<{ value: string; masked: string }>(Exports.validateBeneficiary, { input: email }) : undefined;
         const order = await this.orderByRef(ctx, order_ref);
-        return this.withLock(`order:${order.code}`, async () => {
+        return this.service.withLock(`order:${order.code}`, async () => {
             const same = await this.requests.findOne({ where: { orderCode: order.code, attempt } });
             if (same) {
                 if (same.outcome === 'unknown') await this.refreshRecord(same);
@@ -305,7 +292,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
 
     /** Reads the request again at ANCV (or replays its creation), and attaches a paid one to its order. */
     async refreshRecord(record: CvcoPaymentRequestRecord): Promise<CvcoPaymentRequestRecord> {
-        return this.withLock(`req:${record.localId}`, async () => {
+        return this.service.withLock(`req:${record.localId}`, async () => {
             const r = (await this.requests.findOne({ where: { id: record.id } })) ?? record;
             let replayed = false;
             if (r.outcome === 'unknown') {
@@ -466,7 +453,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             return this.render(ctx, record);
         }
         if (current.final) throw fail('illegal_transition');
-        await this.withLock(`req:${record.localId}`, async () => {
+        await this.service.withLock(`req:${record.localId}`, async () => {
             const r = await this.call<PluginPaymentRequest>(Exports.cancelPaymentRequest, { request_id: record.requestId });
             const fresh = (await this.requests.findOne({ where: { id: record.id } }))!;
             this.apply(fresh, r);
@@ -671,7 +658,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     async refund(ctx: RequestContext, paymentId: string, text: string): Promise<ContractPayment> {
         const { amount_cents, reason, attempt } = await this.parse<RefundBody>('refund', text);
         const vp = await this.paymentOf(ctx, paymentId);
-        return this.withLock(`refund:${vp.id}`, async () => {
+        return this.service.withLock(`refund:${vp.id}`, async () => {
             const previous = await this.refunds.findOne({ where: { paymentId, attempt } });
             if (previous?.outcome === 'done') return this.contractOf(ctx, vp.id);
             // Another attempt's answer was lost: its outcome must be read before a new refund
@@ -740,7 +727,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
     private async readAfterLostRefund(row: CvcoRefundAttempt) {
         const ctx = await this.background();
         const vp = await this.paymentOf(ctx, row.paymentId);
-        await this.withLock(`refund:${vp.id}`, async () => {
+        await this.service.withLock(`refund:${vp.id}`, async () => {
             const now = await this.refunds.findOne({ where: { id: row.id } });
             if (now?.outcome !== 'unknown' || !vp.transactionId) return;
             if ((await this.service.refresh(vp.transactionId)) === 'recorded') {
