@@ -120,6 +120,13 @@ fn ensure_contract_requirements(root: &Path, python: &Path) -> Result<()> {
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(&requirements) && usable() {
         return Ok(());
     }
+    pip_install(python, &root.join(CONTRACT_REQUIREMENTS))?;
+    std::fs::write(&stamp, &requirements)?;
+    Ok(())
+}
+
+/// `pip install -r requirements` into the venv of `python`, quietly and without prompts.
+fn pip_install(python: &Path, requirements: &Path) -> Result<()> {
     run(Command::new(python)
         .args([
             "-m",
@@ -130,9 +137,7 @@ fn ensure_contract_requirements(root: &Path, python: &Path) -> Result<()> {
             "--no-input",
             "-r",
         ])
-        .arg(root.join(CONTRACT_REQUIREMENTS)))?;
-    std::fs::write(&stamp, &requirements)?;
-    Ok(())
+        .arg(requirements))
 }
 
 /// The venv's python, creating the venv or reinstalling when the pinned requirements changed.
@@ -172,17 +177,7 @@ fn ensure_pretix_venv(root: &Path) -> Result<PathBuf> {
         std::fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
     }
     run(Command::new(system_python).args(["-m", "venv"]).arg(&venv))?;
-    run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "--no-input",
-            "-r",
-        ])
-        .arg(root.join(REQUIREMENTS)))?;
+    pip_install(&python, &root.join(REQUIREMENTS))?;
     std::fs::write(&stamp, &requirements)?;
     eprintln!(
         "pretix venv ready in {:.0} s ({})",
