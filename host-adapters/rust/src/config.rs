@@ -25,7 +25,7 @@ pub struct HostConfig {
     pub client_id: String,
     pub client_secret: String,
     pub notification_secret: String,
-    /// `cvco_plugin.wasm`; found or built by `cvco_test_host::plugin_wasm()` when absent.
+    /// `cvco_plugin.wasm` (required: the host never builds it).
     pub plugin: Option<PathBuf>,
     /// SQLite file; in memory when absent.
     pub data_file: Option<PathBuf>,
@@ -87,7 +87,7 @@ impl Default for HostConfig {
             client_id: "demo-client".into(),
             client_secret: "demo-secret".into(),
             notification_secret: "whsec_demo_change_me".into(),
-            plugin: std::env::var_os(cvco_test_host::WASM_ENV).map(PathBuf::from),
+            plugin: std::env::var_os(cvco_plugin_host::WASM_ENV).map(PathBuf::from),
             data_file: None,
             examples_dir: root.join("examples"),
             widget_dir: std::env::var_os("CVCO_WIDGET_DIST")

@@ -89,13 +89,15 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     };
     let base_url = format!("http://{}", SocketAddr::new(ip, addr.port()));
     let public_url = cfg.public_url.clone().unwrap_or_else(|| base_url.clone());
-    let wasm = match &cfg.plugin {
-        Some(p) => std::fs::read(p).map_err(|e| err(&format!("reading {}", p.display()), e))?,
-        None => cvco_test_host::plugin_wasm()
-            .map_err(|e| err("plugin", e))?
-            .to_vec(),
-    };
-    let pool = cvco_test_host::Pool::builder(wasm)
+    let plugin = cfg.plugin.as_ref().ok_or_else(|| {
+        HostError(format!(
+            "no plugin: pass --plugin FILE.wasm or set {} (`cargo xtask plugin` builds it)",
+            cvco_plugin_host::WASM_ENV
+        ))
+    })?;
+    let wasm =
+        std::fs::read(plugin).map_err(|e| err(&format!("reading {}", plugin.display()), e))?;
+    let pool = cvco_plugin_host::Pool::builder(wasm)
         .configs(cfg.plugin_config())
         .allowed_host(url_host(&cfg.sandbox_url))
         .build()
@@ -177,7 +179,7 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
 /// Start-up check through the plugin: a configuration the plugin cannot work with (a host
 /// missing from `allowed_hosts`, bad credentials) stops the start with what is wrong; ANCV
 /// being unreachable for now only warns (the poller and reconciliation retry).
-async fn check_connection(pool: &cvco_test_host::Pool) -> Result<(), HostError> {
+async fn check_connection(pool: &cvco_plugin_host::Pool) -> Result<(), HostError> {
     use cvco_core::plugin_api::{CheckConnectionInput, ConnectionStatus};
     let checked: Result<ConnectionStatus, _> = pool
         .call_async::<cvco_core::plugin_api::exports::CheckConnection>(

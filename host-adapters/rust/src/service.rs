@@ -17,7 +17,7 @@ use cvco_core::plugin_api::{
 use cvco_core::{
     Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, NormalizedStatus, Timestamp,
 };
-use cvco_test_host::Pool;
+use cvco_plugin_host::Pool;
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

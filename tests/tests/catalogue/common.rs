@@ -3,7 +3,7 @@
 
 use cvco_core::plugin_api::Payment;
 use cvco_core::{CvcoError, ErrorCode, Timestamp};
-use cvco_test_host::Pool;
+use cvco_plugin_host::Pool;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// The raw answer of `function`, and what core gives natively for the same input.
 fn same_bytes<T: serde::Serialize>(
-    pool: &cvco_test_host::Pool,
+    pool: &cvco_plugin_host::Pool,
     function: &str,
     input: &serde_json::Value,
     native: Result<T, cvco_core::CvcoError>,

@@ -73,7 +73,7 @@ fn nobody_listening_or_host_not_allowed() {
     assert!(e.retryable);
     // The host did not allow this host name: Extism traps the plugin; no retry can help, so
     // it is a configuration error naming the key to fix, and check_connection says so first.
-    let pool = cvco_test_host::Pool::builder(wasm())
+    let pool = cvco_plugin_host::Pool::builder(wasm())
         .configs(shop.config())
         .build()
         .unwrap();

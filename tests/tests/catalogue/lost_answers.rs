@@ -12,7 +12,7 @@ const DAVID: &str = "david.silent@sandbox.cvco.test";
 const EVE: &str = "eve.blocked@sandbox.cvco.test";
 const WAIT: Duration = Duration::from_secs(10);
 
-fn transactions_of(pool: &cvco_test_host::Pool, order: &str) -> PaymentList {
+fn transactions_of(pool: &cvco_plugin_host::Pool, order: &str) -> PaymentList {
     call(pool, "list_payments", json!({ "order_ref": order }))
 }
 

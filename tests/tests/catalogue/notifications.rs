@@ -105,7 +105,7 @@ fn notifications_accepted_forged_stale_replayed() {
         ErrorCode::NotificationMalformed,
     );
     // Without the notification secret the plugin cannot verify: a configuration error.
-    let no_secret = cvco_test_host::Pool::builder(wasm())
+    let no_secret = cvco_plugin_host::Pool::builder(wasm())
         .configs(
             shop.config()
                 .into_iter()
@@ -130,7 +130,7 @@ fn verification_with_explicit_now_needs_no_network() {
     let header =
         cvco_core::signature::sign(shop.notification_secret.as_bytes(), now, body.as_bytes());
     // Only the secret and shop id: no api_base_url, no allowed host.
-    let pool = cvco_test_host::Pool::builder(wasm())
+    let pool = cvco_plugin_host::Pool::builder(wasm())
         .config("notification_secret", shop.notification_secret.clone())
         .config("shop_id", shop.id.clone())
         .build()

@@ -316,7 +316,7 @@ fn expired_tokens_are_renewed() {
     let shop = shop_with(json!({}), json!({"token_ttl_s": 1}));
     // With the server's Date header the plugin renews before expiry; without it, after a 401.
     for headers in [true, false] {
-        let pool = cvco_test_host::Pool::builder(wasm())
+        let pool = cvco_plugin_host::Pool::builder(wasm())
             .configs(shop.config())
             .allowed_host("127.0.0.1")
             .response_headers(headers)

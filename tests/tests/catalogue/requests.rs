@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 const JEANNE: &str = "jeanne.manual@sandbox.cvco.test";
 const JEANNE_ID: &str = "10000000006";
 
-fn get(pool: &cvco_test_host::Pool, id: &str) -> PaymentRequest {
+fn get(pool: &cvco_plugin_host::Pool, id: &str) -> PaymentRequest {
     call(pool, "get_payment_request", json!({"request_id": id}))
 }
 
@@ -31,7 +31,11 @@ fn pay_in_app(pay: serde_json::Value) -> String {
     tx_id
 }
 
-fn wait_request(pool: &cvco_test_host::Pool, id: &str, status: NormalizedStatus) -> PaymentRequest {
+fn wait_request(
+    pool: &cvco_plugin_host::Pool,
+    id: &str,
+    status: NormalizedStatus,
+) -> PaymentRequest {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let r = get(pool, id);

@@ -14,7 +14,7 @@ fn create_input() -> Value {
 fn every_missing_required_key_is_named() {
     let shop = shop();
     for key in ["api_base_url", "shop_id", "client_id", "client_secret"] {
-        let pool = cvco_test_host::Pool::builder(wasm())
+        let pool = cvco_plugin_host::Pool::builder(wasm())
             .configs(shop.config().into_iter().filter(|(k, _)| *k != key))
             .allowed_host("127.0.0.1")
             .build()
@@ -58,7 +58,7 @@ fn every_malformed_key_is_named() {
         assert!(e.message_en.contains(key), "{e:?}");
     }
     // Offline exports need no configuration at all.
-    let bare = cvco_test_host::Pool::builder(wasm()).build().unwrap();
+    let bare = cvco_plugin_host::Pool::builder(wasm()).build().unwrap();
     let v: ValidatedBeneficiary = call(&bare, "validate_beneficiary", json!({"input": "a@b.fr"}));
     assert_eq!(v.value, "a@b.fr");
     let caps: Capabilities = call(&bare, "capabilities", json!({}));

@@ -26,6 +26,7 @@ pub struct Env {
 pub fn test_config(sandbox_url: &str) -> HostConfig {
     HostConfig {
         sandbox_url: sandbox_url.into(),
+        plugin: Some(cvco_test_host::plugin_path().expect("plugin")),
         test_orders: true,
         poll_interval_ms: 300,
         poll_max_ms: 1000,
