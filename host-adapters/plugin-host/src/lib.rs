@@ -19,9 +19,11 @@
 
 mod failure;
 mod pool;
+mod registry;
 
 pub use failure::Failure;
-pub use pool::{Pool, PoolBuilder, PoolStats, DEFAULT_REQUEST_TIMEOUT_MS};
+pub use pool::{ModuleCache, Pool, PoolBuilder, PoolStats, DEFAULT_REQUEST_TIMEOUT_MS};
+pub use registry::{Registry, RegistryBuilder, RegistryStats, DEFAULT_MAX_LIVE};
 
 /// The environment variable naming the plugin file, for hosts, tests and benchmarks.
 pub const WASM_ENV: &str = "CVCO_PLUGIN_WASM";

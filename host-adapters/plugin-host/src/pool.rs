@@ -66,9 +66,8 @@ impl PoolBuilder {
         self
     }
 
-    /// Compiles the module once; instances are created from it on demand.
-    pub fn build(self) -> Result<Pool, CvcoError> {
-        let timeout = self.timeout.unwrap_or_else(|| {
+    fn call_timeout(&self) -> Duration {
+        self.timeout.unwrap_or_else(|| {
             let ms = self
                 .config
                 .get("request_timeout_ms")
@@ -76,30 +75,127 @@ impl PoolBuilder {
                 .filter(|ms| (1..=600_000).contains(ms))
                 .unwrap_or(DEFAULT_REQUEST_TIMEOUT_MS);
             Duration::from_millis(ms)
-        });
-        let manifest = Manifest::new([Wasm::data(self.wasm)])
-            .with_config(self.config.into_iter())
-            .with_allowed_hosts(self.allowed_hosts.into_iter())
-            .with_timeout(timeout);
-        let compiled = PluginBuilder::new(manifest)
-            .with_wasi(false)
-            .with_http_response_headers(self.response_headers)
-            .compile()
-            .map_err(|e| internal(&format!("compiling the plugin: {e:#}")))?;
-        Ok(Pool {
-            inner: Arc::new(Inner {
-                compiled,
-                idle: Mutex::new(Vec::new()),
-                max_idle: self.max_idle,
-                created: AtomicU64::new(0),
-                discarded: AtomicU64::new(0),
-            }),
         })
+    }
+
+    /// Compiles the module once; instances are created from it on demand.
+    pub fn build(self) -> Result<Pool, CvcoError> {
+        let timeout = self.call_timeout();
+        let compiled = compile(
+            self.wasm,
+            self.config,
+            self.allowed_hosts,
+            timeout,
+            self.response_headers,
+        )?;
+        Ok(Pool::from_parts(compiled, None, self.max_idle))
+    }
+
+    /// Like [`PoolBuilder::build`], but the compiled module comes from `modules`: pools whose
+    /// wasm, allowed hosts, call budget and response-headers setting agree share one compiled
+    /// module (one wasmtime engine and code), and each instance gets this pool's config.
+    pub fn build_shared(self, modules: &ModuleCache) -> Result<Pool, CvcoError> {
+        let timeout = self.call_timeout();
+        let key = ModuleKey {
+            wasm: self.wasm,
+            allowed_hosts: self.allowed_hosts,
+            timeout,
+            response_headers: self.response_headers,
+        };
+        let compiled = modules.get_or_compile(key)?;
+        let config: BTreeMap<String, Option<String>> =
+            self.config.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        let config = serde_json::to_vec(&config)
+            .map_err(|e| internal(&format!("serialising the plugin config: {e}")))?;
+        Ok(Pool::from_parts(compiled, Some(config), self.max_idle))
+    }
+}
+
+fn compile(
+    wasm: Vec<u8>,
+    config: BTreeMap<String, String>,
+    allowed_hosts: Vec<String>,
+    timeout: Duration,
+    response_headers: bool,
+) -> Result<CompiledPlugin, CvcoError> {
+    let manifest = Manifest::new([Wasm::data(wasm)])
+        .with_config(config.into_iter())
+        .with_allowed_hosts(allowed_hosts.into_iter())
+        .with_timeout(timeout);
+    PluginBuilder::new(manifest)
+        .with_wasi(false)
+        .with_http_response_headers(response_headers)
+        .compile()
+        .map_err(|e| internal(&format!("compiling the plugin: {e:#}")))
+}
+
+/// What a compiled module depends on besides the config: extism bakes these into the
+/// manifest it compiles with, and they apply to every instance.
+#[derive(PartialEq, Eq)]
+struct ModuleKey {
+    wasm: Vec<u8>,
+    allowed_hosts: Vec<String>,
+    timeout: Duration,
+    response_headers: bool,
+}
+
+/// Compiled modules shared by many pools (one per distinct wasm, allowed hosts, call budget
+/// and response-headers setting), so a thousand merchants' pools hold one compiled plugin.
+///
+/// extism 1.30 compiles the manifest config into a `CompiledPlugin` and has no Rust API to
+/// change it; its C API's `extism_plugin_config` (public in `extism::sdk`) sets one
+/// instance's config, which is what pools built by [`PoolBuilder::build_shared`] do.
+#[derive(Clone, Default)]
+pub struct ModuleCache {
+    inner: Arc<Mutex<Vec<(ModuleKey, CompiledPlugin)>>>,
+    compiled: Arc<AtomicU64>,
+}
+
+impl ModuleCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many modules were compiled (not served from the cache).
+    pub fn compiled(&self) -> u64 {
+        self.compiled.load(Ordering::Relaxed)
+    }
+
+    /// Modules held now.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |v| v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get_or_compile(&self, key: ModuleKey) -> Result<CompiledPlugin, CvcoError> {
+        // Compiling under the lock: concurrent first pools wait for one compilation.
+        let mut modules = self
+            .inner
+            .lock()
+            .map_err(|_| internal("module cache lock poisoned"))?;
+        if let Some((_, c)) = modules.iter().find(|(k, _)| *k == key) {
+            return Ok(c.clone());
+        }
+        let compiled = compile(
+            key.wasm.clone(),
+            BTreeMap::new(),
+            key.allowed_hosts.clone(),
+            key.timeout,
+            key.response_headers,
+        )?;
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        modules.push((key, compiled.clone()));
+        Ok(compiled)
     }
 }
 
 struct Inner {
     compiled: CompiledPlugin,
+    /// JSON for `extism_plugin_config` when the compiled module is shared without config.
+    instance_config: Option<Vec<u8>>,
     idle: Mutex<Vec<Plugin>>,
     max_idle: usize,
     created: AtomicU64,
@@ -137,6 +233,23 @@ impl Pool {
         }
     }
 
+    fn from_parts(
+        compiled: CompiledPlugin,
+        instance_config: Option<Vec<u8>>,
+        max_idle: usize,
+    ) -> Pool {
+        Pool {
+            inner: Arc::new(Inner {
+                compiled,
+                instance_config,
+                idle: Mutex::new(Vec::new()),
+                max_idle,
+                created: AtomicU64::new(0),
+                discarded: AtomicU64::new(0),
+            }),
+        }
+    }
+
     pub fn stats(&self) -> PoolStats {
         PoolStats {
             created: self.inner.created.load(Ordering::Relaxed),
@@ -149,8 +262,18 @@ impl Pool {
         if let Some(p) = self.inner.idle.lock().ok().and_then(|mut v| v.pop()) {
             return Ok(p);
         }
-        let plugin = Plugin::new_from_compiled(&self.inner.compiled)
+        let mut plugin = Plugin::new_from_compiled(&self.inner.compiled)
             .map_err(|e| internal(&format!("instantiating the plugin: {e:#}")))?;
+        if let Some(json) = &self.inner.instance_config {
+            // SAFETY: `plugin` is a live, exclusively borrowed Plugin; the JSON slice outlives
+            // the call, which copies what it keeps.
+            let ok = unsafe {
+                extism::sdk::extism_plugin_config(&mut plugin, json.as_ptr(), json.len() as _)
+            };
+            if !ok {
+                return Err(internal("setting the plugin instance's config"));
+            }
+        }
         self.inner.created.fetch_add(1, Ordering::Relaxed);
         Ok(plugin)
     }
