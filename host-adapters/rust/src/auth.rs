@@ -7,7 +7,6 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::http::HeaderMap;
 use cvco_core::{CvcoError, ErrorCode};
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -251,26 +250,12 @@ impl Auth {
         role: &str,
         permissions: Permissions,
     ) -> Result<(), CvcoError> {
-        let exists: bool = store.with(|c| {
-            c.query_row(
-                "SELECT 1 FROM users WHERE username = ?1",
-                params![username],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|o| o.is_some())
-        })?;
-        if exists {
+        if store.user(username)?.is_some() {
             return Ok(());
         }
         let hash = self.hash(password)?;
-        store.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO users(username, role, password_hash, permissions, active, created_at)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5)",
-                params![username, role, hash, serde_json::to_string(&permissions).unwrap_or_default(), now_ms()],
-            )
-        })?;
+        let permissions = serde_json::to_string(&permissions).unwrap_or_default();
+        store.insert_user(username, role, &hash, &permissions, now_ms())?;
         Ok(())
     }
 
@@ -286,14 +271,9 @@ impl Auth {
     ) -> Result<(String, BoSession), CvcoError> {
         let now = now_ms();
         self.throttled(client, username)?;
-        let user: Option<(String, String, String, bool)> = store.with(|c| {
-            c.query_row(
-                "SELECT role, password_hash, permissions, active FROM users WHERE username = ?1",
-                params![username],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)),
-            )
-            .optional()
-        })?;
+        let user = store
+            .user(username)?
+            .map(|u| (u.role, u.password_hash, u.permissions, u.active));
         let ok = match &user {
             Some((_, hash, _, active)) => self.verify(password, hash) && *active,
             None => {
@@ -325,20 +305,13 @@ impl Auth {
             .remove(&pair_key(client, username));
         let token = random_token(32);
         let csrf = random_token(24);
-        store.with(|c| {
-            c.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
-            c.execute(
-                "INSERT INTO sessions(token_hash, kind, username, csrf, created_at, expires_at)
-                 VALUES (?1, 'bo', ?2, ?3, ?4, ?5)",
-                params![
-                    sha256_hex(&token),
-                    username,
-                    csrf,
-                    now,
-                    now + self.session_ttl_ms
-                ],
-            )
-        })?;
+        store.insert_session(
+            &sha256_hex(&token),
+            username,
+            &csrf,
+            now,
+            now + self.session_ttl_ms,
+        )?;
         tracing::info!(username, "back-office login");
         let permissions = permissions_for(&role, &permissions);
         Ok((
@@ -360,32 +333,18 @@ impl Auth {
         let Some(token) = cookie(headers, BO_COOKIE) else {
             return Ok(None);
         };
-        let row: Option<(String, String, String, String)> = store.with(|c| {
-            c.query_row(
-                "SELECT s.username, s.csrf, u.role, u.permissions FROM sessions s
-                 JOIN users u ON u.username = s.username
-                 WHERE s.token_hash = ?1 AND s.kind = 'bo' AND s.expires_at > ?2 AND u.active = 1",
-                params![sha256_hex(&token), now_ms()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-        })?;
-        Ok(row.map(|(username, csrf, role, permissions)| BoSession {
-            permissions: permissions_for(&role, &permissions),
-            username,
-            role,
-            csrf,
+        let row = store.session(&sha256_hex(&token), now_ms())?;
+        Ok(row.map(|u| BoSession {
+            permissions: permissions_for(&u.role, &u.permissions),
+            username: u.username,
+            role: u.role,
+            csrf: u.csrf,
         }))
     }
 
     pub fn logout(&self, store: &Store, headers: &HeaderMap) -> Result<(), CvcoError> {
         if let Some(token) = cookie(headers, BO_COOKIE) {
-            store.with(|c| {
-                c.execute(
-                    "DELETE FROM sessions WHERE token_hash = ?1",
-                    params![sha256_hex(&token)],
-                )
-            })?;
+            store.delete_session(&sha256_hex(&token))?;
         }
         Ok(())
     }

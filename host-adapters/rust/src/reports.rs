@@ -1,12 +1,11 @@
 //! Business-day totals since the last closing, the closing itself, printable receipts.
 
 use crate::service::{now_ms, rfc3339, Engine};
-use crate::store::PaymentRow;
+use crate::store::PaymentStatus;
 use crate::web::html_escape;
 use cvco_core::plugin_api::{DailyReport, DailyTotalsInput};
 use cvco_core::time::Date;
-use cvco_core::{Amount, CvcoError, Timestamp};
-use rusqlite::params;
+use cvco_core::{Amount, CvcoError, NormalizedStatus, Timestamp};
 use serde_json::{json, Value};
 
 /// Totals of a business day; `with_ancv` adds ANCV's own figures for that day (plugin
@@ -22,22 +21,9 @@ pub async fn totals(
         None => Timestamp(now_ms()).business_date(hour),
     };
     let (start, end) = Timestamp::business_day_bounds(date, hour);
-    let last_closing: Option<i64> = engine.store.with(|c| {
-        c.query_row(
-            "SELECT MAX(closed_at) FROM closings WHERE closed_at >= ?1 AND closed_at < ?2",
-            params![start.0, end.0],
-            |r| r.get(0),
-        )
-    })?;
+    let last_closing = engine.store.last_closing(start.0, end.0)?;
     let since = last_closing.unwrap_or(start.0).max(start.0);
-    let rows: Vec<PaymentRow> = engine.store.with(|c| {
-        let mut s = c.prepare(
-            "SELECT * FROM payments WHERE (authorized_at >= ?1 AND authorized_at < ?2)
-             OR (final_at >= ?1 AND final_at < ?2) ORDER BY COALESCE(authorized_at, final_at)",
-        )?;
-        let rows = s.query_map(params![since, end.0], PaymentRow::from_row)?;
-        rows.collect()
-    })?;
+    let rows = engine.store.payments_for_totals(since, end.0)?;
     let in_period = |t: Option<i64>| t.is_some_and(|t| t >= since && t < end.0);
     let (mut count, mut gross, mut refunded) = (0i64, 0i64, 0i64);
     let (mut cancelled, mut declined, mut expired) = (0, 0, 0);
@@ -51,17 +37,17 @@ pub async fn totals(
                 "payment_id": p.payment_id,
                 "transaction_id": p.transaction_id,
                 "order_ref": p.order_ref,
-                "status": p.status,
+                "status": p.status.as_str(),
                 "authorized_cents": p.authorized_cents,
                 "refunded_cents": p.refunded_cents,
                 "at": p.authorized_at.map(rfc3339),
             }));
         }
         if in_period(p.final_at) {
-            match p.status.as_str() {
-                "cancelled" => cancelled += 1,
-                "declined" => declined += 1,
-                "expired" => expired += 1,
+            match p.status {
+                PaymentStatus::Known(NormalizedStatus::Cancelled) => cancelled += 1,
+                PaymentStatus::Known(NormalizedStatus::Declined) => declined += 1,
+                PaymentStatus::Known(NormalizedStatus::Expired) => expired += 1,
                 _ => {}
             }
         }
@@ -109,12 +95,7 @@ pub async fn close(engine: &Engine) -> Result<Value, CvcoError> {
     t["closed_at"] = json!(rfc3339(now));
     t["until"] = json!(rfc3339(now));
     let text = t.to_string();
-    engine.store.with(|c| {
-        c.execute(
-            "INSERT INTO closings(closed_at, totals) VALUES (?1, ?2)",
-            params![now, text],
-        )
-    })?;
+    engine.store.insert_closing(now, &text)?;
     Ok(t)
 }
 

@@ -2,7 +2,7 @@
 //! expiry, SSE fan-out. Every ANCV interaction is a plugin export call.
 
 use crate::config::HostConfig;
-use crate::store::{OrderRow, PaymentRow, RequestRow, Store};
+use crate::store::{OrderRow, PaymentRow, PaymentStatus, RequestRow, Store, TransactionRow};
 use cvco_core::contract::{self, ContractPayment, PaymentMode, RenderPaymentInput, RequestFacts};
 use cvco_core::lifecycle::CaptureMode;
 use cvco_core::plugin_api::exports::{
@@ -18,7 +18,6 @@ use cvco_core::{
     Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, NormalizedStatus, Timestamp,
 };
 use cvco_plugin_host::Pool;
-use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -124,6 +123,23 @@ pub struct OrderAmounts {
     pub remaining: i64,
 }
 
+impl OrderAmounts {
+    /// From the order's total, its card payments (JSON) and what its CVCo payments hold.
+    pub fn of(total: i64, card_payments: &str, paid_cvco: i64) -> OrderAmounts {
+        let paid_card: i64 = serde_json::from_str::<Vec<Value>>(card_payments)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["amount_cents"].as_i64())
+            .sum();
+        OrderAmounts {
+            total,
+            paid_cvco,
+            paid_card,
+            remaining: (total - paid_card - paid_cvco).max(0),
+        }
+    }
+}
+
 /// The status of a payment whose creation may or may not have reached ANCV (lost answer,
 /// timeout, crash): kept, never final, reconciled by replaying its creation with the same
 /// idempotency key (ANCV answers the transaction it made, or makes the one it never got).
@@ -132,10 +148,6 @@ pub const UNKNOWN: &str = contract::UNKNOWN;
 /// Whether a failed mutating call may still have taken effect at ANCV.
 fn outcome_unknown(e: &CvcoError) -> bool {
     e.retryable || e.code.outcome_unknown()
-}
-
-fn counts_as_paid(status: &str) -> bool {
-    matches!(status, "authorized" | "partially_authorized" | "refunded")
 }
 
 impl Engine {
@@ -234,33 +246,22 @@ impl Engine {
     // ----- orders -------------------------------------------------------------------------
 
     pub fn amounts(&self, order: &OrderRow) -> Result<OrderAmounts, CvcoError> {
-        let paid_card: i64 = serde_json::from_str::<Vec<Value>>(&order.card_payments)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|c| c["amount_cents"].as_i64())
-            .sum();
-        let paid_cvco: i64 = self.store.with(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT status, authorized_cents, refunded_cents FROM payments WHERE order_ref = ?1",
-            )?;
-            let rows = s.query_map(params![order.order_ref], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-            })?;
-            let mut sum = 0;
-            for row in rows {
-                let (status, a, rf) = row?;
-                if counts_as_paid(&status) {
-                    sum += (a - rf).max(0);
-                }
-            }
-            Ok(sum)
-        })?;
-        Ok(OrderAmounts {
-            total: order.total_cents,
+        let paid_cvco = self
+            .store
+            .order_with_paid(&order.order_ref)?
+            .map(|(_, paid)| paid)
+            .unwrap_or(0);
+        Ok(OrderAmounts::of(
+            order.total_cents,
+            &order.card_payments,
             paid_cvco,
-            paid_card,
-            remaining: (order.total_cents - paid_card - paid_cvco).max(0),
-        })
+        ))
+    }
+
+    /// The contract's Payment of a transactions-list row (no further query).
+    pub fn transaction_json(&self, t: &TransactionRow) -> ContractPayment {
+        let a = OrderAmounts::of(t.order_total_cents, &t.card_payments, t.paid_cvco_cents);
+        self.payment_json_with(&t.payment, a)
     }
 
     pub fn order_json(&self, order: &OrderRow) -> Result<Value, CvcoError> {
@@ -295,14 +296,14 @@ impl Engine {
         lines: &Value,
         total_cents: i64,
     ) -> Result<bool, CvcoError> {
-        let n = self.store.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO orders(order_ref, owner, kind, lines, total_cents, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![order_ref, owner, kind, lines.to_string(), total_cents, now_ms()],
-            )
-        })?;
-        Ok(n == 1)
+        self.store.insert_order(
+            order_ref,
+            owner,
+            kind,
+            &lines.to_string(),
+            total_cents,
+            now_ms(),
+        )
     }
 
     // ----- the Payment object -------------------------------------------------------------
@@ -324,14 +325,7 @@ impl Engine {
     // ----- creation -----------------------------------------------------------------------
 
     fn by_attempt(&self, order_ref: &str, attempt: &str) -> Result<Option<PaymentRow>, CvcoError> {
-        self.store.with(|c| {
-            c.query_row(
-                "SELECT * FROM payments WHERE order_ref = ?1 AND attempt = ?2",
-                params![order_ref, attempt],
-                PaymentRow::from_row,
-            )
-            .optional()
-        })
+        self.store.payment_by_attempt(order_ref, attempt)
     }
 
     /// Creates (or finds) the payment of `order_ref` + `attempt`. `Ok((row, created))`.
@@ -371,7 +365,7 @@ impl Engine {
         let _guard = lock.lock().await;
         if let Some(row) = self.by_attempt(order_ref, attempt)? {
             // The same attempt again (a retry after a lost answer): reconcile first.
-            if row.status == UNKNOWN {
+            if row.status == PaymentStatus::Unknown {
                 if let Ok(row) = self.refresh(&row.payment_id).await {
                     return Ok((row, false));
                 }
@@ -489,7 +483,7 @@ impl Engine {
             transaction_id: None,
             request_id: None,
             // Recorded before the call: a crash or a lost answer leaves it to reconcile.
-            status: UNKNOWN.into(),
+            status: PaymentStatus::Unknown,
             is_final: false,
             authorized_cents: 0,
             refunded_cents: 0,
@@ -507,7 +501,7 @@ impl Engine {
             poll_interval_ms: 0,
             recheck_at: None,
         };
-        match self.store.with(|c| row.insert(c)) {
+        match self.store.insert_payment(&row) {
             Ok(_) => self.invalidate(),
             // A concurrent process won the unique (order_ref, attempt): answer its payment.
             Err(e) => {
@@ -526,7 +520,7 @@ impl Engine {
                 // unknown, reconciled by the poller, the next notification or the next attempt.
                 let mut kept = row.clone();
                 kept.next_poll_at = now_ms() + self.cfg.poll_interval_ms.max(50) as i64;
-                self.store.with(|c| kept.save_state(c))?;
+                self.store.save_payment(&kept)?;
                 self.invalidate();
                 self.publish(&row.payment_id);
                 tracing::warn!(order_ref, payment_id = %row.payment_id, code = %e.code, "payment creation outcome unknown: kept for reconciliation");
@@ -535,12 +529,7 @@ impl Engine {
             Err(e) => {
                 // Refused outright (one upstream call, nothing created): the same attempt may
                 // be sent again with corrected input.
-                let _ = self.store.with(|c| {
-                    c.execute(
-                        "DELETE FROM payments WHERE payment_id = ?1",
-                        params![row.payment_id],
-                    )
-                });
+                let _ = self.store.delete_payment(&row.payment_id);
                 self.invalidate();
                 tracing::info!(order_ref, code = %e.code, "payment creation refused");
                 Err(e)
@@ -582,12 +571,16 @@ impl Engine {
                 (None, DeliveryKind::Qr) => None,
                 (None, DeliveryKind::Email) => None,
             };
-            self.store.with(|c| {
-                c.execute(
-                    "INSERT OR IGNORE INTO payment_requests (request_id, payment_id, delivery, email_masked,
-                        capture, expires_at, qr_payload, qr_svg) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![r.id, row.payment_id, delivery, email_masked, capture, r.expires_at.0, r.qr_payload, svg],
-                )
+            self.store.insert_request(&RequestRow {
+                request_id: r.id.clone(),
+                payment_id: row.payment_id.clone(),
+                delivery: delivery.into(),
+                email_masked,
+                capture: capture.into(),
+                expires_at: r.expires_at.0,
+                qr_payload: r.qr_payload.clone(),
+                qr_svg: svg,
+                finalised: false,
             })?;
             self.commit_request(row, &r)
         }
@@ -619,7 +612,7 @@ impl Engine {
                 .min(self.cfg.poll_max_ms.max(base as u64) as i64);
         }
         new.next_poll_at = now + new.poll_interval_ms;
-        self.store.with(|c| new.save_state(c))?;
+        self.store.save_payment(&new)?;
         if changed {
             self.invalidate();
             tracing::info!(payment_id = %new.payment_id, status = %new.status, sequence = new.sequence, "payment updated");
@@ -631,7 +624,7 @@ impl Engine {
     fn commit_payment(&self, old: PaymentRow, p: &Payment) -> Result<PaymentRow, CvcoError> {
         let mut new = old.clone();
         new.transaction_id = Some(p.id.clone());
-        new.status = p.status.as_str().into();
+        new.status = PaymentStatus::Known(p.status);
         new.is_final = p.is_final;
         new.authorized_cents = p.authorized_cents.cents() as i64;
         new.refunded_cents = p.refunded_cents.cents() as i64;
@@ -653,7 +646,7 @@ impl Engine {
             .as_ref()
             .map(|p| p.id.clone())
             .or(old.transaction_id.clone());
-        new.status = r.status.as_str().into();
+        new.status = PaymentStatus::Known(r.status);
         new.is_final = r.is_final;
         new.authorized_cents = r.authorized_cents.cents() as i64;
         new.refunded_cents = r.refunded_cents.cents() as i64;
@@ -719,7 +712,7 @@ impl Engine {
                 Err(e) if !outcome_unknown(&e) => {
                     // Refused on replay: ANCV never made it. Final, with the reason.
                     let mut failed = row.clone();
-                    failed.status = "failed".into();
+                    failed.status = PaymentStatus::Known(NormalizedStatus::Failed);
                     failed.is_final = true;
                     failed.error = serde_json::to_string(&e).ok();
                     tracing::warn!(payment_id, code = %e.code, "unknown outcome settled: not created at ANCV");
@@ -741,7 +734,7 @@ impl Engine {
                 retry.poll_interval_ms =
                     (row.poll_interval_ms.max(base) * 2).min(self.cfg.poll_max_ms as i64);
                 retry.next_poll_at = now_ms() + retry.poll_interval_ms;
-                let _ = self.store.with(|c| retry.save_state(c));
+                let _ = self.store.save_payment(&retry);
                 if row.recheck_at.is_some() {
                     let _ = self.store.set_recheck(payment_id, Some(retry.next_poll_at));
                 }
@@ -758,7 +751,7 @@ impl Engine {
             .store
             .payments_of_order(order_ref)?
             .into_iter()
-            .filter(|p| p.status == UNKNOWN)
+            .filter(|p| p.status == PaymentStatus::Unknown)
             .map(|p| p.payment_id)
             .collect();
         for id in &unknown {
@@ -775,11 +768,11 @@ impl Engine {
             .store
             .payment(payment_id)?
             .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
-        if row.status != UNKNOWN && row.recheck_at.is_none() {
+        if row.status != PaymentStatus::Unknown && row.recheck_at.is_none() {
             return Ok(row);
         }
         match self.refresh_locked(payment_id).await {
-            Ok(row) if row.status != UNKNOWN => Ok(row),
+            Ok(row) if row.status != PaymentStatus::Unknown => Ok(row),
             _ => Err(CvcoError::new(ErrorCode::PaymentInProgress)
                 .with_detail(
                     "Résultat de la dernière opération en cours de vérification auprès de l'ANCV.",
@@ -975,34 +968,9 @@ impl Engine {
         let object = verified.object_key.clone();
         let event_id = verified.event_id.clone();
         let sequence = n.sequence as i64;
-        let fresh = self.store.with(|c| {
-            let tx = c.transaction()?;
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO notifications(event_id, received_at) VALUES (?1, ?2)",
-                params![event_id, now_ms()],
-            )?;
-            if inserted == 0 {
-                return Ok(false);
-            }
-            let known: Option<i64> = tx
-                .query_row(
-                    "SELECT sequence FROM notified_objects WHERE object_id = ?1",
-                    params![object],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if known.is_some_and(|k| k >= sequence) {
-                tx.commit()?;
-                return Ok(false);
-            }
-            tx.execute(
-                "INSERT INTO notified_objects(object_id, sequence) VALUES (?1, ?2)
-                 ON CONFLICT(object_id) DO UPDATE SET sequence = excluded.sequence",
-                params![object, sequence],
-            )?;
-            tx.commit()?;
-            Ok(true)
-        })?;
+        let fresh = self
+            .store
+            .record_notification(&event_id, &object, sequence, now_ms())?;
         if !fresh {
             tracing::info!(event_id = %verified.event_id, "notification already processed or older");
             return Ok(false);
@@ -1014,43 +982,15 @@ impl Engine {
     }
 
     fn payment_for(&self, n: &cvco_core::wire::Notification) -> Result<Option<String>, CvcoError> {
-        self.store.with(|c| {
-            let by_tx = match &n.transaction_id {
-                Some(t) => c
-                    .query_row(
-                        "SELECT payment_id FROM payments WHERE transaction_id = ?1",
-                        params![t],
-                        |r| r.get(0),
-                    )
-                    .optional()?,
-                None => None,
-            };
-            match (by_tx, &n.pre_transaction_id) {
-                (Some(p), _) => Ok(Some(p)),
-                (None, Some(pt)) => c
-                    .query_row(
-                        "SELECT payment_id FROM payments WHERE request_id = ?1",
-                        params![pt],
-                        |r| r.get(0),
-                    )
-                    .optional(),
-                (None, None) => Ok(None),
-            }
-        })
+        self.store
+            .payment_id_by_ancv(n.transaction_id.as_deref(), n.pre_transaction_id.as_deref())
     }
 
     // ----- polling, expiry, start-up ------------------------------------------------------
 
     /// Payments due for a status read.
     fn due(&self, now: i64) -> Result<Vec<String>, CvcoError> {
-        self.store.with(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT payment_id FROM payments WHERE final = 0 AND next_poll_at <= ?1
-                 UNION SELECT payment_id FROM payments WHERE recheck_at <= ?1 LIMIT 64",
-            )?;
-            let rows = s.query_map(params![now], |r| r.get(0))?;
-            rows.collect()
-        })
+        self.store.due_payments(now, 64)
     }
 
     /// One status read, then a cancel when the deadline passed long enough ago.
@@ -1092,16 +1032,7 @@ impl Engine {
 
     /// Start-up: every non-final payment is read again (and expired ones cancelled).
     pub async fn reconcile(self: &Arc<Self>) {
-        let open: Vec<String> = self
-            .store
-            .with(|c| {
-                let mut s = c.prepare(
-                    "SELECT payment_id FROM payments WHERE final = 0 OR recheck_at IS NOT NULL",
-                )?;
-                let rows = s.query_map([], |r| r.get(0))?;
-                rows.collect()
-            })
-            .unwrap_or_default();
+        let open = self.store.open_payments().unwrap_or_default();
         if !open.is_empty() {
             tracing::info!(count = open.len(), "reconciling non-final payments");
         }
@@ -1131,18 +1062,9 @@ impl Engine {
         from: Option<i64>,
         to: Option<i64>,
     ) -> Result<Vec<Value>, CvcoError> {
-        let rows: Vec<PaymentRow> = self.store.with(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT * FROM payments WHERE status = ?1 AND create_call = ?4
-                 AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR created_at < ?3)
-                 ORDER BY created_at DESC LIMIT 500",
-            )?;
-            let rows = s.query_map(
-                params![UNKNOWN, from, to, CreatePaymentRequest::NAME],
-                PaymentRow::from_row,
-            )?;
-            rows.collect()
-        })?;
+        let rows = self
+            .store
+            .unknown_creations(CreatePaymentRequest::NAME, from, to, 500)?;
         Ok(rows
             .iter()
             .map(|pay| {
@@ -1183,7 +1105,7 @@ impl Engine {
             "email_masked": req.email_masked,
             "capture": if req.capture == "DEFERRED" { "deferred" } else { "immediate" },
             // A request nobody paid yet waits for its beneficiary (a declined attempt included).
-            "status": if pay.status == "pending" { "awaiting_beneficiary" } else { pay.status.as_str() },
+            "status": if pay.status.is(NormalizedStatus::Pending) { "awaiting_beneficiary" } else { pay.status.as_str() },
             "final": pay.is_final,
             "finalised": req.finalised,
             "expires_at": rfc3339(req.expires_at),
@@ -1217,7 +1139,8 @@ fn render_input(row: &PaymentRow, a: OrderAmounts) -> RenderPaymentInput {
         .and_then(|p| serde_json::from_str(p).ok());
     // A payment request's own status holds until its transaction's is the request's (a declined
     // attempt puts the request back to awaiting a beneficiary; it may then expire unpaid).
-    let payment = payment.filter(|p| row.request_id.is_none() || p.status.as_str() == row.status);
+    let payment = payment
+        .filter(|p| row.request_id.is_none() || PaymentStatus::Known(p.status) == row.status);
     let request = match (&payment, &row.request_id, row.qr.as_deref()) {
         (None, Some(_), Some(qr)) => {
             let qr: Value = serde_json::from_str(qr).unwrap_or(Value::Null);
@@ -1225,7 +1148,11 @@ fn render_input(row: &PaymentRow, a: OrderAmounts) -> RenderPaymentInput {
                 .as_str()
                 .and_then(|t| Timestamp::parse_rfc3339(t).ok())
                 .or(row.deadline.map(Timestamp));
-            match (NormalizedStatus::parse(&row.status), expires_at) {
+            let status = match row.status {
+                PaymentStatus::Known(s) => Some(s),
+                PaymentStatus::Unknown => None,
+            };
+            match (status, expires_at) {
                 (Some(status), Some(expires_at)) => Some(RequestFacts {
                     status,
                     expires_at,

@@ -5,7 +5,7 @@ use crate::auth::{self, Auth, BoSession, Perm, Permissions, BO_COOKIE};
 use crate::reports;
 use crate::service::{amount, invalid, now_ms, rfc3339, AmountSpec, Engine, Start, UNKNOWN};
 use crate::shop;
-use crate::store::{OrderRow, PaymentRow};
+use crate::store::{OrderRow, PaymentRow, TransactionFilter};
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -17,8 +17,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use cvco_core::contract::{self, CheckoutInput, Operation, ParsedRequest, PaymentMode};
 use cvco_core::plugin_api::DeliveryKind;
-use cvco_core::{Amount, Channel, CvcoError, ErrorCode, Timestamp};
-use rusqlite::params;
+use cvco_core::{Amount, Channel, CvcoError, ErrorCode, NormalizedStatus, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -769,7 +768,7 @@ async fn cancel_payment(
         }
     }
     // Cancelling what is already cancelled (a retry after a lost answer) answers it as it is.
-    if row.is_final && row.status != "cancelled" {
+    if row.is_final && !row.status.is(NormalizedStatus::Cancelled) {
         return Err(ErrorCode::IllegalTransition.into());
     }
     if row.is_final {
@@ -949,15 +948,10 @@ async fn list_requests(
     bo_session(&app, &headers, false)?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
     let to = parse_bound(q.to.as_deref(), "to", true)?;
-    let ids: Vec<String> = app.engine.store.with(|c| {
-        let mut s = c.prepare(
-            "SELECT r.request_id FROM payment_requests r JOIN payments p ON p.payment_id = r.payment_id
-             WHERE (?1 IS NULL OR p.status = ?1 OR (?1 = 'awaiting_beneficiary' AND p.status = 'pending')) AND (?2 IS NULL OR p.created_at >= ?2) AND (?3 IS NULL OR p.created_at < ?3)
-             ORDER BY p.created_at DESC LIMIT 500",
-        )?;
-        let rows = s.query_map(params![q.status, from, to], |r| r.get(0))?;
-        rows.collect()
-    })?;
+    let ids = app
+        .engine
+        .store
+        .request_ids(q.status.as_deref(), from, to, 500)?;
     let mut items = Vec::new();
     if q.status.as_deref().is_none_or(|s| s == UNKNOWN) {
         items = app.engine.unknown_requests(from, to)?;
@@ -989,7 +983,7 @@ async fn finalise_request(
     s.require(Perm::Moto)?;
     let b = contract_body!(Finalise, &body);
     let (req, pay) = app.engine.request_row(&id)?;
-    let authorized = matches!(pay.status.as_str(), "authorized" | "partially_authorized");
+    let authorized = pay.status.is_authorized();
     if req.capture != "DEFERRED" || req.finalised || !authorized {
         return Err(CvcoError::new(ErrorCode::IllegalTransition)
             .with_detail(
@@ -1007,12 +1001,7 @@ async fn finalise_request(
         }
     }
     app.engine.capture(&pay.payment_id, amount_cents).await?;
-    app.engine.store.with(|c| {
-        c.execute(
-            "UPDATE payment_requests SET finalised = 1 WHERE request_id = ?1",
-            params![id],
-        )
-    })?;
+    app.engine.store.set_request_finalised(&id)?;
     let (req, pay) = app.engine.request_row(&id)?;
     Ok(Json(app.engine.request_json(&req, &pay)?).into_response())
 }
@@ -1025,14 +1014,13 @@ async fn cancel_request(
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::Cancel)?;
     let (req, pay) = app.engine.request_row(&id)?;
-    let reservation_open = req.capture == "DEFERRED"
-        && !req.finalised
-        && matches!(pay.status.as_str(), "authorized" | "partially_authorized");
-    if pay.is_final && !reservation_open && pay.status != "cancelled" {
+    let reservation_open =
+        req.capture == "DEFERRED" && !req.finalised && pay.status.is_authorized();
+    if pay.is_final && !reservation_open && !pay.status.is(NormalizedStatus::Cancelled) {
         return Err(ErrorCode::IllegalTransition.into());
     }
     // Already cancelled (a retry after a lost answer): answered as it is.
-    if !(pay.is_final && pay.status == "cancelled") {
+    if !(pay.is_final && pay.status.is(NormalizedStatus::Cancelled)) {
         app.engine.cancel(&pay.payment_id, None).await?;
     }
     let (req, pay) = app.engine.request_row(&id)?;
@@ -1051,30 +1039,21 @@ async fn transactions(
     bo_session(&app, &headers, false)?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
     let to = parse_bound(q.to.as_deref(), "to", true)?;
-    let like = q
-        .order_ref
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| format!("%{s}%"));
-    let rows: Vec<PaymentRow> = app.engine.store.with(|c| {
-        let mut s = c.prepare(
-            "SELECT * FROM payments WHERE transaction_id IS NOT NULL AND (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR created_at >= ?2)
-             AND (?3 IS NULL OR created_at < ?3) AND (?4 IS NULL OR amount_cents >= ?4)
-             AND (?5 IS NULL OR amount_cents <= ?5) AND (?6 IS NULL OR order_ref LIKE ?6)
-             ORDER BY created_at DESC, payment_id DESC",
-        )?;
-        let rows = s.query_map(
-            params![q.status, from, to, bound(q.min_amount_cents), bound(q.max_amount_cents), like],
-            PaymentRow::from_row,
-        )?;
-        rows.collect()
-    })?;
-    let total = rows.len();
-    let limit = q.limit.unwrap_or(200).min(500);
-    let mut items = Vec::new();
-    for row in rows.iter().skip(q.offset.unwrap_or(0)).take(limit) {
-        items.push(app.engine.payment_json(row)?);
-    }
+    let filter = TransactionFilter {
+        status: q.status.clone(),
+        from,
+        to,
+        min_amount_cents: bound(q.min_amount_cents),
+        max_amount_cents: bound(q.max_amount_cents),
+        order_ref: q.order_ref.clone(),
+        limit: q.limit.unwrap_or(200).min(500) as i64,
+        offset: i64::try_from(q.offset.unwrap_or(0)).unwrap_or(i64::MAX),
+    };
+    let (rows, total) = app.engine.store.transactions(&filter)?;
+    let items: Vec<_> = rows
+        .iter()
+        .map(|t| app.engine.transaction_json(t))
+        .collect();
     Ok(Json(json!({"items": items, "total": total})).into_response())
 }
 
@@ -1260,12 +1239,8 @@ async fn shop_card(
     }
     let mut cards: Vec<Value> = serde_json::from_str(&order.card_payments).unwrap_or_default();
     cards.push(json!({"amount_cents": a.remaining, "last4": last4, "at": rfc3339(now_ms())}));
-    e.store.with(|c| {
-        c.execute(
-            "UPDATE orders SET card_payments = ?2 WHERE order_ref = ?1",
-            params![order_ref, Value::Array(cards).to_string()],
-        )
-    })?;
+    e.store
+        .set_card_payments(&order_ref, &Value::Array(cards).to_string())?;
     e.invalidate();
     tracing::info!(order_ref = %order_ref, amount_cents = a.remaining, "card payment (simulated)");
     let order = load_order(&app, &order_ref)?;
@@ -1407,20 +1382,13 @@ fn seller_json(username: String, role: String, permissions: String, active: bool
 
 async fn list_sellers(State(app): AppState, headers: HeaderMap) -> ApiResult {
     bo_session(&app, &headers, false)?.require(Perm::ManageSellers)?;
-    let users: Vec<Value> = app.engine.store.with(|c| {
-        let mut s = c.prepare(
-            "SELECT username, role, permissions, active FROM users ORDER BY role, username",
-        )?;
-        let rows = s.query_map([], |r| {
-            Ok(seller_json(
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get::<_, i64>(3)? != 0,
-            ))
-        })?;
-        rows.collect()
-    })?;
+    let users: Vec<Value> = app
+        .engine
+        .store
+        .users()?
+        .into_iter()
+        .map(|u| seller_json(u.username, u.role, u.permissions, u.active))
+        .collect();
     Ok(Json(users).into_response())
 }
 
@@ -1472,13 +1440,11 @@ async fn create_seller(State(app): AppState, headers: HeaderMap, body: Bytes) ->
     .await
     .map_err(|_| ApiError::from(ErrorCode::Internal))??;
     let perms = serde_json::to_string(&b.permissions).unwrap_or_default();
-    let n = app.engine.store.with(|c| {
-        c.execute(
-            "INSERT OR IGNORE INTO users(username, role, password_hash, permissions, active, created_at) VALUES (?1, 'seller', ?2, ?3, 1, ?4)",
-            params![b.username, hash, perms, now_ms()],
-        )
-    })?;
-    if n == 0 {
+    let created = app
+        .engine
+        .store
+        .insert_user(&b.username, "seller", &hash, &perms, now_ms())?;
+    if !created {
         return Err(CvcoError::new(ErrorCode::IdempotencyConflict)
             .with_detail(
                 "Ce nom d'utilisateur existe déjà.",
@@ -1514,15 +1480,7 @@ async fn update_seller(
     let s = bo_session(&app, &headers, true)?;
     s.require(Perm::ManageSellers)?;
     let b: UpdateSeller = parse(&body)?;
-    let role: Option<String> = app.engine.store.with(|c| {
-        use rusqlite::OptionalExtension;
-        c.query_row(
-            "SELECT role FROM users WHERE username = ?1",
-            params![username],
-            |r| r.get(0),
-        )
-        .optional()
-    })?;
+    let role = app.engine.store.user(&username)?.map(|u| u.role);
     match role.as_deref() {
         None => return Err(ErrorCode::NotFound.into()),
         Some("seller") => {}
@@ -1554,49 +1512,15 @@ async fn update_seller(
     let perms = b
         .permissions
         .map(|p| serde_json::to_string(&p).unwrap_or_default());
-    app.engine.store.with(|c| {
-        let tx = c.transaction()?;
-        if let Some(p) = &perms {
-            tx.execute(
-                "UPDATE users SET permissions = ?2 WHERE username = ?1",
-                params![username, p],
-            )?;
-        }
-        if let Some(h) = &hash {
-            tx.execute(
-                "UPDATE users SET password_hash = ?2 WHERE username = ?1",
-                params![username, h],
-            )?;
-        }
-        if let Some(a) = b.active {
-            tx.execute(
-                "UPDATE users SET active = ?2 WHERE username = ?1",
-                params![username, a as i64],
-            )?;
-        }
-        // A new password or a deactivation ends the seller's sessions.
-        if hash.is_some() || b.active == Some(false) {
-            tx.execute(
-                "DELETE FROM sessions WHERE username = ?1",
-                params![username],
-            )?;
-        }
-        tx.commit()
-    })?;
-    let user: Value = app.engine.store.with(|c| {
-        c.query_row(
-            "SELECT username, role, permissions, active FROM users WHERE username = ?1",
-            params![username],
-            |r| {
-                Ok(seller_json(
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get::<_, i64>(3)? != 0,
-                ))
-            },
-        )
-    })?;
+    app.engine
+        .store
+        .update_user(&username, perms.as_deref(), hash.as_deref(), b.active)?;
+    let user = app
+        .engine
+        .store
+        .user(&username)?
+        .map(|u| seller_json(u.username, u.role, u.permissions, u.active))
+        .ok_or(ErrorCode::NotFound)?;
     tracing::info!(by = %s.username, seller = %username, "seller updated");
     Ok(Json(user).into_response())
 }
