@@ -45,7 +45,7 @@ pub const EXPECTED_SUITES: &[(&str, u64)] = &[
     (examples::SMOKE_SUITE, 16),
     // Shopper side (vendure.test.ts), back-office (backoffice.test.ts), database upgrade
     // (migration.test.ts).
-    (VENDURE_SUITE, 24),
+    (VENDURE_SUITE, 25),
     (pretix::ADAPTER_SUITE, 58),
     // Every adapter runs the whole suite: scenarios, 19 Schemathesis operations (test_schema.py),
     // 6 back-office tests (test_back_office.py) and the lost-answer matrix.

@@ -27,6 +27,7 @@ import { CvcoMetadata, CvcoPluginOptions, PluginPayment } from './types';
 import { Exports } from './exports';
 import { WasmPool } from './wasm';
 import { AWAITING_BENEFICIARY } from './payment-process';
+import { CvcoPaymentRequestRecord } from './payment-request.entity';
 
 const loggerCtx = 'CvcoPlugin';
 /** Vendure payment states in which ANCV may still change something we must follow. */
@@ -657,6 +658,17 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
         return out;
     }
 
+    /** The order's open payment request, if any (callers hold the order's lock). */
+    private async openRequestOf(orderCode: string): Promise<CvcoPaymentRequestRecord | undefined> {
+        const open = await this.connection.rawConnection.getRepository(CvcoPaymentRequestRecord).find({ where: { orderCode, final: false } });
+        return open[0];
+    }
+
+    /** The order's shopper payment in progress (unknown included), for the back-office's own check; callers hold the order's lock. */
+    async openShopperPayment(ctx: RequestContext, order: Order): Promise<ContractPayment | undefined> {
+        return (await this.orderContracts(ctx, order)).find(x => !x.payment.final)?.payment;
+    }
+
     /** The order's payment in progress under another attempt than `attempt`, if any. */
     private async openPayment(ctx: RequestContext, order: Order, attempt: string): Promise<ContractPayment | undefined> {
         return (await this.orderContracts(ctx, order)).find(x => x.attempt !== attempt && !x.payment.final)?.payment;
@@ -715,6 +727,17 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
             if (same) return { created: false, payment: same.payment };
             const open = known.find(x => !x.payment.final);
             if (open) throw new CvcoFailure(cvcoError('payment_in_progress', { payment_id: open.payment.payment_id }));
+            // A payment request from the back-office open on this order (unknown outcome included)
+            // could be paid too: one open CVCo payment per order, whichever path made it.
+            const request = await this.openRequestOf(current.code);
+            if (request) {
+                throw new CvcoFailure(
+                    cvcoError('payment_in_progress', {
+                        payment_id: request.paymentId ?? request.localId,
+                        detail: ['Une demande de paiement est en cours pour cette commande.', 'A payment request is open for this order.'],
+                    }),
+                );
+            }
             const { all } = await this.cvcoPayments(ctx, current);
             const amount = this.remaining(current, all);
             const rules = await this.checkoutOf(current, amount);

@@ -198,6 +198,16 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
                     );
                 }
             }
+            // Nor while a shopper's payment is open on it (the shopper's path checks requests too).
+            const shopper = await this.service.openShopperPayment(ctx, order);
+            if (shopper) {
+                throw new CvcoFailure(
+                    cvcoError('payment_in_progress', {
+                        payment_id: shopper.payment_id,
+                        detail: ['Un paiement est en cours pour cette commande.', 'A payment is in progress for this order.'],
+                    }),
+                );
+            }
             if (order.currencyCode !== 'EUR') throw fail('currency_not_supported');
             if (!PAYABLE.includes(order.state)) {
                 throw fail('illegal_transition', undefined, ["La commande n'attend pas de paiement.", 'The order is not awaiting payment.']);

@@ -258,6 +258,27 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         assert.equal(done.state, 'PaymentSettled', JSON.stringify(done));
     });
 
+    it('a shopper payment and a payment request are never both open on one order, whichever comes first or both at once', async () => {
+        const shopperPays = (code: string) => http('shop', 'POST', '/payments', { order_ref: code, mode: 'identifier', beneficiary: JEANNE, attempt: attempt() });
+        const staffRequests = (code: string) => staff('POST', '/payment-requests', { order_ref: code, amount_cents: 3000, delivery: 'email', email: JEANNE, attempt: attempt() });
+        // The shopper's payment first: the request is refused and names it.
+        const first = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
+        const paying = await shopperPays(first.code);
+        assert.equal(paying.status, 201, JSON.stringify(paying.body));
+        const refused = await staffRequests(first.code);
+        assert.deepEqual([refused.status, refused.body.code, refused.body.payment_id], [409, 'payment_in_progress', paying.body.payment_id]);
+        // The request first: the shopper's payment is refused and names it.
+        const second = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
+        const requested = await staffRequests(second.code);
+        assert.equal(requested.status, 201, JSON.stringify(requested.body));
+        const refusedToo = await shopperPays(second.code);
+        assert.deepEqual([refusedToo.status, refusedToo.body.code, refusedToo.body.payment_id], [409, 'payment_in_progress', requested.body.payment_id]);
+        // Both at once: the order's lock lets exactly one through.
+        const third = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
+        const both = await Promise.all([shopperPays(third.code), staffRequests(third.code)]);
+        assert.deepEqual(both.map(r => r.status).sort(), [201, 409], JSON.stringify(both.map(r => r.body)));
+    });
+
     it('a request whose answer is lost is kept, reconciled by the poller to the one ANCV request, and paid into the order; another attempt meanwhile is 409', async () => {
         const order = await orderInArrangingPayment(env.shopClient, env.variantId, 30);
         await sandbox.json('PUT', '/admin/faults', { shop_id: 'SHOP-DEMO-01', only: 'POST /api/v1/pre-transactions', drop_next_responses: 1 });
