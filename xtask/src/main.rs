@@ -11,6 +11,7 @@ mod fuzz;
 mod host_bench;
 mod lost_answers;
 mod plugin;
+mod postgres;
 mod pretix;
 mod suite;
 mod test;
@@ -65,6 +66,7 @@ cargo xtask <command> [options]
                               the lost-answer matrix (tests/contract/test_lost_answers.py), printed
   gen-exports                 write the plugin's export names for the Python and TypeScript adapters
   plugin                      build cvco_plugin.wasm (profile wasm) and print its path and size
+  postgres                    start a throwaway PostgreSQL, print its URL (CVCO_TEST_DATABASE_URL); Ctrl-C stops it
   widget                      build the widget wasm and run wasm-bindgen into dist/widget/
 ";
 
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         "lost-answers" => lost_answers::command(rest),
         "fuzz" => fuzz::command(rest),
         "plugin" => plugin::command(rest),
+        "postgres" => postgres::command(rest),
         "gen-exports" => exports::command(rest),
         "widget" => widget::command(rest),
         "help" | "--help" | "-h" => {

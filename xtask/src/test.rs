@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    describe, ensure_rustup_target, examples, has_program, plugin, pretix, vendure, widget,
-    workspace, Workspace, WASM_TARGET,
+    describe, ensure_rustup_target, examples, has_program, plugin, postgres, pretix, vendure,
+    widget, workspace, Workspace, WASM_TARGET,
 };
 
 /// Crates that only make sense for wasm32: linted a second time for that target.
@@ -338,6 +338,18 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
         })?;
         test_env.push(("CVCO_ZBARIMG", PathBuf::from(ZBARIMG_BIN)));
     }
+
+    // PostgreSQL for cvco-host's second store (xtask/src/postgres.rs), up until the last step; a
+    // URL already in the environment is used as it is.
+    let _postgres = if (selected("cvco-host") || selected("xtask"))
+        && std::env::var_os(postgres::URL_ENV).is_none()
+    {
+        let handle = steps.step("postgres", |_| postgres::start(workspace))?;
+        test_env.push((postgres::URL_ENV, PathBuf::from(handle.url())));
+        Some(handle)
+    } else {
+        None
+    };
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     if !has_program(&cargo, &["nextest", "--version"]) {
