@@ -10,8 +10,9 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Default bound on live pools: 1,000 merchants with one payment each measured 1xx MiB of
-/// RSS with every pool live (`tests/src/bin/tenants-bench.rs`); 256 keeps the hot set warm.
+/// Default bound on live pools. A live pool costs its idle instances, ~0.85 MiB RSS with one
+/// (the compiled module is shared); 1,000 merchants paying once held 311 MiB at this bound,
+/// 878 MiB with all 1,000 live (`tests/src/bin/tenants-bench.rs`, dev profile, 2026-12-03).
 pub const DEFAULT_MAX_LIVE: usize = 256;
 
 type Factory<K> = dyn Fn(&K) -> Result<PoolBuilder, CvcoError> + Send + Sync;
