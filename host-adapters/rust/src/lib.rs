@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod reports;
+pub mod secrets;
 pub mod service;
 pub mod shop;
 pub mod store;
