@@ -35,7 +35,7 @@ wait_up() {
 "$sandbox_bin" --port "$sandbox_port" --data "$work/sandbox.sqlite" --approve-delay-ms 600 >"$work/sandbox.log" 2>&1 &
 pids="$pids $!"
 wait_up "http://127.0.0.1:$sandbox_port"
-"$host_bin" --port "$host_port" --sandbox-url "http://127.0.0.1:$sandbox_port" \
+"$host_bin" --demo --port "$host_port" --sandbox-url "http://127.0.0.1:$sandbox_port" \
   --plugin "$plugin" --data "$work/host.sqlite" >"$work/host.log" 2>&1 &
 pids="$pids $!"
 wait_up "http://127.0.0.1:$host_port"

@@ -58,6 +58,13 @@ impl Ports {
     }
 }
 
+/// Each port base its own data directory (`<target>/demo/default`, `<target>/demo/<N>`): two demos
+/// side by side never share a SQLite file.
+pub fn demo_dir(target_dir: &Path, base: Option<u16>) -> PathBuf {
+    let name = base.map_or_else(|| "default".to_string(), |n| n.to_string());
+    target_dir.join("demo").join(name)
+}
+
 fn parse_port_base(args: &[String]) -> Result<Option<u16>> {
     let mut base = None;
     let mut args = args.iter();
@@ -123,6 +130,8 @@ pub fn services(ports: Ports, demo_dir: &Path, plugin_wasm: &Path) -> Vec<Servic
         bin: HOST_PACKAGE,
         // The cvco-host crate owns these flags: keep this entry in step with its --help.
         args: vec![
+            // Demo defaults, demo accounts, demo shop, counter and simulated card: off without it.
+            "--demo".into(),
             "--port".into(),
             ports.host.to_string(),
             "--sandbox-url".into(),
@@ -158,9 +167,10 @@ pub fn services(ports: Ports, demo_dir: &Path, plugin_wasm: &Path) -> Vec<Servic
 
 /// `cargo xtask demo`
 pub fn command(args: &[String]) -> Result<()> {
-    let ports = Ports::new(parse_port_base(args)?)?;
+    let base = parse_port_base(args)?;
+    let ports = Ports::new(base)?;
     let workspace = workspace()?;
-    let demo_dir = workspace.target_dir.join("demo");
+    let demo_dir = demo_dir(&workspace.target_dir, base);
     std::fs::create_dir_all(&demo_dir)
         .with_context(|| format!("creating {}", demo_dir.display()))?;
 
@@ -374,6 +384,34 @@ mod tests {
         assert!(parse_port_base(&args(&["--port-base", "x"])).is_err());
         assert!(parse_port_base(&args(&["--verbose"])).is_err());
         assert!(Ports::new(Some(u16::MAX)).is_err());
+    }
+
+    #[test]
+    fn each_port_base_gets_its_own_data_directory() {
+        let target = Path::new("/t");
+        assert_eq!(demo_dir(target, None), Path::new("/t/demo/default"));
+        assert_eq!(demo_dir(target, Some(9000)), Path::new("/t/demo/9000"));
+        let files = |base| -> Vec<String> {
+            let dir = demo_dir(target, base);
+            services(Ports::new(base).unwrap(), &dir, Path::new("/p.wasm"))
+                .iter()
+                .flat_map(|s| s.args.iter().filter(|a| a.ends_with(".sqlite")).cloned())
+                .collect()
+        };
+        let (one, two) = (files(None), files(Some(9000)));
+        assert_eq!(one.len(), 2, "{one:?}");
+        assert!(one.iter().all(|f| !two.contains(f)), "{one:?} {two:?}");
+    }
+
+    #[test]
+    fn the_backend_starts_in_demo_mode() {
+        let list = services(
+            Ports::new(None).unwrap(),
+            Path::new("/tmp/demo"),
+            Path::new("/tmp/cvco_plugin.wasm"),
+        );
+        let host = list.iter().find(|s| s.package == HOST_PACKAGE).unwrap();
+        assert!(host.args.iter().any(|a| a == "--demo"), "{:?}", host.args);
     }
 
     #[test]

@@ -98,7 +98,7 @@ async fn run() -> Result<(), String> {
         sandbox_url: sandbox.base_url.clone(),
         test_orders: true,
         argon2_m_kib: 1024,
-        ..cvco_host::HostConfig::default()
+        ..cvco_host::HostConfig::demo()
     };
     let host = cvco_host::spawn(cfg).await.map_err(|e| e.to_string())?;
     let addr = host.addr.to_string();

@@ -1,11 +1,13 @@
-//! Configuration: defaults (the sandbox demo shop), then a TOML file, then `CVCO_HOST_*`
-//! environment variables, then command-line flags (each overriding the previous).
+//! Configuration: defaults (production: no merchant values at all; `--demo`: the sandbox demo
+//! shop), then a TOML file, then `CVCO_HOST_*` environment variables, then command-line flags (each
+//! overriding the previous). A production start is refused unless [`HostConfig::check`] passes.
 
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-/// A back-office account created at start-up when it does not exist yet.
+/// A back-office account created at start-up when it does not exist yet (demo accounts, or one
+/// set explicitly in the configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Account {
     pub username: String,
@@ -14,12 +16,16 @@ pub struct Account {
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
+    /// Demo mode: demo defaults, demo accounts, the demo shop, the counter demo and the simulated
+    /// card. Off by default; production checks ([`HostConfig::check`]) apply only when off.
+    pub demo: bool,
     pub host: IpAddr,
     /// 0 picks a free port.
     pub port: u16,
     /// Base URL the acquisition server reaches us at (notification URL); the bound address when absent.
     pub public_url: Option<String>,
-    /// The acquisition server (`api_base_url` of the plugin).
+    /// The acquisition server (`api_base_url` of the plugin; config key `api_base_url`, alias
+    /// `sandbox_url`). Empty by default: production must name it.
     pub sandbox_url: String,
     pub shop_id: String,
     pub client_id: String,
@@ -41,8 +47,10 @@ pub struct HostConfig {
     pub expiry_grace_ms: u64,
     /// Business day boundary (Paris time) of the totals.
     pub closing_hour: u8,
-    pub manager: Account,
-    pub seller: Account,
+    /// Accounts created at start-up when missing: the demo ones with `--demo`, none by default
+    /// (production: `cvco-host user add --role manager`).
+    pub manager: Option<Account>,
+    pub seller: Option<Account>,
     /// Argon2 memory cost in KiB (OWASP: 19456).
     pub argon2_m_kib: u32,
     pub session_ttl_s: u64,
@@ -75,18 +83,28 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// The sandbox's demo values: usable only with `--demo` (production refuses them).
+pub const DEMO_SHOP_ID: &str = "SHOP-DEMO-01";
+pub const DEMO_CLIENT_ID: &str = "demo-client";
+pub const DEMO_CLIENT_SECRET: &str = "demo-secret";
+pub const DEMO_NOTIFICATION_SECRET: &str = "whsec_demo_change_me";
+pub const DEMO_MANAGER: (&str, &str) = ("manager", "manager-demo");
+pub const DEMO_SELLER: (&str, &str) = ("seller", "seller-demo");
+
 impl Default for HostConfig {
+    /// Production defaults: no merchant identity, secrets, API URL or accounts.
     fn default() -> Self {
         let root = workspace_root();
         HostConfig {
+            demo: false,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             public_url: None,
-            sandbox_url: "http://127.0.0.1:7070".into(),
-            shop_id: "SHOP-DEMO-01".into(),
-            client_id: "demo-client".into(),
-            client_secret: "demo-secret".into(),
-            notification_secret: "whsec_demo_change_me".into(),
+            sandbox_url: String::new(),
+            shop_id: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            notification_secret: String::new(),
             plugin: std::env::var_os(cvco_plugin_host::WASM_ENV).map(PathBuf::from),
             data_file: None,
             examples_dir: root.join("examples"),
@@ -99,17 +117,11 @@ impl Default for HostConfig {
             poll_max_ms: 10_000,
             expiry_grace_ms: 5000,
             closing_hour: 0,
-            manager: Account {
-                username: "manager".into(),
-                password: "manager-demo".into(),
-            },
-            seller: Account {
-                username: "seller".into(),
-                password: "seller-demo".into(),
-            },
+            manager: None,
+            seller: None,
             argon2_m_kib: 19456,
             session_ttl_s: 8 * 3600,
-            merchant_name: "Campings du Lac (démo)".into(),
+            merchant_name: String::new(),
             request_timeout_ms: 10_000,
             min_amount_cents: 2000,
             adjustable: None,
@@ -124,6 +136,163 @@ impl Default for HostConfig {
     }
 }
 
+impl HostConfig {
+    /// `--demo`: the sandbox's demo shop on 127.0.0.1:7070, the demo accounts and the demo pieces.
+    pub fn demo() -> Self {
+        let account = |(username, password): (&str, &str)| Account {
+            username: username.into(),
+            password: password.into(),
+        };
+        HostConfig {
+            demo: true,
+            sandbox_url: "http://127.0.0.1:7070".into(),
+            shop_id: DEMO_SHOP_ID.into(),
+            client_id: DEMO_CLIENT_ID.into(),
+            client_secret: DEMO_CLIENT_SECRET.into(),
+            notification_secret: DEMO_NOTIFICATION_SECRET.into(),
+            manager: Some(account(DEMO_MANAGER)),
+            seller: Some(account(DEMO_SELLER)),
+            merchant_name: "Campings du Lac (démo)".into(),
+            ..HostConfig::default()
+        }
+    }
+
+    /// Production checks (none in demo mode): every problem at once, each naming the flag,
+    /// environment variable and TOML key that set it.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        if self.demo {
+            return Ok(());
+        }
+        let mut problems = Vec::new();
+        let mut required = |value: &str, what: &str, how: &str, demo_value: &str| {
+            if value.trim().is_empty() {
+                problems.push(format!("{what} missing: set {how}"));
+            } else if value == demo_value {
+                problems.push(format!(
+                    "{what} is the sandbox demo value {demo_value:?}: set the real one ({how}), or run with --demo"
+                ));
+            }
+        };
+        required(
+            &self.shop_id,
+            "ANCV shop id",
+            "--shop-id, CVCO_HOST_SHOP_ID or shop_id",
+            DEMO_SHOP_ID,
+        );
+        required(
+            &self.client_id,
+            "ANCV client id",
+            "--client-id, CVCO_HOST_CLIENT_ID or client_id",
+            DEMO_CLIENT_ID,
+        );
+        // Secrets have no flag: a command line is visible to every local user.
+        required(
+            &self.client_secret,
+            "ANCV client secret",
+            "CVCO_HOST_CLIENT_SECRET or client_secret",
+            DEMO_CLIENT_SECRET,
+        );
+        required(
+            &self.notification_secret,
+            "notification secret",
+            "CVCO_HOST_NOTIFICATION_SECRET or notification_secret",
+            DEMO_NOTIFICATION_SECRET,
+        );
+        const API: &str = "--api-base-url, CVCO_HOST_API_BASE_URL or api_base_url";
+        if self.sandbox_url.trim().is_empty() {
+            problems.push(format!("ANCV API base URL missing: set {API} (https://…)"));
+        } else if !secure_or_loopback(&self.sandbox_url) {
+            problems.push(format!(
+                "ANCV API base URL {:?} must be https:// (plain http only to a loopback host): set {API}",
+                self.sandbox_url
+            ));
+        }
+        match &self.plugin {
+            None => problems.push(format!(
+                "plugin missing: set --plugin FILE.wasm, CVCO_HOST_PLUGIN (or {}) or plugin (`cargo xtask plugin` builds cvco_plugin.wasm)",
+                cvco_plugin_host::WASM_ENV
+            )),
+            Some(p) if !p.is_file() => problems.push(format!(
+                "plugin {}: no such file (--plugin, CVCO_HOST_PLUGIN or plugin)",
+                p.display()
+            )),
+            Some(_) => {}
+        }
+        const PUBLIC: &str = "--public-url, CVCO_HOST_PUBLIC_URL or public_url";
+        match &self.public_url {
+            Some(url) if !secure_or_loopback(url) => problems.push(format!(
+                "public URL {url:?} must be https:// (plain http only on a loopback host): set {PUBLIC}"
+            )),
+            Some(_) => {}
+            None if !self.host.is_loopback() => problems.push(format!(
+                "public URL missing (listening on {}, not loopback): set {PUBLIC} to the https:// address ANCV sends notifications to",
+                self.host
+            )),
+            None => {}
+        }
+        if self.test_orders {
+            problems.push(
+                "test orders (--test-orders, CVCO_HOST_TEST_ORDERS or test_orders) exist only with --demo"
+                    .into(),
+            );
+        }
+        for (role, account, demo) in [
+            ("manager", &self.manager, DEMO_MANAGER),
+            ("seller", &self.seller, DEMO_SELLER),
+        ] {
+            if let Some(a) = account {
+                if a.password == demo.1 || a.password.chars().count() < 8 {
+                    problems.push(format!(
+                        "[{role}] account {:?}: its password is the demo one or shorter than 8 characters (CVCO_HOST_{}_PASSWORD or [{role}] password)",
+                        a.username,
+                        role.to_uppercase()
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// The refusal a production start prints: every problem, one a line.
+pub fn refusal(problems: &[String]) -> String {
+    let mut text = String::from("refusing to start in production mode:");
+    for p in problems {
+        text.push_str("\n  - ");
+        text.push_str(p);
+    }
+    text.push_str("\n(--demo or CVCO_HOST_DEMO=1 runs the sandbox demo instead)");
+    text
+}
+
+/// `https://…`, or `http://` to a loopback host (a local sandbox, a local proxy).
+fn secure_or_loopback(url: &str) -> bool {
+    let Some((scheme, rest)) = url.trim().split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        return false;
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => true,
+        "http" => {
+            host.eq_ignore_ascii_case("localhost")
+                || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    }
+}
+
 /// The TOML file: every key optional, same names as the environment variables without the
 /// `CVCO_HOST_` prefix, lower-cased.
 #[derive(Debug, Default, Deserialize)]
@@ -132,7 +301,8 @@ pub struct FileConfig {
     host: Option<IpAddr>,
     port: Option<u16>,
     public_url: Option<String>,
-    sandbox_url: Option<String>,
+    #[serde(alias = "sandbox_url")]
+    api_base_url: Option<String>,
     shop_id: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
@@ -208,13 +378,13 @@ impl HostConfig {
         macro_rules! set {
             ($($k:ident => $field:ident),* $(,)?) => { $( if let Some(v) = f.$k { self.$field = v; } )* };
         }
-        set!(host => host, port => port, sandbox_url => sandbox_url, shop_id => shop_id,
+        set!(host => host, port => port, api_base_url => sandbox_url, shop_id => shop_id,
             client_id => client_id, client_secret => client_secret,
             notification_secret => notification_secret, examples_dir => examples_dir,
             widget_dir => widget_dir, openapi_file => openapi_file, test_orders => test_orders,
             poll_interval_ms => poll_interval_ms, poll_max_ms => poll_max_ms,
             expiry_grace_ms => expiry_grace_ms, closing_hour => closing_hour,
-            manager => manager, seller => seller, argon2_m_kib => argon2_m_kib,
+            argon2_m_kib => argon2_m_kib,
             session_ttl_s => session_ttl_s, merchant_name => merchant_name,
             request_timeout_ms => request_timeout_ms, trust_proxy => trust_proxy,
             min_amount_cents => min_amount_cents,
@@ -224,6 +394,12 @@ impl HostConfig {
             shop_orders_per_minute_total => shop_orders_per_minute_total);
         if f.public_url.is_some() {
             self.public_url = f.public_url;
+        }
+        if f.manager.is_some() {
+            self.manager = f.manager;
+        }
+        if f.seller.is_some() {
+            self.seller = f.seller;
         }
         if f.adjustable.is_some() {
             self.adjustable = f.adjustable;
@@ -265,7 +441,8 @@ impl HostConfig {
             "LOGIN_CONCURRENCY" => login_concurrency,
             "SHOP_ORDERS_PER_MINUTE" => shop_orders_per_minute,
             "SHOP_ORDERS_PER_MINUTE_TOTAL" => shop_orders_per_minute_total);
-        text!("SANDBOX_URL" => sandbox_url, "SHOP_ID" => shop_id, "CLIENT_ID" => client_id,
+        // The old name first, so the new one wins when both are set.
+        text!("SANDBOX_URL" => sandbox_url, "API_BASE_URL" => sandbox_url, "SHOP_ID" => shop_id, "CLIENT_ID" => client_id,
             "CLIENT_SECRET" => client_secret, "NOTIFICATION_SECRET" => notification_secret,
             "MERCHANT_NAME" => merchant_name);
         if let Some(v) = var("PUBLIC_URL") {
@@ -289,11 +466,22 @@ impl HostConfig {
         if let Some(v) = var("OPENAPI_FILE") {
             self.openapi_file = v.into();
         }
-        if let Some(v) = var("MANAGER_PASSWORD") {
-            self.manager.password = v;
-        }
-        if let Some(v) = var("SELLER_PASSWORD") {
-            self.seller.password = v;
+        // Sets the password of the configured account, or asks for one of that role's name.
+        for (key, account, name) in [
+            ("MANAGER_PASSWORD", &mut self.manager, "manager"),
+            ("SELLER_PASSWORD", &mut self.seller, "seller"),
+        ] {
+            if let Some(password) = var(key) {
+                match account {
+                    Some(a) => a.password = password,
+                    None => {
+                        *account = Some(Account {
+                            username: name.into(),
+                            password,
+                        })
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -302,6 +490,125 @@ impl HostConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_has_no_demo_values_and_demo_has_them() {
+        let c = HostConfig::default();
+        assert!(!c.demo);
+        assert!(c.shop_id.is_empty() && c.client_id.is_empty());
+        assert!(c.client_secret.is_empty() && c.notification_secret.is_empty());
+        assert!(c.sandbox_url.is_empty());
+        assert!(c.manager.is_none() && c.seller.is_none());
+        let d = HostConfig::demo();
+        assert!(d.demo);
+        assert_eq!(d.shop_id, DEMO_SHOP_ID);
+        assert_eq!(d.manager.unwrap().password, DEMO_MANAGER.1);
+        assert!(HostConfig::demo().check().is_ok());
+    }
+
+    #[test]
+    fn production_check_names_every_missing_item_with_its_keys() {
+        let c = HostConfig {
+            plugin: None,
+            ..HostConfig::default()
+        };
+        let problems = c.check().unwrap_err();
+        for needle in [
+            "CVCO_HOST_SHOP_ID",
+            "CVCO_HOST_CLIENT_ID",
+            "CVCO_HOST_CLIENT_SECRET",
+            "CVCO_HOST_NOTIFICATION_SECRET",
+            "CVCO_HOST_API_BASE_URL",
+            "CVCO_HOST_PLUGIN",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(needle)),
+                "{needle} not named in {problems:?}"
+            );
+        }
+        assert_eq!(problems.len(), 6, "{problems:?}");
+    }
+
+    #[test]
+    fn production_check_refuses_demo_values_plain_http_and_test_orders() {
+        let mut c = HostConfig::demo();
+        c.demo = false;
+        c.plugin = Some(std::env::current_exe().unwrap());
+        c.sandbox_url = "http://acq.example".into();
+        c.host = "0.0.0.0".parse().unwrap();
+        c.test_orders = true;
+        let problems = c.check().unwrap_err();
+        let joined = problems.join("\n");
+        for needle in [
+            "\"SHOP-DEMO-01\"",
+            "\"demo-client\"",
+            "\"demo-secret\"",
+            "\"whsec_demo_change_me\"",
+            "\"http://acq.example\"",
+            "public URL missing",
+            "test orders",
+            "[manager]",
+            "[seller]",
+        ] {
+            assert!(joined.contains(needle), "{needle} not in {joined}");
+        }
+        // Passwords are never printed, not even the demo ones.
+        assert!(!joined.contains(DEMO_MANAGER.1) && !joined.contains(DEMO_SELLER.1));
+    }
+
+    #[test]
+    fn production_check_passes_with_real_values_and_loopback_http() {
+        let mut c = HostConfig {
+            shop_id: "SHOP-42".into(),
+            client_id: "c42".into(),
+            client_secret: "s".repeat(24),
+            notification_secret: "whsec_real".into(),
+            sandbox_url: "https://api.ancv.example/cvco".into(),
+            plugin: Some(std::env::current_exe().unwrap()),
+            ..HostConfig::default()
+        };
+        assert_eq!(c.check(), Ok(()));
+        c.sandbox_url = "http://127.0.0.1:7070".into();
+        c.host = "0.0.0.0".parse().unwrap();
+        c.public_url = Some("https://shop.example".into());
+        assert_eq!(c.check(), Ok(()));
+        c.public_url = Some("http://shop.example".into());
+        assert!(c.check().is_err());
+        for (url, ok) in [
+            ("http://[::1]:80/x", true),
+            ("http://localhost", true),
+            ("HTTPS://x.example", true),
+            ("http://10.0.0.1", false),
+            ("ftp://127.0.0.1", false),
+            ("https://", false),
+            ("127.0.0.1", false),
+        ] {
+            assert_eq!(secure_or_loopback(url), ok, "{url}");
+        }
+    }
+
+    #[test]
+    fn api_base_url_key_with_sandbox_url_alias() {
+        let dir = std::env::temp_dir().join(format!("cvco-host-cfg-alias-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.toml");
+        for key in ["api_base_url", "sandbox_url"] {
+            std::fs::write(&p, format!("{key} = \"https://a.example\"\n")).unwrap();
+            let mut c = HostConfig::default();
+            c.apply_file(&p).unwrap();
+            assert_eq!(c.sandbox_url, "https://a.example");
+        }
+        let mut c = HostConfig::default();
+        c.apply_vars(|k| match k {
+            "CVCO_HOST_SANDBOX_URL" => Some("http://old".into()),
+            "CVCO_HOST_API_BASE_URL" => Some("https://new".into()),
+            "CVCO_HOST_MANAGER_PASSWORD" => Some("long enough pw".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.sandbox_url, "https://new");
+        assert_eq!(c.manager.unwrap().username, "manager");
+    }
 
     #[test]
     fn env_overrides_defaults() {
@@ -328,7 +635,7 @@ mod tests {
         let mut c = HostConfig::default();
         c.apply_file(&p).unwrap();
         assert_eq!((c.shop_id.as_str(), c.closing_hour), ("S2", 3));
-        assert_eq!(c.manager.username, "boss");
+        assert_eq!(c.manager.as_ref().unwrap().username, "boss");
         std::fs::write(&p, "shop_idd = \"S2\"\n").unwrap();
         assert!(HostConfig::default().apply_file(&p).is_err());
     }

@@ -79,6 +79,9 @@ fn url_host(url: &str) -> String {
 
 /// Starts the host: opens the store, reconciles open payments, serves HTTP, polls.
 pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
+    // Production refuses to start on missing or demo values (no-op with `demo`).
+    cfg.check()
+        .map_err(|problems| HostError(config::refusal(&problems)))?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(cfg.host, cfg.port))
         .await
         .map_err(|e| err("binding", e))?;
@@ -115,27 +118,32 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     let e2 = engine.clone();
     let auth = tokio::task::spawn_blocking(move || -> Result<auth::Auth, HostError> {
         let auth = auth::Auth::new(m_kib, secure, ttl, slots);
-        auth.ensure_user(
-            &e2.store,
-            &manager.username,
-            &manager.password,
-            "manager",
-            auth::Permissions::ALL,
-        )
-        .map_err(|e| err("accounts", e))?;
+        // Only accounts the configuration names (the demo ones with `demo`); none by default.
+        if let Some(manager) = &manager {
+            auth.ensure_user(
+                &e2.store,
+                &manager.username,
+                &manager.password,
+                "manager",
+                auth::Permissions::ALL,
+            )
+            .map_err(|e| err("accounts", e))?;
+        }
         let seller_perms = auth::Permissions {
             moto: true,
             counter: true,
             ..Default::default()
         };
-        auth.ensure_user(
-            &e2.store,
-            &seller.username,
-            &seller.password,
-            "seller",
-            seller_perms,
-        )
-        .map_err(|e| err("accounts", e))?;
+        if let Some(seller) = &seller {
+            auth.ensure_user(
+                &e2.store,
+                &seller.username,
+                &seller.password,
+                "seller",
+                seller_perms,
+            )
+            .map_err(|e| err("accounts", e))?;
+        }
         Ok(auth)
     })
     .await

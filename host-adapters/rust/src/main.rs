@@ -1,15 +1,30 @@
 //! `cvco-host`: the reference merchant backend as a process.
 
+use cvco_host::config::refusal;
 use cvco_host::HostConfig;
 use std::path::PathBuf;
 
 const HELP: &str = "cvco-host: reference merchant backend for Chèque-Vacances Connect
 
-USAGE: cvco-host [--port 8080] [--host 127.0.0.1] [--sandbox-url URL] [--plugin FILE.wasm]
-                 [--data FILE.sqlite] [--config cvco-host.toml] [--public-url URL] [--test-orders]
+USAGE: cvco-host [--demo] [--port 8080] [--host 127.0.0.1] [--api-base-url URL] [--plugin FILE.wasm]
+                 [--shop-id ID] [--client-id ID] [--data FILE.sqlite] [--config cvco-host.toml]
+                 [--public-url URL] [--test-orders]
+       cvco-host user add --role manager|seller --username NAME [--password-stdin]
+                 [--data FILE.sqlite] [--config cvco-host.toml]
 
-Configuration: defaults (the sandbox demo shop) < --config TOML file < CVCO_HOST_* environment
-variables < flags. Keys: host-adapters/rust/README.md.";
+Production mode (the default) refuses to start without the merchant's ANCV shop id, client id,
+client secret and notification secret, an https API base URL (plain http only to a loopback host),
+a plugin file and, when not listening on loopback, an https public URL; it says what is missing.
+Secrets have no flag (a command line is visible to every local user): CVCO_HOST_CLIENT_SECRET,
+CVCO_HOST_NOTIFICATION_SECRET or the TOML file. There is no default account: create the first
+manager with `cvco-host user add --role manager --username NAME` (password read from stdin).
+
+--demo (or CVCO_HOST_DEMO=1): the sandbox's demo shop (http://127.0.0.1:7070, SHOP-DEMO-01), the
+demo accounts manager/manager-demo and seller/seller-demo, the demo shop, the counter demo and the
+simulated card. `cargo xtask demo` passes it.
+
+Configuration: defaults < --config TOML file < CVCO_HOST_* environment variables < flags.
+--sandbox-url is an alias of --api-base-url. Keys: host-adapters/rust/README.md.";
 
 fn main() {
     let code = match run() {
@@ -22,63 +37,230 @@ fn main() {
     std::process::exit(code);
 }
 
-fn run() -> Result<(), String> {
-    let mut args = std::env::args().skip(1);
-    let mut flags: Vec<(String, Option<String>)> = Vec::new();
-    let mut config_file: Option<PathBuf> = None;
+/// The command line once read: flags in order, the TOML file, demo mode.
+#[derive(Debug, Default)]
+struct Cli {
+    flags: Vec<(String, String)>,
+    config_file: Option<PathBuf>,
+    demo: bool,
+    password_stdin: bool,
+    role: Option<String>,
+    username: Option<String>,
+}
+
+/// Flags taking a value; `user_add` adds the ones of `user add`.
+fn parse(args: &[String], user_add: bool) -> Result<Option<Cli>, String> {
+    let mut cli = Cli::default();
+    let mut args = args.iter();
     while let Some(a) = args.next() {
+        let mut value = || {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
         match a.as_str() {
-            "-h" | "--help" => {
-                println!("{HELP}");
-                return Ok(());
+            "-h" | "--help" => return Ok(None),
+            "--config" => cli.config_file = Some(value()?.into()),
+            "--data" => cli.flags.push((a.clone(), value()?)),
+            "--role" if user_add => cli.role = Some(value()?),
+            "--username" if user_add => cli.username = Some(value()?),
+            "--password-stdin" if user_add => cli.password_stdin = true,
+            "--demo" if !user_add => cli.demo = true,
+            "--test-orders" if !user_add => cli.flags.push((a.clone(), String::new())),
+            "--port" | "--host" | "--sandbox-url" | "--api-base-url" | "--plugin"
+            | "--public-url" | "--shop-id" | "--client-id"
+                if !user_add =>
+            {
+                cli.flags.push((a.clone(), value()?))
             }
-            "--test-orders" => flags.push((a, None)),
-            "--port" | "--host" | "--sandbox-url" | "--plugin" | "--data" | "--public-url" => {
-                let v = args.next().ok_or_else(|| format!("{a} needs a value"))?;
-                flags.push((a, Some(v)));
+            "--password" if user_add => {
+                return Err(
+                    "--password takes no value: the password is read from stdin (--password-stdin)"
+                        .into(),
+                )
             }
-            "--config" => config_file = Some(args.next().ok_or("--config needs a value")?.into()),
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
-    let mut cfg = HostConfig {
-        port: 8080,
-        ..HostConfig::default()
+    Ok(Some(cli))
+}
+
+/// `CVCO_HOST_DEMO`: 1/true/yes or 0/false/no (empty: off).
+fn demo_from_env(value: Option<String>) -> Result<bool, String> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") | Some("0") | Some("false") | Some("no") => Ok(false),
+        Some("1") | Some("true") | Some("yes") => Ok(true),
+        Some(v) => Err(format!("CVCO_HOST_DEMO: cannot read {v:?} (1 or 0)")),
+    }
+}
+
+/// Defaults (production, or demo) < TOML file < environment < flags.
+fn load(cli: &Cli) -> Result<HostConfig, String> {
+    let demo = cli.demo || demo_from_env(std::env::var("CVCO_HOST_DEMO").ok())?;
+    let base = if demo {
+        HostConfig::demo()
+    } else {
+        HostConfig::default()
     };
-    if let Some(f) = &config_file {
+    let mut cfg = HostConfig { port: 8080, ..base };
+    if let Some(f) = &cli.config_file {
         cfg.apply_file(f)?;
     }
     cfg.apply_env()?;
-    for (k, v) in flags {
-        let v = v.unwrap_or_default();
+    for (k, v) in &cli.flags {
+        let v = v.clone();
         match k.as_str() {
             "--port" => cfg.port = v.parse().map_err(|_| format!("--port {v:?}"))?,
             "--host" => cfg.host = v.parse().map_err(|_| format!("--host {v:?}"))?,
-            "--sandbox-url" => cfg.sandbox_url = v,
+            "--sandbox-url" | "--api-base-url" => cfg.sandbox_url = v,
             "--plugin" => cfg.plugin = Some(v.into()),
             "--data" => cfg.data_file = Some(v.into()),
             "--public-url" => cfg.public_url = Some(v),
+            "--shop-id" => cfg.shop_id = v,
+            "--client-id" => cfg.client_id = v,
             "--test-orders" => cfg.test_orders = true,
             _ => {}
         }
     }
+    Ok(cfg)
+}
+
+fn run() -> Result<(), String> {
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_target(false)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("user") {
+        return user_command(&args[1..]);
+    }
+    let Some(cli) = parse(&args, false)? else {
+        println!("{HELP}");
+        return Ok(());
+    };
+    let cfg = load(&cli)?;
+    cfg.check().map_err(|problems| refusal(&problems))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async move {
+        let demo = cfg.demo;
         let host = cvco_host::spawn(cfg).await.map_err(|e| e.to_string())?;
+        if demo {
+            tracing::warn!("demo mode: demo accounts, demo shop and simulated card are on; never expose this host");
+        } else if !has_active_manager(&host.engine.store) {
+            tracing::warn!(
+                "no back-office manager yet: create one with `cvco-host user add --role manager --username NAME --data FILE` (password on stdin)"
+            );
+        }
         println!("cvco-host listening on {}", host.base_url);
         wait_for_stop().await;
         host.shutdown().await;
         Ok(())
     })
+}
+
+fn has_active_manager(store: &cvco_host::store::Store) -> bool {
+    // An unreadable store says "yes": the warning is advice, not a check.
+    store
+        .with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM users WHERE role = 'manager' AND active = 1",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map_or(true, |n| n > 0)
+}
+
+const USER_USAGE: &str =
+    "usage: cvco-host user add --role manager|seller --username NAME [--password-stdin] [--data FILE] [--config FILE]";
+
+/// `cvco-host user add`: creates a back-office account in the configured database (argon2id,
+/// the host's own cost). The password comes from stdin, never from a flag.
+fn user_command(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) != Some("add") {
+        return Err(USER_USAGE.into());
+    }
+    let Some(cli) = parse(&args[1..], true)? else {
+        println!("{USER_USAGE}");
+        return Ok(());
+    };
+    let role = cli.role.as_deref().ok_or(USER_USAGE)?;
+    let permissions = match role {
+        "manager" => cvco_host::auth::Permissions::ALL,
+        "seller" => cvco_host::auth::Permissions {
+            moto: true,
+            counter: true,
+            ..Default::default()
+        },
+        other => return Err(format!("--role {other:?}: manager or seller")),
+    };
+    let username = cli.username.as_deref().ok_or(USER_USAGE)?;
+    // The back-office's own rule for user names.
+    if !(3..=32).contains(&username.len())
+        || !username.bytes().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+        })
+    {
+        return Err(format!(
+            "--username {username:?}: 3 to 32 characters, a-z 0-9 . _ -"
+        ));
+    }
+    let cfg = load(&cli)?;
+    let data = cfg.data_file.as_deref().ok_or(
+        "user add needs the database: --data FILE, CVCO_HOST_DATA or data in the --config file",
+    )?;
+    let password = read_password(username, cli.password_stdin)?;
+    let store = cvco_host::store::Store::open(Some(data))
+        .map_err(|e| format!("database {}: {}", data.display(), e.message_en))?;
+    let exists = store
+        .with(|c| {
+            use rusqlite::OptionalExtension;
+            c.query_row(
+                "SELECT 1 FROM users WHERE username = ?1",
+                [username],
+                |_| Ok(()),
+            )
+            .optional()
+        })
+        .map_err(|e| e.message_en)?
+        .is_some();
+    if exists {
+        return Err(format!(
+            "user {username:?} exists already in {} (change its password in the back-office)",
+            data.display()
+        ));
+    }
+    let auth = cvco_host::auth::Auth::new(cfg.argon2_m_kib, true, cfg.session_ttl_s, 1);
+    auth.ensure_user(&store, username, &password, role, permissions)
+        .map_err(|e| e.message_en)?;
+    println!("created {role} {username:?} in {}", data.display());
+    Ok(())
+}
+
+/// The first line of stdin; a prompt on a terminal unless `--password-stdin`.
+fn read_password(username: &str, quiet: bool) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if !quiet && stdin.is_terminal() {
+        eprint!("password for {username} (shown as typed; or pipe it with --password-stdin): ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the password: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    // The back-office's own rule for passwords.
+    if password.chars().count() < 8 || password.len() > 256 {
+        return Err("password: at least 8 characters (at most 256 bytes), on stdin".into());
+    }
+    Ok(password)
 }
 
 async fn wait_for_stop() {
@@ -94,4 +276,33 @@ async fn wait_for_stop() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn demo_env_values() {
+        assert_eq!(demo_from_env(None), Ok(false));
+        assert_eq!(demo_from_env(Some("1".into())), Ok(true));
+        assert_eq!(demo_from_env(Some("0".into())), Ok(false));
+        assert!(demo_from_env(Some("maybe".into())).is_err());
+    }
+
+    #[test]
+    fn user_add_takes_no_password_flag_and_serve_takes_no_user_flags() {
+        assert!(parse(&args(&["--password", "x"]), true).is_err());
+        assert!(parse(&args(&["--username", "x"]), false).is_err());
+        assert!(parse(&args(&["--demo"]), true).is_err());
+        let cli = parse(&args(&["--demo", "--shop-id", "S1"]), false)
+            .unwrap()
+            .unwrap();
+        assert!(cli.demo);
+        assert_eq!(cli.flags, vec![("--shop-id".into(), "S1".into())]);
+    }
 }

@@ -1,4 +1,5 @@
 """Driver for the Rust reference backend `cvco-host` (host-adapters/rust): its binary with
+--demo (test orders and the manager/manager-demo account exist only in demo mode) and
 --test-orders, configured for the suite's shop through CVCO_HOST_* variables."""
 
 import os
@@ -43,7 +44,7 @@ class Adapter:
             "CVCO_HOST_WIDGET_DIR": str(widget_dist()),
             "CVCO_HOST_REQUEST_TIMEOUT_MS": str(self.call_budget_ms),
         })
-        self.argv = [self.binary, "--port", str(self.port), "--sandbox-url", ctx.sandbox_url,
+        self.argv = [self.binary, "--demo", "--port", str(self.port), "--sandbox-url", ctx.sandbox_url,
                      "--plugin", str(ctx.plugin_wasm), "--data", str(ctx.workdir / "cvco-host.sqlite"),
                      "--test-orders"]
         self.workdir = ctx.workdir

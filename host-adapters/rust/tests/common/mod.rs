@@ -32,7 +32,8 @@ pub fn test_config(sandbox_url: &str) -> HostConfig {
         poll_max_ms: 1000,
         expiry_grace_ms: 1000,
         argon2_m_kib: 1024,
-        ..HostConfig::default()
+        // The demo pieces and accounts (test orders, manager/seller) the suites drive.
+        ..HostConfig::demo()
     }
 }
 
