@@ -38,7 +38,7 @@ pub const EXPECTED_SUITES: &[(&str, u64)] = &[
     ("rust: cvco-test-host", 48),
     ("rust: cvco-plugin-host", 2),
     ("rust: cvco-browser-tests", 16),
-    ("rust: xtask", 50),
+    ("rust: xtask", 51),
     (DOCTESTS_SUITE, 1),
     (WIDGET_DOM_SUITE, 6),
     (examples::UNIT_SUITE, 5),

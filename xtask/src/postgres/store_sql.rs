@@ -440,3 +440,58 @@ fn a_transactions_page_over_a_million_payments_is_read_under_50_ms() {
     }
     assert!(failures.is_empty(), "over 50 ms: {failures:?}");
 }
+
+/// The listener as cvco-host (tokio) will run it: one dedicated tokio-postgres connection (not a
+/// pooled one) whose notifications are read with `Connection::poll_message`; another instance's
+/// committed NOTIFY reaches it.
+#[test]
+fn an_async_listener_connection_receives_another_instances_notification() {
+    use std::future::poll_fn;
+    use tokio_postgres::AsyncMessage;
+
+    let database = TestDatabase::new();
+    let url = database.url.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let (listener, mut connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let (sender, receiver) = mpsc::channel::<String>();
+        // The connection task: drives the socket and hands notifications on.
+        let reading = tokio::spawn(async move {
+            while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+                if let AsyncMessage::Notification(notification) = message.unwrap() {
+                    sender.send(notification.payload().to_owned()).unwrap();
+                }
+            }
+        });
+        listener
+            .batch_execute("LISTEN payment_changed")
+            .await
+            .unwrap();
+
+        let (writer, writer_connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(writer_connection);
+        writer
+            .execute("SELECT pg_notify('payment_changed', $1)", &[&"pay_42"])
+            .await
+            .unwrap();
+        // The reading task runs on this thread: yield to it until the notification is in.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let payload = loop {
+            if let Ok(payload) = receiver.try_recv() {
+                break payload;
+            }
+            assert!(Instant::now() < deadline, "no notification within 5 s");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        assert_eq!(payload, "pay_42");
+        drop(listener);
+        reading.await.unwrap();
+    });
+}
