@@ -102,7 +102,7 @@ async fn run() -> Result<(), String> {
     };
     let host = cvco_host::spawn(cfg).await.map_err(|e| e.to_string())?;
     let addr = host.addr.to_string();
-    let cookie = cvco_host::service::random_token(32);
+    let cookie = cvco_host::util::random_token(32);
     let mut c = Conn::open(&addr, &cookie)
         .await
         .map_err(|e| e.to_string())?;

@@ -1,8 +1,8 @@
 //! Back-office accounts (argon2 hashes), sessions (random tokens, stored hashed), CSRF tokens,
 //! login throttling, and the shopper's cookie.
 
-use crate::service::{now_ms, random_token, sha256_hex};
 use crate::store::Store;
+use crate::util::{now_ms, random_token, sha256_hex};
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use axum::http::HeaderMap;

@@ -2,17 +2,21 @@
 //! (`host-adapters/PROTOCOL.md`) over `cvco_plugin.wasm`, with a demo shop, a MOTO back-office and
 //! a counter. It owns no CVCo protocol code: every ANCV interaction is a plugin export call.
 
+//! Layers, each depending only on those below it: `http` (routes by audience) and `demo` (the
+//! demo pieces, mounted only in demo mode) → `payments` (the engine; plugin calls behind
+//! `PluginCalls`) → `store` (all SQL) → `util`.
+
 pub mod auth;
 pub mod config;
-pub mod reports;
+pub mod demo;
+pub mod http;
+pub mod payments;
 pub mod secrets;
-pub mod service;
-pub mod shop;
 pub mod store;
-pub mod web;
+pub mod util;
 
 pub use config::{Account, HostConfig};
-use service::Engine;
+use payments::{Engine, PluginCalls};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -39,7 +43,9 @@ pub struct HostHandle {
     pub addr: SocketAddr,
     pub engine: Arc<Engine>,
     /// The HTTP side's state (accounts and throttling), for tests that look inside.
-    pub app: Arc<web::App>,
+    pub app: Arc<http::App>,
+    /// The plugin the engine calls (tests call other exports with it).
+    pub pool: cvco_plugin_host::Pool,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     poller: Option<JoinHandle<()>>,
@@ -111,10 +117,11 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     let secure = !(public_url.starts_with("http://")
         && (cfg.host.is_loopback() || cfg.host.is_unspecified()));
     let (m_kib, ttl, slots) = (cfg.argon2_m_kib, cfg.session_ttl_s, cfg.login_concurrency);
-    let orders =
-        shop::OrderLimit::new(cfg.shop_orders_per_minute, cfg.shop_orders_per_minute_total);
     let (manager, seller) = (cfg.manager.clone(), cfg.seller.clone());
-    let engine = Arc::new(Engine::new(cfg, store, pool, public_url.clone()));
+    // The demo pieces exist only in demo mode (test orders only when asked for, too).
+    let demo_routes = cfg.demo.then(|| demo::routes(&cfg));
+    let plugin: Arc<dyn PluginCalls> = Arc::new(pool.clone());
+    let engine = Arc::new(Engine::new(cfg, store, plugin, public_url.clone()));
     let e2 = engine.clone();
     let auth = tokio::task::spawn_blocking(move || -> Result<auth::Auth, HostError> {
         let auth = auth::Auth::new(m_kib, secure, ttl, slots);
@@ -148,17 +155,16 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     })
     .await
     .map_err(|e| err("accounts", e))??;
-    check_connection(&engine.pool).await?;
+    check_connection(engine.plugin.as_ref()).await?;
     engine.reconcile().await;
     let (stop, rx) = watch::channel(false);
     let poller = tokio::spawn(engine.clone().poll_loop(rx.clone()));
-    let app = Arc::new(web::App {
+    let app = Arc::new(http::App {
         engine: engine.clone(),
         auth,
         stop: rx.clone(),
-        orders,
     });
-    let router = web::router(app.clone());
+    let router = http::router(app.clone(), demo_routes);
     let mut server_rx = rx;
     let server = tokio::spawn(async move {
         let shutdown = async move {
@@ -179,6 +185,7 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
         addr,
         engine,
         app,
+        pool,
         stop,
         server: Some(server),
         poller: Some(poller),
@@ -188,12 +195,10 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
 /// Start-up check through the plugin: a configuration the plugin cannot work with (a host
 /// missing from `allowed_hosts`, bad credentials) stops the start with what is wrong; ANCV
 /// being unreachable for now only warns (the poller and reconciliation retry).
-async fn check_connection(pool: &cvco_plugin_host::Pool) -> Result<(), HostError> {
-    use cvco_core::plugin_api::{CheckConnectionInput, ConnectionStatus};
-    let checked: Result<ConnectionStatus, _> = pool
-        .call_async::<cvco_core::plugin_api::exports::CheckConnection>(
-            &CheckConnectionInput::default(),
-        )
+async fn check_connection(plugin: &dyn PluginCalls) -> Result<(), HostError> {
+    use cvco_core::plugin_api::CheckConnectionInput;
+    let checked = plugin
+        .check_connection(CheckConnectionInput::default())
         .await;
     match checked {
         Ok(status) => {

@@ -154,7 +154,7 @@ async fn a_payment_left_unknown_by_a_stopped_host_is_reconciled_at_start_up() {
     let dir = std::env::temp_dir().join(format!(
         "cvco-host-unknown-{}-{}",
         std::process::id(),
-        cvco_host::service::random_token(4)
+        cvco_host::util::random_token(4)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let data = dir.join("host.sqlite");

@@ -602,7 +602,7 @@ async fn bad_contract_bodies_get_the_plugins_parse_request_error_byte_for_byte()
     use cvco_core::plugin_api::{exports, Empty, Export};
     let env = env().await;
     let manager = env.manager().await;
-    let pool = &env.host.as_ref().unwrap().engine.pool;
+    let pool = &env.host.as_ref().unwrap().pool;
     let catalogue = pool
         .call_async::<exports::ErrorCatalogue>(&Empty {})
         .await

@@ -291,7 +291,7 @@ async fn restart_in_the_middle_of_a_payment_loses_nothing() {
     let dir = std::env::temp_dir().join(format!(
         "cvco-host-restart-{}-{}",
         std::process::id(),
-        cvco_host::service::random_token(4)
+        cvco_host::util::random_token(4)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let data = dir.join("host.sqlite");
@@ -569,13 +569,12 @@ async fn a_lost_creation_answer_retried_with_the_same_attempt_creates_one_transa
         .wait_final(second.body["payment_id"].as_str().unwrap())
         .await;
     assert_eq!(done["status"], "authorized");
-    let engine = &env.host.as_ref().unwrap().engine;
+    let pool = &env.host.as_ref().unwrap().pool;
     let input = cvco_core::plugin_api::ListPaymentsInput {
         order_ref: Some(order.clone()),
         ..Default::default()
     };
-    let list = engine
-        .pool
+    let list = pool
         .call_async::<cvco_core::plugin_api::exports::ListPayments>(&input)
         .await
         .unwrap();
@@ -587,7 +586,7 @@ async fn start_up_replays_a_creation_that_never_got_its_answer() {
     let dir = std::env::temp_dir().join(format!(
         "cvco-host-replay-{}-{}",
         std::process::id(),
-        cvco_host::service::random_token(4)
+        cvco_host::util::random_token(4)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let data = dir.join("host.sqlite");

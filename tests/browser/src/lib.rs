@@ -102,7 +102,8 @@ impl Stack {
                 // The demo accounts' hashes are computed at start; a debug build takes seconds at
                 // the production cost, and these tests never log in.
                 argon2_m_kib: 64,
-                ..Default::default()
+                // The demo shop and accounts these pages use exist only in demo mode.
+                ..cvco_host::HostConfig::demo()
             }))
             .expect("cvco-host");
         let network_up = Arc::new(AtomicBool::new(true));

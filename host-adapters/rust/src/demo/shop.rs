@@ -1,7 +1,7 @@
 //! The demo shop: a catalogue of holiday rentals and a simulated card payment.
 
-use crate::service::invalid;
-use crate::web::ApiError;
+use crate::http::ApiError;
+use crate::util::invalid;
 use cvco_core::{CvcoError, ErrorCode, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

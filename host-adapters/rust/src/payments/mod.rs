@@ -1,14 +1,20 @@
 //! The payment engine: creation (idempotent), refresh from the plugin, notifications, polling,
-//! expiry, SSE fan-out. Every ANCV interaction is a plugin export call.
+//! expiry, SSE fan-out. Every ANCV interaction is a plugin export call through [`PluginCalls`];
+//! no HTTP here: the `http` module turns its answers and errors into responses.
+
+mod plugin;
+#[cfg(test)]
+mod tests;
+
+pub use plugin::PluginCalls;
+
+use crate::util::{idempotency_key, new_id, now_ms};
 
 use crate::config::HostConfig;
 use crate::store::{OrderRow, PaymentRow, PaymentStatus, RequestRow, Store, TransactionRow};
 use cvco_core::contract::{self, ContractPayment, PaymentMode, RenderPaymentInput, RequestFacts};
 use cvco_core::lifecycle::CaptureMode;
-use cvco_core::plugin_api::exports::{
-    CancelPayment, CancelPaymentRequest, CapturePayment, CreatePayment, CreatePaymentRequest,
-    GetPayment, GetPaymentRequest, RefundPayment, VerifyNotification,
-};
+use cvco_core::plugin_api::exports::{CreatePayment, CreatePaymentRequest};
 use cvco_core::plugin_api::{
     CancelPaymentInput, CapturePaymentInput, CreatePaymentInput, CreatePaymentRequestInput,
     DeliveryKind, Export, Payment, PaymentIdInput, PaymentRequest, PaymentRequestIdInput,
@@ -17,58 +23,11 @@ use cvco_core::plugin_api::{
 use cvco_core::{
     Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, NormalizedStatus, Timestamp,
 };
-use cvco_plugin_host::Pool;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-pub fn rfc3339(ms: i64) -> String {
-    Timestamp(ms).to_rfc3339()
-}
-
-pub fn sha256_hex(s: &str) -> String {
-    let d = Sha256::digest(s.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn random_token(bytes: usize) -> String {
-    use rand::RngCore;
-    let mut b = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut b);
-    b.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn new_id(prefix: &str) -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    let mut rng = rand::thread_rng();
-    let s: String = (0..16)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("{prefix}_{s}")
-}
-
-pub fn invalid(field: &str, fr: &str, en: &str) -> CvcoError {
-    CvcoError::new(ErrorCode::InvalidRequest)
-        .with_detail(fr, en)
-        .with_field(field)
-}
-
-/// The idempotency key sent to the plugin: stable for one order + attempt, opaque, ASCII.
-pub fn idempotency_key(scope: &str, order_ref: &str, attempt: &str) -> String {
-    let h = sha256_hex(&format!("{scope}\n{order_ref}\n{attempt}"));
-    format!("cvco-host-{scope}-{}", &h[..40])
-}
 
 /// What a new payment is.
 #[derive(Debug, Clone)]
@@ -98,7 +57,8 @@ pub enum AmountSpec {
 pub struct Engine {
     pub cfg: HostConfig,
     pub store: Store,
-    pub pool: Pool,
+    /// Every ANCV interaction (a `cvco_plugin_host::Pool` outside the unit tests).
+    pub plugin: Arc<dyn PluginCalls>,
     pub public_url: String,
     pub notification_url: String,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -151,13 +111,18 @@ fn outcome_unknown(e: &CvcoError) -> bool {
 }
 
 impl Engine {
-    pub fn new(cfg: HostConfig, store: Store, pool: Pool, public_url: String) -> Engine {
+    pub fn new(
+        cfg: HostConfig,
+        store: Store,
+        plugin: Arc<dyn PluginCalls>,
+        public_url: String,
+    ) -> Engine {
         let notification_url =
             format!("{}/cvco/v1/notifications", public_url.trim_end_matches('/'));
         Engine {
             cfg,
             store,
-            pool,
+            plugin,
             public_url,
             notification_url,
             locks: Mutex::new(HashMap::new()),
@@ -262,29 +227,6 @@ impl Engine {
     pub fn transaction_json(&self, t: &TransactionRow) -> ContractPayment {
         let a = OrderAmounts::of(t.order_total_cents, &t.card_payments, t.paid_cvco_cents);
         self.payment_json_with(&t.payment, a)
-    }
-
-    pub fn order_json(&self, order: &OrderRow) -> Result<Value, CvcoError> {
-        let a = self.amounts(order)?;
-        let payments = self
-            .store
-            .payments_of_order(&order.order_ref)?
-            .iter()
-            .map(|p| self.payment_json_with(p, a))
-            .collect::<Vec<_>>();
-        Ok(json!({
-            "order_ref": order.order_ref,
-            "kind": order.kind,
-            "lines": serde_json::from_str::<Value>(&order.lines).unwrap_or(json!([])),
-            "total_cents": a.total,
-            "paid_cvco_cents": a.paid_cvco,
-            "paid_card_cents": a.paid_card,
-            "remaining_cents": a.remaining,
-            "status": if a.remaining == 0 { "paid" } else { "awaiting_payment" },
-            "payments": payments,
-            "card_payments": serde_json::from_str::<Value>(&order.card_payments).unwrap_or(json!([])),
-            "created_at": rfc3339(order.created_at),
-        }))
     }
 
     /// Creates an order unless it exists; answers whether it was created.
@@ -545,13 +487,13 @@ impl Engine {
         if row.create_call == CreatePayment::NAME {
             let input: CreatePaymentInput =
                 serde_json::from_str(&row.create_input).map_err(unreadable)?;
-            let p = self.pool.call_async::<CreatePayment>(&input).await?;
+            let p = self.plugin.create_payment(input).await?;
             tracing::info!(payment_id = %row.payment_id, transaction_id = %p.id, status = p.status.as_str(), "payment created");
             self.commit_payment(row, &p)
         } else {
             let input: CreatePaymentRequestInput =
                 serde_json::from_str(&row.create_input).map_err(unreadable)?;
-            let r = self.pool.call_async::<CreatePaymentRequest>(&input).await?;
+            let r = self.plugin.create_payment_request(input.clone()).await?;
             tracing::info!(payment_id = %row.payment_id, request_id = %r.id, "payment request created");
             let capture = match input.capture_mode {
                 Some(CaptureMode::Deferred) => "DEFERRED",
@@ -690,8 +632,8 @@ impl Engine {
             .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
         let result = if let Some(request_id) = row.request_id.clone() {
             let r: Result<PaymentRequest, _> = self
-                .pool
-                .call_async::<GetPaymentRequest>(&PaymentRequestIdInput {
+                .plugin
+                .get_payment_request(PaymentRequestIdInput {
                     request_id,
                     now: None,
                 })
@@ -699,8 +641,8 @@ impl Engine {
             r.and_then(|r| self.commit_request(row.clone(), &r))
         } else if let Some(tx) = row.transaction_id.clone() {
             let p: Result<Payment, _> = self
-                .pool
-                .call_async::<GetPayment>(&PaymentIdInput {
+                .plugin
+                .get_payment(PaymentIdInput {
                     payment_id: tx,
                     now: None,
                 })
@@ -830,8 +772,8 @@ impl Engine {
     ) -> Result<PaymentRow, CvcoError> {
         if let (Some(request_id), false) = (row.request_id.clone(), row.is_final) {
             let r: PaymentRequest = self
-                .pool
-                .call_async::<CancelPaymentRequest>(&PaymentRequestIdInput {
+                .plugin
+                .cancel_payment_request(PaymentRequestIdInput {
                     request_id,
                     now: None,
                 })
@@ -843,8 +785,8 @@ impl Engine {
             .clone()
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
         let p: Payment = self
-            .pool
-            .call_async::<CancelPayment>(&CancelPaymentInput {
+            .plugin
+            .cancel_payment(CancelPaymentInput {
                 payment_id: tx,
                 password,
                 now: None,
@@ -873,8 +815,8 @@ impl Engine {
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
         self.begin_follow_up(payment_id)?;
         let refunded: Result<Payment, CvcoError> = self
-            .pool
-            .call_async::<RefundPayment>(&RefundPaymentInput {
+            .plugin
+            .refund_payment(RefundPaymentInput {
                 payment_id: tx,
                 amount_cents,
                 reason,
@@ -913,8 +855,8 @@ impl Engine {
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
         self.begin_follow_up(payment_id)?;
         let captured: Result<Payment, CvcoError> = self
-            .pool
-            .call_async::<CapturePayment>(&CapturePaymentInput {
+            .plugin
+            .capture_payment(CapturePaymentInput {
                 payment_id: tx,
                 amount_cents,
                 now: None,
@@ -939,8 +881,8 @@ impl Engine {
         body: String,
     ) -> Result<bool, CvcoError> {
         let verified = self
-            .pool
-            .call_async::<VerifyNotification>(&VerifyNotificationInput {
+            .plugin
+            .verify_notification(VerifyNotificationInput {
                 headers,
                 body,
                 now: Some(Timestamp(now_ms())),
@@ -1053,68 +995,6 @@ impl Engine {
             .payment(&req.payment_id)?
             .ok_or_else(|| CvcoError::new(ErrorCode::PreTransactionNotFound))?;
         Ok((req, pay))
-    }
-
-    /// Payment requests whose creation outcome is unknown (no ANCV id yet), newest first: the
-    /// back-office lists them so a lost answer never hides an e-mail that may have gone out.
-    pub fn unknown_requests(
-        &self,
-        from: Option<i64>,
-        to: Option<i64>,
-    ) -> Result<Vec<Value>, CvcoError> {
-        let rows = self
-            .store
-            .unknown_creations(CreatePaymentRequest::NAME, from, to, 500)?;
-        Ok(rows
-            .iter()
-            .map(|pay| {
-                let input: Value = serde_json::from_str(&pay.create_input).unwrap_or(Value::Null);
-                json!({
-                    "request_id": null,
-                    "payment_id": pay.payment_id,
-                    "order_ref": pay.order_ref,
-                    "amount_cents": pay.amount_cents,
-                    "delivery": input["delivery"],
-                    "email_masked": pay.beneficiary_masked,
-                    "capture": if input["capture_mode"] == "DEFERRED" { "deferred" } else { "immediate" },
-                    "status": UNKNOWN,
-                    "final": false,
-                    "finalised": false,
-                    "expires_at": null,
-                    "qr_payload": null,
-                    "qr_svg": null,
-                    "payment": null,
-                    "created_at": rfc3339(pay.created_at),
-                    "updated_at": rfc3339(pay.updated_at),
-                })
-            })
-            .collect())
-    }
-
-    pub fn request_json(&self, req: &RequestRow, pay: &PaymentRow) -> Result<Value, CvcoError> {
-        let payment = match pay.transaction_id {
-            Some(_) => Some(self.payment_json(pay)?),
-            None => None,
-        };
-        Ok(json!({
-            "request_id": req.request_id,
-            "payment_id": pay.payment_id,
-            "order_ref": pay.order_ref,
-            "amount_cents": pay.amount_cents,
-            "delivery": req.delivery,
-            "email_masked": req.email_masked,
-            "capture": if req.capture == "DEFERRED" { "deferred" } else { "immediate" },
-            // A request nobody paid yet waits for its beneficiary (a declined attempt included).
-            "status": if pay.status.is(NormalizedStatus::Pending) { "awaiting_beneficiary" } else { pay.status.as_str() },
-            "final": pay.is_final,
-            "finalised": req.finalised,
-            "expires_at": rfc3339(req.expires_at),
-            "qr_payload": req.qr_payload,
-            "qr_svg": req.qr_svg,
-            "payment": payment,
-            "created_at": rfc3339(pay.created_at),
-            "updated_at": rfc3339(pay.updated_at),
-        }))
     }
 }
 

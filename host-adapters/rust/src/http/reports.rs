@@ -1,8 +1,9 @@
 //! Business-day totals since the last closing, the closing itself, printable receipts.
 
-use crate::service::{now_ms, rfc3339, Engine};
+use super::html_escape;
+use crate::payments::Engine;
 use crate::store::PaymentStatus;
-use crate::web::html_escape;
+use crate::util::{now_ms, rfc3339};
 use cvco_core::plugin_api::{DailyReport, DailyTotalsInput};
 use cvco_core::time::Date;
 use cvco_core::{Amount, CvcoError, NormalizedStatus, Timestamp};
@@ -54,8 +55,8 @@ pub async fn totals(
     }
     let ancv = if with_ancv {
         let r: Result<DailyReport, _> = engine
-            .pool
-            .call_async::<cvco_core::plugin_api::exports::DailyTotals>(&DailyTotalsInput {
+            .plugin
+            .daily_totals(DailyTotalsInput {
                 from: date,
                 to: date,
                 now: None,

@@ -1,0 +1,357 @@
+//! The staff side of the merchant contract (PROTOCOL.md §2): MOTO payments and payment
+//! requests, transactions, refunds, cancels, totals, closing, receipts.
+
+use super::shopper::{shopper_payment, start_for};
+use super::*;
+use cvco_core::contract::UNKNOWN;
+use cvco_core::plugin_api::DeliveryKind;
+
+/// Counter and MOTO sales have no basket: the first amount typed is the order's total.
+pub(super) fn ensure_bo_order(
+    app: &App,
+    order_ref: &str,
+    amount: Option<i64>,
+    kind: &str,
+    label: Option<&str>,
+) -> Result<(), ApiError> {
+    if app.engine.store.order(order_ref)?.is_some() {
+        return Ok(());
+    }
+    let amount = amount.ok_or_else(|| {
+        CvcoError::new(ErrorCode::InvalidAmount)
+            .with_detail("Montant requis.", "Amount required.")
+            .with_field("amount_cents")
+    })?;
+    check_amount(amount)?;
+    let name = label.unwrap_or(if kind == "counter" {
+        "Vente au comptoir"
+    } else {
+        "Vente à distance"
+    });
+    let lines = json!([{"sku": kind, "name": name, "quantity": 1, "unit_price_cents": amount, "total_cents": amount}]);
+    app.engine
+        .insert_order(order_ref, None, kind, &lines, amount)?;
+    Ok(())
+}
+
+pub(super) async fn bo_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let s = bo_session(&app, &headers, true)?;
+    let b = contract_body!(BackOfficePayment, &body);
+    // cvco-core's parse_request allows moto, proximity and kiosk only.
+    let (perm, kind) = match b.channel {
+        Channel::Moto => (Perm::Moto, "moto"),
+        _ => (Perm::Counter, "counter"),
+    };
+    s.require(perm)?;
+    let amount_cents = b.amount_cents.map(cents);
+    ensure_bo_order(&app, &b.order_ref, amount_cents, kind, b.label.as_deref())?;
+    let start = start_for(b.mode, b.beneficiary)?;
+    let amount = amount_cents
+        .map(AmountSpec::Fixed)
+        .unwrap_or(AmountSpec::Remaining);
+    let (row, created) = app
+        .engine
+        .start(&b.order_ref, &b.attempt, b.channel, start, amount)
+        .await?;
+    tracing::info!(user = %s.username, payment_id = %row.payment_id, "back-office payment");
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_status(status, app.engine.payment_json(&row)?))
+}
+
+pub(super) async fn create_request(
+    State(app): AppState,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let s = bo_session(&app, &headers, true)?;
+    let b = contract_body!(CreatePaymentRequest, &body);
+    let (perm, channel) = match b.delivery {
+        DeliveryKind::Email => (Perm::Moto, Channel::Moto),
+        DeliveryKind::Qr => (Perm::Counter, Channel::Proximity),
+    };
+    s.require(perm)?;
+    let amount_cents = b.amount_cents.map(cents);
+    ensure_bo_order(&app, &b.order_ref, amount_cents, "moto", b.label.as_deref())?;
+    let start = Start::Request {
+        delivery: b.delivery,
+        email: b.email,
+        expires_in_s: b.expires_in_s,
+        capture: b.capture.mode(),
+    };
+    let amount = amount_cents
+        .map(AmountSpec::Fixed)
+        .unwrap_or(AmountSpec::Remaining);
+    let (row, created) = app
+        .engine
+        .start(&b.order_ref, &b.attempt, channel, start, amount)
+        .await?;
+    let req = app
+        .engine
+        .store
+        .request_of_payment(&row.payment_id)?
+        .ok_or(ApiError::from(ErrorCode::Internal))?;
+    tracing::info!(user = %s.username, request_id = %req.request_id, "payment request");
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_status(
+        status,
+        views::request_json(&app.engine, &req, &row)?,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct ListQuery {
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    // Unsigned: a negative bound is a 400 naming it (openapi.json: minimum 0).
+    min_amount_cents: Option<u64>,
+    max_amount_cents: Option<u64>,
+    order_ref: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// `YYYY-MM-DD` is a Paris calendar day; `to` of a day is its end. Anything else: 400.
+pub(super) fn parse_bound(
+    s: Option<&str>,
+    field: &str,
+    end: bool,
+) -> Result<Option<i64>, ApiError> {
+    let Some(s) = s.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if s.len() == 10 {
+        let d = cvco_core::time::Date::parse(s).map_err(|_| unreadable_parameter(field))?;
+        let d = if end { d.succ() } else { d };
+        return Ok(Some(Timestamp::from_paris_local(d, 0).0));
+    }
+    Ok(Some(
+        Timestamp::parse_rfc3339(s)
+            .map_err(|_| unreadable_parameter(field))?
+            .0,
+    ))
+}
+
+pub(super) async fn list_requests(
+    State(app): AppState,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult {
+    bo_session(&app, &headers, false)?;
+    let from = parse_bound(q.from.as_deref(), "from", false)?;
+    let to = parse_bound(q.to.as_deref(), "to", true)?;
+    let ids = app
+        .engine
+        .store
+        .request_ids(q.status.as_deref(), from, to, 500)?;
+    let mut items = Vec::new();
+    if q.status.as_deref().is_none_or(|s| s == UNKNOWN) {
+        items = views::unknown_requests(&app.engine, from, to)?;
+    }
+    for id in ids {
+        let (req, pay) = app.engine.request_row(&id)?;
+        items.push(views::request_json(&app.engine, &req, &pay)?);
+    }
+    Ok(Json(json!({"total": items.len(), "items": items})).into_response())
+}
+
+pub(super) async fn get_request(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    bo_session(&app, &headers, false)?;
+    let (req, pay) = app.engine.request_row(&id)?;
+    Ok(Json(views::request_json(&app.engine, &req, &pay)?).into_response())
+}
+
+pub(super) async fn finalise_request(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let s = bo_session(&app, &headers, true)?;
+    s.require(Perm::Moto)?;
+    let b = contract_body!(Finalise, &body);
+    let (req, pay) = app.engine.request_row(&id)?;
+    let authorized = pay.status.is_authorized();
+    if req.capture != "DEFERRED" || req.finalised || !authorized {
+        return Err(CvcoError::new(ErrorCode::IllegalTransition)
+            .with_detail(
+                "Pré-réservation non autorisée ou déjà finalisée.",
+                "Pre-reservation not authorized or already finalised.",
+            )
+            .into());
+    }
+    let amount_cents = b.amount_cents.map(cents);
+    if let Some(a) = amount_cents {
+        if a > pay.authorized_cents {
+            return Err(CvcoError::new(ErrorCode::InvalidAmount)
+                .with_field("amount_cents")
+                .into());
+        }
+    }
+    app.engine.capture(&pay.payment_id, amount_cents).await?;
+    app.engine.store.set_request_finalised(&id)?;
+    let (req, pay) = app.engine.request_row(&id)?;
+    Ok(Json(views::request_json(&app.engine, &req, &pay)?).into_response())
+}
+
+pub(super) async fn cancel_request(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let s = bo_session(&app, &headers, true)?;
+    s.require(Perm::Cancel)?;
+    let (req, pay) = app.engine.request_row(&id)?;
+    let reservation_open =
+        req.capture == "DEFERRED" && !req.finalised && pay.status.is_authorized();
+    if pay.is_final && !reservation_open && !pay.status.is(NormalizedStatus::Cancelled) {
+        return Err(ErrorCode::IllegalTransition.into());
+    }
+    // Already cancelled (a retry after a lost answer): answered as it is.
+    if !(pay.is_final && pay.status.is(NormalizedStatus::Cancelled)) {
+        app.engine.cancel(&pay.payment_id, None).await?;
+    }
+    let (req, pay) = app.engine.request_row(&id)?;
+    Ok(Json(views::request_json(&app.engine, &req, &pay)?).into_response())
+}
+
+pub(super) fn bound(cents: Option<u64>) -> Option<i64> {
+    cents.map(|c| i64::try_from(c).unwrap_or(i64::MAX))
+}
+
+pub(super) async fn transactions(
+    State(app): AppState,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult {
+    bo_session(&app, &headers, false)?;
+    let from = parse_bound(q.from.as_deref(), "from", false)?;
+    let to = parse_bound(q.to.as_deref(), "to", true)?;
+    let filter = TransactionFilter {
+        status: q.status.clone(),
+        from,
+        to,
+        min_amount_cents: bound(q.min_amount_cents),
+        max_amount_cents: bound(q.max_amount_cents),
+        order_ref: q.order_ref.clone(),
+        limit: q.limit.unwrap_or(200).min(500) as i64,
+        offset: i64::try_from(q.offset.unwrap_or(0)).unwrap_or(i64::MAX),
+    };
+    let (rows, total) = app.engine.store.transactions(&filter)?;
+    let items: Vec<_> = rows
+        .iter()
+        .map(|t| app.engine.transaction_json(t))
+        .collect();
+    Ok(Json(json!({"items": items, "total": total})).into_response())
+}
+
+pub(super) async fn cancel_by_reference(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let s = bo_session(&app, &headers, true)?;
+    s.require(Perm::Cancel)?;
+    let b = contract_body!(CancelByReference, &body);
+    let row = app
+        .engine
+        .store
+        .payment(&id)?
+        .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?;
+    if row.transaction_id.as_deref() != Some(b.transaction_id.trim()) {
+        return Err(CvcoError::new(ErrorCode::TransactionNotFound)
+            .with_detail(
+                "La référence ne correspond pas à ce paiement.",
+                "The reference does not match this payment.",
+            )
+            .with_field("transaction_id")
+            .into());
+    }
+    let row = app
+        .engine
+        .cancel(&id, b.password.filter(|p| !p.is_empty()))
+        .await?;
+    tracing::info!(user = %s.username, payment_id = %id, "cancelled by reference");
+    Ok(Json(app.engine.payment_json(&row)?).into_response())
+}
+
+pub(super) async fn refund(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let s = bo_session(&app, &headers, true)?;
+    s.require(Perm::Refund)?;
+    let b = contract_body!(Refund, &body);
+    let row = app
+        .engine
+        .refund(&id, b.amount_cents.map(cents), b.reason, &b.attempt)
+        .await?;
+    tracing::info!(user = %s.username, payment_id = %id, "refund");
+    Ok(Json(app.engine.payment_json(&row)?).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct DateQuery {
+    date: Option<String>,
+    duplicate: Option<bool>,
+}
+
+pub(super) async fn totals(
+    State(app): AppState,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<DateQuery>,
+) -> ApiResult {
+    bo_session(&app, &headers, false)?;
+    Ok(Json(reports::totals(&app.engine, q.date.as_deref(), true).await?).into_response())
+}
+
+pub(super) async fn closing(State(app): AppState, headers: HeaderMap) -> ApiResult {
+    let s = bo_session(&app, &headers, true)?;
+    s.require(Perm::CloseDay)?;
+    let v = reports::close(&app.engine).await?;
+    tracing::info!(user = %s.username, "day closed");
+    Ok(Json(v).into_response())
+}
+
+pub(super) async fn receipt(
+    State(app): AppState,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<DateQuery>,
+) -> ApiResult {
+    if id == "totals" {
+        bo_session(&app, &headers, false)?;
+        let t = reports::totals(&app.engine, q.date.as_deref(), false).await?;
+        return Ok(html_ok(reports::totals_html(&app.engine, &t)));
+    }
+    let row = match bo_session(&app, &headers, false) {
+        Ok(_) => app
+            .engine
+            .store
+            .payment(&id)?
+            .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?,
+        Err(_) => shopper_payment(&app, &headers, &id, false)?.0,
+    };
+    let v = serde_json::to_value(app.engine.payment_json(&row)?)
+        .map_err(|_| ApiError::from(ErrorCode::Internal))?;
+    Ok(html_ok(reports::receipt_html(
+        &app.engine,
+        &v,
+        q.duplicate.unwrap_or(false),
+    )))
+}
