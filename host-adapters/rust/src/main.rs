@@ -165,15 +165,9 @@ fn run() -> Result<(), String> {
 
 fn has_active_manager(store: &cvco_host::store::Store) -> bool {
     // An unreadable store says "yes": the warning is advice, not a check.
-    store
-        .with(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM users WHERE role = 'manager' AND active = 1",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .map_or(true, |n| n > 0)
+    store.users().map_or(true, |users| {
+        users.iter().any(|u| u.role == "manager" && u.active)
+    })
 }
 
 const USER_USAGE: &str =
@@ -217,18 +211,7 @@ fn user_command(args: &[String]) -> Result<(), String> {
     let password = read_password(username, cli.password_stdin)?;
     let store = cvco_host::store::Store::open(Some(data))
         .map_err(|e| format!("database {}: {}", data.display(), e.message_en))?;
-    let exists = store
-        .with(|c| {
-            use rusqlite::OptionalExtension;
-            c.query_row(
-                "SELECT 1 FROM users WHERE username = ?1",
-                [username],
-                |_| Ok(()),
-            )
-            .optional()
-        })
-        .map_err(|e| e.message_en)?
-        .is_some();
+    let exists = store.user(username).map_err(|e| e.message_en)?.is_some();
     if exists {
         return Err(format!(
             "user {username:?} exists already in {} (change its password in the back-office)",
