@@ -363,7 +363,7 @@ impl Engine {
                     cancel_url: None,
                     now: None,
                 }),
-                "identifier",
+                PaymentMode::Identifier,
             ),
             Start::Qr => (
                 CreatePaymentRequest::NAME,
@@ -380,7 +380,7 @@ impl Engine {
                     notification_url: Some(self.notification_url.clone()),
                     now: None,
                 }),
-                "qr",
+                PaymentMode::Qr,
             ),
             Start::Request {
                 delivery,
@@ -403,8 +403,8 @@ impl Engine {
                     now: None,
                 }),
                 match delivery {
-                    DeliveryKind::Qr => "qr",
-                    DeliveryKind::Email => "identifier",
+                    DeliveryKind::Qr => PaymentMode::Qr,
+                    DeliveryKind::Email => PaymentMode::Identifier,
                 },
             ),
         };
@@ -416,8 +416,8 @@ impl Engine {
             payment_id: new_id("pay"),
             order_ref: order_ref.into(),
             attempt: attempt.into(),
-            mode: mode.into(),
-            channel: channel.as_str().into(),
+            mode,
+            channel,
             amount_cents,
             beneficiary_masked: masked,
             create_call: call.into(),
@@ -1038,7 +1038,7 @@ fn render_input(row: &PaymentRow, a: OrderAmounts) -> RenderPaymentInput {
                     expires_at,
                     qr_payload: qr["payload"]
                         .as_str()
-                        .filter(|_| row.mode == "qr")
+                        .filter(|_| row.mode == PaymentMode::Qr)
                         .map(str::to_string),
                 }),
                 _ => None,
@@ -1049,11 +1049,7 @@ fn render_input(row: &PaymentRow, a: OrderAmounts) -> RenderPaymentInput {
     RenderPaymentInput {
         payment_id: row.payment_id.clone(),
         order_ref: row.order_ref.clone(),
-        mode: if row.mode == "qr" {
-            PaymentMode::Qr
-        } else {
-            PaymentMode::Identifier
-        },
+        mode: row.mode,
         order_total_cents: amount(a.total),
         order_remaining_cents: amount(a.remaining),
         sequence: row.sequence.max(0) as u64,
@@ -1062,7 +1058,7 @@ fn render_input(row: &PaymentRow, a: OrderAmounts) -> RenderPaymentInput {
         events_url: format!("/cvco/v1/payments/{}/events", row.payment_id),
         beneficiary_masked: row.beneficiary_masked.clone(),
         request_id: row.request_id.clone(),
-        channel: Channel::parse(&row.channel).ok(),
+        channel: Some(row.channel),
         payment,
         request,
         amount_cents: Some(amount(row.amount_cents)),

@@ -2,7 +2,8 @@
 
 use super::orders::paid_cvco_sql;
 use super::{Db, Store};
-use cvco_core::NormalizedStatus;
+use cvco_core::contract::PaymentMode;
+use cvco_core::{Channel, NormalizedStatus};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, OptionalExtension, Row};
 
@@ -69,13 +70,28 @@ impl FromSql for PaymentStatus {
     }
 }
 
+fn mode_str(m: PaymentMode) -> &'static str {
+    match m {
+        PaymentMode::Qr => "qr",
+        PaymentMode::Identifier => "identifier",
+    }
+}
+
+fn unreadable(column: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("{column} {value:?}").into(),
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct PaymentRow {
     pub payment_id: String,
     pub order_ref: String,
     pub attempt: String,
-    pub mode: String,
-    pub channel: String,
+    pub mode: PaymentMode,
+    pub channel: Channel,
     pub amount_cents: i64,
     pub beneficiary_masked: Option<String>,
     pub create_call: String,
@@ -109,8 +125,15 @@ impl PaymentRow {
             payment_id: r.get("payment_id")?,
             order_ref: r.get("order_ref")?,
             attempt: r.get("attempt")?,
-            mode: r.get("mode")?,
-            channel: r.get("channel")?,
+            mode: match r.get_ref("mode")?.as_str()? {
+                "qr" => PaymentMode::Qr,
+                "identifier" => PaymentMode::Identifier,
+                other => return Err(unreadable("mode", other)),
+            },
+            channel: {
+                let s = r.get_ref("channel")?.as_str()?;
+                Channel::parse(s).map_err(|_| unreadable("channel", s))?
+            },
             amount_cents: r.get("amount_cents")?,
             beneficiary_masked: r.get("beneficiary_masked")?,
             create_call: r.get("create_call")?,
@@ -205,8 +228,8 @@ impl Store {
                     p.payment_id,
                     p.order_ref,
                     p.attempt,
-                    p.mode,
-                    p.channel,
+                    mode_str(p.mode),
+                    p.channel.as_str(),
                     p.amount_cents,
                     p.beneficiary_masked,
                     p.create_call,
