@@ -436,3 +436,101 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment(id: &str, order_ref: &str, amount_cents: i64, created_at: i64) -> PaymentRow {
+        PaymentRow {
+            payment_id: id.into(),
+            order_ref: order_ref.into(),
+            attempt: id.into(),
+            mode: PaymentMode::Identifier,
+            channel: Channel::Ecommerce,
+            amount_cents,
+            beneficiary_masked: None,
+            create_call: "create_payment".into(),
+            create_input: "{}".into(),
+            transaction_id: None,
+            request_id: None,
+            status: PaymentStatus::Unknown,
+            is_final: false,
+            authorized_cents: 0,
+            refunded_cents: 0,
+            ancv_state: None,
+            plugin: None,
+            qr: None,
+            error: None,
+            deadline: None,
+            sequence: 0,
+            created_at,
+            updated_at: created_at,
+            authorized_at: None,
+            final_at: None,
+            next_poll_at: 0,
+            poll_interval_ms: 0,
+            recheck_at: None,
+        }
+    }
+
+    #[test]
+    fn the_transactions_list_filters_and_pages_in_sql_with_the_orders_amounts() {
+        let s = Store::open(None).unwrap();
+        let cards = r#"[{"amount_cents": 500}]"#;
+        for o in ["CMD-A", "CMD-B"] {
+            s.insert_order(o, None, "shop", "[]", 10_000, 0).unwrap();
+        }
+        s.set_card_payments("CMD-B", cards).unwrap();
+        // 5 authorized on A, 3 declined on B, 1 still unknown (no ANCV id: never listed).
+        for i in 0..9i64 {
+            let order = if i < 5 { "CMD-A" } else { "CMD-B" };
+            let mut p = payment(&format!("pay_{i}"), order, 1000 + i, 100 + i);
+            s.insert_payment(&p).unwrap();
+            if i < 8 {
+                p.transaction_id = Some(format!("TX{i}"));
+                p.status = if i < 5 {
+                    PaymentStatus::Known(NormalizedStatus::Authorized)
+                } else {
+                    PaymentStatus::Known(NormalizedStatus::Declined)
+                };
+                p.authorized_cents = if i < 5 { 1000 } else { 0 };
+                p.is_final = true;
+                s.save_payment(&p).unwrap();
+            }
+        }
+        let page = |f: TransactionFilter| s.transactions(&f).unwrap();
+        let all = TransactionFilter {
+            limit: 3,
+            offset: 0,
+            ..Default::default()
+        };
+        let (rows, total) = page(all.clone());
+        assert_eq!(total, 8, "the unknown one has no transaction yet");
+        let ids: Vec<_> = rows.iter().map(|r| r.payment.payment_id.as_str()).collect();
+        assert_eq!(ids, ["pay_7", "pay_6", "pay_5"], "newest first");
+        assert_eq!(rows[0].paid_cvco_cents, 0);
+        assert_eq!(rows[0].card_payments, cards);
+        let (rows, total) = page(TransactionFilter {
+            offset: 6,
+            ..all.clone()
+        });
+        assert_eq!((rows.len(), total), (2, 8));
+        assert_eq!(rows[0].paid_cvco_cents, 5000, "A's five authorizations");
+        let (rows, total) = page(TransactionFilter {
+            status: Some("declined".into()),
+            min_amount_cents: Some(1006),
+            limit: 10,
+            ..all.clone()
+        });
+        assert_eq!(total, 2);
+        assert!(rows.iter().all(|r| r.payment.order_ref == "CMD-B"));
+        let (_, total) = page(TransactionFilter {
+            order_ref: Some("D-A".into()),
+            from: Some(102),
+            to: Some(104),
+            ..all
+        });
+        assert_eq!(total, 2, "pay_2 and pay_3");
+    }
+}
