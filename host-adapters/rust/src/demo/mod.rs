@@ -1,15 +1,15 @@
 //! The demo pieces, mounted only in demo mode (`HostConfig.demo`, `--demo`): the demo shop
-//! (catalogue, orders, the simulated card that marks an order paid), the counter, their pages,
+//! (catalogue, orders, the simulated card that marks an order paid), their pages,
 //! and the test orders (`test_orders`). A production host serves none of this.
 
 pub mod shop;
 
-use crate::auth::{self, Perm};
+use crate::auth;
 use crate::config::HostConfig;
 use crate::http::views::order_json;
 use crate::http::{
-    bo_session, check_amount, json_status, load_order, order_access, order_ref, parse, with_cookie,
-    ApiResult, App, AppState, ClientAddr,
+    check_amount, json_status, load_order, order_access, order_ref, parse, with_cookie, ApiResult,
+    App, AppState, ClientAddr,
 };
 use crate::util::{now_ms, rfc3339};
 use axum::body::Bytes;
@@ -40,14 +40,9 @@ pub fn routes(cfg: &HostConfig) -> Router<Arc<App>> {
         .route("/shop/api/orders", post(shop_create_order))
         .route("/shop/api/orders/{order_ref}", get(shop_get_order))
         .route("/shop/api/orders/{order_ref}/card", post(shop_card))
-        .route("/counter/api/orders", post(counter_order))
         .route(
             "/",
             get(|s: AppState| crate::http::page(s, "storefront/index.html")),
-        )
-        .route(
-            "/counter",
-            get(|s: AppState| crate::http::page(s, "counter/index.html")),
         )
         .route(
             "/orders/{order_ref}",
@@ -174,36 +169,5 @@ async fn test_order(State(app): AppState, headers: HeaderMap, body: Bytes) -> Ap
     Ok(with_cookie(
         json_status(StatusCode::CREATED, order_json(&app.engine, &order)?),
         cookie,
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CounterOrder {
-    amount_cents: i64,
-    #[serde(default)]
-    label: Option<String>,
-}
-
-async fn counter_order(State(app): AppState, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
-    s.require(Perm::Counter)?;
-    let b: CounterOrder = parse(&body)?;
-    check_amount(b.amount_cents)?;
-    let label: String = b
-        .label
-        .unwrap_or_else(|| "Vente au comptoir".into())
-        .chars()
-        .take(120)
-        .collect();
-    let order_ref = order_ref(&app, "CPT")?;
-    let lines = json!([{"sku": "counter", "name": label, "quantity": 1,
-        "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
-    app.engine
-        .insert_order(&order_ref, None, "counter", &lines, b.amount_cents)?;
-    let order = load_order(&app, &order_ref)?;
-    Ok(json_status(
-        StatusCode::CREATED,
-        order_json(&app.engine, &order)?,
     ))
 }

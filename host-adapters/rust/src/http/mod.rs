@@ -1,11 +1,13 @@
 //! HTTP, split by audience: `shopper` (PROTOCOL.md §1 and its SSE), `backoffice` (§2),
-//! `notifications` (§3), `accounts` (login, sessions, sellers), `assets` (static files, widget,
+//! `notifications` (§3), `accounts` (login, sessions, sellers), `counter` (the reception desk's
+//! sales), `assets` (static files, widget,
 //! OpenAPI). `error` is the one error type. The demo pieces come in from `crate::demo` through
 //! [`router`]'s `extra` routes, so this module never depends on them.
 
 mod accounts;
 mod assets;
 mod backoffice;
+mod counter;
 pub mod error;
 mod notifications;
 pub mod reports;
@@ -294,6 +296,8 @@ pub fn router(app: Arc<App>, extra: Option<Router<Arc<App>>>) -> Router {
             "/back-office",
             get(|s: AppState| page(s, "back-office/index.html")),
         )
+        .route("/counter/api/orders", post(counter::counter_order))
+        .route("/counter", get(|s: AppState| page(s, "counter/index.html")))
         .route("/widget/{*path}", get(widget_file))
         .route("/examples/{*path}", get(example_file));
     if let Some(extra) = extra {
