@@ -16,8 +16,8 @@ pub struct Account {
 
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// Demo mode: demo defaults, demo accounts, the demo shop, the counter demo and the simulated
-    /// card. Off by default; production checks ([`HostConfig::check`]) apply only when off.
+    /// Demo mode: demo defaults, demo accounts, the demo shop and the simulated card
+    /// (the counter is a product function, served in both modes). Off by default; production checks ([`HostConfig::check`]) apply only when off.
     pub demo: bool,
     pub host: IpAddr,
     /// 0 picks a free port.

@@ -20,7 +20,7 @@ CVCO_HOST_NOTIFICATION_SECRET or the TOML file. There is no default account: cre
 manager with `cvco-host user add --role manager --username NAME` (password read from stdin).
 
 --demo (or CVCO_HOST_DEMO=1): the sandbox's demo shop (http://127.0.0.1:7070, SHOP-DEMO-01), the
-demo accounts manager/manager-demo and seller/seller-demo, the demo shop, the counter demo and the
+demo accounts manager/manager-demo and seller/seller-demo, the demo shop and the
 simulated card. `cargo xtask demo` passes it.
 
 Configuration: defaults < --config TOML file < CVCO_HOST_* environment variables < flags.
