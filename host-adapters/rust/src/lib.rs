@@ -13,6 +13,7 @@ pub mod http;
 pub mod payments;
 pub mod secrets;
 pub mod store;
+pub mod tenants;
 pub mod util;
 
 pub use config::{Account, HostConfig};

@@ -32,6 +32,13 @@ macro_rules! plugin_calls {
                 Box::pin(async move { self.call_async::<$export>(&input).await })
             })*
         }
+
+        // A merchant's reception point: its pool is looked up (built, rebuilt) at each call.
+        impl PluginCalls for crate::tenants::PointPlugin {
+            $(fn $method(&self, input: In<$export>) -> Call<'_, Out<$export>> {
+                Box::pin(async move { self.pool().await?.call_async::<$export>(&input).await })
+            })*
+        }
     };
 }
 
