@@ -87,6 +87,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX payments_recheck ON payments(recheck_at) WHERE recheck_at IS NOT NULL;",
     // The transactions list pages newest first in SQL.
     "CREATE INDEX payments_created ON payments(created_at, payment_id);",
+    // The transactions list at 1,000,000 payments: only listed rows (with an ANCV id), newest
+    // first with or without a status, so a page and its COUNT read an index range.
+    "CREATE INDEX payments_listed ON payments(created_at, payment_id) WHERE transaction_id IS NOT NULL;
+    CREATE INDEX payments_listed_status ON payments(status, created_at, payment_id)
+        WHERE transaction_id IS NOT NULL;",
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Db<()> {

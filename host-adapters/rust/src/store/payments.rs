@@ -184,10 +184,37 @@ pub struct TransactionRow {
     pub paid_cvco_cents: i64,
 }
 
-const TX_WHERE: &str = "p.transaction_id IS NOT NULL AND (?1 IS NULL OR p.status = ?1)
-     AND (?2 IS NULL OR p.created_at >= ?2) AND (?3 IS NULL OR p.created_at < ?3)
-     AND (?4 IS NULL OR p.amount_cents >= ?4) AND (?5 IS NULL OR p.amount_cents <= ?5)
-     AND (?6 IS NULL OR p.order_ref LIKE ?6)";
+/// The list's WHERE with only the filters given (a `?n IS NULL OR` term defeats the indexes),
+/// and its parameters; the order reference is a prefix, read as an index range.
+fn tx_where(f: &TransactionFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = String::from("p.transaction_id IS NOT NULL");
+    let mut values = Vec::new();
+    let mut add = |clause: &str, v: Value| {
+        values.push(v);
+        sql.push_str(&format!(" AND {clause}{}", values.len()));
+    };
+    if let Some(s) = &f.status {
+        add("p.status = ?", Value::Text(s.clone()));
+    }
+    if let Some(v) = f.from {
+        add("p.created_at >= ?", Value::Integer(v));
+    }
+    if let Some(v) = f.to {
+        add("p.created_at < ?", Value::Integer(v));
+    }
+    if let Some(v) = f.min_amount_cents {
+        add("p.amount_cents >= ?", Value::Integer(v));
+    }
+    if let Some(v) = f.max_amount_cents {
+        add("p.amount_cents <= ?", Value::Integer(v));
+    }
+    if let Some(o) = f.order_ref.as_deref().filter(|s| !s.is_empty()) {
+        add("p.order_ref >= ?", Value::Text(o.to_owned()));
+        add("p.order_ref < ?", Value::Text(format!("{o}{}", char::MAX)));
+    }
+    (sql, values)
+}
 
 impl Store {
     pub fn payment(&self, payment_id: &str) -> Db<Option<PaymentRow>> {
@@ -373,53 +400,34 @@ impl Store {
     /// One page of the transactions list and how many match in all: two queries, whatever
     /// the page size.
     pub fn transactions(&self, f: &TransactionFilter) -> Db<(Vec<TransactionRow>, i64)> {
-        let like = f
-            .order_ref
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|s| format!("%{s}%"));
+        let (where_sql, mut values) = tx_where(f);
+        let count_sql = format!("SELECT COUNT(*) FROM payments p WHERE {where_sql}");
+        let n = values.len();
         let page_sql = format!(
             "SELECT p.*, o.total_cents AS order_total_cents, o.card_payments AS order_cards,
                 {} AS paid_cvco
              FROM payments p JOIN orders o ON o.order_ref = p.order_ref
-             WHERE {TX_WHERE}
-             ORDER BY p.created_at DESC, p.payment_id DESC LIMIT ?7 OFFSET ?8",
-            paid_cvco_sql("p.order_ref")
+             WHERE {where_sql}
+             ORDER BY p.created_at DESC, p.payment_id DESC LIMIT ?{} OFFSET ?{}",
+            paid_cvco_sql("p.order_ref"),
+            n + 1,
+            n + 2
         );
-        let count_sql = format!("SELECT COUNT(*) FROM payments p WHERE {TX_WHERE}");
         self.with(|c| {
-            let total: i64 = c.prepare_cached(&count_sql)?.query_row(
-                params![
-                    f.status,
-                    f.from,
-                    f.to,
-                    f.min_amount_cents,
-                    f.max_amount_cents,
-                    like
-                ],
-                |r| r.get(0),
-            )?;
+            let total: i64 = c
+                .prepare_cached(&count_sql)?
+                .query_row(rusqlite::params_from_iter(values.iter()), |r| r.get(0))?;
+            values.push(f.limit.into());
+            values.push(f.offset.into());
             let mut s = c.prepare_cached(&page_sql)?;
-            let rows = s.query_map(
-                params![
-                    f.status,
-                    f.from,
-                    f.to,
-                    f.min_amount_cents,
-                    f.max_amount_cents,
-                    like,
-                    f.limit,
-                    f.offset
-                ],
-                |r| {
-                    Ok(TransactionRow {
-                        payment: PaymentRow::from_row(r)?,
-                        order_total_cents: r.get("order_total_cents")?,
-                        card_payments: r.get("order_cards")?,
-                        paid_cvco_cents: r.get("paid_cvco")?,
-                    })
-                },
-            )?;
+            let rows = s.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+                Ok(TransactionRow {
+                    payment: PaymentRow::from_row(r)?,
+                    order_total_cents: r.get("order_total_cents")?,
+                    card_payments: r.get("order_cards")?,
+                    paid_cvco_cents: r.get("paid_cvco")?,
+                })
+            })?;
             Ok((rows.collect::<rusqlite::Result<Vec<_>>>()?, total))
         })
     }
@@ -526,7 +534,7 @@ mod tests {
         assert_eq!(total, 2);
         assert!(rows.iter().all(|r| r.payment.order_ref == "CMD-B"));
         let (_, total) = page(TransactionFilter {
-            order_ref: Some("D-A".into()),
+            order_ref: Some("CMD-A".into()),
             from: Some(102),
             to: Some(104),
             ..all
