@@ -9,7 +9,8 @@ use std::process::Stdio;
 use anyhow::{bail, Context, Result};
 
 use crate::{
-    describe, host_bench, plugin, reject_args, widget, widget_bench, workspace, Workspace,
+    describe, host_bench, plugin, reject_args, store_bench, tenants_bench, widget, widget_bench,
+    workspace, Workspace,
 };
 
 /// A figure's limit. Values are compared as numbers; the bar is printed as `bar<=N` or `bar<N`.
@@ -57,6 +58,9 @@ pub const BARS: &[(&str, Bar)] = &[
     ("live_status_p95_ms", Bar::LessThan(300.0)),
     ("host_status_rps", Bar::AtLeast(3_000.0)),
     ("payment_flow_ms", Bar::LessThan(50.0)),
+    // Issue 12: the back-office list over 1,000,000 payments, one host serving 1,000 merchants.
+    ("transactions_page_p95_ms_*", Bar::AtMost(50.0)),
+    ("tenants_rss_mib", Bar::AtMost(512.0)),
 ];
 
 pub fn name_matches(pattern: &str, name: &str) -> bool {
@@ -163,6 +167,18 @@ pub const REGISTRY: &[Bench] = &[
     Bench {
         figures: &["host_status_rps", "payment_flow_ms"],
         run: host_bench::run,
+    },
+    Bench {
+        figures: &["transactions_page_p95_ms_sqlite"],
+        run: store_bench::sqlite,
+    },
+    Bench {
+        figures: &["transactions_page_p95_ms_postgres"],
+        run: store_bench::postgres,
+    },
+    Bench {
+        figures: &["tenants_rss_mib"],
+        run: tenants_bench::run,
     },
 ];
 
@@ -376,6 +392,12 @@ mod tests {
         );
         assert_eq!(bar_for("plugin_instantiate_us"), None);
         assert_eq!(bar_for("plugin_wasm_bytes_extra"), None);
+        assert_eq!(
+            bar_for("transactions_page_p95_ms_postgres"),
+            Some(Bar::AtMost(50.0))
+        );
+        assert_eq!(bar_for("tenants_rss_mib"), Some(Bar::AtMost(512.0)));
+        assert_eq!(bar_for("tenants_rss_peak_mib"), None);
     }
 
     #[test]

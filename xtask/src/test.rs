@@ -36,7 +36,7 @@ pub const EXPECTED_SUITES: &[(&str, u64)] = &[
     ("rust: cvco-widget-qr", 4),
     ("rust: cvco-host", 56),
     ("rust: cvco-test-host", 48),
-    ("rust: cvco-plugin-host", 2),
+    ("rust: cvco-plugin-host", 7),
     ("rust: cvco-browser-tests", 16),
     ("rust: xtask", 51),
     (DOCTESTS_SUITE, 1),
