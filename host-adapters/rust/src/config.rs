@@ -73,6 +73,9 @@ pub struct HostConfig {
     /// Demo-shop orders one client may create per minute, and all clients together.
     pub shop_orders_per_minute: u32,
     pub shop_orders_per_minute_total: u32,
+    /// More merchants in this host (`[[merchants]]` of the TOML file), beside the merchant
+    /// `default` that the single-merchant keys above make (when `shop_id` is set).
+    pub merchants: Vec<crate::tenants::MerchantConfig>,
 }
 
 fn workspace_root() -> PathBuf {
@@ -132,6 +135,7 @@ impl Default for HostConfig {
                 .unwrap_or(2),
             shop_orders_per_minute: 20,
             shop_orders_per_minute_total: 600,
+            merchants: Vec::new(),
         }
     }
 }
@@ -163,8 +167,16 @@ impl HostConfig {
         if self.demo {
             return Ok(());
         }
-        let mut problems = Vec::new();
+        let mut problems = self.merchant_problems();
+        // With [[merchants]], the single-merchant keys are optional (all of them or none).
+        let single = self.merchants.is_empty()
+            || [&self.shop_id, &self.client_id, &self.client_secret]
+                .iter()
+                .any(|v| !v.trim().is_empty());
         let mut required = |value: &str, what: &str, how: &str, demo_value: &str| {
+            if !single {
+                return;
+            }
             if value.trim().is_empty() {
                 problems.push(format!("{what} missing: set {how}"));
             } else if value == demo_value {
@@ -258,6 +270,37 @@ impl HostConfig {
     }
 }
 
+impl HostConfig {
+    /// The `[[merchants]]` entries' problems; production also needs `CVCO_HOST_SECRET_KEY`
+    /// (merchant secrets are sealed at rest).
+    fn merchant_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.merchants.is_empty() {
+            return problems;
+        }
+        if let Err(e) = crate::secrets::Keyring::from_env() {
+            problems.push(format!(
+                "merchants configured: their secrets are sealed with {} ({e})",
+                crate::secrets::KEY_ENV
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for m in &self.merchants {
+            if !ids.insert(m.id.as_str()) || m.id == crate::tenants::DEFAULT_MERCHANT {
+                problems.push(format!(
+                    "[[merchants]] id {:?} used twice (\"default\" is the single-merchant keys')",
+                    m.id
+                ));
+            }
+            match m.clone().into_merchant() {
+                Ok(merchant) => problems.extend(merchant.problems()),
+                Err(e) => problems.push(e),
+            }
+        }
+        problems
+    }
+}
+
 /// The refusal a production start prints: every problem, one a line.
 pub fn refusal(problems: &[String]) -> String {
     let mut text = String::from("refusing to start in production mode:");
@@ -330,6 +373,7 @@ pub struct FileConfig {
     login_concurrency: Option<usize>,
     shop_orders_per_minute: Option<u32>,
     shop_orders_per_minute_total: Option<u32>,
+    merchants: Option<Vec<crate::tenants::MerchantConfig>>,
 }
 
 impl HostConfig {
@@ -406,6 +450,9 @@ impl HostConfig {
         }
         if f.plugin.is_some() {
             self.plugin = f.plugin;
+        }
+        if let Some(merchants) = f.merchants {
+            self.merchants = merchants;
         }
         if f.data.is_some() {
             self.data_file = f.data;

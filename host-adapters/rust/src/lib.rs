@@ -47,6 +47,8 @@ pub struct HostHandle {
     pub app: Arc<http::App>,
     /// The plugin the engine calls (tests call other exports with it).
     pub pool: cvco_plugin_host::Pool,
+    /// The merchants and their plugin pools.
+    pub tenants: tenants::Tenants,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     poller: Option<JoinHandle<()>>,
@@ -71,7 +73,7 @@ impl Drop for HostHandle {
 }
 
 /// The host part of a URL (`http://127.0.0.1:7070/x` → `127.0.0.1`), for the plugin's allow-list.
-fn url_host(url: &str) -> String {
+pub(crate) fn url_host(url: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let authority = rest.split('/').next().unwrap_or(rest);
     let authority = authority
@@ -108,11 +110,17 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     })?;
     let wasm =
         std::fs::read(plugin).map_err(|e| err(&format!("reading {}", plugin.display()), e))?;
-    let pool = cvco_plugin_host::Pool::builder(wasm)
-        .configs(cfg.plugin_config())
-        .allowed_host(url_host(&cfg.sandbox_url))
-        .build()
+    // Plugin pools per reception point of each merchant, built on first use; the engine's
+    // merchant (`default`, else the first of [[merchants]]) is built now.
+    let tenants = tenants::Tenants::from_config(&cfg, wasm).map_err(|e| err("merchants", e))?;
+    let main_merchant = match cfg.shop_id.trim().is_empty() {
+        false => tenants::DEFAULT_MERCHANT.to_string(),
+        true => cfg.merchants.first().map(|m| m.id.clone()).unwrap_or_default(),
+    };
+    let point = tenants
+        .plugin(&main_merchant, None)
         .map_err(|e| err("plugin", e))?;
+    let pool = point.pool().await.map_err(|e| err("plugin", e))?;
     let store = store::Store::open(cfg.data_file.as_deref()).map_err(|e| err("database", e))?;
     // Cookies go without `Secure` only on plain http to a loopback address.
     let secure = !(public_url.starts_with("http://")
@@ -121,7 +129,7 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     let (manager, seller) = (cfg.manager.clone(), cfg.seller.clone());
     // The demo pieces exist only in demo mode (test orders only when asked for, too).
     let demo_routes = cfg.demo.then(|| demo::routes(&cfg));
-    let plugin: Arc<dyn PluginCalls> = Arc::new(pool.clone());
+    let plugin: Arc<dyn PluginCalls> = Arc::new(point);
     let engine = Arc::new(Engine::new(cfg, store, plugin, public_url.clone()));
     let e2 = engine.clone();
     let auth = tokio::task::spawn_blocking(move || -> Result<auth::Auth, HostError> {
@@ -187,6 +195,7 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
         engine,
         app,
         pool,
+        tenants,
         stop,
         server: Some(server),
         poller: Some(poller),

@@ -376,6 +376,29 @@ impl Tenants {
         }
     }
 
+    /// The host's merchants from its configuration: `default` (the single-merchant keys, when
+    /// `shop_id` is set) and the `[[merchants]]` entries. The keyring comes from
+    /// `CVCO_HOST_SECRET_KEY` when set (required as soon as a secret is sealed).
+    pub fn from_config(cfg: &HostConfig, wasm: Vec<u8>) -> Result<Tenants, String> {
+        let keyring = match std::env::var_os(crate::secrets::KEY_ENV) {
+            Some(_) => Some(Keyring::from_env().map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let api = ApiSettings {
+            api_base_url: cfg.sandbox_url.clone(),
+            request_timeout_ms: cfg.request_timeout_ms,
+            allowed_host: crate::url_host(&cfg.sandbox_url),
+        };
+        let tenants = Tenants::new(wasm, api, keyring, cvco_plugin_host::DEFAULT_MAX_LIVE);
+        if !cfg.shop_id.trim().is_empty() {
+            tenants.upsert(Merchant::from_host_config(cfg));
+        }
+        for m in &cfg.merchants {
+            tenants.upsert(m.clone().into_merchant()?);
+        }
+        Ok(tenants)
+    }
+
     pub fn keyring(&self) -> Option<&Keyring> {
         self.keyring.as_deref()
     }
@@ -562,6 +585,30 @@ mod tests {
         );
         // The Debug form shows no secret.
         assert!(!format!("{m:?}").contains("whsec-1"));
+    }
+
+    #[test]
+    fn production_with_merchants_needs_no_single_merchant_keys_but_the_sealing_key() {
+        let merchant = |id: &str| MerchantConfig {
+            id: id.into(),
+            shop_id: Some(format!("S-{id}")),
+            client_id: format!("c-{id}"),
+            client_secret: Some("cs".into()),
+            notification_secret: Some("ns".into()),
+            ..MerchantConfig::default()
+        };
+        let cfg = HostConfig {
+            sandbox_url: "https://api.example".into(),
+            plugin: Some(std::env::current_exe().unwrap()),
+            merchants: vec![merchant("a"), merchant("b"), merchant("a")],
+            ..HostConfig::default()
+        };
+        let problems = cfg.check().unwrap_err().join("\n");
+        assert!(!problems.contains("CVCO_HOST_SHOP_ID"), "{problems}");
+        assert!(problems.contains("\"a\" used twice"), "{problems}");
+        if std::env::var_os(crate::secrets::KEY_ENV).is_none() {
+            assert!(problems.contains(crate::secrets::KEY_ENV), "{problems}");
+        }
     }
 
     #[test]
