@@ -1,0 +1,147 @@
+//! Many merchants in one host: each with its own ANCV shop, credentials and notification secret,
+//! plugin pools per reception point (real plugin, real sandbox over HTTP).
+
+mod common;
+use common::*;
+use cvco_core::plugin_api::CheckConnectionInput;
+use cvco_host::payments::PluginCalls;
+use cvco_host::tenants::{ApiSettings, MerchantConfig, Tenants};
+
+/// A sandbox shop of its own for merchant `id` (credentials derived from the id).
+async fn sandbox_shop(sb: &str, id: &str) -> MerchantConfig {
+    let m = MerchantConfig {
+        id: id.into(),
+        name: format!("Camping {id}"),
+        shop_id: Some(format!("SHOP-{}", id.to_uppercase())),
+        client_id: format!("client-{id}"),
+        client_secret: Some(format!("secret-{id}")),
+        notification_secret: Some(format!("whsec-{id}")),
+        ..MerchantConfig::default()
+    };
+    let body = serde_json::json!({
+        "shop_id": m.shop_id, "client_id": m.client_id, "client_secret": m.client_secret,
+        "notification_secret": m.notification_secret, "channels": ["ecommerce"],
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{sb}/admin/shops"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "shop {id}: {}", r.text().await.unwrap());
+    m
+}
+
+fn wasm() -> Vec<u8> {
+    std::fs::read(cvco_test_host::plugin_path().expect("plugin")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_hundred_merchants_each_reach_their_own_shop_and_live_pools_stay_at_the_bound() {
+    let env = env().await;
+    let api = ApiSettings {
+        api_base_url: env.sb.clone(),
+        request_timeout_ms: 10_000,
+        allowed_host: "127.0.0.1".into(),
+    };
+    let tenants = Tenants::new(wasm(), api, None, cvco_plugin_host::DEFAULT_MAX_LIVE);
+    let n = 300;
+    for i in 0..n {
+        let m = sandbox_shop(&env.sb, &format!("m{i:03}")).await;
+        tenants.upsert(m.into_merchant().unwrap());
+    }
+    for i in 0..n {
+        let id = format!("m{i:03}");
+        let status = tenants
+            .plugin(&id, None)
+            .unwrap()
+            .check_connection(CheckConnectionInput::default())
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+        assert_eq!(status.shop_id, format!("SHOP-{}", id.to_uppercase()));
+    }
+    let stats = tenants.stats();
+    assert_eq!(stats.live, tenants.max_live(), "{stats:?}");
+    assert_eq!(stats.created, n as u64);
+    assert_eq!(stats.evicted, (n - tenants.max_live()) as u64);
+    assert_eq!(stats.modules_compiled, 1, "one compiled plugin for all");
+    // The first merchants were evicted: their next call builds their pool again.
+    let again = tenants.plugin("m000", None).unwrap();
+    again
+        .check_connection(CheckConnectionInput::default())
+        .await
+        .unwrap();
+    assert_eq!(tenants.stats().created, n as u64 + 1);
+    assert!(tenants.stats().live <= tenants.max_live());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merchant_whose_secret_changes_gets_a_pool_with_the_new_one() {
+    let env = env().await;
+    let api = ApiSettings {
+        api_base_url: env.sb.clone(),
+        request_timeout_ms: 10_000,
+        allowed_host: "127.0.0.1".into(),
+    };
+    let tenants = Tenants::new(wasm(), api, None, 8);
+    let good = sandbox_shop(&env.sb, "lac").await;
+    tenants.upsert(good.clone().into_merchant().unwrap());
+    let plugin = tenants.plugin("lac", None).unwrap();
+    plugin
+        .check_connection(CheckConnectionInput::default())
+        .await
+        .unwrap();
+    // The same handle, after the secret changed: refused by ANCV, so the new config is used.
+    let wrong = MerchantConfig {
+        client_secret: Some("not-the-secret".into()),
+        ..good.clone()
+    };
+    tenants.upsert(wrong.into_merchant().unwrap());
+    let e = plugin
+        .check_connection(CheckConnectionInput::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, cvco_core::ErrorCode::Unauthorized, "{e:?}");
+    assert_eq!(tenants.stats().invalidated, 1);
+    tenants.upsert(good.into_merchant().unwrap());
+    plugin
+        .check_connection(CheckConnectionInput::default())
+        .await
+        .unwrap();
+    // A merchant removed has no plugin any more.
+    assert!(tenants.remove("lac"));
+    assert!(plugin
+        .check_connection(CheckConnectionInput::default())
+        .await
+        .is_err());
+    assert!(tenants.plugin("lac", None).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_with_merchants_only_starts_and_knows_each_of_them() {
+    let env = env().await;
+    let a = sandbox_shop(&env.sb, "alpha").await;
+    let b = sandbox_shop(&env.sb, "beta").await;
+    let cfg = cvco_host::HostConfig {
+        shop_id: String::new(),
+        client_id: String::new(),
+        client_secret: String::new(),
+        notification_secret: String::new(),
+        merchants: vec![a, b],
+        ..test_config(&env.sb)
+    };
+    let host = cvco_host::spawn(cfg).await.expect("host");
+    assert!(host.tenants.merchant("default").is_none());
+    for id in ["alpha", "beta"] {
+        let m = host.tenants.merchant(id).unwrap();
+        let status = host
+            .tenants
+            .plugin(id, None)
+            .unwrap()
+            .check_connection(CheckConnectionInput::default())
+            .await
+            .unwrap();
+        assert_eq!(status.shop_id, m.reception_points[0].shop_id);
+    }
+    host.shutdown().await;
+}
