@@ -1,7 +1,7 @@
 //! Back-office accounts (argon2 hashes), sessions (random tokens, stored hashed), CSRF tokens,
 //! login throttling, and the shopper's cookie.
 
-use crate::store::Store;
+use crate::store::{Store, UserRow};
 use crate::util::{now_ms, random_token, sha256_hex};
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -241,8 +241,9 @@ impl Auth {
         Ok(())
     }
 
-    /// Creates the account unless it exists (demo accounts from the configuration).
-    pub fn ensure_user(
+    /// Creates the account unless it exists (demo accounts from the configuration; at start-up
+    /// only, so its one hash runs in place).
+    pub async fn ensure_user(
         &self,
         store: &Store,
         username: &str,
@@ -250,30 +251,31 @@ impl Auth {
         role: &str,
         permissions: Permissions,
     ) -> Result<(), CvcoError> {
-        if store.user(username)?.is_some() {
+        if store.user(username).await?.is_some() {
             return Ok(());
         }
         let hash = self.hash(password)?;
         let permissions = serde_json::to_string(&permissions).unwrap_or_default();
-        store.insert_user(username, role, &hash, &permissions, now_ms())?;
+        store
+            .insert_user(username, role, &hash, &permissions, now_ms())
+            .await?;
         Ok(())
     }
 
-    /// Checks the password; answers the new session's token and the session.
-    /// `client` is who is asking (its IP address): throttling counts per client and per (client,
-    /// username), so a stranger's wrong passwords never lock the real user out.
-    pub fn login(
+    /// Checks the password of `user` (read beforehand; argon2, so on the blocking pool);
+    /// answers its role and permissions. `client` is who is asking (its IP address):
+    /// throttling counts per client and per (client, username), so a stranger's wrong
+    /// passwords never lock the real user out.
+    pub fn check_password(
         &self,
-        store: &Store,
+        user: Option<UserRow>,
         client: &str,
         username: &str,
         password: &str,
-    ) -> Result<(String, BoSession), CvcoError> {
+    ) -> Result<(String, String), CvcoError> {
         let now = now_ms();
         self.throttled(client, username)?;
-        let user = store
-            .user(username)?
-            .map(|u| (u.role, u.password_hash, u.permissions, u.active));
+        let user = user.map(|u| (u.role, u.password_hash, u.permissions, u.active));
         let ok = match &user {
             Some((_, hash, _, active)) => self.verify(password, hash) && *active,
             None => {
@@ -303,17 +305,31 @@ impl Auth {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&pair_key(client, username));
+        Ok((role, permissions))
+    }
+
+    /// A new session for a user whose password was checked: its token and the session.
+    pub async fn open_session(
+        &self,
+        store: &Store,
+        username: &str,
+        role: String,
+        permissions: &str,
+    ) -> Result<(String, BoSession), CvcoError> {
+        let now = now_ms();
         let token = random_token(32);
         let csrf = random_token(24);
-        store.insert_session(
-            &sha256_hex(&token),
-            username,
-            &csrf,
-            now,
-            now + self.session_ttl_ms,
-        )?;
+        store
+            .insert_session(
+                &sha256_hex(&token),
+                username,
+                &csrf,
+                now,
+                now + self.session_ttl_ms,
+            )
+            .await?;
         tracing::info!(username, "back-office login");
-        let permissions = permissions_for(&role, &permissions);
+        let permissions = permissions_for(&role, permissions);
         Ok((
             token,
             BoSession {
@@ -325,7 +341,7 @@ impl Auth {
         ))
     }
 
-    pub fn session(
+    pub async fn session(
         &self,
         store: &Store,
         headers: &HeaderMap,
@@ -333,7 +349,7 @@ impl Auth {
         let Some(token) = cookie(headers, BO_COOKIE) else {
             return Ok(None);
         };
-        let row = store.session(&sha256_hex(&token), now_ms())?;
+        let row = store.session(&sha256_hex(&token), now_ms()).await?;
         Ok(row.map(|u| BoSession {
             permissions: permissions_for(&u.role, &u.permissions),
             username: u.username,
@@ -342,9 +358,9 @@ impl Auth {
         }))
     }
 
-    pub fn logout(&self, store: &Store, headers: &HeaderMap) -> Result<(), CvcoError> {
+    pub async fn logout(&self, store: &Store, headers: &HeaderMap) -> Result<(), CvcoError> {
         if let Some(token) = cookie(headers, BO_COOKIE) {
-            store.delete_session(&sha256_hex(&token))?;
+            store.delete_session(&sha256_hex(&token)).await?;
         }
         Ok(())
     }

@@ -33,8 +33,11 @@ pub struct HostConfig {
     pub notification_secret: String,
     /// `cvco_plugin.wasm` (required: the host never builds it).
     pub plugin: Option<PathBuf>,
-    /// SQLite file; in memory when absent.
+    /// SQLite file; in memory when absent (and no `database`).
     pub data_file: Option<PathBuf>,
+    /// `postgres://…` (PostgreSQL, any number of instances on one database), `sqlite:PATH` or a
+    /// path (SQLite); wins over `data_file`.
+    pub database: Option<String>,
     pub examples_dir: PathBuf,
     pub widget_dir: PathBuf,
     pub openapi_file: PathBuf,
@@ -110,6 +113,7 @@ impl Default for HostConfig {
             notification_secret: String::new(),
             plugin: std::env::var_os(cvco_plugin_host::WASM_ENV).map(PathBuf::from),
             data_file: None,
+            database: None,
             examples_dir: root.join("examples"),
             widget_dir: std::env::var_os("CVCO_WIDGET_DIST")
                 .map(PathBuf::from)
@@ -352,6 +356,7 @@ pub struct FileConfig {
     notification_secret: Option<String>,
     plugin: Option<PathBuf>,
     data: Option<PathBuf>,
+    database: Option<String>,
     examples_dir: Option<PathBuf>,
     widget_dir: Option<PathBuf>,
     openapi_file: Option<PathBuf>,
@@ -457,6 +462,9 @@ impl HostConfig {
         if f.data.is_some() {
             self.data_file = f.data;
         }
+        if f.database.is_some() {
+            self.database = f.database;
+        }
         Ok(())
     }
 
@@ -503,6 +511,9 @@ impl HostConfig {
         }
         if let Some(v) = var("DATA") {
             self.data_file = Some(v.into());
+        }
+        if let Some(v) = var("DATABASE") {
+            self.database = Some(v);
         }
         if let Some(v) = var("EXAMPLES_DIR") {
             self.examples_dir = v.into();

@@ -115,13 +115,21 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     let tenants = tenants::Tenants::from_config(&cfg, wasm).map_err(|e| err("merchants", e))?;
     let main_merchant = match cfg.shop_id.trim().is_empty() {
         false => tenants::DEFAULT_MERCHANT.to_string(),
-        true => cfg.merchants.first().map(|m| m.id.clone()).unwrap_or_default(),
+        true => cfg
+            .merchants
+            .first()
+            .map(|m| m.id.clone())
+            .unwrap_or_default(),
     };
     let point = tenants
         .plugin(&main_merchant, None)
         .map_err(|e| err("plugin", e))?;
     let pool = point.pool().await.map_err(|e| err("plugin", e))?;
-    let store = store::Store::open(cfg.data_file.as_deref()).map_err(|e| err("database", e))?;
+    let store = match &cfg.database {
+        Some(database) => store::Store::connect(database).await,
+        None => store::Store::open(cfg.data_file.as_deref()),
+    }
+    .map_err(|e| err("database", e))?;
     // Cookies go without `Secure` only on plain http to a loopback address.
     let secure = !(public_url.starts_with("http://")
         && (cfg.host.is_loopback() || cfg.host.is_unspecified()));
@@ -131,39 +139,37 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     let demo_routes = cfg.demo.then(|| demo::routes(&cfg));
     let plugin: Arc<dyn PluginCalls> = Arc::new(point);
     let engine = Arc::new(Engine::new(cfg, store, plugin, public_url.clone()));
-    let e2 = engine.clone();
-    let auth = tokio::task::spawn_blocking(move || -> Result<auth::Auth, HostError> {
-        let auth = auth::Auth::new(m_kib, secure, ttl, slots);
-        // Only accounts the configuration names (the demo ones with `demo`); none by default.
-        if let Some(manager) = &manager {
-            auth.ensure_user(
-                &e2.store,
-                &manager.username,
-                &manager.password,
-                "manager",
-                auth::Permissions::ALL,
-            )
-            .map_err(|e| err("accounts", e))?;
-        }
-        let seller_perms = auth::Permissions {
-            moto: true,
-            counter: true,
-            ..Default::default()
-        };
-        if let Some(seller) = &seller {
-            auth.ensure_user(
-                &e2.store,
-                &seller.username,
-                &seller.password,
-                "seller",
-                seller_perms,
-            )
-            .map_err(|e| err("accounts", e))?;
-        }
-        Ok(auth)
-    })
-    .await
-    .map_err(|e| err("accounts", e))??;
+    let auth = tokio::task::spawn_blocking(move || auth::Auth::new(m_kib, secure, ttl, slots))
+        .await
+        .map_err(|e| err("accounts", e))?;
+    // Only accounts the configuration names (the demo ones with `demo`); none by default.
+    if let Some(manager) = &manager {
+        auth.ensure_user(
+            &engine.store,
+            &manager.username,
+            &manager.password,
+            "manager",
+            auth::Permissions::ALL,
+        )
+        .await
+        .map_err(|e| err("accounts", e))?;
+    }
+    let seller_perms = auth::Permissions {
+        moto: true,
+        counter: true,
+        ..Default::default()
+    };
+    if let Some(seller) = &seller {
+        auth.ensure_user(
+            &engine.store,
+            &seller.username,
+            &seller.password,
+            "seller",
+            seller_perms,
+        )
+        .await
+        .map_err(|e| err("accounts", e))?;
+    }
     check_connection(engine.plugin.as_ref()).await?;
     engine.reconcile().await;
     let (stop, rx) = watch::channel(false);

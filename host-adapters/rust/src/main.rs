@@ -7,10 +7,10 @@ use std::path::PathBuf;
 const HELP: &str = "cvco-host: reference merchant backend for Chèque-Vacances Connect
 
 USAGE: cvco-host [--demo] [--port 8080] [--host 127.0.0.1] [--api-base-url URL] [--plugin FILE.wasm]
-                 [--shop-id ID] [--client-id ID] [--data FILE.sqlite] [--config cvco-host.toml]
-                 [--public-url URL] [--test-orders]
+                 [--shop-id ID] [--client-id ID] [--data FILE.sqlite | --database URL]
+                 [--config cvco-host.toml] [--public-url URL] [--test-orders]
        cvco-host user add --role manager|seller --username NAME [--password-stdin]
-                 [--data FILE.sqlite] [--config cvco-host.toml]
+                 [--data FILE.sqlite | --database URL] [--config cvco-host.toml]
 
 Production mode (the default) refuses to start without the merchant's ANCV shop id, client id,
 client secret and notification secret, an https API base URL (plain http only to a loopback host),
@@ -22,6 +22,10 @@ manager with `cvco-host user add --role manager --username NAME` (password read 
 --demo (or CVCO_HOST_DEMO=1): the sandbox's demo shop (http://127.0.0.1:7070, SHOP-DEMO-01), the
 demo accounts manager/manager-demo and seller/seller-demo, the demo shop and the
 simulated card. `cargo xtask demo` passes it.
+
+Database: SQLite by default (--data FILE, in memory without it); --database postgres://USER:PASS@HOST/DB
+(or CVCO_HOST_DATABASE) for PostgreSQL, which any number of instances may share; --database
+sqlite:FILE or a path is SQLite again. Migrations run at start (a newer schema is refused).
 
 Configuration: defaults < --config TOML file < CVCO_HOST_* environment variables < flags.
 --sandbox-url is an alias of --api-base-url. Keys: host-adapters/rust/README.md.";
@@ -61,7 +65,7 @@ fn parse(args: &[String], user_add: bool) -> Result<Option<Cli>, String> {
         match a.as_str() {
             "-h" | "--help" => return Ok(None),
             "--config" => cli.config_file = Some(value()?.into()),
-            "--data" => cli.flags.push((a.clone(), value()?)),
+            "--data" | "--database" => cli.flags.push((a.clone(), value()?)),
             "--role" if user_add => cli.role = Some(value()?),
             "--username" if user_add => cli.username = Some(value()?),
             "--password-stdin" if user_add => cli.password_stdin = true,
@@ -115,6 +119,7 @@ fn load(cli: &Cli) -> Result<HostConfig, String> {
             "--sandbox-url" | "--api-base-url" => cfg.sandbox_url = v,
             "--plugin" => cfg.plugin = Some(v.into()),
             "--data" => cfg.data_file = Some(v.into()),
+            "--database" => cfg.database = Some(v),
             "--public-url" => cfg.public_url = Some(v),
             "--shop-id" => cfg.shop_id = v,
             "--client-id" => cfg.client_id = v,
@@ -151,9 +156,9 @@ fn run() -> Result<(), String> {
         let host = cvco_host::spawn(cfg).await.map_err(|e| e.to_string())?;
         if demo {
             tracing::warn!("demo mode: demo accounts, demo shop and simulated card are on; never expose this host");
-        } else if !has_active_manager(&host.engine.store) {
+        } else if !has_active_manager(&host.engine.store).await {
             tracing::warn!(
-                "no back-office manager yet: create one with `cvco-host user add --role manager --username NAME --data FILE` (password on stdin)"
+                "no back-office manager yet: create one with `cvco-host user add --role manager --username NAME --data FILE` or `--database URL` (password on stdin)"
             );
         }
         println!("cvco-host listening on {}", host.base_url);
@@ -163,15 +168,15 @@ fn run() -> Result<(), String> {
     })
 }
 
-fn has_active_manager(store: &cvco_host::store::Store) -> bool {
+async fn has_active_manager(store: &cvco_host::store::Store) -> bool {
     // An unreadable store says "yes": the warning is advice, not a check.
-    store.users().map_or(true, |users| {
+    store.users().await.map_or(true, |users| {
         users.iter().any(|u| u.role == "manager" && u.active)
     })
 }
 
 const USER_USAGE: &str =
-    "usage: cvco-host user add --role manager|seller --username NAME [--password-stdin] [--data FILE] [--config FILE]";
+    "usage: cvco-host user add --role manager|seller --username NAME [--password-stdin] [--data FILE | --database URL] [--config FILE]";
 
 /// `cvco-host user add`: creates a back-office account in the configured database (argon2id,
 /// the host's own cost). The password comes from stdin, never from a flag.
@@ -205,24 +210,56 @@ fn user_command(args: &[String]) -> Result<(), String> {
         ));
     }
     let cfg = load(&cli)?;
-    let data = cfg.data_file.as_deref().ok_or(
-        "user add needs the database: --data FILE, CVCO_HOST_DATA or data in the --config file",
-    )?;
+    let database = match (&cfg.database, &cfg.data_file) {
+        (Some(url), _) => url.clone(),
+        (None, Some(file)) => format!("sqlite:{}", file.display()),
+        (None, None) => return Err(
+            "user add needs the database: --data FILE or --database URL (CVCO_HOST_DATA, CVCO_HOST_DATABASE, or the --config file)"
+                .into(),
+        ),
+    };
+    // Never the password in a message: only the database's name without its credentials.
+    let shown = shown_database(&database);
     let password = read_password(username, cli.password_stdin)?;
-    let store = cvco_host::store::Store::open(Some(data))
-        .map_err(|e| format!("database {}: {}", data.display(), e.message_en))?;
-    let exists = store.user(username).map_err(|e| e.message_en)?.is_some();
-    if exists {
-        return Err(format!(
-            "user {username:?} exists already in {} (change its password in the back-office)",
-            data.display()
-        ));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let store = cvco_host::store::Store::connect(&database)
+            .await
+            .map_err(|e| format!("database {shown}: {}", e.message_en))?;
+        let exists = store
+            .user(username)
+            .await
+            .map_err(|e| e.message_en)?
+            .is_some();
+        if exists {
+            return Err(format!(
+                "user {username:?} exists already in {shown} (change its password in the back-office)"
+            ));
+        }
+        let auth = cvco_host::auth::Auth::new(cfg.argon2_m_kib, true, cfg.session_ttl_s, 1);
+        auth.ensure_user(&store, username, &password, role, permissions)
+            .await
+            .map_err(|e| e.message_en)?;
+        println!("created {role} {username:?} in {shown}");
+        Ok(())
+    })
+}
+
+/// The database as a message may show it: a URL without its user and password.
+fn shown_database(database: &str) -> String {
+    match database.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+            format!("{scheme}://{rest}")
+        }
+        None => database
+            .strip_prefix("sqlite:")
+            .unwrap_or(database)
+            .to_string(),
     }
-    let auth = cvco_host::auth::Auth::new(cfg.argon2_m_kib, true, cfg.session_ttl_s, 1);
-    auth.ensure_user(&store, username, &password, role, permissions)
-        .map_err(|e| e.message_en)?;
-    println!("created {role} {username:?} in {}", data.display());
-    Ok(())
 }
 
 /// The first line of stdin; a prompt on a terminal unless `--password-stdin`.
@@ -267,6 +304,18 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_database_url_is_shown_without_its_credentials() {
+        assert_eq!(
+            shown_database("postgres://cvco:secret@db:5432/cvco"),
+            "postgres://db:5432/cvco"
+        );
+        assert_eq!(
+            shown_database("sqlite:/var/lib/h.sqlite"),
+            "/var/lib/h.sqlite"
+        );
     }
 
     #[test]

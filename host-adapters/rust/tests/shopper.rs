@@ -598,14 +598,14 @@ async fn start_up_replays_a_creation_that_never_got_its_answer() {
     let input = json!({"order_ref": order, "amount_cents": 4100, "channel": "ecommerce",
         "beneficiary": ALICE, "idempotency_key": "replay-key-1",
         "notification_url": format!("{}/cvco/v1/notifications", env.base)});
-    let store = cvco_host::store::Store::open(Some(&data)).unwrap();
+    let store = env.store().await;
     let sql = format!(
         "INSERT INTO payments (payment_id, order_ref, attempt, mode, channel, amount_cents, create_call,
             create_input, status, final, created_at, updated_at) VALUES ('pay_REPLAY', '{order}', 'r',
-            'identifier', 'ecommerce', 4100, 'create_payment', '{}', 'pending', 0, 1, 1)",
+            'identifier', 'ecommerce', 4100, 'create_payment', '{}', 'pending', FALSE, 1, 1)",
         input.to_string().replace('\'', "''")
     );
-    store.with(|c| c.execute_batch(&sql)).unwrap();
+    store.batch(&sql).await.unwrap();
     drop(store);
     env.restart().await;
     let shopper = Client {

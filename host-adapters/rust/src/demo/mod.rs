@@ -76,12 +76,13 @@ async fn shop_create_order(
     demo.orders.take(&client)?;
     let (lines, total) = shop::price(&b.items)?;
     let (owner, cookie) = auth::shop_owner(&app.auth, &headers);
-    let order_ref = order_ref(&app, "CMD")?;
+    let order_ref = order_ref(&app, "CMD").await?;
     app.engine
-        .insert_order(&order_ref, Some(&owner), "shop", &lines, total)?;
-    let order = load_order(&app, &order_ref)?;
+        .insert_order(&order_ref, Some(&owner), "shop", &lines, total)
+        .await?;
+    let order = load_order(&app, &order_ref).await?;
     Ok(with_cookie(
-        json_status(StatusCode::CREATED, order_json(&app.engine, &order)?),
+        json_status(StatusCode::CREATED, order_json(&app.engine, &order).await?),
         cookie,
     ))
 }
@@ -91,9 +92,9 @@ async fn shop_get_order(
     headers: HeaderMap,
     Path(order_ref): Path<String>,
 ) -> ApiResult {
-    let order = load_order(&app, &order_ref)?;
-    order_access(&app, &headers, &order, false)?;
-    Ok(Json(order_json(&app.engine, &order)?).into_response())
+    let order = load_order(&app, &order_ref).await?;
+    order_access(&app, &headers, &order, false).await?;
+    Ok(Json(order_json(&app.engine, &order).await?).into_response())
 }
 
 async fn shop_card(
@@ -103,21 +104,22 @@ async fn shop_card(
     body: Bytes,
 ) -> ApiResult {
     let card: shop::Card = parse(&body)?;
-    let order = load_order(&app, &order_ref)?;
-    order_access(&app, &headers, &order, true)?;
+    let order = load_order(&app, &order_ref).await?;
+    order_access(&app, &headers, &order, true).await?;
     let last4 = shop::check_card(&card, Timestamp(now_ms()))?;
     let e = &app.engine;
     let lock = e.order_lock(&order_ref);
     let _g = lock.lock().await;
     if e.store
-        .payments_of_order(&order_ref)?
+        .payments_of_order(&order_ref)
+        .await?
         .iter()
         .any(|p| !p.is_final)
     {
         return Err(ErrorCode::PaymentInProgress.into());
     }
-    let order = load_order(&app, &order_ref)?;
-    let a = e.amounts(&order)?;
+    let order = load_order(&app, &order_ref).await?;
+    let a = e.amounts(&order).await?;
     if a.remaining == 0 {
         return Err(CvcoError::new(ErrorCode::IllegalTransition)
             .with_detail("La commande est déjà payée.", "The order is already paid.")
@@ -126,11 +128,12 @@ async fn shop_card(
     let mut cards: Vec<Value> = serde_json::from_str(&order.card_payments).unwrap_or_default();
     cards.push(json!({"amount_cents": a.remaining, "last4": last4, "at": rfc3339(now_ms())}));
     e.store
-        .set_card_payments(&order_ref, &Value::Array(cards).to_string())?;
+        .set_card_payments(&order_ref, &Value::Array(cards).to_string())
+        .await?;
     e.invalidate();
     tracing::info!(order_ref = %order_ref, amount_cents = a.remaining, "card payment (simulated)");
-    let order = load_order(&app, &order_ref)?;
-    Ok(Json(order_json(e, &order)?).into_response())
+    let order = load_order(&app, &order_ref).await?;
+    Ok(Json(order_json(e, &order).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -152,22 +155,23 @@ async fn test_order(State(app): AppState, headers: HeaderMap, body: Bytes) -> Ap
             contract::check_order_ref(&r, "order_ref")?;
             r
         }
-        None => order_ref(&app, "TST")?,
+        None => order_ref(&app, "TST").await?,
     };
     let (owner, cookie) = auth::shop_owner(&app.auth, &headers);
     let lines = json!([{"sku": "test", "name": "Commande de test", "quantity": 1,
         "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
     if !app
         .engine
-        .insert_order(&order_ref, Some(&owner), "test", &lines, b.amount_cents)?
+        .insert_order(&order_ref, Some(&owner), "test", &lines, b.amount_cents)
+        .await?
     {
         return Err(CvcoError::new(ErrorCode::IdempotencyConflict)
             .with_field("order_ref")
             .into());
     }
-    let order = load_order(&app, &order_ref)?;
+    let order = load_order(&app, &order_ref).await?;
     Ok(with_cookie(
-        json_status(StatusCode::CREATED, order_json(&app.engine, &order)?),
+        json_status(StatusCode::CREATED, order_json(&app.engine, &order).await?),
         cookie,
     ))
 }

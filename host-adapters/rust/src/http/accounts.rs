@@ -55,14 +55,20 @@ pub(super) async fn login(
     // Throttled clients and floods are refused before any argon2 work.
     app.auth.throttled(&client, &b.username)?;
     let slot = app.auth.slot().await?;
+    let user = app.engine.store.user(&b.username).await?;
     let app2 = app.clone();
-    let (token, session) = tokio::task::spawn_blocking(move || {
+    let username = b.username.clone();
+    let (role, permissions) = tokio::task::spawn_blocking(move || {
         let _slot = slot;
         app2.auth
-            .login(&app2.engine.store, &client, &b.username, &b.password)
+            .check_password(user, &client, &b.username, &b.password)
     })
     .await
     .map_err(|_| ApiError::from(ErrorCode::Internal))??;
+    let (token, session) = app
+        .auth
+        .open_session(&app.engine.store, &username, role, &permissions)
+        .await?;
     let cookie = app.auth.cookie_header(BO_COOKIE, &token, "Strict", None);
     Ok(with_cookie(
         Json(session.json()).into_response(),
@@ -71,13 +77,13 @@ pub(super) async fn login(
 }
 
 pub(super) async fn session(State(app): AppState, headers: HeaderMap) -> ApiResult {
-    let s = bo_session(&app, &headers, false)?;
+    let s = bo_session(&app, &headers, false).await?;
     Ok(Json(s.json()).into_response())
 }
 
 pub(super) async fn logout(State(app): AppState, headers: HeaderMap) -> ApiResult {
-    bo_session(&app, &headers, true)?;
-    app.auth.logout(&app.engine.store, &headers)?;
+    bo_session(&app, &headers, true).await?;
+    app.auth.logout(&app.engine.store, &headers).await?;
     let cookie = app.auth.cookie_header(BO_COOKIE, "", "Strict", Some(0));
     Ok(with_cookie(
         StatusCode::NO_CONTENT.into_response(),
@@ -100,11 +106,14 @@ pub(super) fn seller_json(
 }
 
 pub(super) async fn list_sellers(State(app): AppState, headers: HeaderMap) -> ApiResult {
-    bo_session(&app, &headers, false)?.require(Perm::ManageSellers)?;
+    bo_session(&app, &headers, false)
+        .await?
+        .require(Perm::ManageSellers)?;
     let users: Vec<Value> = app
         .engine
         .store
-        .users()?
+        .users()
+        .await?
         .into_iter()
         .map(|u| seller_json(u.username, u.role, u.permissions, u.active))
         .collect();
@@ -137,7 +146,7 @@ pub(super) async fn create_seller(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::ManageSellers)?;
     let b: NewSeller = parse(&body)?;
     let ok = (3..=32).contains(&b.username.len())
@@ -166,7 +175,8 @@ pub(super) async fn create_seller(
     let created = app
         .engine
         .store
-        .insert_user(&b.username, "seller", &hash, &perms, now_ms())?;
+        .insert_user(&b.username, "seller", &hash, &perms, now_ms())
+        .await?;
     if !created {
         return Err(CvcoError::new(ErrorCode::IdempotencyConflict)
             .with_detail(
@@ -200,10 +210,10 @@ pub(super) async fn update_seller(
     Path(username): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::ManageSellers)?;
     let b: UpdateSeller = parse(&body)?;
-    let role = app.engine.store.user(&username)?.map(|u| u.role);
+    let role = app.engine.store.user(&username).await?.map(|u| u.role);
     match role.as_deref() {
         None => return Err(ErrorCode::NotFound.into()),
         Some("seller") => {}
@@ -237,11 +247,13 @@ pub(super) async fn update_seller(
         .map(|p| serde_json::to_string(&p).unwrap_or_default());
     app.engine
         .store
-        .update_user(&username, perms.as_deref(), hash.as_deref(), b.active)?;
+        .update_user(&username, perms.as_deref(), hash.as_deref(), b.active)
+        .await?;
     let user = app
         .engine
         .store
-        .user(&username)?
+        .user(&username)
+        .await?
         .map(|u| seller_json(u.username, u.role, u.permissions, u.active))
         .ok_or(ErrorCode::NotFound)?;
     tracing::info!(by = %s.username, seller = %username, "seller updated");

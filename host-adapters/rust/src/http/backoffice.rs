@@ -7,14 +7,14 @@ use cvco_core::contract::UNKNOWN;
 use cvco_core::plugin_api::DeliveryKind;
 
 /// Counter and MOTO sales have no basket: the first amount typed is the order's total.
-pub(super) fn ensure_bo_order(
+pub(super) async fn ensure_bo_order(
     app: &App,
     order_ref: &str,
     amount: Option<i64>,
     kind: &str,
     label: Option<&str>,
 ) -> Result<(), ApiError> {
-    if app.engine.store.order(order_ref)?.is_some() {
+    if app.engine.store.order(order_ref).await?.is_some() {
         return Ok(());
     }
     let amount = amount.ok_or_else(|| {
@@ -30,12 +30,13 @@ pub(super) fn ensure_bo_order(
     });
     let lines = json!([{"sku": kind, "name": name, "quantity": 1, "unit_price_cents": amount, "total_cents": amount}]);
     app.engine
-        .insert_order(order_ref, None, kind, &lines, amount)?;
+        .insert_order(order_ref, None, kind, &lines, amount)
+        .await?;
     Ok(())
 }
 
 pub(super) async fn bo_payment(State(app): AppState, headers: HeaderMap, body: Bytes) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     let b = contract_body!(BackOfficePayment, &body);
     // cvco-core's parse_request allows moto, proximity and kiosk only.
     let (perm, kind) = match b.channel {
@@ -44,7 +45,7 @@ pub(super) async fn bo_payment(State(app): AppState, headers: HeaderMap, body: B
     };
     s.require(perm)?;
     let amount_cents = b.amount_cents.map(cents);
-    ensure_bo_order(&app, &b.order_ref, amount_cents, kind, b.label.as_deref())?;
+    ensure_bo_order(&app, &b.order_ref, amount_cents, kind, b.label.as_deref()).await?;
     let start = start_for(b.mode, b.beneficiary)?;
     let amount = amount_cents
         .map(AmountSpec::Fixed)
@@ -59,7 +60,7 @@ pub(super) async fn bo_payment(State(app): AppState, headers: HeaderMap, body: B
     } else {
         StatusCode::OK
     };
-    Ok(json_status(status, app.engine.payment_json(&row)?))
+    Ok(json_status(status, app.engine.payment_json(&row).await?))
 }
 
 pub(super) async fn create_request(
@@ -67,7 +68,7 @@ pub(super) async fn create_request(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     let b = contract_body!(CreatePaymentRequest, &body);
     let (perm, channel) = match b.delivery {
         DeliveryKind::Email => (Perm::Moto, Channel::Moto),
@@ -75,7 +76,7 @@ pub(super) async fn create_request(
     };
     s.require(perm)?;
     let amount_cents = b.amount_cents.map(cents);
-    ensure_bo_order(&app, &b.order_ref, amount_cents, "moto", b.label.as_deref())?;
+    ensure_bo_order(&app, &b.order_ref, amount_cents, "moto", b.label.as_deref()).await?;
     let start = Start::Request {
         delivery: b.delivery,
         email: b.email,
@@ -92,7 +93,8 @@ pub(super) async fn create_request(
     let req = app
         .engine
         .store
-        .request_of_payment(&row.payment_id)?
+        .request_of_payment(&row.payment_id)
+        .await?
         .ok_or(ApiError::from(ErrorCode::Internal))?;
     tracing::info!(user = %s.username, request_id = %req.request_id, "payment request");
     let status = if created {
@@ -102,7 +104,7 @@ pub(super) async fn create_request(
     };
     Ok(json_status(
         status,
-        views::request_json(&app.engine, &req, &row)?,
+        views::request_json(&app.engine, &req, &row).await?,
     ))
 }
 
@@ -145,20 +147,21 @@ pub(super) async fn list_requests(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
-    bo_session(&app, &headers, false)?;
+    bo_session(&app, &headers, false).await?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
     let to = parse_bound(q.to.as_deref(), "to", true)?;
     let ids = app
         .engine
         .store
-        .request_ids(q.status.as_deref(), from, to, 500)?;
+        .request_ids(q.status.as_deref(), from, to, 500)
+        .await?;
     let mut items = Vec::new();
     if q.status.as_deref().is_none_or(|s| s == UNKNOWN) {
-        items = views::unknown_requests(&app.engine, from, to)?;
+        items = views::unknown_requests(&app.engine, from, to).await?;
     }
     for id in ids {
-        let (req, pay) = app.engine.request_row(&id)?;
-        items.push(views::request_json(&app.engine, &req, &pay)?);
+        let (req, pay) = app.engine.request_row(&id).await?;
+        items.push(views::request_json(&app.engine, &req, &pay).await?);
     }
     Ok(Json(json!({"total": items.len(), "items": items})).into_response())
 }
@@ -168,9 +171,9 @@ pub(super) async fn get_request(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    bo_session(&app, &headers, false)?;
-    let (req, pay) = app.engine.request_row(&id)?;
-    Ok(Json(views::request_json(&app.engine, &req, &pay)?).into_response())
+    bo_session(&app, &headers, false).await?;
+    let (req, pay) = app.engine.request_row(&id).await?;
+    Ok(Json(views::request_json(&app.engine, &req, &pay).await?).into_response())
 }
 
 pub(super) async fn finalise_request(
@@ -179,10 +182,10 @@ pub(super) async fn finalise_request(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::Moto)?;
     let b = contract_body!(Finalise, &body);
-    let (req, pay) = app.engine.request_row(&id)?;
+    let (req, pay) = app.engine.request_row(&id).await?;
     let authorized = pay.status.is_authorized();
     if req.capture != "DEFERRED" || req.finalised || !authorized {
         return Err(CvcoError::new(ErrorCode::IllegalTransition)
@@ -201,9 +204,9 @@ pub(super) async fn finalise_request(
         }
     }
     app.engine.capture(&pay.payment_id, amount_cents).await?;
-    app.engine.store.set_request_finalised(&id)?;
-    let (req, pay) = app.engine.request_row(&id)?;
-    Ok(Json(views::request_json(&app.engine, &req, &pay)?).into_response())
+    app.engine.store.set_request_finalised(&id).await?;
+    let (req, pay) = app.engine.request_row(&id).await?;
+    Ok(Json(views::request_json(&app.engine, &req, &pay).await?).into_response())
 }
 
 pub(super) async fn cancel_request(
@@ -211,9 +214,9 @@ pub(super) async fn cancel_request(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::Cancel)?;
-    let (req, pay) = app.engine.request_row(&id)?;
+    let (req, pay) = app.engine.request_row(&id).await?;
     let reservation_open =
         req.capture == "DEFERRED" && !req.finalised && pay.status.is_authorized();
     if pay.is_final && !reservation_open && !pay.status.is(NormalizedStatus::Cancelled) {
@@ -223,8 +226,8 @@ pub(super) async fn cancel_request(
     if !(pay.is_final && pay.status.is(NormalizedStatus::Cancelled)) {
         app.engine.cancel(&pay.payment_id, None).await?;
     }
-    let (req, pay) = app.engine.request_row(&id)?;
-    Ok(Json(views::request_json(&app.engine, &req, &pay)?).into_response())
+    let (req, pay) = app.engine.request_row(&id).await?;
+    Ok(Json(views::request_json(&app.engine, &req, &pay).await?).into_response())
 }
 
 pub(super) fn bound(cents: Option<u64>) -> Option<i64> {
@@ -236,7 +239,7 @@ pub(super) async fn transactions(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
-    bo_session(&app, &headers, false)?;
+    bo_session(&app, &headers, false).await?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
     let to = parse_bound(q.to.as_deref(), "to", true)?;
     let filter = TransactionFilter {
@@ -249,7 +252,7 @@ pub(super) async fn transactions(
         limit: q.limit.unwrap_or(200).min(500) as i64,
         offset: i64::try_from(q.offset.unwrap_or(0)).unwrap_or(i64::MAX),
     };
-    let (rows, total) = app.engine.store.transactions(&filter)?;
+    let (rows, total) = app.engine.store.transactions(&filter).await?;
     let items: Vec<_> = rows
         .iter()
         .map(|t| app.engine.transaction_json(t))
@@ -263,13 +266,14 @@ pub(super) async fn cancel_by_reference(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::Cancel)?;
     let b = contract_body!(CancelByReference, &body);
     let row = app
         .engine
         .store
-        .payment(&id)?
+        .payment(&id)
+        .await?
         .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?;
     if row.transaction_id.as_deref() != Some(b.transaction_id.trim()) {
         return Err(CvcoError::new(ErrorCode::TransactionNotFound)
@@ -285,7 +289,7 @@ pub(super) async fn cancel_by_reference(
         .cancel(&id, b.password.filter(|p| !p.is_empty()))
         .await?;
     tracing::info!(user = %s.username, payment_id = %id, "cancelled by reference");
-    Ok(Json(app.engine.payment_json(&row)?).into_response())
+    Ok(Json(app.engine.payment_json(&row).await?).into_response())
 }
 
 pub(super) async fn refund(
@@ -294,7 +298,7 @@ pub(super) async fn refund(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::Refund)?;
     let b = contract_body!(Refund, &body);
     let row = app
@@ -302,7 +306,7 @@ pub(super) async fn refund(
         .refund(&id, b.amount_cents.map(cents), b.reason, &b.attempt)
         .await?;
     tracing::info!(user = %s.username, payment_id = %id, "refund");
-    Ok(Json(app.engine.payment_json(&row)?).into_response())
+    Ok(Json(app.engine.payment_json(&row).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -316,12 +320,12 @@ pub(super) async fn totals(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<DateQuery>,
 ) -> ApiResult {
-    bo_session(&app, &headers, false)?;
+    bo_session(&app, &headers, false).await?;
     Ok(Json(reports::totals(&app.engine, q.date.as_deref(), true).await?).into_response())
 }
 
 pub(super) async fn closing(State(app): AppState, headers: HeaderMap) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::CloseDay)?;
     let v = reports::close(&app.engine).await?;
     tracing::info!(user = %s.username, "day closed");
@@ -335,19 +339,20 @@ pub(super) async fn receipt(
     ApiQuery(q): ApiQuery<DateQuery>,
 ) -> ApiResult {
     if id == "totals" {
-        bo_session(&app, &headers, false)?;
+        bo_session(&app, &headers, false).await?;
         let t = reports::totals(&app.engine, q.date.as_deref(), false).await?;
         return Ok(html_ok(reports::totals_html(&app.engine, &t)));
     }
-    let row = match bo_session(&app, &headers, false) {
+    let row = match bo_session(&app, &headers, false).await {
         Ok(_) => app
             .engine
             .store
-            .payment(&id)?
+            .payment(&id)
+            .await?
             .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?,
-        Err(_) => shopper_payment(&app, &headers, &id, false)?.0,
+        Err(_) => shopper_payment(&app, &headers, &id, false).await?.0,
     };
-    let v = serde_json::to_value(app.engine.payment_json(&row)?)
+    let v = serde_json::to_value(app.engine.payment_json(&row).await?)
         .map_err(|_| ApiError::from(ErrorCode::Internal))?;
     Ok(html_ok(reports::receipt_html(
         &app.engine,

@@ -26,7 +26,7 @@ pub(super) async fn counter_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true)?;
+    let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::Counter)?;
     let b: CounterOrder = parse(&body)?;
     check_amount(b.amount_cents)?;
@@ -36,14 +36,15 @@ pub(super) async fn counter_order(
         .chars()
         .take(120)
         .collect();
-    let order_ref = order_ref(&app, "CPT")?;
+    let order_ref = order_ref(&app, "CPT").await?;
     let lines = json!([{"sku": "counter", "name": label, "quantity": 1,
         "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
     app.engine
-        .insert_order(&order_ref, None, "counter", &lines, b.amount_cents)?;
-    let order = load_order(&app, &order_ref)?;
+        .insert_order(&order_ref, None, "counter", &lines, b.amount_cents)
+        .await?;
+    let order = load_order(&app, &order_ref).await?;
     Ok(json_status(
         StatusCode::CREATED,
-        order_json(&app.engine, &order)?,
+        order_json(&app.engine, &order).await?,
     ))
 }

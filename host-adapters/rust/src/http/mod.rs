@@ -343,14 +343,15 @@ pub(crate) async fn html_not_found() -> Response {
     )
 }
 
-pub(crate) fn bo_session(
+pub(crate) async fn bo_session(
     app: &App,
     headers: &HeaderMap,
     state_changing: bool,
 ) -> Result<BoSession, ApiError> {
     let s = app
         .auth
-        .session(&app.engine.store, headers)?
+        .session(&app.engine.store, headers)
+        .await?
         .ok_or_else(|| {
             CvcoError::new(ErrorCode::Unauthorized).with_detail("Connectez-vous.", "Please log in.")
         })?;
@@ -363,7 +364,7 @@ pub(crate) fn bo_session(
 /// The shopper owns the order (`None`), or a staff session whose permissions cover the order's
 /// kind serves it (`Some`): counter orders need `counter`, MOTO orders `moto`; shoppers' orders are
 /// not reachable by staff here. A staff call that changes state needs its CSRF token.
-pub(crate) fn order_access(
+pub(crate) async fn order_access(
     app: &App,
     headers: &HeaderMap,
     order: &OrderRow,
@@ -378,7 +379,7 @@ pub(crate) fn order_access(
         (true, "moto") => Some(Perm::Moto),
         _ => None,
     };
-    if let (Some(perm), Some(s)) = (perm, app.auth.session(&app.engine.store, headers)?) {
+    if let (Some(perm), Some(s)) = (perm, app.auth.session(&app.engine.store, headers).await?) {
         if s.can(perm) {
             if state_changing {
                 auth::check_csrf(&s, headers)?;
@@ -392,8 +393,8 @@ pub(crate) fn order_access(
         .into())
 }
 
-pub(crate) fn load_order(app: &App, order_ref: &str) -> Result<OrderRow, ApiError> {
-    app.engine.store.order(order_ref)?.ok_or_else(|| {
+pub(crate) async fn load_order(app: &App, order_ref: &str) -> Result<OrderRow, ApiError> {
+    app.engine.store.order(order_ref).await?.ok_or_else(|| {
         CvcoError::new(ErrorCode::OrderNotFound)
             .with_field("order_ref")
             .into()
@@ -413,9 +414,13 @@ pub(crate) fn html_ok(html: String) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
-pub(crate) fn order_ref(app: &App, prefix: &str) -> Result<String, ApiError> {
+pub(crate) async fn order_ref(app: &App, prefix: &str) -> Result<String, ApiError> {
     let (date, _, _) = Timestamp(now_ms()).paris_local();
     let day = date.to_string().replace('-', "");
-    let n = app.engine.store.next_counter(&format!("{prefix}-{day}"))?;
+    let n = app
+        .engine
+        .store
+        .next_counter(&format!("{prefix}-{day}"))
+        .await?;
     Ok(format!("{prefix}-{day}-{n:04}"))
 }

@@ -22,9 +22,9 @@ pub async fn totals(
         None => Timestamp(now_ms()).business_date(hour),
     };
     let (start, end) = Timestamp::business_day_bounds(date, hour);
-    let last_closing = engine.store.last_closing(start.0, end.0)?;
+    let last_closing = engine.store.last_closing(start.0, end.0).await?;
     let since = last_closing.unwrap_or(start.0).max(start.0);
-    let rows = engine.store.payments_for_totals(since, end.0)?;
+    let rows = engine.store.payments_for_totals(since, end.0).await?;
     let in_period = |t: Option<i64>| t.is_some_and(|t| t >= since && t < end.0);
     let (mut count, mut gross, mut refunded) = (0i64, 0i64, 0i64);
     let (mut cancelled, mut declined, mut expired) = (0, 0, 0);
@@ -96,7 +96,7 @@ pub async fn close(engine: &Engine) -> Result<Value, CvcoError> {
     t["closed_at"] = json!(rfc3339(now));
     t["until"] = json!(rfc3339(now));
     let text = t.to_string();
-    engine.store.insert_closing(now, &text)?;
+    engine.store.insert_closing(now, &text).await?;
     Ok(t)
 }
 

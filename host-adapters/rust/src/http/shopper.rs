@@ -8,7 +8,7 @@ use cvco_core::contract::CheckoutInput;
 use std::convert::Infallible;
 use std::time::Duration;
 
-pub(super) fn shopper_payment(
+pub(super) async fn shopper_payment(
     app: &App,
     headers: &HeaderMap,
     id: &str,
@@ -17,16 +17,19 @@ pub(super) fn shopper_payment(
     let row = app
         .engine
         .store
-        .payment(id)?
+        .payment(id)
+        .await?
         .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?;
-    let order = load_order(app, &row.order_ref)?;
-    let staff = order_access(app, headers, &order, state_changing).map_err(|e| {
-        if e.0.code == ErrorCode::OrderNotFound {
-            ApiError::from(ErrorCode::PaymentNotFound)
-        } else {
-            e
-        }
-    })?;
+    let order = load_order(app, &row.order_ref).await?;
+    let staff = order_access(app, headers, &order, state_changing)
+        .await
+        .map_err(|e| {
+            if e.0.code == ErrorCode::OrderNotFound {
+                ApiError::from(ErrorCode::PaymentNotFound)
+            } else {
+                e
+            }
+        })?;
     Ok((row, staff))
 }
 
@@ -41,10 +44,10 @@ pub(super) async fn checkout(
     ApiQuery(q): ApiQuery<OrderRefQuery>,
 ) -> ApiResult {
     let order_ref = q.order_ref.unwrap_or_default();
-    let order = load_order(&app, &order_ref)?;
-    order_access(&app, &headers, &order, false)?;
+    let order = load_order(&app, &order_ref).await?;
+    order_access(&app, &headers, &order, false).await?;
     let e = &app.engine;
-    let a = e.amounts(&order)?;
+    let a = e.amounts(&order).await?;
     let mut checkout = contract::checkout(
         &e.cfg.merchant_settings(),
         CheckoutInput {
@@ -58,7 +61,8 @@ pub(super) async fn checkout(
     );
     checkout.current_payment = e
         .store
-        .payments_of_order(&order_ref)?
+        .payments_of_order(&order_ref)
+        .await?
         .into_iter()
         .find(|p| !p.is_final)
         .map(|p| e.payment_json_with(&p, a));
@@ -83,8 +87,8 @@ pub(super) async fn create_payment(
 ) -> ApiResult {
     // Any amount the browser sends is ignored: the order says how much.
     let b = contract_body!(CreatePayment, &body);
-    let order = load_order(&app, &b.order_ref)?;
-    order_access(&app, &headers, &order, true)?;
+    let order = load_order(&app, &b.order_ref).await?;
+    order_access(&app, &headers, &order, true).await?;
     let channel = match order.kind.as_str() {
         "counter" => Channel::Proximity,
         "moto" => Channel::Moto,
@@ -106,7 +110,7 @@ pub(super) async fn create_payment(
     } else {
         StatusCode::OK
     };
-    Ok(json_status(status, app.engine.payment_json(&row)?))
+    Ok(json_status(status, app.engine.payment_json(&row).await?))
 }
 
 pub(super) async fn get_payment(
@@ -117,25 +121,26 @@ pub(super) async fn get_payment(
     // The hot path (the widget polls here): the shopper's own payment, rendered once per change.
     if let Some(token) = auth::cookie(&headers, auth::SHOP_COOKIE) {
         let owner = crate::util::sha256_hex(&token);
-        if let Some(body) = app.engine.status_body(&id, &owner)? {
+        if let Some(body) = app.engine.status_body(&id, &owner).await? {
             return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
         }
     }
     // Staff read any payment of the shop (PROTOCOL.md §2), as in the transactions list.
-    let row = match shopper_payment(&app, &headers, &id, false) {
+    let row = match shopper_payment(&app, &headers, &id, false).await {
         Ok((row, _)) => row,
         Err(e)
             if e.0.code == ErrorCode::PaymentNotFound
-                && bo_session(&app, &headers, false).is_ok() =>
+                && bo_session(&app, &headers, false).await.is_ok() =>
         {
             app.engine
                 .store
-                .payment(&id)?
+                .payment(&id)
+                .await?
                 .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?
         }
         Err(e) => return Err(e),
     };
-    Ok(Json(app.engine.payment_json(&row)?).into_response())
+    Ok(Json(app.engine.payment_json(&row).await?).into_response())
 }
 
 pub(super) async fn payment_events(
@@ -144,7 +149,7 @@ pub(super) async fn payment_events(
     Path(id): Path<String>,
 ) -> ApiResult {
     let mut rx = app.engine.subscribe(&id);
-    let (row, _) = shopper_payment(&app, &headers, &id, false)?;
+    let (row, _) = shopper_payment(&app, &headers, &id, false).await?;
     let last_id: i64 = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -154,8 +159,8 @@ pub(super) async fn payment_events(
     let engine = app.engine.clone();
     let mut stop = app.stop.clone();
     tokio::spawn(async move {
-        let event = |row: &PaymentRow| -> Option<Event> {
-            let v = serde_json::to_string(&engine.payment_json(row).ok()?).ok()?;
+        let event = async |row: &PaymentRow| -> Option<Event> {
+            let v = serde_json::to_string(&engine.payment_json(row).await.ok()?).ok()?;
             Some(
                 Event::default()
                     .id(row.sequence.to_string())
@@ -167,7 +172,7 @@ pub(super) async fn payment_events(
         let mut row = row;
         loop {
             if row.sequence > sent {
-                let Some(ev) = event(&row) else { return };
+                let Some(ev) = event(&row).await else { return };
                 if tx.send(ev).await.is_err() {
                     return;
                 }
@@ -185,7 +190,7 @@ pub(super) async fn payment_events(
                 // A safety net: re-read even without a signal.
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
-            row = match engine.store.payment(&row.payment_id) {
+            row = match engine.store.payment(&row.payment_id).await {
                 Ok(Some(r)) => r,
                 _ => return,
             };
@@ -212,7 +217,7 @@ pub(super) async fn cancel_payment(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let (row, staff) = shopper_payment(&app, &headers, &id, true)?;
+    let (row, staff) = shopper_payment(&app, &headers, &id, true).await?;
     // Staff may abandon a sale still waiting for the beneficiary (the widget's cancel button);
     // anything else (a payment request, a held authorization) is a cancellation: `cancel` right.
     if let Some(s) = &staff {
@@ -222,7 +227,7 @@ pub(super) async fn cancel_payment(
                 row.status.as_str(),
                 "pending" | "awaiting_beneficiary" | cvco_core::contract::UNKNOWN
             )
-            && app.engine.store.request_of_payment(&id)?.is_none();
+            && app.engine.store.request_of_payment(&id).await?.is_none();
         if !waiting {
             s.require(Perm::Cancel)?;
         }
@@ -232,8 +237,8 @@ pub(super) async fn cancel_payment(
         return Err(ErrorCode::IllegalTransition.into());
     }
     if row.is_final {
-        return Ok(Json(app.engine.payment_json(&row)?).into_response());
+        return Ok(Json(app.engine.payment_json(&row).await?).into_response());
     }
     let row = app.engine.cancel(&id, None).await?;
-    Ok(Json(app.engine.payment_json(&row)?).into_response())
+    Ok(Json(app.engine.payment_json(&row).await?).into_response())
 }

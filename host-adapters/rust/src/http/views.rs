@@ -9,11 +9,12 @@ use cvco_core::plugin_api::{exports::CreatePaymentRequest, Export};
 use cvco_core::{CvcoError, NormalizedStatus};
 use serde_json::{json, Value};
 
-pub fn order_json(engine: &Engine, order: &OrderRow) -> Result<Value, CvcoError> {
-    let a = engine.amounts(order)?;
+pub async fn order_json(engine: &Engine, order: &OrderRow) -> Result<Value, CvcoError> {
+    let a = engine.amounts(order).await?;
     let payments = engine
         .store
-        .payments_of_order(&order.order_ref)?
+        .payments_of_order(&order.order_ref)
+        .await?
         .iter()
         .map(|p| engine.payment_json_with(p, a))
         .collect::<Vec<_>>();
@@ -34,14 +35,15 @@ pub fn order_json(engine: &Engine, order: &OrderRow) -> Result<Value, CvcoError>
 
 /// Payment requests whose creation outcome is unknown (no ANCV id yet), newest first: the
 /// back-office lists them so a lost answer never hides an e-mail that may have gone out.
-pub fn unknown_requests(
+pub async fn unknown_requests(
     engine: &Engine,
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<Vec<Value>, CvcoError> {
     let rows = engine
         .store
-        .unknown_creations(CreatePaymentRequest::NAME, from, to, 500)?;
+        .unknown_creations(CreatePaymentRequest::NAME, from, to, 500)
+        .await?;
     Ok(rows
         .iter()
         .map(|pay| {
@@ -68,13 +70,13 @@ pub fn unknown_requests(
         .collect())
 }
 
-pub fn request_json(
+pub async fn request_json(
     engine: &Engine,
     req: &RequestRow,
     pay: &PaymentRow,
 ) -> Result<Value, CvcoError> {
     let payment = match pay.transaction_id {
-        Some(_) => Some(engine.payment_json(pay)?),
+        Some(_) => Some(engine.payment_json(pay).await?),
         None => None,
     };
     Ok(json!({

@@ -146,7 +146,7 @@ impl Engine {
     }
 
     /// The Payment body of a shop-owned payment for its owner, rendered at most once per write.
-    pub fn status_body(
+    pub async fn status_body(
         &self,
         payment_id: &str,
         owner: &str,
@@ -160,16 +160,16 @@ impl Engine {
                 }
             }
         }
-        let Some(row) = self.store.payment(payment_id)? else {
+        let Some(row) = self.store.payment(payment_id).await? else {
             return Ok(None);
         };
-        let Some(order) = self.store.order(&row.order_ref)? else {
+        let Some(order) = self.store.order(&row.order_ref).await? else {
             return Ok(None);
         };
         let Some(order_owner) = order.owner.clone() else {
             return Ok(None);
         };
-        let a = self.amounts(&order)?;
+        let a = self.amounts(&order).await?;
         let body = serde_json::to_vec(&self.payment_json_with(&row, a))
             .map(bytes::Bytes::from)
             .map_err(|_| CvcoError::new(ErrorCode::Internal))?;
@@ -210,10 +210,11 @@ impl Engine {
 
     // ----- orders -------------------------------------------------------------------------
 
-    pub fn amounts(&self, order: &OrderRow) -> Result<OrderAmounts, CvcoError> {
+    pub async fn amounts(&self, order: &OrderRow) -> Result<OrderAmounts, CvcoError> {
         let paid_cvco = self
             .store
-            .order_with_paid(&order.order_ref)?
+            .order_with_paid(&order.order_ref)
+            .await?
             .map(|(_, paid)| paid)
             .unwrap_or(0);
         Ok(OrderAmounts::of(
@@ -230,7 +231,7 @@ impl Engine {
     }
 
     /// Creates an order unless it exists; answers whether it was created.
-    pub fn insert_order(
+    pub async fn insert_order(
         &self,
         order_ref: &str,
         owner: Option<&str>,
@@ -238,24 +239,27 @@ impl Engine {
         lines: &Value,
         total_cents: i64,
     ) -> Result<bool, CvcoError> {
-        self.store.insert_order(
-            order_ref,
-            owner,
-            kind,
-            &lines.to_string(),
-            total_cents,
-            now_ms(),
-        )
+        self.store
+            .insert_order(
+                order_ref,
+                owner,
+                kind,
+                &lines.to_string(),
+                total_cents,
+                now_ms(),
+            )
+            .await
     }
 
     // ----- the Payment object -------------------------------------------------------------
 
-    pub fn payment_json(&self, row: &PaymentRow) -> Result<ContractPayment, CvcoError> {
+    pub async fn payment_json(&self, row: &PaymentRow) -> Result<ContractPayment, CvcoError> {
         let order = self
             .store
-            .order(&row.order_ref)?
+            .order(&row.order_ref)
+            .await?
             .ok_or_else(|| CvcoError::new(ErrorCode::OrderNotFound))?;
-        let a = self.amounts(&order)?;
+        let a = self.amounts(&order).await?;
         Ok(self.payment_json_with(row, a))
     }
 
@@ -266,8 +270,12 @@ impl Engine {
 
     // ----- creation -----------------------------------------------------------------------
 
-    fn by_attempt(&self, order_ref: &str, attempt: &str) -> Result<Option<PaymentRow>, CvcoError> {
-        self.store.payment_by_attempt(order_ref, attempt)
+    async fn by_attempt(
+        &self,
+        order_ref: &str,
+        attempt: &str,
+    ) -> Result<Option<PaymentRow>, CvcoError> {
+        self.store.payment_by_attempt(order_ref, attempt).await
     }
 
     /// Creates (or finds) the payment of `order_ref` + `attempt`. `Ok((row, created))`.
@@ -305,7 +313,7 @@ impl Engine {
         };
         let lock = self.lock_for(format!("order:{order_ref}"));
         let _guard = lock.lock().await;
-        if let Some(row) = self.by_attempt(order_ref, attempt)? {
+        if let Some(row) = self.by_attempt(order_ref, attempt).await? {
             // The same attempt again (a retry after a lost answer): reconcile first.
             if row.status == PaymentStatus::Unknown {
                 if let Ok(row) = self.refresh(&row.payment_id).await {
@@ -316,11 +324,12 @@ impl Engine {
         }
         let order = self
             .store
-            .order(order_ref)?
+            .order(order_ref)
+            .await?
             .ok_or_else(|| CvcoError::new(ErrorCode::OrderNotFound).with_field("order_ref"))?;
         // Before any new attempt, an earlier one whose outcome is unknown is settled with ANCV.
         self.settle_unknown_of_order(order_ref).await?;
-        let others = self.store.payments_of_order(order_ref)?;
+        let others = self.store.payments_of_order(order_ref).await?;
         if let Some(open) = others.iter().find(|p| !p.is_final) {
             return Err(CvcoError::new(ErrorCode::PaymentInProgress)
                 .with_detail(
@@ -329,7 +338,7 @@ impl Engine {
                 )
                 .with_payment_id(&open.payment_id));
         }
-        let a = self.amounts(&order)?;
+        let a = self.amounts(&order).await?;
         if a.remaining == 0 {
             return Err(CvcoError::new(ErrorCode::IllegalTransition)
                 .with_detail("La commande est déjà payée.", "The order is already paid."));
@@ -443,11 +452,11 @@ impl Engine {
             poll_interval_ms: 0,
             recheck_at: None,
         };
-        match self.store.insert_payment(&row) {
+        match self.store.insert_payment(&row).await {
             Ok(_) => self.invalidate(),
             // A concurrent process won the unique (order_ref, attempt): answer its payment.
             Err(e) => {
-                if let Some(existing) = self.by_attempt(order_ref, attempt)? {
+                if let Some(existing) = self.by_attempt(order_ref, attempt).await? {
                     return Ok((existing, false));
                 }
                 return Err(e);
@@ -462,7 +471,7 @@ impl Engine {
                 // unknown, reconciled by the poller, the next notification or the next attempt.
                 let mut kept = row.clone();
                 kept.next_poll_at = now_ms() + self.cfg.poll_interval_ms.max(50) as i64;
-                self.store.save_payment(&kept)?;
+                self.store.save_payment(&kept).await?;
                 self.invalidate();
                 self.publish(&row.payment_id);
                 tracing::warn!(order_ref, payment_id = %row.payment_id, code = %e.code, "payment creation outcome unknown: kept for reconciliation");
@@ -471,7 +480,7 @@ impl Engine {
             Err(e) => {
                 // Refused outright (one upstream call, nothing created): the same attempt may
                 // be sent again with corrected input.
-                let _ = self.store.delete_payment(&row.payment_id);
+                let _ = self.store.delete_payment(&row.payment_id).await;
                 self.invalidate();
                 tracing::info!(order_ref, code = %e.code, "payment creation refused");
                 Err(e)
@@ -489,7 +498,7 @@ impl Engine {
                 serde_json::from_str(&row.create_input).map_err(unreadable)?;
             let p = self.plugin.create_payment(input).await?;
             tracing::info!(payment_id = %row.payment_id, transaction_id = %p.id, status = p.status.as_str(), "payment created");
-            self.commit_payment(row, &p)
+            self.commit_payment(row, &p).await
         } else {
             let input: CreatePaymentRequestInput =
                 serde_json::from_str(&row.create_input).map_err(unreadable)?;
@@ -513,25 +522,27 @@ impl Engine {
                 (None, DeliveryKind::Qr) => None,
                 (None, DeliveryKind::Email) => None,
             };
-            self.store.insert_request(&RequestRow {
-                request_id: r.id.clone(),
-                payment_id: row.payment_id.clone(),
-                delivery: delivery.into(),
-                email_masked,
-                capture: capture.into(),
-                expires_at: r.expires_at.0,
-                qr_payload: r.qr_payload.clone(),
-                qr_svg: svg,
-                finalised: false,
-            })?;
-            self.commit_request(row, &r)
+            self.store
+                .insert_request(&RequestRow {
+                    request_id: r.id.clone(),
+                    payment_id: row.payment_id.clone(),
+                    delivery: delivery.into(),
+                    email_masked,
+                    capture: capture.into(),
+                    expires_at: r.expires_at.0,
+                    qr_payload: r.qr_payload.clone(),
+                    qr_svg: svg,
+                    finalised: false,
+                })
+                .await?;
+            self.commit_request(row, &r).await
         }
     }
 
     // ----- state updates ------------------------------------------------------------------
 
     /// Records a new state; bumps `sequence` and tells subscribers only on a real change.
-    fn commit(&self, old: PaymentRow, mut new: PaymentRow) -> Result<PaymentRow, CvcoError> {
+    async fn commit(&self, old: PaymentRow, mut new: PaymentRow) -> Result<PaymentRow, CvcoError> {
         let now = now_ms();
         let changed = old.status != new.status
             || old.is_final != new.is_final
@@ -554,7 +565,7 @@ impl Engine {
                 .min(self.cfg.poll_max_ms.max(base as u64) as i64);
         }
         new.next_poll_at = now + new.poll_interval_ms;
-        self.store.save_payment(&new)?;
+        self.store.save_payment(&new).await?;
         if changed {
             self.invalidate();
             tracing::info!(payment_id = %new.payment_id, status = %new.status, sequence = new.sequence, "payment updated");
@@ -563,7 +574,7 @@ impl Engine {
         Ok(new)
     }
 
-    fn commit_payment(&self, old: PaymentRow, p: &Payment) -> Result<PaymentRow, CvcoError> {
+    async fn commit_payment(&self, old: PaymentRow, p: &Payment) -> Result<PaymentRow, CvcoError> {
         let mut new = old.clone();
         new.transaction_id = Some(p.id.clone());
         new.status = PaymentStatus::Known(p.status);
@@ -577,10 +588,14 @@ impl Engine {
         // ANCV's answer replaces a refusal recorded on replay; a failure is explained by
         // cvco-core's rule when rendered.
         new.error = None;
-        self.commit(old, new)
+        self.commit(old, new).await
     }
 
-    fn commit_request(&self, old: PaymentRow, r: &PaymentRequest) -> Result<PaymentRow, CvcoError> {
+    async fn commit_request(
+        &self,
+        old: PaymentRow,
+        r: &PaymentRequest,
+    ) -> Result<PaymentRow, CvcoError> {
         let mut new = old.clone();
         new.request_id = Some(r.id.clone());
         new.transaction_id = r
@@ -615,7 +630,7 @@ impl Engine {
             .and_then(first_authorization)
             .or(old.authorized_at);
         new.error = None;
-        self.commit(old, new)
+        self.commit(old, new).await
     }
 
     /// Reads the truth from ANCV through the plugin and records it.
@@ -628,7 +643,8 @@ impl Engine {
     async fn refresh_locked(&self, payment_id: &str) -> Result<PaymentRow, CvcoError> {
         let row = self
             .store
-            .payment(payment_id)?
+            .payment(payment_id)
+            .await?
             .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
         let result = if let Some(request_id) = row.request_id.clone() {
             let r: Result<PaymentRequest, _> = self
@@ -638,7 +654,10 @@ impl Engine {
                     now: None,
                 })
                 .await;
-            r.and_then(|r| self.commit_request(row.clone(), &r))
+            match r {
+                Ok(r) => self.commit_request(row.clone(), &r).await,
+                Err(e) => Err(e),
+            }
         } else if let Some(tx) = row.transaction_id.clone() {
             let p: Result<Payment, _> = self
                 .plugin
@@ -647,7 +666,10 @@ impl Engine {
                     now: None,
                 })
                 .await;
-            p.and_then(|p| self.commit_payment(row.clone(), &p))
+            match p {
+                Ok(p) => self.commit_payment(row.clone(), &p).await,
+                Err(e) => Err(e),
+            }
         } else {
             // Created before a crash, or its answer lost: the same call with the same key.
             match self.run_create(row.clone()).await {
@@ -658,7 +680,7 @@ impl Engine {
                     failed.is_final = true;
                     failed.error = serde_json::to_string(&e).ok();
                     tracing::warn!(payment_id, code = %e.code, "unknown outcome settled: not created at ANCV");
-                    return self.commit(row.clone(), failed);
+                    return self.commit(row.clone(), failed).await;
                 }
                 other => other,
             }
@@ -666,7 +688,7 @@ impl Engine {
         match result {
             Ok(new) => {
                 if row.recheck_at.is_some() {
-                    self.store.set_recheck(payment_id, None)?;
+                    self.store.set_recheck(payment_id, None).await?;
                 }
                 Ok(new)
             }
@@ -676,9 +698,12 @@ impl Engine {
                 retry.poll_interval_ms =
                     (row.poll_interval_ms.max(base) * 2).min(self.cfg.poll_max_ms as i64);
                 retry.next_poll_at = now_ms() + retry.poll_interval_ms;
-                let _ = self.store.save_payment(&retry);
+                let _ = self.store.save_payment(&retry).await;
                 if row.recheck_at.is_some() {
-                    let _ = self.store.set_recheck(payment_id, Some(retry.next_poll_at));
+                    let _ = self
+                        .store
+                        .set_recheck(payment_id, Some(retry.next_poll_at))
+                        .await;
                 }
                 tracing::warn!(payment_id, code = %e.code, "refresh failed");
                 Err(e)
@@ -691,7 +716,8 @@ impl Engine {
     async fn settle_unknown_of_order(&self, order_ref: &str) -> Result<bool, CvcoError> {
         let unknown: Vec<String> = self
             .store
-            .payments_of_order(order_ref)?
+            .payments_of_order(order_ref)
+            .await?
             .into_iter()
             .filter(|p| p.status == PaymentStatus::Unknown)
             .map(|p| p.payment_id)
@@ -708,7 +734,8 @@ impl Engine {
     async fn settle_locked(&self, payment_id: &str) -> Result<PaymentRow, CvcoError> {
         let row = self
             .store
-            .payment(payment_id)?
+            .payment(payment_id)
+            .await?
             .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
         if row.status != PaymentStatus::Unknown && row.recheck_at.is_none() {
             return Ok(row);
@@ -726,9 +753,11 @@ impl Engine {
 
     /// Before a follow-up call: marks the payment to be read again should this process die
     /// before the answer is recorded (the start-up reconciliation and the poller pick it up).
-    fn begin_follow_up(&self, payment_id: &str) -> Result<(), CvcoError> {
+    async fn begin_follow_up(&self, payment_id: &str) -> Result<(), CvcoError> {
         let budget = self.cfg.request_timeout_ms as i64 + self.cfg.poll_interval_ms as i64;
-        self.store.set_recheck(payment_id, Some(now_ms() + budget))
+        self.store
+            .set_recheck(payment_id, Some(now_ms() + budget))
+            .await
     }
 
     /// After a follow-up call failed: when it may have taken effect anyway, the payment is read
@@ -737,11 +766,11 @@ impl Engine {
     async fn follow_up_failed(&self, payment_id: &str, e: CvcoError) -> CvcoError {
         if outcome_unknown(&e) {
             let at = now_ms() + self.cfg.poll_interval_ms.max(50) as i64;
-            let _ = self.store.set_recheck(payment_id, Some(at));
+            let _ = self.store.set_recheck(payment_id, Some(at)).await;
             let _ = self.refresh_locked(payment_id).await;
             tracing::warn!(payment_id, code = %e.code, "operation outcome unknown: payment read again");
         } else {
-            let _ = self.store.set_recheck(payment_id, None);
+            let _ = self.store.set_recheck(payment_id, None).await;
         }
         e
     }
@@ -755,11 +784,11 @@ impl Engine {
         let lock = self.lock_for(format!("pay:{payment_id}"));
         let _guard = lock.lock().await;
         let row = self.settle_locked(payment_id).await?;
-        self.begin_follow_up(payment_id)?;
+        self.begin_follow_up(payment_id).await?;
         match self.cancel_locked(row, password).await {
             Err(e) => Err(self.follow_up_failed(payment_id, e).await),
             Ok(row) => {
-                self.store.set_recheck(payment_id, None)?;
+                self.store.set_recheck(payment_id, None).await?;
                 Ok(row)
             }
         }
@@ -778,7 +807,7 @@ impl Engine {
                     now: None,
                 })
                 .await?;
-            return self.commit_request(row, &r);
+            return self.commit_request(row, &r).await;
         }
         let tx = row
             .transaction_id
@@ -792,7 +821,7 @@ impl Engine {
                 now: None,
             })
             .await?;
-        let saved = self.commit_payment(row.clone(), &p)?;
+        let saved = self.commit_payment(row.clone(), &p).await?;
         if row.request_id.is_some() {
             return self.refresh_locked(&row.payment_id).await.or(Ok(saved));
         }
@@ -813,7 +842,7 @@ impl Engine {
             .transaction_id
             .clone()
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
-        self.begin_follow_up(payment_id)?;
+        self.begin_follow_up(payment_id).await?;
         let refunded: Result<Payment, CvcoError> = self
             .plugin
             .refund_payment(RefundPaymentInput {
@@ -833,8 +862,8 @@ impl Engine {
             refunded_cents = p.refunded_cents.cents(),
             "refund"
         );
-        let saved = self.commit_payment(row.clone(), &p)?;
-        self.store.set_recheck(payment_id, None)?;
+        let saved = self.commit_payment(row.clone(), &p).await?;
+        self.store.set_recheck(payment_id, None).await?;
         if row.request_id.is_some() {
             return self.refresh_locked(payment_id).await.or(Ok(saved));
         }
@@ -853,7 +882,7 @@ impl Engine {
             .transaction_id
             .clone()
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
-        self.begin_follow_up(payment_id)?;
+        self.begin_follow_up(payment_id).await?;
         let captured: Result<Payment, CvcoError> = self
             .plugin
             .capture_payment(CapturePaymentInput {
@@ -866,8 +895,8 @@ impl Engine {
             Ok(p) => p,
             Err(e) => return Err(self.follow_up_failed(payment_id, e).await),
         };
-        self.commit_payment(row.clone(), &p)?;
-        self.store.set_recheck(payment_id, None)?;
+        self.commit_payment(row.clone(), &p).await?;
+        self.store.set_recheck(payment_id, None).await?;
         self.refresh_locked(payment_id).await
     }
 
@@ -890,16 +919,16 @@ impl Engine {
             })
             .await?;
         let n = &verified.notification;
-        let mut payment_id = self.payment_for(n)?;
+        let mut payment_id = self.payment_for(n).await?;
         if payment_id.is_none() {
             // The answer to our creation call may still be on its way: wait for it.
             let lock = self.order_lock(&n.merchant_order_id);
             drop(lock.lock().await);
-            payment_id = self.payment_for(n)?;
+            payment_id = self.payment_for(n).await?;
         }
         // Its creation's answer was lost: settle the order's unknown payments, then apply.
         if payment_id.is_none() && self.settle_unknown_of_order(&n.merchant_order_id).await? {
-            payment_id = self.payment_for(n)?;
+            payment_id = self.payment_for(n).await?;
         }
         let Some(id) = payment_id else {
             // Not ours (PROTOCOL.md §3): 204, nothing recorded.
@@ -912,7 +941,8 @@ impl Engine {
         let sequence = n.sequence as i64;
         let fresh = self
             .store
-            .record_notification(&event_id, &object, sequence, now_ms())?;
+            .record_notification(&event_id, &object, sequence, now_ms())
+            .await?;
         if !fresh {
             tracing::info!(event_id = %verified.event_id, "notification already processed or older");
             return Ok(false);
@@ -923,23 +953,27 @@ impl Engine {
         Ok(true)
     }
 
-    fn payment_for(&self, n: &cvco_core::wire::Notification) -> Result<Option<String>, CvcoError> {
+    async fn payment_for(
+        &self,
+        n: &cvco_core::wire::Notification,
+    ) -> Result<Option<String>, CvcoError> {
         self.store
             .payment_id_by_ancv(n.transaction_id.as_deref(), n.pre_transaction_id.as_deref())
+            .await
     }
 
     // ----- polling, expiry, start-up ------------------------------------------------------
 
     /// Payments due for a status read.
-    fn due(&self, now: i64) -> Result<Vec<String>, CvcoError> {
-        self.store.due_payments(now, 64)
+    async fn due(&self, now: i64) -> Result<Vec<String>, CvcoError> {
+        self.store.due_payments(now, 64).await
     }
 
     /// One status read, then a cancel when the deadline passed long enough ago.
     async fn poll_one(self: Arc<Self>, payment_id: String) {
         let row = match self.refresh(&payment_id).await {
             Ok(row) => row,
-            Err(_) => match self.store.payment(&payment_id) {
+            Err(_) => match self.store.payment(&payment_id).await {
                 Ok(Some(row)) => row,
                 _ => return,
             },
@@ -960,7 +994,7 @@ impl Engine {
                 _ = stop.wait_for(|s| *s) => return,
                 _ = tokio::time::sleep(tick) => {}
             }
-            let due = match self.due(now_ms()) {
+            let due = match self.due(now_ms()).await {
                 Ok(d) => d,
                 Err(_) => continue,
             };
@@ -974,7 +1008,7 @@ impl Engine {
 
     /// Start-up: every non-final payment is read again (and expired ones cancelled).
     pub async fn reconcile(self: &Arc<Self>) {
-        let open = self.store.open_payments().unwrap_or_default();
+        let open = self.store.open_payments().await.unwrap_or_default();
         if !open.is_empty() {
             tracing::info!(count = open.len(), "reconciling non-final payments");
         }
@@ -985,14 +1019,19 @@ impl Engine {
         while set.join_next().await.is_some() {}
     }
 
-    pub fn request_row(&self, request_id: &str) -> Result<(RequestRow, PaymentRow), CvcoError> {
+    pub async fn request_row(
+        &self,
+        request_id: &str,
+    ) -> Result<(RequestRow, PaymentRow), CvcoError> {
         let req = self
             .store
-            .request(request_id)?
+            .request(request_id)
+            .await?
             .ok_or_else(|| CvcoError::new(ErrorCode::PreTransactionNotFound))?;
         let pay = self
             .store
-            .payment(&req.payment_id)?
+            .payment(&req.payment_id)
+            .await?
             .ok_or_else(|| CvcoError::new(ErrorCode::PreTransactionNotFound))?;
         Ok((req, pay))
     }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::payments::plugin::{Call, In, Out};
+use crate::store::testing::PgDatabase;
 use cvco_core::lifecycle::TransactionState;
 use cvco_core::plugin_api::exports::{
     CancelPayment, CancelPaymentRequest, CapturePayment, CheckConnection, DailyTotals, GetPayment,
@@ -97,14 +98,19 @@ fn pending(input: &CreatePaymentInput) -> Result<Payment, CvcoError> {
     })
 }
 
-fn engine(create: fn(&CreatePaymentInput) -> Result<Payment, CvcoError>) -> (Engine, Arc<Fake>) {
+/// The engine over the fake plugin, on the suite's store (its PostgreSQL database kept alive by
+/// the third value).
+async fn engine(
+    create: fn(&CreatePaymentInput) -> Result<Payment, CvcoError>,
+) -> (Engine, Arc<Fake>, Option<PgDatabase>) {
     let fake = Arc::new(Fake {
         create,
         creates: AtomicUsize::new(0),
     });
-    let store = Store::open(None).unwrap();
+    let (store, db) = crate::store::testing::store().await;
     store
         .insert_order("CMD-1", Some("owner"), "shop", "[]", 4100, now_ms())
+        .await
         .unwrap();
     let e = Engine::new(
         HostConfig::default(),
@@ -112,7 +118,7 @@ fn engine(create: fn(&CreatePaymentInput) -> Result<Payment, CvcoError>) -> (Eng
         fake.clone(),
         "http://127.0.0.1:1".into(),
     );
-    (e, fake)
+    (e, fake, db)
 }
 
 async fn start(e: &Engine, attempt: &str) -> Result<(PaymentRow, bool), CvcoError> {
@@ -131,11 +137,16 @@ async fn start(e: &Engine, attempt: &str) -> Result<(PaymentRow, bool), CvcoErro
 
 #[tokio::test]
 async fn a_creation_whose_outcome_is_unknown_is_kept_for_reconciliation() {
-    let (e, fake) = engine(|_| Err(CvcoError::new(ErrorCode::UpstreamProtocol)));
+    let (e, fake, _db) = engine(|_| Err(CvcoError::new(ErrorCode::UpstreamProtocol))).await;
     let err = start(&e, "a1").await.unwrap_err();
     assert_eq!(err.code, ErrorCode::UpstreamProtocol);
     let id = err.payment_id.expect("the kept payment is named");
-    let row = e.store.payment(&id).unwrap().expect("kept, not deleted");
+    let row = e
+        .store
+        .payment(&id)
+        .await
+        .unwrap()
+        .expect("kept, not deleted");
     assert_eq!(row.status, PaymentStatus::Unknown);
     assert!(!row.is_final);
     assert_eq!(row.amount_cents, 4100, "the order's remaining amount");
@@ -144,10 +155,10 @@ async fn a_creation_whose_outcome_is_unknown_is_kept_for_reconciliation() {
 
 #[tokio::test]
 async fn a_refused_creation_leaves_no_payment_and_the_attempt_can_be_sent_again() {
-    let (e, fake) = engine(|_| Err(CvcoError::new(ErrorCode::ShopNotAffiliated)));
+    let (e, fake, _db) = engine(|_| Err(CvcoError::new(ErrorCode::ShopNotAffiliated))).await;
     let err = start(&e, "a1").await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ShopNotAffiliated);
-    assert!(e.store.payments_of_order("CMD-1").unwrap().is_empty());
+    assert!(e.store.payments_of_order("CMD-1").await.unwrap().is_empty());
     let again = start(&e, "a1").await.unwrap_err();
     assert_eq!(again.code, ErrorCode::ShopNotAffiliated);
     assert_eq!(fake.creates.load(Ordering::SeqCst), 2, "called again");
@@ -155,7 +166,7 @@ async fn a_refused_creation_leaves_no_payment_and_the_attempt_can_be_sent_again(
 
 #[tokio::test]
 async fn the_same_attempt_twice_answers_the_same_payment_with_one_creation() {
-    let (e, fake) = engine(pending);
+    let (e, fake, _db) = engine(pending).await;
     let (first, created) = start(&e, "a1").await.unwrap();
     assert!(created);
     assert_eq!(
@@ -167,12 +178,12 @@ async fn the_same_attempt_twice_answers_the_same_payment_with_one_creation() {
     assert_eq!(second.payment_id, first.payment_id);
     assert_eq!(second.transaction_id, first.transaction_id);
     assert_eq!(fake.creates.load(Ordering::SeqCst), 1, "ANCV asked once");
-    assert_eq!(e.store.payments_of_order("CMD-1").unwrap().len(), 1);
+    assert_eq!(e.store.payments_of_order("CMD-1").await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn a_new_attempt_while_one_is_open_is_refused_with_its_payment_id() {
-    let (e, fake) = engine(pending);
+    let (e, fake, _db) = engine(pending).await;
     let (first, _) = start(&e, "a1").await.unwrap();
     let err = start(&e, "a2").await.unwrap_err();
     assert_eq!(err.code, ErrorCode::PaymentInProgress);

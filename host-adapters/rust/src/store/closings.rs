@@ -1,38 +1,41 @@
 //! Closings (the end of a business period, with its totals) and named counters.
 
-use super::{Db, Store};
-use rusqlite::params;
+use super::conn::vals;
+use super::{db_error, Db, Store};
 
 impl Store {
-    pub fn next_counter(&self, name: &str) -> Db<i64> {
-        self.with(|c| {
-            c.query_row(
-                "INSERT INTO counters(name, value) VALUES (?1, 1)
-                 ON CONFLICT(name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-                params![name],
-                |r| r.get(0),
-            )
-        })
+    pub async fn next_counter(&self, name: &str) -> Db<i64> {
+        let mut c = self.conn().await?;
+        c.query_one(
+            "INSERT INTO counters(name, value) VALUES (?1, 1)
+             ON CONFLICT(name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+            &vals![name],
+            |r| r.i64(0),
+        )
+        .await
+        .map_err(db_error)
     }
 
     /// The latest closing in `[from, to)`.
-    pub fn last_closing(&self, from: i64, to: i64) -> Db<Option<i64>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT MAX(closed_at) FROM closings WHERE closed_at >= ?1 AND closed_at < ?2",
-                params![from, to],
-                |r| r.get(0),
-            )
-        })
+    pub async fn last_closing(&self, from: i64, to: i64) -> Db<Option<i64>> {
+        let mut c = self.conn().await?;
+        c.query_one(
+            "SELECT MAX(closed_at) FROM closings WHERE closed_at >= ?1 AND closed_at < ?2",
+            &vals![from, to],
+            |r| r.opt_i64(0),
+        )
+        .await
+        .map_err(db_error)
     }
 
-    pub fn insert_closing(&self, closed_at: i64, totals: &str) -> Db<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO closings(closed_at, totals) VALUES (?1, ?2)",
-                params![closed_at, totals],
-            )
-            .map(|_| ())
-        })
+    pub async fn insert_closing(&self, closed_at: i64, totals: &str) -> Db<()> {
+        let mut c = self.conn().await?;
+        c.execute(
+            "INSERT INTO closings(closed_at, totals) VALUES (?1, ?2)",
+            &vals![closed_at, totals],
+        )
+        .await
+        .map(|_| ())
+        .map_err(db_error)
     }
 }

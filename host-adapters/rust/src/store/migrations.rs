@@ -1,7 +1,8 @@
-//! Ordered schema migrations; `schema_version` holds how many ran. The SQL stays portable
-//! (no SQLite-only syntax where a standard form exists) so a PostgreSQL list can mirror it.
+//! Ordered schema migrations, one list per backend (the same steps in the same order);
+//! `schema_version` holds how many ran, and a newer schema is refused.
 
-use super::{db_error, Db};
+use super::conn::V;
+use super::{db_error, Conn, Db};
 use cvco_core::{CvcoError, ErrorCode};
 use rusqlite::{Connection, OptionalExtension};
 
@@ -94,7 +95,106 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE transaction_id IS NOT NULL;",
 ];
 
-pub(super) fn migrate(conn: &Connection) -> Db<()> {
+/// The same migrations for PostgreSQL, one for one with [`MIGRATIONS`] (one `schema_version`):
+/// BIGINT for cents and ms timestamps, BOOLEAN flags, an identity column for closings.
+pub(super) const PG_MIGRATIONS: &[&str] = &[
+    // 1: first schema.
+    "CREATE TABLE orders (
+        order_ref TEXT PRIMARY KEY,
+        owner TEXT,
+        kind TEXT NOT NULL,
+        lines TEXT NOT NULL,
+        total_cents BIGINT NOT NULL,
+        card_payments TEXT NOT NULL DEFAULT '[]',
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE payments (
+        payment_id TEXT PRIMARY KEY,
+        order_ref TEXT NOT NULL REFERENCES orders(order_ref),
+        attempt TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        amount_cents BIGINT NOT NULL,
+        beneficiary_masked TEXT,
+        create_call TEXT NOT NULL,
+        create_input TEXT NOT NULL,
+        transaction_id TEXT,
+        request_id TEXT,
+        status TEXT NOT NULL,
+        final BOOLEAN NOT NULL DEFAULT FALSE,
+        authorized_cents BIGINT NOT NULL DEFAULT 0,
+        refunded_cents BIGINT NOT NULL DEFAULT 0,
+        ancv_state TEXT,
+        plugin TEXT,
+        qr TEXT,
+        error TEXT,
+        deadline BIGINT,
+        sequence BIGINT NOT NULL DEFAULT 0,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        authorized_at BIGINT,
+        final_at BIGINT,
+        next_poll_at BIGINT NOT NULL DEFAULT 0,
+        poll_interval_ms BIGINT NOT NULL DEFAULT 0,
+        UNIQUE(order_ref, attempt)
+    );
+    CREATE INDEX payments_tx ON payments(transaction_id);
+    CREATE INDEX payments_req ON payments(request_id);
+    CREATE INDEX payments_open ON payments(final, next_poll_at);
+    CREATE INDEX payments_order ON payments(order_ref);
+    CREATE TABLE payment_requests (
+        request_id TEXT PRIMARY KEY,
+        payment_id TEXT NOT NULL UNIQUE REFERENCES payments(payment_id),
+        delivery TEXT NOT NULL,
+        email_masked TEXT,
+        capture TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        qr_payload TEXT NOT NULL,
+        qr_svg TEXT,
+        finalised BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE TABLE notifications (event_id TEXT PRIMARY KEY, received_at BIGINT NOT NULL);
+    CREATE TABLE notified_objects (object_id TEXT PRIMARY KEY, sequence BIGINT NOT NULL);
+    CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        active BOOLEAN NOT NULL DEFAULT TRUE,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        username TEXT,
+        csrf TEXT,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE TABLE closings (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        closed_at BIGINT NOT NULL,
+        totals TEXT NOT NULL
+    );
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL);",
+    "ALTER TABLE payments ADD COLUMN recheck_at BIGINT;
+    CREATE INDEX payments_recheck ON payments(recheck_at) WHERE recheck_at IS NOT NULL;",
+    "CREATE INDEX payments_created ON payments(created_at, payment_id);",
+    // The transactions list at 1,000,000 payments: only listed rows (with an ANCV id), newest
+    // first with or without a status, so a page and its COUNT read an index range.
+    "CREATE INDEX payments_listed ON payments(created_at, payment_id) WHERE transaction_id IS NOT NULL;
+    CREATE INDEX payments_listed_status ON payments(status, created_at, payment_id)
+        WHERE transaction_id IS NOT NULL;",
+];
+
+fn newer_schema() -> CvcoError {
+    CvcoError::new(ErrorCode::ConfigInvalid).with_detail(
+        "Base créée par une version plus récente.",
+        "Database written by a newer version.",
+    )
+}
+
+pub(super) fn migrate_sqlite(conn: &Connection) -> Db<()> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         .map_err(db_error)?;
     let version: Option<i64> = conn
@@ -110,10 +210,7 @@ pub(super) fn migrate(conn: &Connection) -> Db<()> {
         }
     };
     if version > MIGRATIONS.len() {
-        return Err(CvcoError::new(ErrorCode::ConfigInvalid).with_detail(
-            "Base créée par une version plus récente.",
-            "Database written by a newer version.",
-        ));
+        return Err(newer_schema());
     }
     while version < MIGRATIONS.len() {
         let sql = format!(
@@ -125,4 +222,44 @@ pub(super) fn migrate(conn: &Connection) -> Db<()> {
         version += 1;
     }
     Ok(())
+}
+
+/// Any number of instances may start at once on a fresh database: each migration runs in its
+/// own transaction under one advisory lock, and reads the version again once it holds it.
+pub(super) async fn migrate_pg(c: &mut Conn) -> Db<()> {
+    // "cvco" in ASCII: the lock's id, the same for every instance.
+    const LOCK: i64 = 0x6376_636f;
+    loop {
+        c.begin().await.map_err(db_error)?;
+        c.execute("SELECT pg_advisory_xact_lock(?1)", &[V::I(LOCK)])
+            .await
+            .map_err(db_error)?;
+        c.batch(
+            "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
+             INSERT INTO schema_version(version) SELECT 0
+             WHERE NOT EXISTS (SELECT 1 FROM schema_version);",
+        )
+        .await
+        .map_err(db_error)?;
+        let version = c
+            .query_one("SELECT version FROM schema_version", &[], |r| r.i64(0))
+            .await
+            .map_err(db_error)? as usize;
+        if version > PG_MIGRATIONS.len() {
+            c.rollback().await.map_err(db_error)?;
+            return Err(newer_schema());
+        }
+        if version == PG_MIGRATIONS.len() {
+            c.commit().await.map_err(db_error)?;
+            return Ok(());
+        }
+        c.batch(PG_MIGRATIONS[version]).await.map_err(db_error)?;
+        c.execute(
+            "UPDATE schema_version SET version = ?1",
+            &[V::I(version as i64 + 1)],
+        )
+        .await
+        .map_err(db_error)?;
+        c.commit().await.map_err(db_error)?;
+    }
 }

@@ -1,8 +1,8 @@
 //! Orders: what is to be paid (lines and total) and the card payments beside CVCo.
 
+use super::conn::{vals, Row, R};
 use super::payments::PaymentStatus;
-use super::{Db, Store};
-use rusqlite::{params, OptionalExtension, Row};
+use super::{db_error, Db, Store};
 
 #[derive(Debug, Clone)]
 pub struct OrderRow {
@@ -18,15 +18,15 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
-    fn from_row(r: &Row) -> rusqlite::Result<OrderRow> {
+    fn from_row(r: &Row) -> R<OrderRow> {
         Ok(OrderRow {
-            order_ref: r.get("order_ref")?,
-            owner: r.get("owner")?,
-            kind: r.get("kind")?,
-            lines: r.get("lines")?,
-            total_cents: r.get("total_cents")?,
-            card_payments: r.get("card_payments")?,
-            created_at: r.get("created_at")?,
+            order_ref: r.string("order_ref")?,
+            owner: r.opt_string("owner")?,
+            kind: r.string("kind")?,
+            lines: r.string("lines")?,
+            total_cents: r.i64("total_cents")?,
+            card_payments: r.string("card_payments")?,
+            created_at: r.i64("created_at")?,
         })
     }
 }
@@ -40,8 +40,8 @@ pub(super) fn paid_cvco_sql(order: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "(SELECT COALESCE(SUM(CASE WHEN q.status IN ({paid}) AND q.authorized_cents > q.refunded_cents
-             THEN q.authorized_cents - q.refunded_cents ELSE 0 END), 0)
+        "(SELECT CAST(COALESCE(SUM(CASE WHEN q.status IN ({paid}) AND q.authorized_cents > q.refunded_cents
+             THEN q.authorized_cents - q.refunded_cents ELSE 0 END), 0) AS BIGINT)
           FROM payments q WHERE q.order_ref = {order})"
     )
 }
@@ -50,31 +50,33 @@ pub(super) fn paid_cvco_sql(order: &str) -> String {
 pub type PaidCvco = i64;
 
 impl Store {
-    pub fn order(&self, order_ref: &str) -> Db<Option<OrderRow>> {
-        self.with(|c| {
-            c.prepare_cached("SELECT * FROM orders WHERE order_ref = ?1")?
-                .query_row(params![order_ref], OrderRow::from_row)
-                .optional()
-        })
+    pub async fn order(&self, order_ref: &str) -> Db<Option<OrderRow>> {
+        let mut c = self.conn().await?;
+        c.query_opt(
+            "SELECT * FROM orders WHERE order_ref = ?1",
+            &vals![order_ref],
+            OrderRow::from_row,
+        )
+        .await
+        .map_err(db_error)
     }
 
     /// The order and what its CVCo payments hold, in one query.
-    pub fn order_with_paid(&self, order_ref: &str) -> Db<Option<(OrderRow, PaidCvco)>> {
+    pub async fn order_with_paid(&self, order_ref: &str) -> Db<Option<(OrderRow, PaidCvco)>> {
         let sql = format!(
             "SELECT o.*, {} AS paid_cvco FROM orders o WHERE o.order_ref = ?1",
             paid_cvco_sql("o.order_ref")
         );
-        self.with(|c| {
-            c.prepare_cached(&sql)?
-                .query_row(params![order_ref], |r| {
-                    Ok((OrderRow::from_row(r)?, r.get("paid_cvco")?))
-                })
-                .optional()
+        let mut c = self.conn().await?;
+        c.query_opt(&sql, &vals![order_ref], |r| {
+            Ok((OrderRow::from_row(r)?, r.i64("paid_cvco")?))
         })
+        .await
+        .map_err(db_error)
     }
 
     /// Creates an order unless it exists; answers whether it was created.
-    pub fn insert_order(
+    pub async fn insert_order(
         &self,
         order_ref: &str,
         owner: Option<&str>,
@@ -83,23 +85,26 @@ impl Store {
         total_cents: i64,
         now: i64,
     ) -> Db<bool> {
-        let n = self.with(|c| {
-            c.execute(
+        let mut c = self.conn().await?;
+        let n = c
+            .execute(
                 "INSERT INTO orders(order_ref, owner, kind, lines, total_cents, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(order_ref) DO NOTHING",
-                params![order_ref, owner, kind, lines, total_cents, now],
+                &vals![order_ref, owner, kind, lines, total_cents, now],
             )
-        })?;
+            .await
+            .map_err(db_error)?;
         Ok(n == 1)
     }
 
-    pub fn set_card_payments(&self, order_ref: &str, card_payments: &str) -> Db<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE orders SET card_payments = ?2 WHERE order_ref = ?1",
-                params![order_ref, card_payments],
-            )
-            .map(|_| ())
-        })
+    pub async fn set_card_payments(&self, order_ref: &str, card_payments: &str) -> Db<()> {
+        let mut c = self.conn().await?;
+        c.execute(
+            "UPDATE orders SET card_payments = ?2 WHERE order_ref = ?1",
+            &vals![order_ref, card_payments],
+        )
+        .await
+        .map(|_| ())
+        .map_err(db_error)
     }
 }

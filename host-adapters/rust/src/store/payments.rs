@@ -1,11 +1,10 @@
 //! Payments: one row per attempt of an order, written before the plugin is called.
 
+use super::conn::{vals, DbErr, Row, Sql, R, V};
 use super::orders::paid_cvco_sql;
-use super::{Db, Store};
+use super::{db_error, Db, Store};
 use cvco_core::contract::PaymentMode;
 use cvco_core::{Channel, NormalizedStatus};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{params, OptionalExtension, Row};
 
 /// A payment's recorded status: cvco-core's, or `unknown` while its creation's outcome is not
 /// known (lost answer, timeout, crash), until reconciled.
@@ -57,16 +56,9 @@ impl std::fmt::Display for PaymentStatus {
     }
 }
 
-impl ToSql for PaymentStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for PaymentStatus {
-    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
-        let s = v.as_str()?;
-        PaymentStatus::parse(s).ok_or_else(|| FromSqlError::Other(format!("status {s:?}").into()))
+impl From<PaymentStatus> for V<'_> {
+    fn from(s: PaymentStatus) -> Self {
+        V::T(s.as_str())
     }
 }
 
@@ -77,12 +69,8 @@ fn mode_str(m: PaymentMode) -> &'static str {
     }
 }
 
-fn unreadable(column: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("{column} {value:?}").into(),
-    )
+fn unreadable(column: &str, value: &str) -> DbErr {
+    DbErr::Other(format!("unreadable {column} {value:?}"))
 }
 
 #[derive(Debug, Clone)]
@@ -120,43 +108,43 @@ pub struct PaymentRow {
 }
 
 impl PaymentRow {
-    fn from_row(r: &Row) -> rusqlite::Result<PaymentRow> {
+    fn from_row(r: &Row) -> R<PaymentRow> {
+        let mode = r.string("mode")?;
+        let channel = r.string("channel")?;
+        let status = r.string("status")?;
         Ok(PaymentRow {
-            payment_id: r.get("payment_id")?,
-            order_ref: r.get("order_ref")?,
-            attempt: r.get("attempt")?,
-            mode: match r.get_ref("mode")?.as_str()? {
+            payment_id: r.string("payment_id")?,
+            order_ref: r.string("order_ref")?,
+            attempt: r.string("attempt")?,
+            mode: match mode.as_str() {
                 "qr" => PaymentMode::Qr,
                 "identifier" => PaymentMode::Identifier,
                 other => return Err(unreadable("mode", other)),
             },
-            channel: {
-                let s = r.get_ref("channel")?.as_str()?;
-                Channel::parse(s).map_err(|_| unreadable("channel", s))?
-            },
-            amount_cents: r.get("amount_cents")?,
-            beneficiary_masked: r.get("beneficiary_masked")?,
-            create_call: r.get("create_call")?,
-            create_input: r.get("create_input")?,
-            transaction_id: r.get("transaction_id")?,
-            request_id: r.get("request_id")?,
-            status: r.get("status")?,
-            is_final: r.get::<_, i64>("final")? != 0,
-            authorized_cents: r.get("authorized_cents")?,
-            refunded_cents: r.get("refunded_cents")?,
-            ancv_state: r.get("ancv_state")?,
-            plugin: r.get("plugin")?,
-            qr: r.get("qr")?,
-            error: r.get("error")?,
-            deadline: r.get("deadline")?,
-            sequence: r.get("sequence")?,
-            created_at: r.get("created_at")?,
-            updated_at: r.get("updated_at")?,
-            authorized_at: r.get("authorized_at")?,
-            final_at: r.get("final_at")?,
-            next_poll_at: r.get("next_poll_at")?,
-            poll_interval_ms: r.get("poll_interval_ms")?,
-            recheck_at: r.get("recheck_at")?,
+            channel: Channel::parse(&channel).map_err(|_| unreadable("channel", &channel))?,
+            amount_cents: r.i64("amount_cents")?,
+            beneficiary_masked: r.opt_string("beneficiary_masked")?,
+            create_call: r.string("create_call")?,
+            create_input: r.string("create_input")?,
+            transaction_id: r.opt_string("transaction_id")?,
+            request_id: r.opt_string("request_id")?,
+            status: PaymentStatus::parse(&status).ok_or_else(|| unreadable("status", &status))?,
+            is_final: r.bool("final")?,
+            authorized_cents: r.i64("authorized_cents")?,
+            refunded_cents: r.i64("refunded_cents")?,
+            ancv_state: r.opt_string("ancv_state")?,
+            plugin: r.opt_string("plugin")?,
+            qr: r.opt_string("qr")?,
+            error: r.opt_string("error")?,
+            deadline: r.opt_i64("deadline")?,
+            sequence: r.i64("sequence")?,
+            created_at: r.i64("created_at")?,
+            updated_at: r.i64("updated_at")?,
+            authorized_at: r.opt_i64("authorized_at")?,
+            final_at: r.opt_i64("final_at")?,
+            next_poll_at: r.i64("next_poll_at")?,
+            poll_interval_ms: r.i64("poll_interval_ms")?,
+            recheck_at: r.opt_i64("recheck_at")?,
         })
     }
 }
@@ -184,114 +172,128 @@ pub struct TransactionRow {
     pub paid_cvco_cents: i64,
 }
 
-/// The list's WHERE with only the filters given (a `?n IS NULL OR` term defeats the indexes),
-/// and its parameters; the order reference is a prefix, read as an index range.
-fn tx_where(f: &TransactionFilter) -> (String, Vec<rusqlite::types::Value>) {
-    use rusqlite::types::Value;
-    let mut sql = String::from("p.transaction_id IS NOT NULL");
-    let mut values = Vec::new();
-    let mut add = |clause: &str, v: Value| {
-        values.push(v);
-        sql.push_str(&format!(" AND {clause}{}", values.len()));
-    };
-    if let Some(s) = &f.status {
-        add("p.status = ?", Value::Text(s.clone()));
+impl TransactionFilter {
+    /// ` AND …` for each filter given, parameters added to `q`.
+    /// The order reference is a prefix, read as an index range `[prefix, order_end)`.
+    fn push_where<'a>(&'a self, q: &mut Sql<'a>, order_end: Option<&'a str>) {
+        q.push(" WHERE p.transaction_id IS NOT NULL");
+        if let Some(s) = &self.status {
+            let p = q.param(s);
+            q.push(&format!(" AND p.status = {p}"));
+        }
+        if let Some(v) = self.from {
+            let p = q.param(v);
+            q.push(&format!(" AND p.created_at >= {p}"));
+        }
+        if let Some(v) = self.to {
+            let p = q.param(v);
+            q.push(&format!(" AND p.created_at < {p}"));
+        }
+        if let Some(v) = self.min_amount_cents {
+            let p = q.param(v);
+            q.push(&format!(" AND p.amount_cents >= {p}"));
+        }
+        if let Some(v) = self.max_amount_cents {
+            let p = q.param(v);
+            q.push(&format!(" AND p.amount_cents <= {p}"));
+        }
+        if let (Some(start), Some(end)) = (&self.order_ref, order_end) {
+            let (a, b) = (q.param(start), q.param(end));
+            q.push(&format!(" AND p.order_ref >= {a} AND p.order_ref < {b}"));
+        }
     }
-    if let Some(v) = f.from {
-        add("p.created_at >= ?", Value::Integer(v));
-    }
-    if let Some(v) = f.to {
-        add("p.created_at < ?", Value::Integer(v));
-    }
-    if let Some(v) = f.min_amount_cents {
-        add("p.amount_cents >= ?", Value::Integer(v));
-    }
-    if let Some(v) = f.max_amount_cents {
-        add("p.amount_cents <= ?", Value::Integer(v));
-    }
-    if let Some(o) = f.order_ref.as_deref().filter(|s| !s.is_empty()) {
-        add("p.order_ref >= ?", Value::Text(o.to_owned()));
-        add("p.order_ref < ?", Value::Text(format!("{o}{}", char::MAX)));
-    }
-    (sql, values)
 }
 
+const SAVE_PAYMENT: &str =
+    "UPDATE payments SET transaction_id = ?2, request_id = ?3, status = ?4, final = ?5,
+        authorized_cents = ?6, refunded_cents = ?7, ancv_state = ?8, plugin = ?9, qr = ?10,
+        error = ?11, deadline = ?12, sequence = ?13, updated_at = ?14, authorized_at = ?15,
+        final_at = ?16, next_poll_at = ?17, poll_interval_ms = ?18
+     WHERE payment_id = ?1";
+
 impl Store {
-    pub fn payment(&self, payment_id: &str) -> Db<Option<PaymentRow>> {
-        self.with(|c| {
-            c.prepare_cached("SELECT * FROM payments WHERE payment_id = ?1")?
-                .query_row(params![payment_id], PaymentRow::from_row)
-                .optional()
-        })
+    pub async fn payment(&self, payment_id: &str) -> Db<Option<PaymentRow>> {
+        let mut c = self.conn().await?;
+        c.query_opt(
+            "SELECT * FROM payments WHERE payment_id = ?1",
+            &vals![payment_id],
+            PaymentRow::from_row,
+        )
+        .await
+        .map_err(db_error)
     }
 
-    pub fn payment_by_attempt(&self, order_ref: &str, attempt: &str) -> Db<Option<PaymentRow>> {
-        self.with(|c| {
-            c.prepare_cached("SELECT * FROM payments WHERE order_ref = ?1 AND attempt = ?2")?
-                .query_row(params![order_ref, attempt], PaymentRow::from_row)
-                .optional()
-        })
+    pub async fn payment_by_attempt(
+        &self,
+        order_ref: &str,
+        attempt: &str,
+    ) -> Db<Option<PaymentRow>> {
+        let mut c = self.conn().await?;
+        c.query_opt(
+            "SELECT * FROM payments WHERE order_ref = ?1 AND attempt = ?2",
+            &vals![order_ref, attempt],
+            PaymentRow::from_row,
+        )
+        .await
+        .map_err(db_error)
     }
 
-    pub fn payments_of_order(&self, order_ref: &str) -> Db<Vec<PaymentRow>> {
-        self.with(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT * FROM payments WHERE order_ref = ?1 ORDER BY created_at, payment_id",
-            )?;
-            let rows = s.query_map(params![order_ref], PaymentRow::from_row)?;
-            rows.collect()
-        })
+    pub async fn payments_of_order(&self, order_ref: &str) -> Db<Vec<PaymentRow>> {
+        let mut c = self.conn().await?;
+        c.query(
+            "SELECT * FROM payments WHERE order_ref = ?1 ORDER BY created_at, payment_id",
+            &vals![order_ref],
+            PaymentRow::from_row,
+        )
+        .await
+        .map_err(db_error)
     }
 
     /// The new payment, before any plugin call; fails on a second `(order_ref, attempt)`.
-    pub fn insert_payment(&self, p: &PaymentRow) -> Db<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO payments (payment_id, order_ref, attempt, mode, channel, amount_cents,
-                    beneficiary_masked, create_call, create_input, status, final, created_at,
-                    updated_at, next_poll_at, poll_interval_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?11, ?12, 0)",
-                params![
-                    p.payment_id,
-                    p.order_ref,
-                    p.attempt,
-                    mode_str(p.mode),
-                    p.channel.as_str(),
-                    p.amount_cents,
-                    p.beneficiary_masked,
-                    p.create_call,
-                    p.create_input,
-                    p.status,
-                    p.created_at,
-                    p.next_poll_at,
-                ],
-            )
-            .map(|_| ())
-        })
+    pub async fn insert_payment(&self, p: &PaymentRow) -> Db<()> {
+        let mut c = self.conn().await?;
+        c.execute(
+            "INSERT INTO payments (payment_id, order_ref, attempt, mode, channel, amount_cents,
+                beneficiary_masked, create_call, create_input, status, final, created_at,
+                updated_at, next_poll_at, poll_interval_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, FALSE, ?11, ?11, ?12, 0)",
+            &vals![
+                &p.payment_id,
+                &p.order_ref,
+                &p.attempt,
+                mode_str(p.mode),
+                p.channel.as_str(),
+                p.amount_cents,
+                &p.beneficiary_masked,
+                &p.create_call,
+                &p.create_input,
+                p.status,
+                p.created_at,
+                p.next_poll_at,
+            ],
+        )
+        .await
+        .map(|_| ())
+        .map_err(db_error)
     }
 
     /// Writes everything the plugin taught us (not `recheck_at`).
-    pub fn save_payment(&self, p: &PaymentRow) -> Db<()> {
-        self.with(|c| {
-            c.prepare_cached(
-                "UPDATE payments SET transaction_id = ?2, request_id = ?3, status = ?4, final = ?5,
-                    authorized_cents = ?6, refunded_cents = ?7, ancv_state = ?8, plugin = ?9, qr = ?10,
-                    error = ?11, deadline = ?12, sequence = ?13, updated_at = ?14, authorized_at = ?15,
-                    final_at = ?16, next_poll_at = ?17, poll_interval_ms = ?18
-                 WHERE payment_id = ?1",
-            )?
-            .execute(params![
-                p.payment_id,
-                p.transaction_id,
-                p.request_id,
+    pub async fn save_payment(&self, p: &PaymentRow) -> Db<()> {
+        let mut c = self.conn().await?;
+        c.execute(
+            SAVE_PAYMENT,
+            &vals![
+                &p.payment_id,
+                &p.transaction_id,
+                &p.request_id,
                 p.status,
-                p.is_final as i64,
+                p.is_final,
                 p.authorized_cents,
                 p.refunded_cents,
-                p.ancv_state,
-                p.plugin,
-                p.qr,
-                p.error,
+                &p.ancv_state,
+                &p.plugin,
+                &p.qr,
+                &p.error,
                 p.deadline,
                 p.sequence,
                 p.updated_at,
@@ -299,149 +301,172 @@ impl Store {
                 p.final_at,
                 p.next_poll_at,
                 p.poll_interval_ms,
-            ])
-            .map(|_| ())
-        })
+            ],
+        )
+        .await
+        .map(|_| ())
+        .map_err(db_error)
     }
 
     /// Only for a creation refused outright (nothing exists at ANCV).
-    pub fn delete_payment(&self, payment_id: &str) -> Db<()> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM payments WHERE payment_id = ?1",
-                params![payment_id],
-            )
-            .map(|_| ())
-        })
+    pub async fn delete_payment(&self, payment_id: &str) -> Db<()> {
+        let mut c = self.conn().await?;
+        c.execute(
+            "DELETE FROM payments WHERE payment_id = ?1",
+            &vals![payment_id],
+        )
+        .await
+        .map(|_| ())
+        .map_err(db_error)
     }
 
     /// Asks the poller to read this payment again at `at` (None: no longer needed).
-    pub fn set_recheck(&self, payment_id: &str, at: Option<i64>) -> Db<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE payments SET recheck_at = ?2 WHERE payment_id = ?1",
-                params![payment_id, at],
-            )
-            .map(|_| ())
-        })
+    pub async fn set_recheck(&self, payment_id: &str, at: Option<i64>) -> Db<()> {
+        let mut c = self.conn().await?;
+        c.execute(
+            "UPDATE payments SET recheck_at = ?2 WHERE payment_id = ?1",
+            &vals![payment_id, at],
+        )
+        .await
+        .map(|_| ())
+        .map_err(db_error)
     }
 
     /// The payment holding this ANCV transaction, else the one holding this payment request.
-    pub fn payment_id_by_ancv(
+    pub async fn payment_id_by_ancv(
         &self,
         transaction_id: Option<&str>,
         request_id: Option<&str>,
     ) -> Db<Option<String>> {
-        self.with(|c| {
-            if let Some(t) = transaction_id {
-                let found = c
-                    .prepare_cached("SELECT payment_id FROM payments WHERE transaction_id = ?1")?
-                    .query_row(params![t], |r| r.get(0))
-                    .optional()?;
-                if found.is_some() {
-                    return Ok(found);
-                }
+        let mut c = self.conn().await?;
+        if let Some(t) = transaction_id {
+            let found = c
+                .query_opt(
+                    "SELECT payment_id FROM payments WHERE transaction_id = ?1",
+                    &vals![t],
+                    |r| r.string(0),
+                )
+                .await
+                .map_err(db_error)?;
+            if found.is_some() {
+                return Ok(found);
             }
-            match request_id {
-                Some(r) => c
-                    .prepare_cached("SELECT payment_id FROM payments WHERE request_id = ?1")?
-                    .query_row(params![r], |r| r.get(0))
-                    .optional(),
-                None => Ok(None),
-            }
-        })
+        }
+        match request_id {
+            Some(id) => c
+                .query_opt(
+                    "SELECT payment_id FROM payments WHERE request_id = ?1",
+                    &vals![id],
+                    |r| r.string(0),
+                )
+                .await
+                .map_err(db_error),
+            None => Ok(None),
+        }
     }
 
     /// Payments due for a status read (non-final without news, or a follow-up to check).
-    pub fn due_payments(&self, now: i64, limit: i64) -> Db<Vec<String>> {
-        self.with(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT payment_id FROM payments WHERE final = 0 AND next_poll_at <= ?1
-                 UNION SELECT payment_id FROM payments WHERE recheck_at <= ?1 LIMIT ?2",
-            )?;
-            let rows = s.query_map(params![now, limit], |r| r.get(0))?;
-            rows.collect()
-        })
+    pub async fn due_payments(&self, now: i64, limit: i64) -> Db<Vec<String>> {
+        let mut c = self.conn().await?;
+        c.query(
+            "SELECT payment_id FROM payments WHERE final = FALSE AND next_poll_at <= ?1
+             UNION SELECT payment_id FROM payments WHERE recheck_at <= ?1 LIMIT ?2",
+            &vals![now, limit],
+            |r| r.string(0),
+        )
+        .await
+        .map_err(db_error)
     }
 
     /// Every payment start-up must read again.
-    pub fn open_payments(&self) -> Db<Vec<String>> {
-        self.with(|c| {
-            let mut s = c.prepare(
-                "SELECT payment_id FROM payments WHERE final = 0 OR recheck_at IS NOT NULL",
-            )?;
-            let rows = s.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
+    pub async fn open_payments(&self) -> Db<Vec<String>> {
+        let mut c = self.conn().await?;
+        c.query(
+            "SELECT payment_id FROM payments WHERE final = FALSE OR recheck_at IS NOT NULL",
+            &[],
+            |r| r.string(0),
+        )
+        .await
+        .map_err(db_error)
     }
 
     /// Payments of `create_call` whose creation outcome is unknown, newest first.
-    pub fn unknown_creations(
+    pub async fn unknown_creations(
         &self,
         create_call: &str,
         from: Option<i64>,
         to: Option<i64>,
         limit: i64,
     ) -> Db<Vec<PaymentRow>> {
-        self.with(|c| {
-            let mut s = c.prepare_cached(
-                "SELECT * FROM payments WHERE status = ?1 AND create_call = ?4
-                 AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR created_at < ?3)
-                 ORDER BY created_at DESC LIMIT ?5",
-            )?;
-            let rows = s.query_map(
-                params![PaymentStatus::Unknown, from, to, create_call, limit],
-                PaymentRow::from_row,
-            )?;
-            rows.collect()
-        })
+        let mut q = Sql::new("SELECT * FROM payments WHERE status = ?1 AND create_call = ?2");
+        q.params = vals![PaymentStatus::Unknown, create_call].to_vec();
+        if let Some(v) = from {
+            let p = q.param(v);
+            q.push(&format!(" AND created_at >= {p}"));
+        }
+        if let Some(v) = to {
+            let p = q.param(v);
+            q.push(&format!(" AND created_at < {p}"));
+        }
+        let p = q.param(limit);
+        q.push(&format!(" ORDER BY created_at DESC LIMIT {p}"));
+        let mut c = self.conn().await?;
+        c.query(&q.text, &q.params, PaymentRow::from_row)
+            .await
+            .map_err(db_error)
     }
 
     /// One page of the transactions list and how many match in all: two queries, whatever
-    /// the page size.
-    pub fn transactions(&self, f: &TransactionFilter) -> Db<(Vec<TransactionRow>, i64)> {
-        let (where_sql, mut values) = tx_where(f);
-        let count_sql = format!("SELECT COUNT(*) FROM payments p WHERE {where_sql}");
-        let n = values.len();
-        let page_sql = format!(
+    /// the page size; only the filters given are in the SQL.
+    pub async fn transactions(&self, f: &TransactionFilter) -> Db<(Vec<TransactionRow>, i64)> {
+        let order_end = f
+            .order_ref
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("{s}{}", char::MAX));
+        let mut count = Sql::new("SELECT COUNT(*) FROM payments p");
+        f.push_where(&mut count, order_end.as_deref());
+        let mut page = Sql::new(&format!(
             "SELECT p.*, o.total_cents AS order_total_cents, o.card_payments AS order_cards,
                 {} AS paid_cvco
-             FROM payments p JOIN orders o ON o.order_ref = p.order_ref
-             WHERE {where_sql}
-             ORDER BY p.created_at DESC, p.payment_id DESC LIMIT ?{} OFFSET ?{}",
-            paid_cvco_sql("p.order_ref"),
-            n + 1,
-            n + 2
-        );
-        self.with(|c| {
-            let total: i64 = c
-                .prepare_cached(&count_sql)?
-                .query_row(rusqlite::params_from_iter(values.iter()), |r| r.get(0))?;
-            values.push(f.limit.into());
-            values.push(f.offset.into());
-            let mut s = c.prepare_cached(&page_sql)?;
-            let rows = s.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+             FROM payments p JOIN orders o ON o.order_ref = p.order_ref",
+            paid_cvco_sql("p.order_ref")
+        ));
+        f.push_where(&mut page, order_end.as_deref());
+        let (limit, offset) = (page.param(f.limit), page.param(f.offset));
+        page.push(&format!(
+            " ORDER BY p.created_at DESC, p.payment_id DESC LIMIT {limit} OFFSET {offset}"
+        ));
+        let mut c = self.conn().await?;
+        let total = c
+            .query_one(&count.text, &count.params, |r| r.i64(0))
+            .await
+            .map_err(db_error)?;
+        let rows = c
+            .query(&page.text, &page.params, |r| {
                 Ok(TransactionRow {
                     payment: PaymentRow::from_row(r)?,
-                    order_total_cents: r.get("order_total_cents")?,
-                    card_payments: r.get("order_cards")?,
-                    paid_cvco_cents: r.get("paid_cvco")?,
+                    order_total_cents: r.i64("order_total_cents")?,
+                    card_payments: r.string("order_cards")?,
+                    paid_cvco_cents: r.i64("paid_cvco")?,
                 })
-            })?;
-            Ok((rows.collect::<rusqlite::Result<Vec<_>>>()?, total))
-        })
+            })
+            .await
+            .map_err(db_error)?;
+        Ok((rows, total))
     }
 
     /// Payments authorized or finished in `[since, until)`, in that order.
-    pub fn payments_for_totals(&self, since: i64, until: i64) -> Db<Vec<PaymentRow>> {
-        self.with(|c| {
-            let mut s = c.prepare(
-                "SELECT * FROM payments WHERE (authorized_at >= ?1 AND authorized_at < ?2)
-                 OR (final_at >= ?1 AND final_at < ?2) ORDER BY COALESCE(authorized_at, final_at)",
-            )?;
-            let rows = s.query_map(params![since, until], PaymentRow::from_row)?;
-            rows.collect()
-        })
+    pub async fn payments_for_totals(&self, since: i64, until: i64) -> Db<Vec<PaymentRow>> {
+        let mut c = self.conn().await?;
+        c.query(
+            "SELECT * FROM payments WHERE (authorized_at >= ?1 AND authorized_at < ?2)
+             OR (final_at >= ?1 AND final_at < ?2) ORDER BY COALESCE(authorized_at, final_at)",
+            &vals![since, until],
+            PaymentRow::from_row,
+        )
+        .await
+        .map_err(db_error)
     }
 }
 
@@ -482,19 +507,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_transactions_list_filters_and_pages_in_sql_with_the_orders_amounts() {
-        let s = Store::open(None).unwrap();
+    #[tokio::test]
+    async fn the_transactions_list_filters_and_pages_in_sql_with_the_orders_amounts() {
+        let (s, _db) = crate::store::testing::store().await;
         let cards = r#"[{"amount_cents": 500}]"#;
         for o in ["CMD-A", "CMD-B"] {
-            s.insert_order(o, None, "shop", "[]", 10_000, 0).unwrap();
+            s.insert_order(o, None, "shop", "[]", 10_000, 0)
+                .await
+                .unwrap();
         }
-        s.set_card_payments("CMD-B", cards).unwrap();
+        s.set_card_payments("CMD-B", cards).await.unwrap();
         // 5 authorized on A, 3 declined on B, 1 still unknown (no ANCV id: never listed).
         for i in 0..9i64 {
             let order = if i < 5 { "CMD-A" } else { "CMD-B" };
             let mut p = payment(&format!("pay_{i}"), order, 1000 + i, 100 + i);
-            s.insert_payment(&p).unwrap();
+            s.insert_payment(&p).await.unwrap();
             if i < 8 {
                 p.transaction_id = Some(format!("TX{i}"));
                 p.status = if i < 5 {
@@ -504,16 +531,17 @@ mod tests {
                 };
                 p.authorized_cents = if i < 5 { 1000 } else { 0 };
                 p.is_final = true;
-                s.save_payment(&p).unwrap();
+                s.save_payment(&p).await.unwrap();
             }
         }
-        let page = |f: TransactionFilter| s.transactions(&f).unwrap();
+        let s = &s;
+        let page = |f: TransactionFilter| async move { s.transactions(&f).await.unwrap() };
         let all = TransactionFilter {
             limit: 3,
             offset: 0,
             ..Default::default()
         };
-        let (rows, total) = page(all.clone());
+        let (rows, total) = page(all.clone()).await;
         assert_eq!(total, 8, "the unknown one has no transaction yet");
         let ids: Vec<_> = rows.iter().map(|r| r.payment.payment_id.as_str()).collect();
         assert_eq!(ids, ["pay_7", "pay_6", "pay_5"], "newest first");
@@ -522,7 +550,8 @@ mod tests {
         let (rows, total) = page(TransactionFilter {
             offset: 6,
             ..all.clone()
-        });
+        })
+        .await;
         assert_eq!((rows.len(), total), (2, 8));
         assert_eq!(rows[0].paid_cvco_cents, 5000, "A's five authorizations");
         let (rows, total) = page(TransactionFilter {
@@ -530,7 +559,8 @@ mod tests {
             min_amount_cents: Some(1006),
             limit: 10,
             ..all.clone()
-        });
+        })
+        .await;
         assert_eq!(total, 2);
         assert!(rows.iter().all(|r| r.payment.order_ref == "CMD-B"));
         let (_, total) = page(TransactionFilter {
@@ -538,7 +568,8 @@ mod tests {
             from: Some(102),
             to: Some(104),
             ..all
-        });
+        })
+        .await;
         assert_eq!(total, 2, "pay_2 and pay_3");
     }
 }

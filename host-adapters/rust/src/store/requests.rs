@@ -1,8 +1,8 @@
 //! Payment requests (MOTO e-mail, QR): ANCV's pre-transaction beside its payment row.
 
-use super::{Db, PaymentStatus, Store};
+use super::conn::{vals, Row, Sql, R};
+use super::{db_error, Db, PaymentStatus, Store};
 use cvco_core::NormalizedStatus;
-use rusqlite::{params, OptionalExtension, Row};
 
 #[derive(Debug, Clone)]
 pub struct RequestRow {
@@ -19,95 +19,114 @@ pub struct RequestRow {
 }
 
 impl RequestRow {
-    fn from_row(r: &Row) -> rusqlite::Result<RequestRow> {
+    fn from_row(r: &Row) -> R<RequestRow> {
         Ok(RequestRow {
-            request_id: r.get("request_id")?,
-            payment_id: r.get("payment_id")?,
-            delivery: r.get("delivery")?,
-            email_masked: r.get("email_masked")?,
-            capture: r.get("capture")?,
-            expires_at: r.get("expires_at")?,
-            qr_payload: r.get("qr_payload")?,
-            qr_svg: r.get("qr_svg")?,
-            finalised: r.get::<_, i64>("finalised")? != 0,
+            request_id: r.string("request_id")?,
+            payment_id: r.string("payment_id")?,
+            delivery: r.string("delivery")?,
+            email_masked: r.opt_string("email_masked")?,
+            capture: r.string("capture")?,
+            expires_at: r.i64("expires_at")?,
+            qr_payload: r.string("qr_payload")?,
+            qr_svg: r.opt_string("qr_svg")?,
+            finalised: r.bool("finalised")?,
         })
     }
 }
 
 impl Store {
-    pub fn request(&self, request_id: &str) -> Db<Option<RequestRow>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT * FROM payment_requests WHERE request_id = ?1",
-                params![request_id],
-                RequestRow::from_row,
-            )
-            .optional()
-        })
+    pub async fn request(&self, request_id: &str) -> Db<Option<RequestRow>> {
+        let mut c = self.conn().await?;
+        c.query_opt(
+            "SELECT * FROM payment_requests WHERE request_id = ?1",
+            &vals![request_id],
+            RequestRow::from_row,
+        )
+        .await
+        .map_err(db_error)
     }
 
-    pub fn request_of_payment(&self, payment_id: &str) -> Db<Option<RequestRow>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT * FROM payment_requests WHERE payment_id = ?1",
-                params![payment_id],
-                RequestRow::from_row,
-            )
-            .optional()
-        })
+    pub async fn request_of_payment(&self, payment_id: &str) -> Db<Option<RequestRow>> {
+        let mut c = self.conn().await?;
+        c.query_opt(
+            "SELECT * FROM payment_requests WHERE payment_id = ?1",
+            &vals![payment_id],
+            RequestRow::from_row,
+        )
+        .await
+        .map_err(db_error)
     }
 
     /// Records ANCV's request once (a replayed creation answers the same one).
-    pub fn insert_request(&self, r: &RequestRow) -> Db<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO payment_requests (request_id, payment_id, delivery, email_masked,
-                    capture, expires_at, qr_payload, qr_svg) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT DO NOTHING",
-                params![
-                    r.request_id,
-                    r.payment_id,
-                    r.delivery,
-                    r.email_masked,
-                    r.capture,
-                    r.expires_at,
-                    r.qr_payload,
-                    r.qr_svg
-                ],
-            )
-            .map(|_| ())
-        })
+    pub async fn insert_request(&self, r: &RequestRow) -> Db<()> {
+        let mut c = self.conn().await?;
+        c.execute(
+            "INSERT INTO payment_requests (request_id, payment_id, delivery, email_masked,
+                capture, expires_at, qr_payload, qr_svg) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT DO NOTHING",
+            &vals![
+                &r.request_id,
+                &r.payment_id,
+                &r.delivery,
+                &r.email_masked,
+                &r.capture,
+                r.expires_at,
+                &r.qr_payload,
+                &r.qr_svg
+            ],
+        )
+        .await
+        .map(|_| ())
+        .map_err(db_error)
     }
 
-    pub fn set_request_finalised(&self, request_id: &str) -> Db<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE payment_requests SET finalised = 1 WHERE request_id = ?1",
-                params![request_id],
-            )
-            .map(|_| ())
-        })
+    pub async fn set_request_finalised(&self, request_id: &str) -> Db<()> {
+        let mut c = self.conn().await?;
+        c.execute(
+            "UPDATE payment_requests SET finalised = TRUE WHERE request_id = ?1",
+            &vals![request_id],
+        )
+        .await
+        .map(|_| ())
+        .map_err(db_error)
     }
 
     /// Request ids newest first; `status` `awaiting_beneficiary` includes the `pending` ones
-    /// (a request nobody paid yet).
-    pub fn request_ids(
+    /// (a request nobody paid yet). Only the filters given are in the SQL.
+    pub async fn request_ids(
         &self,
         status: Option<&str>,
         from: Option<i64>,
         to: Option<i64>,
         limit: i64,
     ) -> Db<Vec<String>> {
-        let pending = PaymentStatus::Known(NormalizedStatus::Pending);
-        self.with(|c| {
-            let mut s = c.prepare(
-                "SELECT r.request_id FROM payment_requests r JOIN payments p ON p.payment_id = r.payment_id
-                 WHERE (?1 IS NULL OR p.status = ?1 OR (?1 = 'awaiting_beneficiary' AND p.status = ?5))
-                 AND (?2 IS NULL OR p.created_at >= ?2) AND (?3 IS NULL OR p.created_at < ?3)
-                 ORDER BY p.created_at DESC LIMIT ?4",
-            )?;
-            let rows = s.query_map(params![status, from, to, limit, pending], |r| r.get(0))?;
-            rows.collect()
-        })
+        let pending = PaymentStatus::Known(NormalizedStatus::Pending).as_str();
+        let mut q = Sql::new(
+            "SELECT r.request_id FROM payment_requests r JOIN payments p ON p.payment_id = r.payment_id
+             WHERE TRUE",
+        );
+        if let Some(s) = status {
+            let p = q.param(s);
+            if s == "awaiting_beneficiary" {
+                let pending = q.param(pending);
+                q.push(&format!(" AND (p.status = {p} OR p.status = {pending})"));
+            } else {
+                q.push(&format!(" AND p.status = {p}"));
+            }
+        }
+        if let Some(f) = from {
+            let p = q.param(f);
+            q.push(&format!(" AND p.created_at >= {p}"));
+        }
+        if let Some(t) = to {
+            let p = q.param(t);
+            q.push(&format!(" AND p.created_at < {p}"));
+        }
+        let p = q.param(limit);
+        q.push(&format!(" ORDER BY p.created_at DESC LIMIT {p}"));
+        let mut c = self.conn().await?;
+        c.query(&q.text, &q.params, |r| r.string(0))
+            .await
+            .map_err(db_error)
     }
 }

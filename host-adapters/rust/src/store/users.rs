@@ -1,7 +1,7 @@
 //! Back-office users (argon2id hashes) and their sessions (token hashes only).
 
-use super::{Db, Store};
-use rusqlite::{params, OptionalExtension, Row};
+use super::conn::{vals, Row, R};
+use super::{db_error, Db, Store};
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -14,13 +14,13 @@ pub struct UserRow {
 }
 
 impl UserRow {
-    fn from_row(r: &Row) -> rusqlite::Result<UserRow> {
+    fn from_row(r: &Row) -> R<UserRow> {
         Ok(UserRow {
-            username: r.get("username")?,
-            role: r.get("role")?,
-            password_hash: r.get("password_hash")?,
-            permissions: r.get("permissions")?,
-            active: r.get::<_, i64>("active")? != 0,
+            username: r.string("username")?,
+            role: r.string("role")?,
+            password_hash: r.string("password_hash")?,
+            permissions: r.string("permissions")?,
+            active: r.bool("active")?,
         })
     }
 }
@@ -35,27 +35,30 @@ pub struct SessionUser {
 }
 
 impl Store {
-    pub fn user(&self, username: &str) -> Db<Option<UserRow>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT * FROM users WHERE username = ?1",
-                params![username],
-                UserRow::from_row,
-            )
-            .optional()
-        })
+    pub async fn user(&self, username: &str) -> Db<Option<UserRow>> {
+        let mut c = self.conn().await?;
+        c.query_opt(
+            "SELECT * FROM users WHERE username = ?1",
+            &vals![username],
+            UserRow::from_row,
+        )
+        .await
+        .map_err(db_error)
     }
 
-    pub fn users(&self) -> Db<Vec<UserRow>> {
-        self.with(|c| {
-            let mut s = c.prepare("SELECT * FROM users ORDER BY role, username")?;
-            let rows = s.query_map([], UserRow::from_row)?;
-            rows.collect()
-        })
+    pub async fn users(&self) -> Db<Vec<UserRow>> {
+        let mut c = self.conn().await?;
+        c.query(
+            "SELECT * FROM users ORDER BY role, username",
+            &[],
+            UserRow::from_row,
+        )
+        .await
+        .map_err(db_error)
     }
 
     /// Creates the user unless the name is taken; answers whether it was created.
-    pub fn insert_user(
+    pub async fn insert_user(
         &self,
         username: &str,
         role: &str,
@@ -63,56 +66,63 @@ impl Store {
         permissions: &str,
         now: i64,
     ) -> Db<bool> {
-        let n = self.with(|c| {
-            c.execute(
+        let mut c = self.conn().await?;
+        let n = c
+            .execute(
                 "INSERT INTO users(username, role, password_hash, permissions, active, created_at)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5) ON CONFLICT(username) DO NOTHING",
-                params![username, role, password_hash, permissions, now],
+                 VALUES (?1, ?2, ?3, ?4, TRUE, ?5) ON CONFLICT(username) DO NOTHING",
+                &vals![username, role, password_hash, permissions, now],
             )
-        })?;
+            .await
+            .map_err(db_error)?;
         Ok(n == 1)
     }
 
     /// Changes what is given, in one transaction; a new password or a deactivation ends the
     /// user's sessions.
-    pub fn update_user(
+    pub async fn update_user(
         &self,
         username: &str,
         permissions: Option<&str>,
         password_hash: Option<&str>,
         active: Option<bool>,
     ) -> Db<()> {
-        self.tx(|tx| {
-            if let Some(p) = permissions {
-                tx.execute(
-                    "UPDATE users SET permissions = ?2 WHERE username = ?1",
-                    params![username, p],
-                )?;
-            }
-            if let Some(h) = password_hash {
-                tx.execute(
-                    "UPDATE users SET password_hash = ?2 WHERE username = ?1",
-                    params![username, h],
-                )?;
-            }
-            if let Some(a) = active {
-                tx.execute(
-                    "UPDATE users SET active = ?2 WHERE username = ?1",
-                    params![username, a as i64],
-                )?;
-            }
-            if password_hash.is_some() || active == Some(false) {
-                tx.execute(
-                    "DELETE FROM sessions WHERE username = ?1",
-                    params![username],
-                )?;
-            }
-            Ok(())
-        })
+        let mut c = self.conn().await?;
+        c.begin().await.map_err(db_error)?;
+        if let Some(p) = permissions {
+            c.execute(
+                "UPDATE users SET permissions = ?2 WHERE username = ?1",
+                &vals![username, p],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        if let Some(h) = password_hash {
+            c.execute(
+                "UPDATE users SET password_hash = ?2 WHERE username = ?1",
+                &vals![username, h],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        if let Some(a) = active {
+            c.execute(
+                "UPDATE users SET active = ?2 WHERE username = ?1",
+                &vals![username, a],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        if password_hash.is_some() || active == Some(false) {
+            c.execute("DELETE FROM sessions WHERE username = ?1", &vals![username])
+                .await
+                .map_err(db_error)?;
+        }
+        c.commit().await.map_err(db_error)
     }
 
     /// A new back-office session (expired ones are dropped on the way).
-    pub fn insert_session(
+    pub async fn insert_session(
         &self,
         token_hash: &str,
         username: &str,
@@ -120,44 +130,50 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Db<()> {
-        self.tx(|tx| {
-            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
-            tx.execute(
-                "INSERT INTO sessions(token_hash, kind, username, csrf, created_at, expires_at)
-                 VALUES (?1, 'bo', ?2, ?3, ?4, ?5)",
-                params![token_hash, username, csrf, now, expires_at],
-            )?;
-            Ok(())
-        })
+        let mut c = self.conn().await?;
+        c.begin().await.map_err(db_error)?;
+        c.execute("DELETE FROM sessions WHERE expires_at <= ?1", &vals![now])
+            .await
+            .map_err(db_error)?;
+        c.execute(
+            "INSERT INTO sessions(token_hash, kind, username, csrf, created_at, expires_at)
+             VALUES (?1, 'bo', ?2, ?3, ?4, ?5)",
+            &vals![token_hash, username, csrf, now, expires_at],
+        )
+        .await
+        .map_err(db_error)?;
+        c.commit().await.map_err(db_error)
     }
 
     /// The live session of an active user.
-    pub fn session(&self, token_hash: &str, now: i64) -> Db<Option<SessionUser>> {
-        self.with(|c| {
-            c.prepare_cached(
-                "SELECT s.username, s.csrf, u.role, u.permissions FROM sessions s
-                 JOIN users u ON u.username = s.username
-                 WHERE s.token_hash = ?1 AND s.kind = 'bo' AND s.expires_at > ?2 AND u.active = 1",
-            )?
-            .query_row(params![token_hash, now], |r| {
+    pub async fn session(&self, token_hash: &str, now: i64) -> Db<Option<SessionUser>> {
+        let mut c = self.conn().await?;
+        c.query_opt(
+            "SELECT s.username, s.csrf, u.role, u.permissions FROM sessions s
+             JOIN users u ON u.username = s.username
+             WHERE s.token_hash = ?1 AND s.kind = 'bo' AND s.expires_at > ?2 AND u.active = TRUE",
+            &vals![token_hash, now],
+            |r| {
                 Ok(SessionUser {
-                    username: r.get(0)?,
-                    csrf: r.get(1)?,
-                    role: r.get(2)?,
-                    permissions: r.get(3)?,
+                    username: r.string(0)?,
+                    csrf: r.string(1)?,
+                    role: r.string(2)?,
+                    permissions: r.string(3)?,
                 })
-            })
-            .optional()
-        })
+            },
+        )
+        .await
+        .map_err(db_error)
     }
 
-    pub fn delete_session(&self, token_hash: &str) -> Db<()> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM sessions WHERE token_hash = ?1",
-                params![token_hash],
-            )
-            .map(|_| ())
-        })
+    pub async fn delete_session(&self, token_hash: &str) -> Db<()> {
+        let mut c = self.conn().await?;
+        c.execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            &vals![token_hash],
+        )
+        .await
+        .map(|_| ())
+        .map_err(db_error)
     }
 }

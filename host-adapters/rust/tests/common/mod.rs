@@ -15,6 +15,8 @@ pub const DAVID: &str = "david.silent@sandbox.cvco.test";
 pub const JEANNE: &str = "jeanne.manual@sandbox.cvco.test";
 
 pub struct Env {
+    /// PostgreSQL runs (`CVCO_HOST_TEST_STORE=postgres`): this test's own database, dropped last.
+    pub db: Option<cvco_host::store::testing::PgDatabase>,
     pub sandbox: SandboxHandle,
     pub host: Option<HostHandle>,
     pub base: String,
@@ -50,8 +52,12 @@ pub async fn env_with(tune: impl FnOnce(&mut HostConfig)) -> Env {
     .expect("sandbox");
     let mut cfg = test_config(&sandbox.base_url);
     tune(&mut cfg);
+    // On PostgreSQL, a database of its own replaces the SQLite file or memory (kept across
+    // restarts like the file).
+    let db = database_for(&mut cfg).await;
     let host = cvco_host::spawn(cfg.clone()).await.expect("host");
     Env {
+        db,
         base: host.base_url.clone(),
         sb: sandbox.base_url.clone(),
         sandbox,
@@ -61,7 +67,30 @@ pub async fn env_with(tune: impl FnOnce(&mut HostConfig)) -> Env {
     }
 }
 
+/// When the suite runs on PostgreSQL: a fresh database for `cfg` (unless it names one).
+pub async fn database_for(cfg: &mut HostConfig) -> Option<cvco_host::store::testing::PgDatabase> {
+    use cvco_host::store::testing;
+    if !testing::wants_postgres() || cfg.database.is_some() {
+        return None;
+    }
+    let db = testing::PgDatabase::create()
+        .await
+        .unwrap_or_else(|| panic!("{}=postgres needs {}", testing::STORE_ENV, testing::URL_ENV))
+        .expect("test database");
+    cfg.database = Some(db.url.clone());
+    Some(db)
+}
+
 impl Env {
+    /// The host's database, opened beside it (to stage what a crash leaves behind).
+    pub async fn store(&self) -> cvco_host::store::Store {
+        match (&self.cfg.database, &self.cfg.data_file) {
+            (Some(url), _) => cvco_host::store::Store::connect(url).await,
+            (None, file) => cvco_host::store::Store::open(file.as_deref()),
+        }
+        .expect("store")
+    }
+
     pub async fn restart(&mut self) {
         if let Some(h) = self.host.take() {
             h.shutdown().await;
