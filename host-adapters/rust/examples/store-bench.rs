@@ -44,7 +44,7 @@ fn status_case() -> String {
 
 /// `payments` rows over `payments * 9 / 10` orders (one in ten orders has a second attempt),
 /// inserted by SQLite itself in one transaction into the migrated schema.
-fn fill(store: &Store, payments: i64) {
+fn fill(rt: &tokio::runtime::Runtime, store: &Store, payments: i64) {
     let orders = payments * 9 / 10;
     let order_of = "((n - 1) * 9 / 10 + 1)";
     let status = status_case();
@@ -72,12 +72,7 @@ fn fill(store: &Store, payments: i64) {
                 {START_MS} + n * {STEP_MS}
          FROM s;"
     );
-    store
-        .with(|c| {
-            let tx = c.transaction()?;
-            tx.execute_batch(&sql)?;
-            tx.commit()
-        })
+    rt.block_on(store.batch(&format!("BEGIN; {sql} COMMIT;")))
         .unwrap_or_else(|e| fail(format!("loading: {e:?}")));
 }
 
@@ -200,8 +195,13 @@ fn main() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     let store = Store::open(Some(&path)).unwrap_or_else(|e| fail(format!("{e:?}")));
+    // The store is async: one thread, as the sync store ran.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(e));
     let loading = Instant::now();
-    fill(&store, payments);
+    fill(&rt, &store, payments);
     eprintln!(
         "profile {profile}: {payments} payments stored in {} in {:.1} s",
         path.display(),
@@ -215,8 +215,8 @@ fn main() {
         for r in 0..rounds {
             let f = filter(r);
             let started = Instant::now();
-            let (rows, total) = store
-                .transactions(&f)
+            let (rows, total) = rt
+                .block_on(store.transactions(&f))
                 .unwrap_or_else(|e| fail(format!("{name}: {e:?}")));
             samples.push(started.elapsed());
             if rows.len() as i64 > total || rows.len() as i64 > f.limit {
