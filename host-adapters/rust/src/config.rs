@@ -168,12 +168,36 @@ impl HostConfig {
     /// Production checks (none in demo mode): every problem at once, each naming the flag,
     /// environment variable and TOML key that set it.
     pub fn check(&self) -> Result<(), Vec<String>> {
+        self.check_with_stored(0)
+    }
+
+    /// Whether the merchants may all be in the store (no single-merchant keys, no
+    /// `[[merchants]]`): the start then opens the store before [`HostConfig::check_with_stored`].
+    pub fn may_use_stored_merchants(&self) -> bool {
+        !self.demo
+            && self.merchants.is_empty()
+            && [&self.shop_id, &self.client_id, &self.client_secret]
+                .iter()
+                .all(|v| v.trim().is_empty())
+    }
+
+    /// [`HostConfig::check`] for a store holding `stored` merchants: with any, the
+    /// single-merchant keys are optional and `CVCO_HOST_SECRET_KEY` is required.
+    pub fn check_with_stored(&self, stored: usize) -> Result<(), Vec<String>> {
         if self.demo {
             return Ok(());
         }
         let mut problems = self.merchant_problems();
-        // With [[merchants]], the single-merchant keys are optional (all of them or none).
-        let single = self.merchants.is_empty()
+        if stored > 0 && self.merchants.is_empty() {
+            if let Err(e) = crate::secrets::Keyring::from_env() {
+                problems.push(format!(
+                    "{stored} merchants in the database: their secrets are sealed with {} ({e})",
+                    crate::secrets::KEY_ENV
+                ));
+            }
+        }
+        // With [[merchants]] or stored ones, the single-merchant keys are optional (all or none).
+        let single = (self.merchants.is_empty() && stored == 0)
             || [&self.shop_id, &self.client_id, &self.client_secret]
                 .iter()
                 .any(|v| !v.trim().is_empty());

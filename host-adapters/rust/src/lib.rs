@@ -88,8 +88,17 @@ pub(crate) fn url_host(url: &str) -> String {
 
 /// Starts the host: opens the store, reconciles open payments, serves HTTP, polls.
 pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
-    // Production refuses to start on missing or demo values (no-op with `demo`).
-    cfg.check()
+    // Production refuses to start on missing or demo values (no-op with `demo`); merchants
+    // only in the store are read first.
+    let early_store = match cfg.may_use_stored_merchants() {
+        true => Some(open_store(&cfg).await?),
+        false => None,
+    };
+    let stored = match &early_store {
+        Some(s) => s.merchants().await.map_err(|e| err("database", e))?.len(),
+        None => 0,
+    };
+    cfg.check_with_stored(stored)
         .map_err(|problems| HostError(config::refusal(&problems)))?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(cfg.host, cfg.port))
         .await
@@ -113,23 +122,28 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     // Plugin pools per reception point of each merchant, built on first use; the engine's
     // merchant (`default`, else the first of [[merchants]]) is built now.
     let tenants = tenants::Tenants::from_config(&cfg, wasm).map_err(|e| err("merchants", e))?;
+    let store = match early_store {
+        Some(s) => s,
+        None => open_store(&cfg).await?,
+    };
+    // The store's merchants (sealed secrets), then any change every few seconds.
+    let merchants_seen = tenants
+        .reload(&store, 0)
+        .await
+        .map_err(|e| err("merchants", e))?;
     let main_merchant = match cfg.shop_id.trim().is_empty() {
         false => tenants::DEFAULT_MERCHANT.to_string(),
         true => cfg
             .merchants
             .first()
             .map(|m| m.id.clone())
+            .or_else(|| tenants.ids().into_iter().next())
             .unwrap_or_default(),
     };
     let point = tenants
         .plugin(&main_merchant, None)
         .map_err(|e| err("plugin", e))?;
     let pool = point.pool().await.map_err(|e| err("plugin", e))?;
-    let store = match &cfg.database {
-        Some(database) => store::Store::connect(database).await,
-        None => store::Store::open(cfg.data_file.as_deref()),
-    }
-    .map_err(|e| err("database", e))?;
     // Cookies go without `Secure` only on plain http to a loopback address.
     let secure = !(public_url.starts_with("http://")
         && (cfg.host.is_loopback() || cfg.host.is_unspecified()));
@@ -174,6 +188,12 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     engine.reconcile().await;
     let (stop, rx) = watch::channel(false);
     let poller = tokio::spawn(engine.clone().poll_loop(rx.clone()));
+    tokio::spawn(watch_merchants(
+        tenants.clone(),
+        engine.clone(),
+        merchants_seen,
+        rx.clone(),
+    ));
     let app = Arc::new(http::App {
         engine: engine.clone(),
         auth,
@@ -207,6 +227,36 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
         poller: Some(poller),
     })
 }
+
+async fn open_store(cfg: &HostConfig) -> Result<store::Store, HostError> {
+    match &cfg.database {
+        Some(database) => store::Store::connect(database).await,
+        None => store::Store::open(cfg.data_file.as_deref()),
+    }
+    .map_err(|e| err("database", e))
+}
+
+/// Merchants added or changed in the store (`cvco-host merchant …`, another instance) reach
+/// this host within [`MERCHANTS_RELOAD`]: their pools are rebuilt with the new secrets.
+async fn watch_merchants(
+    tenants: tenants::Tenants,
+    engine: Arc<Engine>,
+    mut seen: i64,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(MERCHANTS_RELOAD) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match tenants.reload(&engine.store, seen).await {
+            Ok(s) => seen = s,
+            Err(e) => tracing::warn!(code = %e.code, "reloading merchants"),
+        }
+    }
+}
+
+const MERCHANTS_RELOAD: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Start-up check through the plugin: a configuration the plugin cannot work with (a host
 /// missing from `allowed_hosts`, bad credentials) stops the start with what is wrong; ANCV

@@ -11,6 +11,7 @@ USAGE: cvco-host [--demo] [--port 8080] [--host 127.0.0.1] [--api-base-url URL] 
                  [--config cvco-host.toml] [--public-url URL] [--test-orders]
        cvco-host user add --role manager|seller --username NAME [--password-stdin]
                  [--data FILE.sqlite | --database URL] [--config cvco-host.toml]
+       cvco-host merchant add|list|set-secret … (many merchants; `cvco-host merchant --help`)
 
 Production mode (the default) refuses to start without the merchant's ANCV shop id, client id,
 client secret and notification secret, an https API base URL (plain http only to a loopback host),
@@ -141,12 +142,23 @@ fn run() -> Result<(), String> {
     if args.first().map(String::as_str) == Some("user") {
         return user_command(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("merchant") {
+        return cvco_host::tenants::cli::run(&args[1..], |config_file| {
+            load(&Cli {
+                config_file,
+                ..Cli::default()
+            })
+        });
+    }
     let Some(cli) = parse(&args, false)? else {
         println!("{HELP}");
         return Ok(());
     };
     let cfg = load(&cli)?;
-    cfg.check().map_err(|problems| refusal(&problems))?;
+    // Merchants only in the store: checked by `spawn` once it has read them.
+    if !cfg.may_use_stored_merchants() {
+        cfg.check().map_err(|problems| refusal(&problems))?;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

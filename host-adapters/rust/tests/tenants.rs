@@ -145,3 +145,142 @@ async fn a_host_with_merchants_only_starts_and_knows_each_of_them() {
     }
     host.shutdown().await;
 }
+
+const KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+/// `cvco-host ARGS` with `stdin`, the sealing key set; (success, stdout, stderr).
+fn cvco_host(args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cvco-host"))
+        .args(args)
+        .env(cvco_host::secrets::KEY_ENV, KEY)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merchant_added_by_command_is_stored_sealed_and_a_running_host_takes_its_new_secret() {
+    let env = env().await;
+    let shop = sandbox_shop(&env.sb, "camp-a").await;
+    let dir = std::env::temp_dir().join(format!("cvco-tenants-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("host.sqlite");
+    let data_s = data.to_str().unwrap();
+    let add = |stdin: &str| {
+        cvco_host(
+            &[
+                "merchant",
+                "add",
+                "--id",
+                "camp-a",
+                "--name",
+                "Camping A",
+                "--client-id",
+                "client-camp-a",
+                "--shop-id",
+                "SHOP-CAMP-A=Accueil",
+                "--data",
+                data_s,
+            ],
+            stdin,
+        )
+    };
+    let (ok, _, err) = add("secret-camp-a\nwhsec-camp-a\n");
+    assert!(ok, "{err}");
+    // Added twice: refused, nothing changed.
+    let (ok, _, err) = add("other\nother\n");
+    assert!(!ok && err.contains("exists already"), "{err}");
+    // A secret as a flag is refused.
+    let (ok, _, err) = cvco_host(&["merchant", "add", "--client-secret", "x"], "");
+    assert!(!ok && err.contains("stdin"), "{err}");
+    let (ok, list, err) = cvco_host(&["merchant", "list", "--data", data_s], "");
+    assert!(ok, "{err}");
+    assert!(
+        list.contains("camp-a") && list.contains("SHOP-CAMP-A=Accueil"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("secret-camp-a") && !list.contains("whsec"),
+        "{list}"
+    );
+    // The database holds the secrets sealed only (the raw rows, WAL included).
+    let store = cvco_host::store::Store::open(Some(&data)).unwrap();
+    let row = store.merchant("camp-a").await.unwrap().unwrap();
+    assert!(row.client_secret_sealed.starts_with("cvco1"), "sealed");
+    for f in [data.clone(), dir.join("host.sqlite-wal")] {
+        let raw = std::fs::read(&f).unwrap_or_default();
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(
+            !raw.contains("secret-camp-a") && !raw.contains("whsec-camp-a"),
+            "{} holds a secret in clear",
+            f.display()
+        );
+    }
+    drop(store);
+
+    // A host whose only merchant is in the store serves it with the stored (sealed) secrets.
+    std::env::set_var(cvco_host::secrets::KEY_ENV, KEY);
+    let cfg = cvco_host::HostConfig {
+        shop_id: String::new(),
+        client_id: String::new(),
+        client_secret: String::new(),
+        notification_secret: String::new(),
+        data_file: Some(data.clone()),
+        database: None,
+        ..test_config(&env.sb)
+    };
+    let host = cvco_host::spawn(cfg).await.expect("host");
+    let plugin = host.tenants.plugin("camp-a", None).unwrap();
+    let status = plugin
+        .check_connection(CheckConnectionInput::default())
+        .await
+        .unwrap();
+    assert_eq!(status.shop_id, shop.shop_id.unwrap());
+    // A wrong secret set by command reaches the running host: ANCV refuses it.
+    let (ok, _, err) = cvco_host(
+        &[
+            "merchant",
+            "set-secret",
+            "--id",
+            "camp-a",
+            "--secret",
+            "client",
+            "--data",
+            data_s,
+        ],
+        "not-the-secret\n",
+    );
+    assert!(ok, "{err}");
+    let refused = async {
+        loop {
+            let r = plugin
+                .check_connection(CheckConnectionInput::default())
+                .await;
+            if r.is_err() {
+                return r.unwrap_err();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    let e = tokio::time::timeout(std::time::Duration::from_secs(10), refused)
+        .await
+        .expect("the new secret was not taken within 10 s");
+    assert_eq!(e.code, cvco_core::ErrorCode::Unauthorized, "{e:?}");
+    host.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

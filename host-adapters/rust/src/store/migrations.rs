@@ -93,6 +93,32 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "CREATE INDEX payments_listed ON payments(created_at, payment_id) WHERE transaction_id IS NOT NULL;
     CREATE INDEX payments_listed_status ON payments(status, created_at, payment_id)
         WHERE transaction_id IS NOT NULL;",
+    // Many merchants: merchants and their reception points (secrets sealed only); every
+    // record belongs to one merchant ('default': the single-merchant configuration's).
+    "CREATE TABLE merchants (
+        merchant_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        client_secret_sealed TEXT NOT NULL,
+        notification_secret_sealed TEXT NOT NULL,
+        min_amount_cents INTEGER NOT NULL,
+        adjustable TEXT,
+        authorization_timeout_s INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE reception_points (
+        shop_id TEXT PRIMARY KEY,
+        merchant_id TEXT NOT NULL REFERENCES merchants(merchant_id),
+        label TEXT NOT NULL DEFAULT '',
+        position INTEGER NOT NULL
+    );
+    ALTER TABLE orders ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE payments ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE users ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE closings ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX payments_merchant_listed ON payments(merchant_id, created_at, payment_id)
+        WHERE transaction_id IS NOT NULL;",
 ];
 
 /// The same migrations for PostgreSQL, one for one with [`MIGRATIONS`] (one `schema_version`):
@@ -184,6 +210,31 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     // first with or without a status, so a page and its COUNT read an index range.
     "CREATE INDEX payments_listed ON payments(created_at, payment_id) WHERE transaction_id IS NOT NULL;
     CREATE INDEX payments_listed_status ON payments(status, created_at, payment_id)
+        WHERE transaction_id IS NOT NULL;",
+    // Many merchants (as in MIGRATIONS).
+    "CREATE TABLE merchants (
+        merchant_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        client_id TEXT NOT NULL,
+        client_secret_sealed TEXT NOT NULL,
+        notification_secret_sealed TEXT NOT NULL,
+        min_amount_cents BIGINT NOT NULL,
+        adjustable TEXT,
+        authorization_timeout_s BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE reception_points (
+        shop_id TEXT PRIMARY KEY,
+        merchant_id TEXT NOT NULL REFERENCES merchants(merchant_id),
+        label TEXT NOT NULL DEFAULT '',
+        position BIGINT NOT NULL
+    );
+    ALTER TABLE orders ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE payments ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE users ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE closings ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX payments_merchant_listed ON payments(merchant_id, created_at, payment_id)
         WHERE transaction_id IS NOT NULL;",
 ];
 

@@ -5,6 +5,7 @@
 //! written once for both (`conn.rs`), with a dialect-specific fragment only where they differ.
 
 mod closings;
+mod merchants;
 mod migrations;
 mod notifications;
 mod orders;
@@ -12,6 +13,7 @@ mod payments;
 mod requests;
 mod users;
 
+pub use merchants::MerchantRow;
 pub use orders::{OrderRow, PaidCvco};
 pub use payments::{PaymentRow, PaymentStatus, TransactionFilter, TransactionRow};
 pub use requests::RequestRow;

@@ -7,8 +7,12 @@
 //! compiled module. A merchant whose secret or settings change is [`Tenants::upsert`]ed, which
 //! drops its pools so the next call builds them with the new config.
 
+pub mod cli;
+
 use crate::config::HostConfig;
 use crate::secrets::{Keyring, Secret};
+pub use crate::store::MerchantRow;
+use crate::store::Store;
 use cvco_core::{CvcoError, ErrorCode};
 use cvco_plugin_host::{Pool, PoolBuilder, Registry, RegistryStats};
 use serde::Deserialize;
@@ -152,6 +156,30 @@ impl Merchant {
                 min_amount_cents: cfg.min_amount_cents,
                 adjustable: cfg.adjustable,
                 authorization_timeout_s: cfg.authorization_timeout_s,
+            },
+        }
+    }
+
+    /// A merchant of the store (its secrets stay sealed until a pool is built).
+    pub fn from_row(r: &MerchantRow) -> Merchant {
+        Merchant {
+            id: r.merchant_id.clone(),
+            name: r.name.clone(),
+            reception_points: r
+                .reception_points
+                .iter()
+                .map(|(shop_id, label)| ReceptionPoint {
+                    shop_id: shop_id.clone(),
+                    label: label.clone(),
+                })
+                .collect(),
+            client_id: r.client_id.clone(),
+            client_secret: SecretValue::Sealed(r.client_secret_sealed.clone()),
+            notification_secret: SecretValue::Sealed(r.notification_secret_sealed.clone()),
+            settings: Settings {
+                min_amount_cents: r.min_amount_cents.max(0) as u64,
+                adjustable: r.adjustable,
+                authorization_timeout_s: r.authorization_timeout_s.clamp(0, u32::MAX as i64) as u32,
             },
         }
     }
@@ -399,6 +427,22 @@ impl Tenants {
         Ok(tenants)
     }
 
+    /// Takes the store's merchants changed after `since` (ms; 0: all) and answers the newest
+    /// change seen, for the next call. A changed merchant's pools are rebuilt on next use.
+    pub async fn reload(&self, store: &Store, since: i64) -> Result<i64, CvcoError> {
+        if since > 0 && store.merchants_changed_at().await? <= since {
+            return Ok(since);
+        }
+        let mut newest = since;
+        for row in store.merchants().await? {
+            if row.updated_at > since {
+                newest = newest.max(row.updated_at);
+                self.upsert(Merchant::from_row(&row));
+            }
+        }
+        Ok(newest)
+    }
+
     pub fn keyring(&self) -> Option<&Keyring> {
         self.keyring.as_deref()
     }
@@ -444,6 +488,17 @@ impl Tenants {
 
     pub fn merchant(&self, id: &str) -> Option<Arc<Merchant>> {
         self.merchants.read().ok()?.get(id).cloned()
+    }
+
+    /// Every merchant id, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .merchants
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
     }
 
     pub fn len(&self) -> usize {

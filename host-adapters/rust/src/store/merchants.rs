@@ -1,0 +1,181 @@
+//! Merchants (tenants) and their reception points. Secrets are stored sealed only (the
+//! `Keyring` of `secrets.rs` seals them before they reach this module).
+
+use super::conn::{vals, Row, R};
+use super::{db_error, Db, Store};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantRow {
+    pub merchant_id: String,
+    pub name: String,
+    pub client_id: String,
+    pub client_secret_sealed: String,
+    pub notification_secret_sealed: String,
+    pub min_amount_cents: i64,
+    /// `None`: the ANCV shop's own setting.
+    pub adjustable: Option<bool>,
+    pub authorization_timeout_s: i64,
+    /// `(shop_id, label)`, the main one first.
+    pub reception_points: Vec<(String, String)>,
+    pub updated_at: i64,
+}
+
+impl MerchantRow {
+    fn from_row(r: &Row) -> R<MerchantRow> {
+        Ok(MerchantRow {
+            merchant_id: r.string("merchant_id")?,
+            name: r.string("name")?,
+            client_id: r.string("client_id")?,
+            client_secret_sealed: r.string("client_secret_sealed")?,
+            notification_secret_sealed: r.string("notification_secret_sealed")?,
+            min_amount_cents: r.i64("min_amount_cents")?,
+            // Text, so both backends read it the same way.
+            adjustable: r.opt_string("adjustable")?.map(|v| v == "true"),
+            authorization_timeout_s: r.i64("authorization_timeout_s")?,
+            reception_points: Vec::new(),
+            updated_at: r.i64("updated_at")?,
+        })
+    }
+}
+
+impl Store {
+    /// Every merchant with its reception points, by id.
+    pub async fn merchants(&self) -> Db<Vec<MerchantRow>> {
+        let mut c = self.conn().await?;
+        let mut merchants = c
+            .query(
+                "SELECT * FROM merchants ORDER BY merchant_id",
+                &[],
+                MerchantRow::from_row,
+            )
+            .await
+            .map_err(db_error)?;
+        let points = c
+            .query(
+                "SELECT merchant_id, shop_id, label FROM reception_points ORDER BY merchant_id, position",
+                &[],
+                |r| Ok((r.string(0)?, r.string(1)?, r.string(2)?)),
+            )
+            .await
+            .map_err(db_error)?;
+        for (merchant_id, shop_id, label) in points {
+            if let Ok(i) = merchants.binary_search_by(|m| m.merchant_id.cmp(&merchant_id)) {
+                merchants[i].reception_points.push((shop_id, label));
+            }
+        }
+        Ok(merchants)
+    }
+
+    pub async fn merchant(&self, merchant_id: &str) -> Db<Option<MerchantRow>> {
+        let mut c = self.conn().await?;
+        let Some(mut m) = c
+            .query_opt(
+                "SELECT * FROM merchants WHERE merchant_id = ?1",
+                &vals![merchant_id],
+                MerchantRow::from_row,
+            )
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        m.reception_points = c
+            .query(
+                "SELECT shop_id, label FROM reception_points WHERE merchant_id = ?1 ORDER BY position",
+                &vals![merchant_id],
+                |r| Ok((r.string(0)?, r.string(1)?)),
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(Some(m))
+    }
+
+    /// The newest change of any merchant (hosts reload their merchants when it moves).
+    pub async fn merchants_changed_at(&self) -> Db<i64> {
+        let mut c = self.conn().await?;
+        c.query_one(
+            "SELECT COALESCE(MAX(updated_at), 0) FROM merchants",
+            &[],
+            |r| r.i64(0),
+        )
+        .await
+        .map_err(db_error)
+    }
+
+    /// Creates the merchant and its reception points in one transaction; false when the id
+    /// or one of the shop ids is taken (nothing written then).
+    pub async fn insert_merchant(&self, m: &MerchantRow, now: i64) -> Db<bool> {
+        let mut c = self.conn().await?;
+        c.begin().await.map_err(db_error)?;
+        let adjustable = m.adjustable.map(|a| a.to_string());
+        let n = c
+            .execute(
+                "INSERT INTO merchants(merchant_id, name, client_id, client_secret_sealed,
+                    notification_secret_sealed, min_amount_cents, adjustable,
+                    authorization_timeout_s, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                 ON CONFLICT(merchant_id) DO NOTHING",
+                &vals![
+                    &m.merchant_id,
+                    &m.name,
+                    &m.client_id,
+                    &m.client_secret_sealed,
+                    &m.notification_secret_sealed,
+                    m.min_amount_cents,
+                    adjustable.as_deref(),
+                    m.authorization_timeout_s,
+                    now
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        if n != 1 {
+            c.rollback().await.map_err(db_error)?;
+            return Ok(false);
+        }
+        for (i, (shop_id, label)) in m.reception_points.iter().enumerate() {
+            let n = c
+                .execute(
+                    "INSERT INTO reception_points(shop_id, merchant_id, label, position)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT(shop_id) DO NOTHING",
+                    &vals![shop_id, &m.merchant_id, label, i as i64],
+                )
+                .await
+                .map_err(db_error)?;
+            if n != 1 {
+                c.rollback().await.map_err(db_error)?;
+                return Ok(false);
+            }
+        }
+        c.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    /// Replaces what is given (sealed secrets, settings); false for an unknown merchant.
+    pub async fn update_merchant(
+        &self,
+        merchant_id: &str,
+        client_secret_sealed: Option<&str>,
+        notification_secret_sealed: Option<&str>,
+        now: i64,
+    ) -> Db<bool> {
+        let mut c = self.conn().await?;
+        let n = c
+            .execute(
+                "UPDATE merchants SET
+                    client_secret_sealed = COALESCE(?2, client_secret_sealed),
+                    notification_secret_sealed = COALESCE(?3, notification_secret_sealed),
+                    updated_at = ?4
+                 WHERE merchant_id = ?1",
+                &vals![
+                    merchant_id,
+                    client_secret_sealed,
+                    notification_secret_sealed,
+                    now
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n == 1)
+    }
+}
