@@ -19,6 +19,10 @@ const VENDURE_TEST_SERVER: &str = "host-adapters/vendure/dist/test/serve.js";
 pub const ADAPTER_SUITE: &str = "pretix adapter";
 /// tests/contract/test_identical_errors.py: every adapter started together, the same bad inputs.
 pub const IDENTICAL_ERRORS_SUITE: &str = "contract: identical error bodies";
+/// The contract suite on cvco-host with its PostgreSQL store.
+pub const HOST_POSTGRES_SUITE: &str = "contract: cvco-host (postgres)";
+/// tests/contract/drivers/cvco_host.py: the server it creates a database on for each start.
+const HOST_DATABASE_ENV: &str = "CVCO_CONTRACT_HOST_DATABASE";
 /// The drivers whose error bodies must be byte-identical.
 const ALL_DRIVERS: &str = "cvco_host,pretix,vendure";
 const REQUIREMENTS: &str = "host-adapters/pretix/requirements-test.txt";
@@ -59,11 +63,20 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Vec<(&'static str, TestCounts)>>
             vec!["--driver".to_owned(), driver.to_owned()],
         )
     };
-    let suites: [(&'static str, (PathBuf, Vec<String>)); 5] = [
+    // cvco-host a second time on PostgreSQL: a database of its own per start, created by the
+    // driver on the run's server (CVCO_TEST_DATABASE_URL, started by `cargo xtask test`).
+    let postgres = env
+        .iter()
+        .find(|(key, _)| *key == crate::postgres::URL_ENV)
+        .map(|(_, url)| url.clone())
+        .or_else(|| std::env::var_os(crate::postgres::URL_ENV).map(PathBuf::from))
+        .context("the contract suite on cvco-host (postgres) needs CVCO_TEST_DATABASE_URL")?;
+    let suites: [(&'static str, (PathBuf, Vec<String>)); 6] = [
         (ADAPTER_SUITE, (workspace.root.join(ADAPTER_DIR), vec![])),
         ("contract: pretix", contract("pretix")),
         ("contract: vendure", contract("vendure")),
         ("contract: cvco-host", contract("cvco_host")),
+        (HOST_POSTGRES_SUITE, contract("cvco_host")),
         (
             IDENTICAL_ERRORS_SUITE,
             (
@@ -88,6 +101,9 @@ pub fn tests(env: &[(&str, PathBuf)]) -> Result<Vec<(&'static str, TestCounts)>>
             .env("CVCO_SANDBOX_BIN", &sandbox)
             .env("CVCO_HOST_BIN", &host)
             .env("CARGO_TARGET_DIR", &workspace.target_dir);
+        if name == HOST_POSTGRES_SUITE {
+            pytest.env(HOST_DATABASE_ENV, &postgres);
+        }
         eprintln!("--> {name}");
         let counts = run_pytest(&mut pytest)?;
         eprintln!(

@@ -35,6 +35,7 @@ pub const EXPECTED_SUITES: &[(&str, u64)] = &[
     ("rust: cvco-widget", 10),
     ("rust: cvco-widget-qr", 4),
     ("rust: cvco-host", 56),
+    (HOST_POSTGRES_SUITE, 92),
     ("rust: cvco-test-host", 48),
     ("rust: cvco-plugin-host", 7),
     ("rust: cvco-browser-tests", 16),
@@ -52,10 +53,13 @@ pub const EXPECTED_SUITES: &[(&str, u64)] = &[
     ("contract: pretix", 111),
     ("contract: vendure", 111),
     ("contract: cvco-host", 111),
+    (pretix::HOST_POSTGRES_SUITE, 111),
     (pretix::IDENTICAL_ERRORS_SUITE, 47),
     (FUZZ_SUITE, 4),
 ];
 const FUZZ_SUITE: &str = "fuzz targets (cvco-core)";
+/// cvco-host's tests run a second time with `CVCO_HOST_TEST_STORE=postgres`.
+const HOST_POSTGRES_SUITE: &str = "rust: cvco-host (postgres)";
 const DOCTESTS_SUITE: &str = "doctests";
 /// Debian's zbar-tools: decodes the sandbox's Code 128 in its test (`CVCO_ZBARIMG`).
 const ZBARIMG_BIN: &str = "/usr/bin/zbarimg";
@@ -379,6 +383,22 @@ fn run_suite(workspace: &Workspace, options: &Options, steps: &mut Steps) -> Res
         }
         result
     })?;
+
+    // cvco-host's whole suite again on its second store: each test on a PostgreSQL database of
+    // its own (host-adapters/rust/src/store/testing.rs).
+    if selected("cvco-host") {
+        steps.step(HOST_POSTGRES_SUITE, |steps| {
+            let mut tests = workspace.cargo(["nextest", "run", "-p", "cvco-host"]);
+            tests.envs(test_env.iter().map(|(key, value)| (*key, value)));
+            tests.env("CVCO_HOST_TEST_STORE", "postgres");
+            let (result, counts) = run_counting(&mut tests);
+            result?;
+            steps.suite(
+                HOST_POSTGRES_SUITE,
+                counts.context("nextest reported no summary")?,
+            )
+        })?;
+    }
 
     // Every parser of cvco-core under libFuzzer for a bounded time (xtask/src/fuzz.rs).
     if selected("cvco-core") {

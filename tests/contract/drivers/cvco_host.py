@@ -1,13 +1,45 @@
 """Driver for the Rust reference backend `cvco-host` (host-adapters/rust): its binary with
 --demo (test orders and the manager/manager-demo account exist only in demo mode) and
---test-orders, configured for the suite's shop through CVCO_HOST_* variables."""
+--test-orders, configured for the suite's shop through CVCO_HOST_* variables. With
+CVCO_CONTRACT_HOST_DATABASE=postgres://… (a server cvco-host may create databases on), each
+start gets a PostgreSQL database of its own instead of a SQLite file, dropped at stop."""
 
 import os
-from urllib.parse import quote
+import secrets
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
 from .common import cargo_binary, free_port, kill_process, start_process, stop_process, wait_http, widget_dist
+
+
+DATABASE_ENV = "CVCO_CONTRACT_HOST_DATABASE"
+
+
+def create_database(server_url):
+    """A fresh database on the server of `server_url`: its URL and its name."""
+    import psycopg2  # pretix's own PostgreSQL client, in the suite's venv
+
+    name = f"cvco_c_{secrets.token_hex(6)}"
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(f"CREATE DATABASE {name}")
+    finally:
+        conn.close()
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path=f"/{name}")), name
+
+
+def drop_database(server_url, name):
+    import psycopg2
+
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        conn.close()
 
 
 class Shopper:
@@ -44,9 +76,15 @@ class Adapter:
             "CVCO_HOST_WIDGET_DIR": str(widget_dist()),
             "CVCO_HOST_REQUEST_TIMEOUT_MS": str(self.call_budget_ms),
         })
+        self.server_url = os.environ.get(DATABASE_ENV)
+        self.database = None
+        if self.server_url:
+            url, self.database = create_database(self.server_url)
+            store = ["--database", url]
+        else:
+            store = ["--data", str(ctx.workdir / "cvco-host.sqlite")]
         self.argv = [self.binary, "--demo", "--port", str(self.port), "--sandbox-url", ctx.sandbox_url,
-                     "--plugin", str(ctx.plugin_wasm), "--data", str(ctx.workdir / "cvco-host.sqlite"),
-                     "--test-orders"]
+                     "--plugin", str(ctx.plugin_wasm), *store, "--test-orders"]
         self.workdir = ctx.workdir
         self.runs = 0
         self._staff = None
@@ -92,6 +130,9 @@ class Adapter:
 
     def stop(self):
         stop_process(self.process)
+        if self.database:
+            drop_database(self.server_url, self.database)
+            self.database = None
 
 
 def start(ctx):
