@@ -64,6 +64,8 @@ pub enum Perm {
 #[derive(Debug, Clone)]
 pub struct BoSession {
     pub username: String,
+    /// The merchant whose data this session sees.
+    pub merchant_id: String,
     pub role: String,
     pub permissions: Permissions,
     pub csrf: String,
@@ -330,10 +332,15 @@ impl Auth {
             .await?;
         tracing::info!(username, "back-office login");
         let permissions = permissions_for(&role, permissions);
+        let merchant_id = store
+            .user(username)
+            .await?
+            .map_or_else(|| "default".into(), |u| u.merchant_id);
         Ok((
             token,
             BoSession {
                 username: username.into(),
+                merchant_id,
                 role,
                 permissions,
                 csrf,
@@ -352,6 +359,7 @@ impl Auth {
         let row = store.session(&sha256_hex(&token), now_ms()).await?;
         Ok(row.map(|u| BoSession {
             permissions: permissions_for(&u.role, &u.permissions),
+            merchant_id: u.merchant_id,
             username: u.username,
             role: u.role,
             csrf: u.csrf,

@@ -51,6 +51,7 @@ struct Cli {
     password_stdin: bool,
     role: Option<String>,
     username: Option<String>,
+    merchant: Option<String>,
 }
 
 /// Flags taking a value; `user_add` adds the ones of `user add`.
@@ -69,6 +70,7 @@ fn parse(args: &[String], user_add: bool) -> Result<Option<Cli>, String> {
             "--data" | "--database" => cli.flags.push((a.clone(), value()?)),
             "--role" if user_add => cli.role = Some(value()?),
             "--username" if user_add => cli.username = Some(value()?),
+            "--merchant" if user_add => cli.merchant = Some(value()?),
             "--password-stdin" if user_add => cli.password_stdin = true,
             "--demo" if !user_add => cli.demo = true,
             "--test-orders" if !user_add => cli.flags.push((a.clone(), String::new())),
@@ -188,7 +190,7 @@ async fn has_active_manager(store: &cvco_host::store::Store) -> bool {
 }
 
 const USER_USAGE: &str =
-    "usage: cvco-host user add --role manager|seller --username NAME [--password-stdin] [--data FILE | --database URL] [--config FILE]";
+    "usage: cvco-host user add --role manager|seller --username NAME [--merchant ID] [--password-stdin] [--data FILE | --database URL] [--config FILE]";
 
 /// `cvco-host user add`: creates a back-office account in the configured database (argon2id,
 /// the host's own cost). The password comes from stdin, never from a flag.
@@ -252,7 +254,16 @@ fn user_command(args: &[String]) -> Result<(), String> {
             ));
         }
         let auth = cvco_host::auth::Auth::new(cfg.argon2_m_kib, true, cfg.session_ttl_s, 1);
+        // A user of another merchant than `default` sees that merchant's data only.
+        let merchant = cli.merchant.as_deref().unwrap_or("default");
+        if merchant != "default" && store.merchant(merchant).await.map_err(|e| e.message_en)?.is_none() {
+            return Err(format!("--merchant {merchant:?}: no such merchant (cvco-host merchant list)"));
+        }
         auth.ensure_user(&store, username, &password, role, permissions)
+            .await
+            .map_err(|e| e.message_en)?;
+        store
+            .set_user_merchant(username, merchant)
             .await
             .map_err(|e| e.message_en)?;
         println!("created {role} {username:?} in {shown}");

@@ -7,9 +7,9 @@ use cvco_core::plugin_api::CheckConnectionInput;
 use cvco_host::payments::PluginCalls;
 use cvco_host::tenants::{ApiSettings, MerchantConfig, Tenants};
 
-/// A sandbox shop of its own for merchant `id` (credentials derived from the id).
-async fn sandbox_shop(sb: &str, id: &str) -> MerchantConfig {
-    let m = MerchantConfig {
+/// Merchant `id`'s configuration: its own shop id, credentials and notification secret.
+fn merchant_config(id: &str) -> MerchantConfig {
+    MerchantConfig {
         id: id.into(),
         name: format!("Camping {id}"),
         shop_id: Some(format!("SHOP-{}", id.to_uppercase())),
@@ -17,10 +17,14 @@ async fn sandbox_shop(sb: &str, id: &str) -> MerchantConfig {
         client_secret: Some(format!("secret-{id}")),
         notification_secret: Some(format!("whsec-{id}")),
         ..MerchantConfig::default()
-    };
+    }
+}
+
+/// The merchant's shop at the sandbox.
+async fn create_shop(sb: &str, m: &MerchantConfig) {
     let body = serde_json::json!({
         "shop_id": m.shop_id, "client_id": m.client_id, "client_secret": m.client_secret,
-        "notification_secret": m.notification_secret, "channels": ["ecommerce"],
+        "notification_secret": m.notification_secret, "channels": ["ecommerce", "proximity", "moto"],
     });
     let r = reqwest::Client::new()
         .post(format!("{sb}/admin/shops"))
@@ -28,7 +32,19 @@ async fn sandbox_shop(sb: &str, id: &str) -> MerchantConfig {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 201, "shop {id}: {}", r.text().await.unwrap());
+    assert_eq!(
+        r.status(),
+        201,
+        "shop {}: {}",
+        m.id,
+        r.text().await.unwrap()
+    );
+}
+
+/// A sandbox shop of its own for merchant `id` (credentials derived from the id).
+async fn sandbox_shop(sb: &str, id: &str) -> MerchantConfig {
+    let m = merchant_config(id);
+    create_shop(sb, &m).await;
     m
 }
 
@@ -271,8 +287,8 @@ async fn a_merchant_added_by_command_is_stored_sealed_and_a_running_host_takes_i
             let r = plugin
                 .check_connection(CheckConnectionInput::default())
                 .await;
-            if r.is_err() {
-                return r.unwrap_err();
+            if let Err(e) = r {
+                return e;
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
@@ -283,4 +299,235 @@ async fn a_merchant_added_by_command_is_stored_sealed_and_a_running_host_takes_i
     assert_eq!(e.code, cvco_core::ErrorCode::Unauthorized, "{e:?}");
     host.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A notification signed with `secret`, posted to `path`: its status.
+async fn notify(env: &Env, path: &str, secret: &str, event: &str, body: &str) -> u16 {
+    let now = cvco_core::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    );
+    let sig = cvco_core::signature::sign(secret.as_bytes(), now, body.as_bytes());
+    let r = env
+        .raw
+        .post(format!("{}{path}", env.base))
+        .header("content-type", "application/json")
+        .header("cvco-event-id", event)
+        .header("cvco-signature", sig)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    if status == 400 {
+        eprintln!("{path}: {}", r.text().await.unwrap());
+    }
+    status
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_merchants_each_take_a_payment_and_never_see_each_others_data() {
+    let (a, b) = (merchant_config("alpha"), merchant_config("beta"));
+    let (a2, b2) = (a.clone(), b.clone());
+    let env = env_with(move |cfg| cfg.merchants = vec![a2, b2]).await;
+    create_shop(&env.sb, &a).await;
+    create_shop(&env.sb, &b).await;
+    let host = env.host.as_ref().unwrap();
+    let password = "long-enough-password";
+    for (merchant, user) in [("alpha", "anna"), ("beta", "bert")] {
+        host.app
+            .auth
+            .ensure_user(
+                &host.engine.store,
+                user,
+                password,
+                "manager",
+                cvco_host::auth::Permissions::ALL,
+            )
+            .await
+            .unwrap();
+        assert!(host
+            .engine
+            .store
+            .set_user_merchant(user, merchant)
+            .await
+            .unwrap());
+    }
+    let (anna, bert) = (
+        env.login("anna", password).await,
+        env.login("bert", password).await,
+    );
+    // Each takes a counter payment, approved by the sandbox on its own shop.
+    let mut paid = Vec::new();
+    for (who, amount) in [(&anna, 4100), (&bert, 4200)] {
+        let order = who
+            .post(
+                "/counter/api/orders",
+                serde_json::json!({"amount_cents": amount}),
+            )
+            .await;
+        assert_eq!(order.status, 201, "{}", order.text);
+        let order_ref = order.body["order_ref"].as_str().unwrap().to_string();
+        let p = who
+            .post(
+                "/cvco/v1/back-office/payments",
+                serde_json::json!({"order_ref": order_ref, "channel": "proximity",
+                    "mode": "identifier", "beneficiary": ALICE, "attempt": "t1"}),
+            )
+            .await;
+        assert_eq!(p.status, 201, "{}", p.text);
+        let id = p.body["payment_id"].as_str().unwrap().to_string();
+        let done = who.wait_final(&id).await;
+        assert_eq!(done["authorized_cents"].as_i64(), Some(amount), "{done}");
+        paid.push((
+            id,
+            p.body["transaction_id"].as_str().unwrap().to_string(),
+            order_ref,
+        ));
+    }
+    let ((a_pay, _, _), (b_pay, b_tx, b_order)) = (&paid[0], &paid[1]);
+    // ANCV was given each merchant's own notification URL, and its shop id.
+    let log: serde_json::Value = env
+        .raw
+        .get(format!("{}/admin/notifications", env.sb))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (shop, merchant) in [("SHOP-ALPHA", "alpha"), ("SHOP-BETA", "beta")] {
+        let sent: Vec<_> = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["shop_id"] == shop)
+            .collect();
+        assert!(!sent.is_empty(), "no notification for {shop}: {log}");
+        for d in sent {
+            let url = d["url"].as_str().unwrap();
+            assert!(
+                url.ends_with(&format!("/cvco/v1/notifications/{merchant}")),
+                "{url}"
+            );
+        }
+    }
+
+    // Anna sees her payment and nothing of Bert's: 404 as for an unknown id.
+    assert_eq!(
+        anna.get(&format!("/cvco/v1/payments/{a_pay}")).await.status,
+        200
+    );
+    for path in [
+        format!("/cvco/v1/payments/{b_pay}"),
+        format!("/cvco/v1/receipts/{b_pay}"),
+    ] {
+        let r = anna.get(&path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+    }
+    let refund = anna
+        .post(
+            &format!("/cvco/v1/payments/{b_pay}/refund"),
+            serde_json::json!({"amount_cents": 100, "reason": "x", "attempt": "r1"}),
+        )
+        .await;
+    assert_eq!(refund.status, 404, "{}", refund.text);
+    for path in ["cancel-by-reference", "cancel"] {
+        let cancel = anna
+            .post(
+                &format!("/cvco/v1/payments/{b_pay}/{path}"),
+                serde_json::json!({"transaction_id": b_tx}),
+            )
+            .await;
+        assert_eq!(cancel.status, 404, "{path}: {}", cancel.text);
+    }
+    // A back-office payment on Bert's order: as if the order did not exist.
+    let taken = anna
+        .post(
+            "/cvco/v1/back-office/payments",
+            serde_json::json!({"order_ref": b_order, "channel": "proximity",
+                "mode": "identifier", "beneficiary": ALICE, "attempt": "t2"}),
+        )
+        .await;
+    assert_eq!(taken.status, 404, "{}", taken.text);
+    for (who, mine, theirs) in [(&anna, a_pay, b_pay), (&bert, b_pay, a_pay)] {
+        let list = who.get("/cvco/v1/transactions").await;
+        assert_eq!(list.status, 200, "{}", list.text);
+        let ids: Vec<_> = list.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["payment_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            ids,
+            std::slice::from_ref(mine),
+            "only its own, not {theirs}"
+        );
+        assert_eq!(list.body["total"], 1);
+        let totals = who.get("/cvco/v1/totals").await;
+        assert_eq!(totals.status, 200, "{}", totals.text);
+        assert_eq!(totals.body["count"], 1, "{}", totals.text);
+    }
+    // The default merchant's manager sees neither.
+    let manager = env.manager().await;
+    assert_eq!(manager.get("/cvco/v1/transactions").await.body["total"], 0);
+    assert_eq!(
+        manager
+            .get(&format!("/cvco/v1/payments/{a_pay}"))
+            .await
+            .status,
+        404
+    );
+
+    // A notification for Beta signed with Alpha's secret: refused, nothing changes.
+    let before = bert.get(&format!("/cvco/v1/payments/{b_pay}")).await.body;
+    let body = format!(
+        r#"{{"id":"evt_x1","type":"transaction.updated","created_at":"2026-11-25T10:00:00.000Z","shop_id":"SHOP-BETA","merchant_order_id":"{b_order}","transaction_id":"{b_tx}","state":"CANCELLED","sequence":999}}"#
+    );
+    let whsec_alpha = a.notification_secret.clone().unwrap();
+    assert_eq!(
+        notify(
+            &env,
+            "/cvco/v1/notifications/beta",
+            &whsec_alpha,
+            "evt_x1",
+            &body
+        )
+        .await,
+        400
+    );
+    // Signed by Alpha at Alpha's URL but about Beta's shop: the plugin refuses it.
+    let alpha_url = "/cvco/v1/notifications/alpha";
+    assert_eq!(
+        notify(&env, alpha_url, &whsec_alpha, "evt_x1", &body).await,
+        400
+    );
+    // Naming Alpha's shop but Beta's transaction: not Alpha's, 204 and nothing recorded (the
+    // same event again is not a duplicate).
+    let body = body
+        .replace("SHOP-BETA", "SHOP-ALPHA")
+        .replace("evt_x1", "evt_x2");
+    for _ in 0..2 {
+        assert_eq!(
+            notify(&env, alpha_url, &whsec_alpha, "evt_x2", &body).await,
+            204
+        );
+    }
+    assert_eq!(
+        notify(
+            &env,
+            "/cvco/v1/notifications/nobody",
+            &whsec_alpha,
+            "evt_x1",
+            &body
+        )
+        .await,
+        404
+    );
+    let after = bert.get(&format!("/cvco/v1/payments/{b_pay}")).await.body;
+    assert_eq!(before["status"], after["status"]);
+    assert_eq!(before["sequence"], after["sequence"]);
 }

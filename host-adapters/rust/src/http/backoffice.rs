@@ -9,12 +9,19 @@ use cvco_core::plugin_api::DeliveryKind;
 /// Counter and MOTO sales have no basket: the first amount typed is the order's total.
 pub(super) async fn ensure_bo_order(
     app: &App,
+    s: &BoSession,
     order_ref: &str,
     amount: Option<i64>,
     kind: &str,
     label: Option<&str>,
 ) -> Result<(), ApiError> {
-    if app.engine.store.order(order_ref).await?.is_some() {
+    if let Some(order) = app.engine.store.order(order_ref).await? {
+        // Another merchant's order: as if it did not exist, and not taken over.
+        if order.merchant_id != s.merchant_id {
+            return Err(CvcoError::new(ErrorCode::OrderNotFound)
+                .with_field("order_ref")
+                .into());
+        }
         return Ok(());
     }
     let amount = amount.ok_or_else(|| {
@@ -30,7 +37,7 @@ pub(super) async fn ensure_bo_order(
     });
     let lines = json!([{"sku": kind, "name": name, "quantity": 1, "unit_price_cents": amount, "total_cents": amount}]);
     app.engine
-        .insert_order(order_ref, None, kind, &lines, amount)
+        .insert_order_for(&s.merchant_id, order_ref, None, kind, &lines, amount)
         .await?;
     Ok(())
 }
@@ -45,7 +52,7 @@ pub(super) async fn bo_payment(State(app): AppState, headers: HeaderMap, body: B
     };
     s.require(perm)?;
     let amount_cents = b.amount_cents.map(cents);
-    ensure_bo_order(&app, &b.order_ref, amount_cents, kind, b.label.as_deref()).await?;
+    ensure_bo_order(&app, &s, &b.order_ref, amount_cents, kind, b.label.as_deref()).await?;
     let start = start_for(b.mode, b.beneficiary)?;
     let amount = amount_cents
         .map(AmountSpec::Fixed)
@@ -76,7 +83,7 @@ pub(super) async fn create_request(
     };
     s.require(perm)?;
     let amount_cents = b.amount_cents.map(cents);
-    ensure_bo_order(&app, &b.order_ref, amount_cents, "moto", b.label.as_deref()).await?;
+    ensure_bo_order(&app, &s, &b.order_ref, amount_cents, "moto", b.label.as_deref()).await?;
     let start = Start::Request {
         delivery: b.delivery,
         email: b.email,
@@ -147,7 +154,7 @@ pub(super) async fn list_requests(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
-    bo_session(&app, &headers, false).await?;
+    let s = bo_session(&app, &headers, false).await?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
     let to = parse_bound(q.to.as_deref(), "to", true)?;
     let ids = app
@@ -157,10 +164,13 @@ pub(super) async fn list_requests(
         .await?;
     let mut items = Vec::new();
     if q.status.as_deref().is_none_or(|s| s == UNKNOWN) {
-        items = views::unknown_requests(&app.engine, from, to).await?;
+        items = views::unknown_requests(&app.engine, &s.merchant_id, from, to).await?;
     }
     for id in ids {
         let (req, pay) = app.engine.request_row(&id).await?;
+        if pay.merchant_id != s.merchant_id {
+            continue;
+        }
         items.push(views::request_json(&app.engine, &req, &pay).await?);
     }
     Ok(Json(json!({"total": items.len(), "items": items})).into_response())
@@ -171,8 +181,8 @@ pub(super) async fn get_request(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    bo_session(&app, &headers, false).await?;
-    let (req, pay) = app.engine.request_row(&id).await?;
+    let s = bo_session(&app, &headers, false).await?;
+    let (req, pay) = merchant_request(&app, &s, &id).await?;
     Ok(Json(views::request_json(&app.engine, &req, &pay).await?).into_response())
 }
 
@@ -185,7 +195,7 @@ pub(super) async fn finalise_request(
     let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::Moto)?;
     let b = contract_body!(Finalise, &body);
-    let (req, pay) = app.engine.request_row(&id).await?;
+    let (req, pay) = merchant_request(&app, &s, &id).await?;
     let authorized = pay.status.is_authorized();
     if req.capture != "DEFERRED" || req.finalised || !authorized {
         return Err(CvcoError::new(ErrorCode::IllegalTransition)
@@ -216,7 +226,7 @@ pub(super) async fn cancel_request(
 ) -> ApiResult {
     let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::Cancel)?;
-    let (req, pay) = app.engine.request_row(&id).await?;
+    let (req, pay) = merchant_request(&app, &s, &id).await?;
     let reservation_open =
         req.capture == "DEFERRED" && !req.finalised && pay.status.is_authorized();
     if pay.is_final && !reservation_open && !pay.status.is(NormalizedStatus::Cancelled) {
@@ -230,6 +240,19 @@ pub(super) async fn cancel_request(
     Ok(Json(views::request_json(&app.engine, &req, &pay).await?).into_response())
 }
 
+/// The payment request, if it is the session's merchant's (else 404 like an unknown id).
+async fn merchant_request(
+    app: &App,
+    s: &BoSession,
+    id: &str,
+) -> Result<(crate::store::RequestRow, crate::store::PaymentRow), ApiError> {
+    let (req, pay) = app.engine.request_row(id).await?;
+    if pay.merchant_id != s.merchant_id {
+        return Err(ErrorCode::PreTransactionNotFound.into());
+    }
+    Ok((req, pay))
+}
+
 pub(super) fn bound(cents: Option<u64>) -> Option<i64> {
     cents.map(|c| i64::try_from(c).unwrap_or(i64::MAX))
 }
@@ -239,10 +262,11 @@ pub(super) async fn transactions(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult {
-    bo_session(&app, &headers, false).await?;
+    let s = bo_session(&app, &headers, false).await?;
     let from = parse_bound(q.from.as_deref(), "from", false)?;
     let to = parse_bound(q.to.as_deref(), "to", true)?;
     let filter = TransactionFilter {
+        merchant_id: Some(s.merchant_id.clone()),
         status: q.status.clone(),
         from,
         to,
@@ -269,12 +293,7 @@ pub(super) async fn cancel_by_reference(
     let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::Cancel)?;
     let b = contract_body!(CancelByReference, &body);
-    let row = app
-        .engine
-        .store
-        .payment(&id)
-        .await?
-        .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?;
+    let row = merchant_payment(&app, &s, &id).await?;
     if row.transaction_id.as_deref() != Some(b.transaction_id.trim()) {
         return Err(CvcoError::new(ErrorCode::TransactionNotFound)
             .with_detail(
@@ -301,6 +320,7 @@ pub(super) async fn refund(
     let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::Refund)?;
     let b = contract_body!(Refund, &body);
+    merchant_payment(&app, &s, &id).await?;
     let row = app
         .engine
         .refund(&id, b.amount_cents.map(cents), b.reason, &b.attempt)
@@ -320,14 +340,14 @@ pub(super) async fn totals(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<DateQuery>,
 ) -> ApiResult {
-    bo_session(&app, &headers, false).await?;
-    Ok(Json(reports::totals(&app.engine, q.date.as_deref(), true).await?).into_response())
+    let s = bo_session(&app, &headers, false).await?;
+    Ok(Json(reports::totals(&app.engine, &s.merchant_id, q.date.as_deref(), true).await?).into_response())
 }
 
 pub(super) async fn closing(State(app): AppState, headers: HeaderMap) -> ApiResult {
     let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::CloseDay)?;
-    let v = reports::close(&app.engine).await?;
+    let v = reports::close(&app.engine, &s.merchant_id).await?;
     tracing::info!(user = %s.username, "day closed");
     Ok(Json(v).into_response())
 }
@@ -339,23 +359,19 @@ pub(super) async fn receipt(
     ApiQuery(q): ApiQuery<DateQuery>,
 ) -> ApiResult {
     if id == "totals" {
-        bo_session(&app, &headers, false).await?;
-        let t = reports::totals(&app.engine, q.date.as_deref(), false).await?;
-        return Ok(html_ok(reports::totals_html(&app.engine, &t)));
+        let s = bo_session(&app, &headers, false).await?;
+        let t = reports::totals(&app.engine, &s.merchant_id, q.date.as_deref(), false).await?;
+        return Ok(html_ok(reports::totals_html(&app.engine, &s.merchant_id, &t)));
     }
     let row = match bo_session(&app, &headers, false).await {
-        Ok(_) => app
-            .engine
-            .store
-            .payment(&id)
-            .await?
-            .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?,
+        Ok(s) => merchant_payment(&app, &s, &id).await?,
         Err(_) => shopper_payment(&app, &headers, &id, false).await?.0,
     };
     let v = serde_json::to_value(app.engine.payment_json(&row).await?)
         .map_err(|_| ApiError::from(ErrorCode::Internal))?;
     Ok(html_ok(reports::receipt_html(
         &app.engine,
+        &row.merchant_id,
         &v,
         q.duplicate.unwrap_or(false),
     )))

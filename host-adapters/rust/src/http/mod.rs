@@ -270,6 +270,7 @@ pub fn router(app: Arc<App>, extra: Option<Router<Arc<App>>>) -> Router {
         )
         .route("/payments/{id}/refund", post(refund))
         .route("/notifications", post(notification))
+        .route("/notifications/{merchant_id}", post(notification_for))
         .route("/openapi.json", get(openapi))
         .route("/back-office/payments", post(bo_payment))
         .route("/payment-requests", post(create_request).get(list_requests))
@@ -380,7 +381,8 @@ pub(crate) async fn order_access(
         _ => None,
     };
     if let (Some(perm), Some(s)) = (perm, app.auth.session(&app.engine.store, headers).await?) {
-        if s.can(perm) {
+        // Another merchant's order is answered like one that does not exist.
+        if s.can(perm) && s.merchant_id == order.merchant_id {
             if state_changing {
                 auth::check_csrf(&s, headers)?;
             }
@@ -391,6 +393,19 @@ pub(crate) async fn order_access(
     Err(CvcoError::new(ErrorCode::OrderNotFound)
         .with_field("order_ref")
         .into())
+}
+
+/// The payment, if it is the session's merchant's: another merchant's is answered like an
+/// unknown id (404, never 403, which would confirm it exists).
+pub(crate) async fn merchant_payment(
+    app: &App,
+    s: &BoSession,
+    payment_id: &str,
+) -> Result<crate::store::PaymentRow, ApiError> {
+    match app.engine.store.payment(payment_id).await? {
+        Some(p) if p.merchant_id == s.merchant_id => Ok(p),
+        _ => Err(ErrorCode::PaymentNotFound.into()),
+    }
 }
 
 pub(crate) async fn load_order(app: &App, order_ref: &str) -> Result<OrderRow, ApiError> {

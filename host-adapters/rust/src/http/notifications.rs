@@ -8,6 +8,21 @@ pub(super) async fn notification(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
+    notify(&app, crate::tenants::DEFAULT_MERCHANT, headers, body).await
+}
+
+/// `/cvco/v1/notifications/{merchant_id}`: verified with that merchant's secret; an unknown
+/// merchant is 404.
+pub(super) async fn notification_for(
+    State(app): AppState,
+    Path(merchant_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    notify(&app, &merchant_id, headers, body).await
+}
+
+async fn notify(app: &App, merchant_id: &str, headers: HeaderMap, body: Bytes) -> ApiResult {
     let bad = |e: CvcoError| ApiError(e, Some(StatusCode::BAD_REQUEST));
     let body = String::from_utf8(body.to_vec())
         .map_err(|_| bad(CvcoError::new(ErrorCode::NotificationMalformed)))?;
@@ -15,7 +30,7 @@ pub(super) async fn notification(
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    match app.engine.notification(headers, body).await {
+    match app.engine.notification(merchant_id, headers, body).await {
         Ok(true) => Ok(StatusCode::NO_CONTENT.into_response()),
         Ok(false) => Ok(Json(json!({"duplicate": true})).into_response()),
         Err(e)

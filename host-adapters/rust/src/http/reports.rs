@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 /// `daily_totals`), for reconciliation.
 pub async fn totals(
     engine: &Engine,
+    merchant_id: &str,
     date: Option<&str>,
     with_ancv: bool,
 ) -> Result<Value, CvcoError> {
@@ -22,9 +23,12 @@ pub async fn totals(
         None => Timestamp(now_ms()).business_date(hour),
     };
     let (start, end) = Timestamp::business_day_bounds(date, hour);
-    let last_closing = engine.store.last_closing(start.0, end.0).await?;
+    let last_closing = engine.store.last_closing(merchant_id, start.0, end.0).await?;
     let since = last_closing.unwrap_or(start.0).max(start.0);
-    let rows = engine.store.payments_for_totals(since, end.0).await?;
+    let rows = engine
+        .store
+        .payments_for_totals(merchant_id, since, end.0)
+        .await?;
     let in_period = |t: Option<i64>| t.is_some_and(|t| t >= since && t < end.0);
     let (mut count, mut gross, mut refunded) = (0i64, 0i64, 0i64);
     let (mut cancelled, mut declined, mut expired) = (0, 0, 0);
@@ -55,7 +59,7 @@ pub async fn totals(
     }
     let ancv = if with_ancv {
         let r: Result<DailyReport, _> = engine
-            .plugin
+            .plugin_for(merchant_id)?
             .daily_totals(DailyTotalsInput {
                 from: date,
                 to: date,
@@ -90,13 +94,13 @@ pub async fn totals(
 }
 
 /// Closes the current period now: its totals, stamped, and a new period from now.
-pub async fn close(engine: &Engine) -> Result<Value, CvcoError> {
-    let mut t = totals(engine, None, true).await?;
+pub async fn close(engine: &Engine, merchant_id: &str) -> Result<Value, CvcoError> {
+    let mut t = totals(engine, merchant_id, None, true).await?;
     let now = now_ms();
     t["closed_at"] = json!(rfc3339(now));
     t["until"] = json!(rfc3339(now));
     let text = t.to_string();
-    engine.store.insert_closing(now, &text).await?;
+    engine.store.insert_closing(merchant_id, now, &text).await?;
     Ok(t)
 }
 
@@ -114,7 +118,7 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-pub fn receipt_html(engine: &Engine, p: &Value, duplicate: bool) -> String {
+pub fn receipt_html(engine: &Engine, merchant_id: &str, p: &Value, duplicate: bool) -> String {
     let s = |k: &str| p[k].as_str().map(html_escape).unwrap_or_default();
     let n = |k: &str| p[k].as_i64().unwrap_or(0);
     let mut b = String::new();
@@ -123,8 +127,8 @@ pub fn receipt_html(engine: &Engine, p: &Value, duplicate: bool) -> String {
     }
     b.push_str(&format!(
         "<h1>{}</h1><p>Point d'accueil / Shop : {}</p>",
-        html_escape(&engine.cfg.merchant_name),
-        html_escape(&engine.cfg.shop_id)
+        html_escape(&engine.merchant_name(merchant_id)),
+        html_escape(&engine.merchant_shop_id(merchant_id))
     ));
     b.push_str("<h2>Chèque-Vacances Connect</h2><table>");
     let row = |k: &str, v: String| format!("<tr><th>{}</th><td>{}</td></tr>", html_escape(k), v);
@@ -171,12 +175,12 @@ pub fn receipt_html(engine: &Engine, p: &Value, duplicate: bool) -> String {
     page("Ticket Chèque-Vacances Connect", &b)
 }
 
-pub fn totals_html(engine: &Engine, t: &Value) -> String {
+pub fn totals_html(engine: &Engine, merchant_id: &str, t: &Value) -> String {
     let n = |k: &str| t[k].as_i64().unwrap_or(0);
     let mut b = format!(
         "<h1>{}</h1><p>Point d'accueil / Shop : {}</p><h2>Totaux du {} / Totals</h2><p>Depuis / Since {}</p><table>",
-        html_escape(&engine.cfg.merchant_name),
-        html_escape(&engine.cfg.shop_id),
+        html_escape(&engine.merchant_name(merchant_id)),
+        html_escape(&engine.merchant_shop_id(merchant_id)),
         html_escape(t["date"].as_str().unwrap_or("")),
         html_escape(t["since"].as_str().unwrap_or(""))
     );

@@ -125,19 +125,13 @@ pub(super) async fn get_payment(
             return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
         }
     }
-    // Staff read any payment of the shop (PROTOCOL.md §2), as in the transactions list.
+    // Staff read any payment of their merchant (PROTOCOL.md §2), as in the transactions list.
     let row = match shopper_payment(&app, &headers, &id, false).await {
         Ok((row, _)) => row,
-        Err(e)
-            if e.0.code == ErrorCode::PaymentNotFound
-                && bo_session(&app, &headers, false).await.is_ok() =>
-        {
-            app.engine
-                .store
-                .payment(&id)
-                .await?
-                .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?
-        }
+        Err(e) if e.0.code == ErrorCode::PaymentNotFound => match bo_session(&app, &headers, false).await {
+            Ok(s) => merchant_payment(&app, &s, &id).await?,
+            Err(_) => return Err(e),
+        },
         Err(e) => return Err(e),
     };
     Ok(Json(app.engine.payment_json(&row).await?).into_response())

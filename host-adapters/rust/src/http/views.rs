@@ -37,6 +37,7 @@ pub async fn order_json(engine: &Engine, order: &OrderRow) -> Result<Value, Cvco
 /// back-office lists them so a lost answer never hides an e-mail that may have gone out.
 pub async fn unknown_requests(
     engine: &Engine,
+    merchant_id: &str,
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<Vec<Value>, CvcoError> {
@@ -46,6 +47,7 @@ pub async fn unknown_requests(
         .await?;
     Ok(rows
         .iter()
+        .filter(|pay| pay.merchant_id == merchant_id)
         .map(|pay| {
             let input: Value = serde_json::from_str(&pay.create_input).unwrap_or(Value::Null);
             json!({

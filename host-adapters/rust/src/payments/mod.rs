@@ -61,6 +61,10 @@ pub struct Engine {
     pub plugin: Arc<dyn PluginCalls>,
     pub public_url: String,
     pub notification_url: String,
+    /// The host's merchants (`None` in unit tests: every payment is `plugin`'s).
+    pub tenants: Option<crate::tenants::Tenants>,
+    /// The merchant `plugin` serves.
+    pub main_merchant: String,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     channels: Mutex<HashMap<String, broadcast::Sender<()>>>,
     /// Rendered Payment bodies for status reads, valid while `generation` has not moved.
@@ -125,11 +129,57 @@ impl Engine {
             plugin,
             public_url,
             notification_url,
+            tenants: None,
+            main_merchant: crate::tenants::DEFAULT_MERCHANT.into(),
             locks: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
             rendered: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
         }
+    }
+
+    /// Serves every merchant of `tenants`, `plugin` being `main_merchant`'s.
+    pub fn with_tenants(mut self, tenants: crate::tenants::Tenants, main_merchant: &str) -> Self {
+        self.tenants = Some(tenants);
+        self.main_merchant = main_merchant.into();
+        self
+    }
+
+    /// The plugin of the merchant's main reception point.
+    pub fn plugin_for(&self, merchant_id: &str) -> Result<Arc<dyn PluginCalls>, CvcoError> {
+        match &self.tenants {
+            Some(t) if merchant_id != self.main_merchant => Ok(Arc::new(t.plugin(merchant_id, None)?)),
+            _ => Ok(self.plugin.clone()),
+        }
+    }
+
+    /// Where ANCV notifies a merchant's payments: `/cvco/v1/notifications` for `default`,
+    /// `/cvco/v1/notifications/{merchant_id}` for the others.
+    pub fn notification_url_for(&self, merchant_id: &str) -> String {
+        if merchant_id == crate::tenants::DEFAULT_MERCHANT {
+            self.notification_url.clone()
+        } else {
+            format!("{}/{merchant_id}", self.notification_url)
+        }
+    }
+
+    /// The merchant's name on receipts (the configuration's for `default`).
+    pub fn merchant_name(&self, merchant_id: &str) -> String {
+        self.tenants
+            .as_ref()
+            .and_then(|t| t.merchant(merchant_id))
+            .map(|m| m.name.clone())
+            .filter(|n| !n.is_empty() || merchant_id != crate::tenants::DEFAULT_MERCHANT)
+            .unwrap_or_else(|| self.cfg.merchant_name.clone())
+    }
+
+    /// The shop id of the merchant's main reception point (the configuration's for `default`).
+    pub fn merchant_shop_id(&self, merchant_id: &str) -> String {
+        self.tenants
+            .as_ref()
+            .and_then(|t| t.merchant(merchant_id))
+            .and_then(|m| m.main_point().map(|p| p.shop_id.clone()))
+            .unwrap_or_else(|| self.cfg.shop_id.clone())
     }
 
     fn lock_for(&self, key: String) -> Arc<tokio::sync::Mutex<()>> {
@@ -239,8 +289,23 @@ impl Engine {
         lines: &Value,
         total_cents: i64,
     ) -> Result<bool, CvcoError> {
+        self.insert_order_for(crate::tenants::DEFAULT_MERCHANT, order_ref, owner, kind, lines, total_cents)
+            .await
+    }
+
+    /// An order of `merchant_id` (its payments go through that merchant's plugin).
+    pub async fn insert_order_for(
+        &self,
+        merchant_id: &str,
+        order_ref: &str,
+        owner: Option<&str>,
+        kind: &str,
+        lines: &Value,
+        total_cents: i64,
+    ) -> Result<bool, CvcoError> {
         self.store
-            .insert_order(
+            .insert_order_for(
+                merchant_id,
                 order_ref,
                 owner,
                 kind,
@@ -367,7 +432,7 @@ impl Engine {
                     adjustable: None,
                     idempotency_key: key,
                     capture_mode: None,
-                    notification_url: Some(self.notification_url.clone()),
+                    notification_url: Some(self.notification_url_for(&order.merchant_id)),
                     return_url: None,
                     cancel_url: None,
                     now: None,
@@ -386,7 +451,7 @@ impl Engine {
                     idempotency_key: key,
                     adjustable: None,
                     capture_mode: None,
-                    notification_url: Some(self.notification_url.clone()),
+                    notification_url: Some(self.notification_url_for(&order.merchant_id)),
                     now: None,
                 }),
                 PaymentMode::Qr,
@@ -408,7 +473,7 @@ impl Engine {
                     idempotency_key: key,
                     adjustable: None,
                     capture_mode: Some(*capture),
-                    notification_url: Some(self.notification_url.clone()),
+                    notification_url: Some(self.notification_url_for(&order.merchant_id)),
                     now: None,
                 }),
                 match delivery {
@@ -423,6 +488,7 @@ impl Engine {
         let now = now_ms();
         let row = PaymentRow {
             payment_id: new_id("pay"),
+            merchant_id: order.merchant_id.clone(),
             order_ref: order_ref.into(),
             attempt: attempt.into(),
             mode,
@@ -496,13 +562,13 @@ impl Engine {
         if row.create_call == CreatePayment::NAME {
             let input: CreatePaymentInput =
                 serde_json::from_str(&row.create_input).map_err(unreadable)?;
-            let p = self.plugin.create_payment(input).await?;
+            let p = self.plugin_for(&row.merchant_id)?.create_payment(input).await?;
             tracing::info!(payment_id = %row.payment_id, transaction_id = %p.id, status = p.status.as_str(), "payment created");
             self.commit_payment(row, &p).await
         } else {
             let input: CreatePaymentRequestInput =
                 serde_json::from_str(&row.create_input).map_err(unreadable)?;
-            let r = self.plugin.create_payment_request(input.clone()).await?;
+            let r = self.plugin_for(&row.merchant_id)?.create_payment_request(input.clone()).await?;
             tracing::info!(payment_id = %row.payment_id, request_id = %r.id, "payment request created");
             let capture = match input.capture_mode {
                 Some(CaptureMode::Deferred) => "DEFERRED",
@@ -648,7 +714,7 @@ impl Engine {
             .ok_or_else(|| CvcoError::new(ErrorCode::PaymentNotFound))?;
         let result = if let Some(request_id) = row.request_id.clone() {
             let r: Result<PaymentRequest, _> = self
-                .plugin
+                .plugin_for(&row.merchant_id)?
                 .get_payment_request(PaymentRequestIdInput {
                     request_id,
                     now: None,
@@ -660,7 +726,7 @@ impl Engine {
             }
         } else if let Some(tx) = row.transaction_id.clone() {
             let p: Result<Payment, _> = self
-                .plugin
+                .plugin_for(&row.merchant_id)?
                 .get_payment(PaymentIdInput {
                     payment_id: tx,
                     now: None,
@@ -801,7 +867,7 @@ impl Engine {
     ) -> Result<PaymentRow, CvcoError> {
         if let (Some(request_id), false) = (row.request_id.clone(), row.is_final) {
             let r: PaymentRequest = self
-                .plugin
+                .plugin_for(&row.merchant_id)?
                 .cancel_payment_request(PaymentRequestIdInput {
                     request_id,
                     now: None,
@@ -814,7 +880,7 @@ impl Engine {
             .clone()
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
         let p: Payment = self
-            .plugin
+            .plugin_for(&row.merchant_id)?
             .cancel_payment(CancelPaymentInput {
                 payment_id: tx,
                 password,
@@ -844,7 +910,7 @@ impl Engine {
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
         self.begin_follow_up(payment_id).await?;
         let refunded: Result<Payment, CvcoError> = self
-            .plugin
+            .plugin_for(&row.merchant_id)?
             .refund_payment(RefundPaymentInput {
                 payment_id: tx,
                 amount_cents,
@@ -884,7 +950,7 @@ impl Engine {
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
         self.begin_follow_up(payment_id).await?;
         let captured: Result<Payment, CvcoError> = self
-            .plugin
+            .plugin_for(&row.merchant_id)?
             .capture_payment(CapturePaymentInput {
                 payment_id: tx,
                 amount_cents,
@@ -906,11 +972,14 @@ impl Engine {
     /// recorded); `Ok(false)`: duplicate or older than what we know.
     pub async fn notification(
         &self,
+        merchant_id: &str,
         headers: BTreeMap<String, String>,
         body: String,
     ) -> Result<bool, CvcoError> {
+        // Verified with this merchant's notification secret (its own URL).
         let verified = self
-            .plugin
+            .plugin_for(merchant_id)
+            .map_err(|_| CvcoError::new(ErrorCode::NotFound))?
             .verify_notification(VerifyNotificationInput {
                 headers,
                 body,
@@ -929,6 +998,13 @@ impl Engine {
         // Its creation's answer was lost: settle the order's unknown payments, then apply.
         if payment_id.is_none() && self.settle_unknown_of_order(&n.merchant_order_id).await? {
             payment_id = self.payment_for(n).await?;
+        }
+        // Another merchant's payment, named in a notification this merchant signed: not ours.
+        if let Some(id) = &payment_id {
+            let owner = self.store.payment(id).await?.map(|p| p.merchant_id);
+            if owner.as_deref() != Some(merchant_id) {
+                payment_id = None;
+            }
         }
         let Some(id) = payment_id else {
             // Not ours (PROTOCOL.md §3): 204, nothing recorded.

@@ -15,6 +15,8 @@ pub struct OrderRow {
     /// JSON array of `{amount_cents, last4, at}`.
     pub card_payments: String,
     pub created_at: i64,
+    /// The merchant the order belongs to (its payments use that merchant's plugin).
+    pub merchant_id: String,
 }
 
 impl OrderRow {
@@ -27,6 +29,7 @@ impl OrderRow {
             total_cents: r.i64("total_cents")?,
             card_payments: r.string("card_payments")?,
             created_at: r.i64("created_at")?,
+            merchant_id: r.string("merchant_id")?,
         })
     }
 }
@@ -75,9 +78,25 @@ impl Store {
         .map_err(db_error)
     }
 
-    /// Creates an order unless it exists; answers whether it was created.
+    /// Creates an order of the merchant `default` unless it exists; answers whether it was created.
     pub async fn insert_order(
         &self,
+        order_ref: &str,
+        owner: Option<&str>,
+        kind: &str,
+        lines: &str,
+        total_cents: i64,
+        now: i64,
+    ) -> Db<bool> {
+        self.insert_order_for("default", order_ref, owner, kind, lines, total_cents, now)
+            .await
+    }
+
+    /// Creates an order of `merchant_id` unless it exists; answers whether it was created.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_order_for(
+        &self,
+        merchant_id: &str,
         order_ref: &str,
         owner: Option<&str>,
         kind: &str,
@@ -88,9 +107,9 @@ impl Store {
         let mut c = self.conn().await?;
         let n = c
             .execute(
-                "INSERT INTO orders(order_ref, owner, kind, lines, total_cents, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(order_ref) DO NOTHING",
-                &vals![order_ref, owner, kind, lines, total_cents, now],
+                "INSERT INTO orders(order_ref, owner, kind, lines, total_cents, created_at, merchant_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(order_ref) DO NOTHING",
+                &vals![order_ref, owner, kind, lines, total_cents, now, merchant_id],
             )
             .await
             .map_err(db_error)?;

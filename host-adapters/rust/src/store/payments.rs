@@ -76,6 +76,8 @@ fn unreadable(column: &str, value: &str) -> DbErr {
 #[derive(Debug, Clone)]
 pub struct PaymentRow {
     pub payment_id: String,
+    /// The merchant whose plugin (credentials, shop) made and follows it.
+    pub merchant_id: String,
     pub order_ref: String,
     pub attempt: String,
     pub mode: PaymentMode,
@@ -114,6 +116,7 @@ impl PaymentRow {
         let status = r.string("status")?;
         Ok(PaymentRow {
             payment_id: r.string("payment_id")?,
+            merchant_id: r.string("merchant_id")?,
             order_ref: r.string("order_ref")?,
             attempt: r.string("attempt")?,
             mode: match mode.as_str() {
@@ -152,6 +155,8 @@ impl PaymentRow {
 /// The back-office's transactions list: filters and one page, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct TransactionFilter {
+    /// Only this merchant's (a back-office session's); all when `None`.
+    pub merchant_id: Option<String>,
     pub status: Option<String>,
     pub from: Option<i64>,
     pub to: Option<i64>,
@@ -177,6 +182,10 @@ impl TransactionFilter {
     /// The order reference is a prefix, read as an index range `[prefix, order_end)`.
     fn push_where<'a>(&'a self, q: &mut Sql<'a>, order_end: Option<&'a str>) {
         q.push(" WHERE p.transaction_id IS NOT NULL");
+        if let Some(m) = &self.merchant_id {
+            let p = q.param(m);
+            q.push(&format!(" AND p.merchant_id = {p}"));
+        }
         if let Some(s) = &self.status {
             let p = q.param(s);
             q.push(&format!(" AND p.status = {p}"));
@@ -255,8 +264,8 @@ impl Store {
         c.execute(
             "INSERT INTO payments (payment_id, order_ref, attempt, mode, channel, amount_cents,
                 beneficiary_masked, create_call, create_input, status, final, created_at,
-                updated_at, next_poll_at, poll_interval_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, FALSE, ?11, ?11, ?12, 0)",
+                updated_at, next_poll_at, poll_interval_ms, merchant_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, FALSE, ?11, ?11, ?12, 0, ?13)",
             &vals![
                 &p.payment_id,
                 &p.order_ref,
@@ -270,6 +279,7 @@ impl Store {
                 p.status,
                 p.created_at,
                 p.next_poll_at,
+                &p.merchant_id,
             ],
         )
         .await
@@ -456,13 +466,18 @@ impl Store {
         Ok((rows, total))
     }
 
-    /// Payments authorized or finished in `[since, until)`, in that order.
-    pub async fn payments_for_totals(&self, since: i64, until: i64) -> Db<Vec<PaymentRow>> {
+    /// The merchant's payments authorized or finished in `[since, until)`, in that order.
+    pub async fn payments_for_totals(
+        &self,
+        merchant_id: &str,
+        since: i64,
+        until: i64,
+    ) -> Db<Vec<PaymentRow>> {
         let mut c = self.conn().await?;
         c.query(
-            "SELECT * FROM payments WHERE (authorized_at >= ?1 AND authorized_at < ?2)
-             OR (final_at >= ?1 AND final_at < ?2) ORDER BY COALESCE(authorized_at, final_at)",
-            &vals![since, until],
+            "SELECT * FROM payments WHERE merchant_id = ?3 AND ((authorized_at >= ?1 AND authorized_at < ?2)
+             OR (final_at >= ?1 AND final_at < ?2)) ORDER BY COALESCE(authorized_at, final_at)",
+            &vals![since, until, merchant_id],
             PaymentRow::from_row,
         )
         .await
@@ -477,6 +492,7 @@ mod tests {
     fn payment(id: &str, order_ref: &str, amount_cents: i64, created_at: i64) -> PaymentRow {
         PaymentRow {
             payment_id: id.into(),
+            merchant_id: "default".into(),
             order_ref: order_ref.into(),
             attempt: id.into(),
             mode: PaymentMode::Identifier,

@@ -11,6 +11,8 @@ pub struct UserRow {
     /// JSON of `auth::Permissions`.
     pub permissions: String,
     pub active: bool,
+    /// The merchant whose data the user sees (never another's).
+    pub merchant_id: String,
 }
 
 impl UserRow {
@@ -21,6 +23,7 @@ impl UserRow {
             password_hash: r.string("password_hash")?,
             permissions: r.string("permissions")?,
             active: r.bool("active")?,
+            merchant_id: r.string("merchant_id")?,
         })
     }
 }
@@ -32,9 +35,23 @@ pub struct SessionUser {
     pub csrf: String,
     pub role: String,
     pub permissions: String,
+    pub merchant_id: String,
 }
 
 impl Store {
+    /// Moves a user to a merchant (a new user belongs to `default`); false for an unknown user.
+    pub async fn set_user_merchant(&self, username: &str, merchant_id: &str) -> Db<bool> {
+        let mut c = self.conn().await?;
+        let n = c
+            .execute(
+                "UPDATE users SET merchant_id = ?2 WHERE username = ?1",
+                &vals![username, merchant_id],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n == 1)
+    }
+
     pub async fn user(&self, username: &str) -> Db<Option<UserRow>> {
         let mut c = self.conn().await?;
         c.query_opt(
@@ -149,7 +166,7 @@ impl Store {
     pub async fn session(&self, token_hash: &str, now: i64) -> Db<Option<SessionUser>> {
         let mut c = self.conn().await?;
         c.query_opt(
-            "SELECT s.username, s.csrf, u.role, u.permissions FROM sessions s
+            "SELECT s.username, s.csrf, u.role, u.permissions, u.merchant_id FROM sessions s
              JOIN users u ON u.username = s.username
              WHERE s.token_hash = ?1 AND s.kind = 'bo' AND s.expires_at > ?2 AND u.active = TRUE",
             &vals![token_hash, now],
@@ -159,6 +176,7 @@ impl Store {
                     csrf: r.string(1)?,
                     role: r.string(2)?,
                     permissions: r.string(3)?,
+                    merchant_id: r.string(4)?,
                 })
             },
         )
