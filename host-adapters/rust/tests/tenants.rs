@@ -330,6 +330,12 @@ async fn notify(env: &Env, path: &str, secret: &str, event: &str, body: &str) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn two_merchants_each_take_a_payment_and_never_see_each_others_data() {
     let (a, b) = (merchant_config("alpha"), merchant_config("beta"));
+    // Alpha's own settings reach its checkout.
+    let a = MerchantConfig {
+        min_amount_cents: Some(700),
+        authorization_timeout_s: Some(240),
+        ..a
+    };
     let (a2, b2) = (a.clone(), b.clone());
     let env = env_with(move |cfg| cfg.merchants = vec![a2, b2]).await;
     create_shop(&env.sb, &a).await;
@@ -370,6 +376,24 @@ async fn two_merchants_each_take_a_payment_and_never_see_each_others_data() {
             .await;
         assert_eq!(order.status, 201, "{}", order.text);
         let order_ref = order.body["order_ref"].as_str().unwrap().to_string();
+        let checkout = who
+            .get(&format!("/cvco/v1/checkout?order_ref={order_ref}"))
+            .await;
+        assert_eq!(checkout.status, 200, "{}", checkout.text);
+        let expected = if amount == 4100 {
+            (700, 240)
+        } else {
+            (2000, 180)
+        };
+        assert_eq!(
+            (
+                checkout.body["min_amount_cents"].as_i64(),
+                checkout.body["authorization_timeout_s"].as_i64()
+            ),
+            (Some(expected.0), Some(expected.1)),
+            "{}",
+            checkout.text
+        );
         let p = who
             .post(
                 "/cvco/v1/back-office/payments",

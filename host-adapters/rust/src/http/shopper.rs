@@ -49,7 +49,7 @@ pub(super) async fn checkout(
     let e = &app.engine;
     let a = e.amounts(&order).await?;
     let mut checkout = contract::checkout(
-        &e.cfg.merchant_settings(),
+        &e.merchant_settings(&order.merchant_id),
         CheckoutInput {
             order_ref: order.order_ref.clone(),
             order_total_cents: amount(a.total),

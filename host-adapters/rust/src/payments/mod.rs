@@ -173,6 +173,15 @@ impl Engine {
             .unwrap_or_else(|| self.cfg.merchant_name.clone())
     }
 
+    /// The checkout rules of the merchant's settings (the same values its plugin gets).
+    pub fn merchant_settings(&self, merchant_id: &str) -> cvco_core::shop::MerchantSettings {
+        self.tenants
+            .as_ref()
+            .and_then(|t| t.merchant(merchant_id))
+            .map(|m| m.settings.checkout())
+            .unwrap_or_else(|| self.cfg.merchant_settings())
+    }
+
     /// The shop id of the merchant's main reception point (the configuration's for `default`).
     pub fn merchant_shop_id(&self, merchant_id: &str) -> String {
         self.tenants

@@ -391,9 +391,15 @@ impl Tenants {
                 return Err(unknown_merchant());
             }
             let pairs = merchant.plugin_config(&key.shop_id, &api, k.as_deref())?;
-            Ok(Pool::builder(wasm.clone())
+            let builder = Pool::builder(wasm.clone())
                 .configs(pairs)
-                .allowed_host(api.allowed_host.clone()))
+                .allowed_host(api.allowed_host.clone());
+            // One warm instance per reception point of the many (more are made under load,
+            // then dropped); the single-merchant host keeps one per core as before.
+            Ok(match key.merchant_id == DEFAULT_MERCHANT {
+                true => builder,
+                false => builder.max_idle(1),
+            })
         })
         .max_live(max_live)
         .build();
