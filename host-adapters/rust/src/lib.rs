@@ -52,6 +52,8 @@ pub struct HostHandle {
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     poller: Option<JoinHandle<()>>,
+    /// PostgreSQL: the LISTEN connection bringing other instances' changes.
+    listener: Option<JoinHandle<()>>,
 }
 
 impl HostHandle {
@@ -62,6 +64,20 @@ impl HostHandle {
         }
         if let Some(p) = self.poller.take() {
             let _ = p.await;
+        }
+        if let Some(l) = self.listener.take() {
+            let _ = l.await;
+        }
+    }
+
+    /// As a crash (tests): the server, the poller and the listener stop where they are, with
+    /// nothing finished or given back (its leases expire).
+    pub fn kill(mut self) {
+        for task in [self.server.take(), self.poller.take(), self.listener.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
     }
 }
@@ -190,6 +206,11 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     engine.reconcile().await;
     let (stop, rx) = watch::channel(false);
     let poller = tokio::spawn(engine.clone().poll_loop(rx.clone()));
+    // Several instances on one PostgreSQL: the others' changes reach this one's subscribers.
+    let e2 = engine.clone();
+    let changes = engine
+        .store
+        .listen(rx.clone(), move |id| e2.changed_elsewhere(id));
     tokio::spawn(watch_merchants(
         tenants.clone(),
         engine.clone(),
@@ -227,6 +248,7 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
         stop,
         server: Some(server),
         poller: Some(poller),
+        listener: changes,
     })
 }
 

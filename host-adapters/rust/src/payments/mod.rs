@@ -71,6 +71,8 @@ pub struct Engine {
     rendered: Mutex<HashMap<String, Rendered>>,
     /// Bumped after every write that can change a rendered Payment (any payment or order).
     generation: AtomicU64,
+    /// This instance's name on the leases it takes (`store/leases.rs`).
+    pub instance_id: String,
 }
 
 struct Rendered {
@@ -135,6 +137,7 @@ impl Engine {
             channels: Mutex::new(HashMap::new()),
             rendered: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
+            instance_id: format!("{}-{}", std::process::id(), crate::util::random_token(6)),
         }
     }
 
@@ -260,11 +263,33 @@ impl Engine {
             .subscribe()
     }
 
-    fn publish(&self, payment_id: &str) {
+    /// Wakes this instance's live-status subscribers of the payment (they read it again).
+    pub fn publish(&self, payment_id: &str) {
         let ch = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = ch.get(payment_id) {
             let _ = s.send(());
         }
+    }
+
+    /// Another instance changed a payment (`None`: some payments, unknown which, after the
+    /// change notifications were interrupted): cached bodies dropped, subscribers woken.
+    pub fn changed_elsewhere(&self, payment_id: Option<&str>) {
+        self.invalidate();
+        match payment_id {
+            Some(id) => self.publish(id),
+            None => {
+                let ch = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+                for s in ch.values() {
+                    let _ = s.send(());
+                }
+            }
+        }
+    }
+
+    /// How long a lease covers one poll: a status read, then maybe a cancel, each within the
+    /// call budget, and a margin.
+    fn lease_ms(&self) -> i64 {
+        (2 * self.cfg.request_timeout_ms + 5_000) as i64
     }
 
     // ----- orders -------------------------------------------------------------------------
@@ -1050,8 +1075,11 @@ impl Engine {
     // ----- polling, expiry, start-up ------------------------------------------------------
 
     /// Payments due for a status read.
+    /// Payments due for a status read, leased to this instance.
     async fn due(&self, now: i64) -> Result<Vec<String>, CvcoError> {
-        self.store.due_payments(now, 64).await
+        self.store
+            .claim_due(&self.instance_id, now, self.lease_ms(), 64)
+            .await
     }
 
     /// One status read, then a cancel when the deadline passed long enough ago.
@@ -1085,21 +1113,34 @@ impl Engine {
             };
             let mut set = tokio::task::JoinSet::new();
             for id in due {
-                set.spawn(self.clone().poll_one(id));
+                set.spawn(self.clone().poll_leased(id));
             }
             while set.join_next().await.is_some() {}
         }
     }
 
-    /// Start-up: every non-final payment is read again (and expired ones cancelled).
+    /// [`Engine::poll_one`] on a payment leased to this instance, then the lease given back.
+    async fn poll_leased(self: Arc<Self>, payment_id: String) {
+        self.clone().poll_one(payment_id.clone()).await;
+        if let Err(e) = self.store.release(&self.instance_id, &payment_id).await {
+            tracing::warn!(payment_id = %payment_id, code = %e.code, "lease not released (it expires)");
+        }
+    }
+
+    /// Start-up: every non-final payment no other live instance holds is read again (and
+    /// expired ones cancelled).
     pub async fn reconcile(self: &Arc<Self>) {
-        let open = self.store.open_payments().await.unwrap_or_default();
+        let open = self
+            .store
+            .claim_open(&self.instance_id, now_ms(), self.lease_ms())
+            .await
+            .unwrap_or_default();
         if !open.is_empty() {
             tracing::info!(count = open.len(), "reconciling non-final payments");
         }
         let mut set = tokio::task::JoinSet::new();
         for id in open {
-            set.spawn(self.clone().poll_one(id));
+            set.spawn(self.clone().poll_leased(id));
         }
         while set.join_next().await.is_some() {}
     }

@@ -119,6 +119,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE closings ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
     CREATE INDEX payments_merchant_listed ON payments(merchant_id, created_at, payment_id)
         WHERE transaction_id IS NOT NULL;",
+    // Several instances on one database: the instance polling, cancelling or reconciling a
+    // payment holds its lease until `lease_until` (ms); a dead instance's lease expires.
+    "ALTER TABLE payments ADD COLUMN lease_owner TEXT;
+    ALTER TABLE payments ADD COLUMN lease_until INTEGER;",
 ];
 
 /// The same migrations for PostgreSQL, one for one with [`MIGRATIONS`] (one `schema_version`):
@@ -236,6 +240,8 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     ALTER TABLE closings ADD COLUMN merchant_id TEXT NOT NULL DEFAULT 'default';
     CREATE INDEX payments_merchant_listed ON payments(merchant_id, created_at, payment_id)
         WHERE transaction_id IS NOT NULL;",
+    "ALTER TABLE payments ADD COLUMN lease_owner TEXT;
+    ALTER TABLE payments ADD COLUMN lease_until BIGINT;",
 ];
 
 fn newer_schema() -> CvcoError {

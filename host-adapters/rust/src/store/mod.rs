@@ -5,6 +5,8 @@
 //! written once for both (`conn.rs`), with a dialect-specific fragment only where they differ.
 
 mod closings;
+mod leases;
+mod listen;
 mod merchants;
 mod migrations;
 mod notifications;
@@ -13,6 +15,7 @@ mod payments;
 mod requests;
 mod users;
 
+pub use listen::PAYMENT_CHANNEL;
 pub use merchants::MerchantRow;
 pub use orders::{OrderRow, PaidCvco};
 pub use payments::{PaymentRow, PaymentStatus, TransactionFilter, TransactionRow};
@@ -45,7 +48,7 @@ pub struct Store {
 
 enum Backend {
     Lite(conn::LiteConn),
-    Pg(deadpool_postgres::Pool),
+    Pg(deadpool_postgres::Pool, Box<tokio_postgres::Config>),
 }
 
 pub type Db<T> = Result<T, CvcoError>;
@@ -81,7 +84,7 @@ impl Store {
             )
         })?;
         let manager = deadpool_postgres::Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             deadpool_postgres::ManagerConfig {
                 recycling_method: deadpool_postgres::RecyclingMethod::Fast,
@@ -93,7 +96,7 @@ impl Store {
             .build()
             .map_err(|e| db_error(DbErr::Other(e.to_string())))?;
         let store = Store {
-            backend: Backend::Pg(pool),
+            backend: Backend::Pg(pool, Box::new(config)),
         };
         let mut c = store.conn().await?;
         migrations::migrate_pg(&mut c).await?;
@@ -101,14 +104,14 @@ impl Store {
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self.backend, Backend::Pg(_))
+        matches!(self.backend, Backend::Pg(..))
     }
 
     /// A connection for a few statements (this module's, and tests staging a crash's leftovers).
     pub async fn conn(&self) -> Db<Conn> {
         match &self.backend {
             Backend::Lite(c) => Ok(Conn::lite(c.clone().lock_owned().await)),
-            Backend::Pg(p) => p
+            Backend::Pg(p, _) => p
                 .get()
                 .await
                 .map(Conn::pg)

@@ -287,11 +287,23 @@ impl Store {
         .map_err(db_error)
     }
 
-    /// Writes everything the plugin taught us (not `recheck_at`).
+    /// Writes everything the plugin taught us (not `recheck_at`). On PostgreSQL the same
+    /// statement announces the change to every instance (`listen.rs`), sent at its commit.
     pub async fn save_payment(&self, p: &PaymentRow) -> Db<()> {
         let mut c = self.conn().await?;
+        let notify;
+        let sql = if c.is_postgres() {
+            notify = format!(
+                "WITH saved AS ({SAVE_PAYMENT} RETURNING payment_id)
+                 SELECT pg_notify('{}', payment_id) FROM saved",
+                super::PAYMENT_CHANNEL
+            );
+            &notify
+        } else {
+            SAVE_PAYMENT
+        };
         c.execute(
-            SAVE_PAYMENT,
+            sql,
             &vals![
                 &p.payment_id,
                 &p.transaction_id,
