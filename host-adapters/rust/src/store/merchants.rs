@@ -179,3 +179,67 @@ impl Store {
         Ok(n == 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, shops: &[&str]) -> MerchantRow {
+        MerchantRow {
+            merchant_id: id.into(),
+            name: format!("Camping {id}"),
+            client_id: format!("client-{id}"),
+            client_secret_sealed: format!("cvco1.k.sealed-{id}"),
+            notification_secret_sealed: format!("cvco1.k.sealed-n-{id}"),
+            min_amount_cents: 2000,
+            adjustable: Some(false),
+            authorization_timeout_s: 180,
+            reception_points: shops
+                .iter()
+                .map(|s| (s.to_string(), String::new()))
+                .collect(),
+            updated_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn merchants_are_stored_with_their_points_and_a_taken_shop_id_writes_nothing() {
+        let (s, _db) = crate::store::testing::store().await;
+        assert_eq!(s.merchants_changed_at().await.unwrap(), 0);
+        assert!(s
+            .insert_merchant(&row("a", &["S-1", "S-2"]), 10)
+            .await
+            .unwrap());
+        assert!(
+            !s.insert_merchant(&row("a", &["S-9"]), 11).await.unwrap(),
+            "same id"
+        );
+        // Another merchant claiming S-2: refused as a whole (no merchant row left behind).
+        assert!(!s
+            .insert_merchant(&row("b", &["S-3", "S-2"]), 12)
+            .await
+            .unwrap());
+        assert!(s.merchant("b").await.unwrap().is_none());
+        assert!(s.insert_merchant(&row("b", &["S-3"]), 13).await.unwrap());
+        let all = s.merchants().await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].reception_points.len(), 2);
+        assert_eq!(all[0].reception_points[0].0, "S-1", "main point first");
+        assert_eq!(all[0].adjustable, Some(false));
+        assert_eq!(s.merchants_changed_at().await.unwrap(), 13);
+        assert!(s
+            .update_merchant("a", Some("cvco1.k.new"), None, 20)
+            .await
+            .unwrap());
+        assert!(!s.update_merchant("zz", Some("x"), None, 21).await.unwrap());
+        let a = s.merchant("a").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                a.client_secret_sealed.as_str(),
+                a.notification_secret_sealed.as_str()
+            ),
+            ("cvco1.k.new", "cvco1.k.sealed-n-a")
+        );
+        assert_eq!(s.merchants_changed_at().await.unwrap(), 20);
+    }
+}
