@@ -310,3 +310,61 @@ async fn an_instance_killed_mid_payment_leaves_it_to_another_which_records_the_m
         assert_eq!(order_view.body["remaining_cents"], 0, "{}", order_view.text);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_made_while_instance_b_was_not_listening_still_reaches_its_live_status_client() {
+    let slow = |c: &mut HostConfig| {
+        c.poll_interval_ms = 60_000;
+        c.poll_max_ms = 60_000;
+    };
+    let Some(cl) = cluster(150, slow, slow).await else {
+        return;
+    };
+    let a = cl.a.as_ref().unwrap();
+    let shopper_a = shopper(&a.base_url);
+    let order = shopper_a.test_order(3300).await;
+    let created = shopper_a.pay(&order, JEANNE, "r1").await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let id = created.body["payment_id"].as_str().unwrap().to_string();
+    let tx = created.body["transaction_id"].as_str().unwrap().to_string();
+    // B's SSE client is live; then every LISTEN connection of the database is cut (B's and A's).
+    let watcher = tokio::spawn({
+        let b = on(&shopper_a, &cl.b.base_url);
+        let id = id.clone();
+        async move { final_event(&b, &id).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (admin, connection) =
+        tokio_postgres::connect(cl.cfg.database.as_deref().unwrap(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let cut = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut.len(), 2, "both instances were listening");
+    // Decided at once, while nobody listens: the NOTIFY is lost for B, its reconnection is not.
+    let decided = Instant::now();
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/app/api/transactions/{tx}/confirm",
+            cl.sandbox.base_url
+        ))
+        .json(&serde_json::json!({"beneficiary": JEANNE, "pin": "1234"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "confirm: {}", r.status());
+    let (last, at) = watcher.await.unwrap();
+    assert_eq!(last["final"], true);
+    let waited = at - decided;
+    assert!(
+        waited < Duration::from_secs(3),
+        "B's client saw the outcome after {waited:?} (its safety net re-reads at 5 s)"
+    );
+}

@@ -387,31 +387,6 @@ impl Store {
         }
     }
 
-    /// Payments due for a status read (non-final without news, or a follow-up to check).
-    pub async fn due_payments(&self, now: i64, limit: i64) -> Db<Vec<String>> {
-        let mut c = self.conn().await?;
-        c.query(
-            "SELECT payment_id FROM payments WHERE final = FALSE AND next_poll_at <= ?1
-             UNION SELECT payment_id FROM payments WHERE recheck_at <= ?1 LIMIT ?2",
-            &vals![now, limit],
-            |r| r.string(0),
-        )
-        .await
-        .map_err(db_error)
-    }
-
-    /// Every payment start-up must read again.
-    pub async fn open_payments(&self) -> Db<Vec<String>> {
-        let mut c = self.conn().await?;
-        c.query(
-            "SELECT payment_id FROM payments WHERE final = FALSE OR recheck_at IS NOT NULL",
-            &[],
-            |r| r.string(0),
-        )
-        .await
-        .map_err(db_error)
-    }
-
     /// Payments of `create_call` whose creation outcome is unknown, newest first.
     pub async fn unknown_creations(
         &self,
