@@ -291,8 +291,13 @@ pub(super) async fn migrate_pg(c: &mut Conn) -> Db<()> {
         c.execute("SELECT pg_advisory_xact_lock(?1)", &[V::I(LOCK)])
             .await
             .map_err(db_error)?;
+        // Not CREATE TABLE IF NOT EXISTS: its notice would be logged at every start.
         c.batch(
-            "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
+            "DO $$ BEGIN
+                 IF to_regclass('schema_version') IS NULL THEN
+                     CREATE TABLE schema_version (version BIGINT NOT NULL);
+                 END IF;
+             END $$;
              INSERT INTO schema_version(version) SELECT 0
              WHERE NOT EXISTS (SELECT 1 FROM schema_version);",
         )
