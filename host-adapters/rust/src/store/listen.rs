@@ -79,3 +79,97 @@ impl Store {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{PgDatabase, URL_ENV};
+    use super::super::{PaymentRow, PaymentStatus, Store};
+    use cvco_core::contract::PaymentMode;
+    use cvco_core::Channel;
+    use std::time::Duration;
+    use tokio::sync::{mpsc, watch};
+
+    #[tokio::test]
+    async fn a_saved_payment_and_a_card_payment_on_its_order_are_announced_to_listeners() {
+        let (_stop, rx) = watch::channel(false);
+        assert!(
+            Store::open(None)
+                .unwrap()
+                .listen(rx.clone(), |_| {})
+                .is_none(),
+            "SQLite: one instance, nothing to listen to"
+        );
+        let Some(db) = PgDatabase::create().await else {
+            eprintln!("skipped: no {URL_ENV} (cargo xtask test sets it)");
+            return;
+        };
+        let db = db.unwrap();
+        let store = Store::connect(&db.url).await.unwrap();
+        let (tx, mut changes) = mpsc::unbounded_channel();
+        let listener = store
+            .listen(rx, move |id| {
+                let _ = tx.send(id.map(str::to_owned));
+            })
+            .unwrap();
+        // LISTEN is issued on its own connection: give it a moment.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        store
+            .insert_order("CMD-1", None, "shop", "[]", 5000, 1)
+            .await
+            .unwrap();
+        let mut p = PaymentRow {
+            payment_id: "pay_1".into(),
+            order_ref: "CMD-1".into(),
+            attempt: "a".into(),
+            mode: PaymentMode::Identifier,
+            channel: Channel::Ecommerce,
+            amount_cents: 5000,
+            beneficiary_masked: None,
+            create_call: "create_payment".into(),
+            create_input: "{}".into(),
+            transaction_id: None,
+            request_id: None,
+            status: PaymentStatus::Unknown,
+            is_final: false,
+            authorized_cents: 0,
+            refunded_cents: 0,
+            ancv_state: None,
+            plugin: None,
+            qr: None,
+            error: None,
+            deadline: None,
+            sequence: 0,
+            created_at: 1,
+            updated_at: 1,
+            authorized_at: None,
+            final_at: None,
+            next_poll_at: 0,
+            poll_interval_ms: 0,
+            recheck_at: None,
+            merchant_id: "default".into(),
+        };
+        store.insert_payment(&p).await.unwrap();
+        p.sequence = 1;
+        store.save_payment(&p).await.unwrap();
+        async fn next(ch: &mut mpsc::UnboundedReceiver<Option<String>>) -> Option<Option<String>> {
+            tokio::time::timeout(Duration::from_secs(5), ch.recv())
+                .await
+                .expect("announced within 5 s")
+        }
+        assert_eq!(
+            next(&mut changes).await,
+            Some(Some("pay_1".to_owned())),
+            "saved"
+        );
+        store
+            .set_card_payments("CMD-1", r#"[{"amount_cents": 100}]"#)
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut changes).await,
+            Some(Some("pay_1".to_owned())),
+            "its order moved"
+        );
+        listener.abort();
+    }
+}

@@ -116,14 +116,30 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// On PostgreSQL the order's payments are announced changed in the same transaction (what
+    /// they show of the order moved), so other instances drop their rendered copies.
     pub async fn set_card_payments(&self, order_ref: &str, card_payments: &str) -> Db<()> {
         let mut c = self.conn().await?;
+        let pg = c.is_postgres();
+        if pg {
+            c.begin().await.map_err(db_error)?;
+        }
         c.execute(
             "UPDATE orders SET card_payments = ?2 WHERE order_ref = ?1",
             &vals![order_ref, card_payments],
         )
         .await
-        .map(|_| ())
-        .map_err(db_error)
+        .map_err(db_error)?;
+        if pg {
+            let notify = format!(
+                "SELECT pg_notify('{}', payment_id) FROM payments WHERE order_ref = ?1",
+                super::PAYMENT_CHANNEL
+            );
+            c.execute(&notify, &vals![order_ref])
+                .await
+                .map_err(db_error)?;
+            c.commit().await.map_err(db_error)?;
+        }
+        Ok(())
     }
 }
