@@ -259,13 +259,15 @@ fn user_command(args: &[String]) -> Result<(), String> {
         if merchant != "default" && store.merchant(merchant).await.map_err(|e| e.message_en)?.is_none() {
             return Err(format!("--merchant {merchant:?}: no such merchant (cvco-host merchant list)"));
         }
-        auth.ensure_user(&store, username, &password, role, permissions)
+        let hash = auth.hash(&password).map_err(|e| e.message_en)?;
+        let permissions = serde_json::to_string(&permissions).map_err(|e| e.to_string())?;
+        let created = store
+            .insert_user_for(merchant, username, role, &hash, &permissions, cvco_host::util::now_ms())
             .await
             .map_err(|e| e.message_en)?;
-        store
-            .set_user_merchant(username, merchant)
-            .await
-            .map_err(|e| e.message_en)?;
+        if !created {
+            return Err(format!("user {username:?} exists already in {shown}"));
+        }
         println!("created {role} {username:?} in {shown}");
         Ok(())
     })

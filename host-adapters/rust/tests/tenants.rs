@@ -495,6 +495,52 @@ async fn two_merchants_each_take_a_payment_and_never_see_each_others_data() {
         assert_eq!(totals.status, 200, "{}", totals.text);
         assert_eq!(totals.body["count"], 1, "{}", totals.text);
     }
+    // Sellers: each manager creates and sees its merchant's only; another's is unknown.
+    let seller = |name: &str| {
+        serde_json::json!({"username": name, "password": "seller-password",
+            "permissions": {"moto": true, "counter": true}})
+    };
+    assert_eq!(
+        anna.post("/back-office/api/sellers", seller("sam"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        bert.post("/back-office/api/sellers", seller("bea"))
+            .await
+            .status,
+        201
+    );
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        let mut n: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names(&anna.get("/back-office/api/sellers").await.body),
+        ["anna", "sam"]
+    );
+    let edit = anna
+        .send(
+            reqwest::Method::PUT,
+            "/back-office/api/sellers/bea",
+            Some(serde_json::json!({"active": false})),
+        )
+        .await;
+    assert_eq!(edit.status, 404, "{}", edit.text);
+    let sam = env.login("sam", "seller-password").await;
+    let list = sam.get("/cvco/v1/transactions").await;
+    assert_eq!(list.body["total"], 1, "{}", list.text);
+    assert_eq!(
+        list.body["items"][0]["payment_id"].as_str(),
+        Some(a_pay.as_str())
+    );
     // The default merchant's manager sees neither.
     let manager = env.manager().await;
     assert_eq!(manager.get("/cvco/v1/transactions").await.body["total"], 0);

@@ -106,15 +106,16 @@ pub(super) fn seller_json(
 }
 
 pub(super) async fn list_sellers(State(app): AppState, headers: HeaderMap) -> ApiResult {
-    bo_session(&app, &headers, false)
-        .await?
-        .require(Perm::ManageSellers)?;
+    let s = bo_session(&app, &headers, false).await?;
+    s.require(Perm::ManageSellers)?;
+    // The session's merchant's users only.
     let users: Vec<Value> = app
         .engine
         .store
         .users()
         .await?
         .into_iter()
+        .filter(|u| u.merchant_id == s.merchant_id)
         .map(|u| seller_json(u.username, u.role, u.permissions, u.active))
         .collect();
     Ok(Json(users).into_response())
@@ -175,7 +176,7 @@ pub(super) async fn create_seller(
     let created = app
         .engine
         .store
-        .insert_user(&b.username, "seller", &hash, &perms, now_ms())
+        .insert_user_for(&s.merchant_id, &b.username, "seller", &hash, &perms, now_ms())
         .await?;
     if !created {
         return Err(CvcoError::new(ErrorCode::IdempotencyConflict)
@@ -213,7 +214,14 @@ pub(super) async fn update_seller(
     let s = bo_session(&app, &headers, true).await?;
     s.require(Perm::ManageSellers)?;
     let b: UpdateSeller = parse(&body)?;
-    let role = app.engine.store.user(&username).await?.map(|u| u.role);
+    // Another merchant's user is answered like an unknown one.
+    let role = app
+        .engine
+        .store
+        .user(&username)
+        .await?
+        .filter(|u| u.merchant_id == s.merchant_id)
+        .map(|u| u.role);
     match role.as_deref() {
         None => return Err(ErrorCode::NotFound.into()),
         Some("seller") => {}

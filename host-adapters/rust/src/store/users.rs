@@ -74,9 +74,25 @@ impl Store {
         .map_err(db_error)
     }
 
-    /// Creates the user unless the name is taken; answers whether it was created.
+    /// Creates a user of the merchant `default` unless the name is taken; answers whether it
+    /// was created.
     pub async fn insert_user(
         &self,
+        username: &str,
+        role: &str,
+        password_hash: &str,
+        permissions: &str,
+        now: i64,
+    ) -> Db<bool> {
+        self.insert_user_for("default", username, role, password_hash, permissions, now)
+            .await
+    }
+
+    /// Creates a user of `merchant_id` (in the same statement: never another's, even for a
+    /// moment) unless the name is taken; answers whether it was created.
+    pub async fn insert_user_for(
+        &self,
+        merchant_id: &str,
         username: &str,
         role: &str,
         password_hash: &str,
@@ -86,9 +102,9 @@ impl Store {
         let mut c = self.conn().await?;
         let n = c
             .execute(
-                "INSERT INTO users(username, role, password_hash, permissions, active, created_at)
-                 VALUES (?1, ?2, ?3, ?4, TRUE, ?5) ON CONFLICT(username) DO NOTHING",
-                &vals![username, role, password_hash, permissions, now],
+                "INSERT INTO users(username, role, password_hash, permissions, active, created_at, merchant_id)
+                 VALUES (?1, ?2, ?3, ?4, TRUE, ?5, ?6) ON CONFLICT(username) DO NOTHING",
+                &vals![username, role, password_hash, permissions, now, merchant_id],
             )
             .await
             .map_err(db_error)?;
