@@ -35,7 +35,7 @@ pub const EXPECTED_SUITES: &[(&str, u64)] = &[
     ("rust: cvco-widget", 10),
     ("rust: cvco-widget-qr", 4),
     ("rust: cvco-host", 56),
-    (HOST_POSTGRES_SUITE, 92),
+    (HOST_POSTGRES_SUITE, 100),
     ("rust: cvco-test-host", 48),
     ("rust: cvco-plugin-host", 7),
     ("rust: cvco-browser-tests", 16),
