@@ -169,7 +169,8 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     let demo_routes = cfg.demo.then(|| demo::routes(&cfg));
     let plugin: Arc<dyn PluginCalls> = Arc::new(point);
     let engine = Arc::new(
-        Engine::new(cfg, store, plugin, public_url.clone()).with_tenants(tenants.clone(), &main_merchant),
+        Engine::new(cfg, store, plugin, public_url.clone())
+            .with_tenants(tenants.clone(), &main_merchant),
     );
     let auth = tokio::task::spawn_blocking(move || auth::Auth::new(m_kib, secure, ttl, slots))
         .await

@@ -176,7 +176,14 @@ pub(super) async fn create_seller(
     let created = app
         .engine
         .store
-        .insert_user_for(&s.merchant_id, &b.username, "seller", &hash, &perms, now_ms())
+        .insert_user_for(
+            &s.merchant_id,
+            &b.username,
+            "seller",
+            &hash,
+            &perms,
+            now_ms(),
+        )
         .await?;
     if !created {
         return Err(CvcoError::new(ErrorCode::IdempotencyConflict)

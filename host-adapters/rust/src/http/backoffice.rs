@@ -52,7 +52,15 @@ pub(super) async fn bo_payment(State(app): AppState, headers: HeaderMap, body: B
     };
     s.require(perm)?;
     let amount_cents = b.amount_cents.map(cents);
-    ensure_bo_order(&app, &s, &b.order_ref, amount_cents, kind, b.label.as_deref()).await?;
+    ensure_bo_order(
+        &app,
+        &s,
+        &b.order_ref,
+        amount_cents,
+        kind,
+        b.label.as_deref(),
+    )
+    .await?;
     let start = start_for(b.mode, b.beneficiary)?;
     let amount = amount_cents
         .map(AmountSpec::Fixed)
@@ -83,7 +91,15 @@ pub(super) async fn create_request(
     };
     s.require(perm)?;
     let amount_cents = b.amount_cents.map(cents);
-    ensure_bo_order(&app, &s, &b.order_ref, amount_cents, "moto", b.label.as_deref()).await?;
+    ensure_bo_order(
+        &app,
+        &s,
+        &b.order_ref,
+        amount_cents,
+        "moto",
+        b.label.as_deref(),
+    )
+    .await?;
     let start = Start::Request {
         delivery: b.delivery,
         email: b.email,
@@ -341,7 +357,10 @@ pub(super) async fn totals(
     ApiQuery(q): ApiQuery<DateQuery>,
 ) -> ApiResult {
     let s = bo_session(&app, &headers, false).await?;
-    Ok(Json(reports::totals(&app.engine, &s.merchant_id, q.date.as_deref(), true).await?).into_response())
+    Ok(
+        Json(reports::totals(&app.engine, &s.merchant_id, q.date.as_deref(), true).await?)
+            .into_response(),
+    )
 }
 
 pub(super) async fn closing(State(app): AppState, headers: HeaderMap) -> ApiResult {
@@ -361,7 +380,11 @@ pub(super) async fn receipt(
     if id == "totals" {
         let s = bo_session(&app, &headers, false).await?;
         let t = reports::totals(&app.engine, &s.merchant_id, q.date.as_deref(), false).await?;
-        return Ok(html_ok(reports::totals_html(&app.engine, &s.merchant_id, &t)));
+        return Ok(html_ok(reports::totals_html(
+            &app.engine,
+            &s.merchant_id,
+            &t,
+        )));
     }
     let row = match bo_session(&app, &headers, false).await {
         Ok(s) => merchant_payment(&app, &s, &id).await?,

@@ -40,7 +40,14 @@ pub(super) async fn counter_order(
     let lines = json!([{"sku": "counter", "name": label, "quantity": 1,
         "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
     app.engine
-        .insert_order_for(&s.merchant_id, &order_ref, None, "counter", &lines, b.amount_cents)
+        .insert_order_for(
+            &s.merchant_id,
+            &order_ref,
+            None,
+            "counter",
+            &lines,
+            b.amount_cents,
+        )
         .await?;
     let order = load_order(&app, &order_ref).await?;
     Ok(json_status(

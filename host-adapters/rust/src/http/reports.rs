@@ -23,7 +23,10 @@ pub async fn totals(
         None => Timestamp(now_ms()).business_date(hour),
     };
     let (start, end) = Timestamp::business_day_bounds(date, hour);
-    let last_closing = engine.store.last_closing(merchant_id, start.0, end.0).await?;
+    let last_closing = engine
+        .store
+        .last_closing(merchant_id, start.0, end.0)
+        .await?;
     let since = last_closing.unwrap_or(start.0).max(start.0);
     let rows = engine
         .store

@@ -128,10 +128,12 @@ pub(super) async fn get_payment(
     // Staff read any payment of their merchant (PROTOCOL.md §2), as in the transactions list.
     let row = match shopper_payment(&app, &headers, &id, false).await {
         Ok((row, _)) => row,
-        Err(e) if e.0.code == ErrorCode::PaymentNotFound => match bo_session(&app, &headers, false).await {
-            Ok(s) => merchant_payment(&app, &s, &id).await?,
-            Err(_) => return Err(e),
-        },
+        Err(e) if e.0.code == ErrorCode::PaymentNotFound => {
+            match bo_session(&app, &headers, false).await {
+                Ok(s) => merchant_payment(&app, &s, &id).await?,
+                Err(_) => return Err(e),
+            }
+        }
         Err(e) => return Err(e),
     };
     Ok(Json(app.engine.payment_json(&row).await?).into_response())

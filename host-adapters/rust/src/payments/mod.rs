@@ -151,7 +151,9 @@ impl Engine {
     /// The plugin of the merchant's main reception point.
     pub fn plugin_for(&self, merchant_id: &str) -> Result<Arc<dyn PluginCalls>, CvcoError> {
         match &self.tenants {
-            Some(t) if merchant_id != self.main_merchant => Ok(Arc::new(t.plugin(merchant_id, None)?)),
+            Some(t) if merchant_id != self.main_merchant => {
+                Ok(Arc::new(t.plugin(merchant_id, None)?))
+            }
             _ => Ok(self.plugin.clone()),
         }
     }
@@ -323,8 +325,15 @@ impl Engine {
         lines: &Value,
         total_cents: i64,
     ) -> Result<bool, CvcoError> {
-        self.insert_order_for(crate::tenants::DEFAULT_MERCHANT, order_ref, owner, kind, lines, total_cents)
-            .await
+        self.insert_order_for(
+            crate::tenants::DEFAULT_MERCHANT,
+            order_ref,
+            owner,
+            kind,
+            lines,
+            total_cents,
+        )
+        .await
     }
 
     /// An order of `merchant_id` (its payments go through that merchant's plugin).
@@ -596,13 +605,19 @@ impl Engine {
         if row.create_call == CreatePayment::NAME {
             let input: CreatePaymentInput =
                 serde_json::from_str(&row.create_input).map_err(unreadable)?;
-            let p = self.plugin_for(&row.merchant_id)?.create_payment(input).await?;
+            let p = self
+                .plugin_for(&row.merchant_id)?
+                .create_payment(input)
+                .await?;
             tracing::info!(payment_id = %row.payment_id, transaction_id = %p.id, status = p.status.as_str(), "payment created");
             self.commit_payment(row, &p).await
         } else {
             let input: CreatePaymentRequestInput =
                 serde_json::from_str(&row.create_input).map_err(unreadable)?;
-            let r = self.plugin_for(&row.merchant_id)?.create_payment_request(input.clone()).await?;
+            let r = self
+                .plugin_for(&row.merchant_id)?
+                .create_payment_request(input.clone())
+                .await?;
             tracing::info!(payment_id = %row.payment_id, request_id = %r.id, "payment request created");
             let capture = match input.capture_mode {
                 Some(CaptureMode::Deferred) => "DEFERRED",
