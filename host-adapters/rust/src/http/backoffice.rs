@@ -176,7 +176,7 @@ pub(super) async fn list_requests(
     let ids = app
         .engine
         .store
-        .request_ids(q.status.as_deref(), from, to, 500)
+        .request_ids(&s.merchant_id, q.status.as_deref(), from, to, 500)
         .await?;
     let mut items = Vec::new();
     if q.status.as_deref().is_none_or(|s| s == UNKNOWN) {
@@ -184,9 +184,6 @@ pub(super) async fn list_requests(
     }
     for id in ids {
         let (req, pay) = app.engine.request_row(&id).await?;
-        if pay.merchant_id != s.merchant_id {
-            continue;
-        }
         items.push(views::request_json(&app.engine, &req, &pay).await?);
     }
     Ok(Json(json!({"total": items.len(), "items": items})).into_response())

@@ -43,11 +43,10 @@ pub async fn unknown_requests(
 ) -> Result<Vec<Value>, CvcoError> {
     let rows = engine
         .store
-        .unknown_creations(CreatePaymentRequest::NAME, from, to, 500)
+        .unknown_creations(merchant_id, CreatePaymentRequest::NAME, from, to, 500)
         .await?;
     Ok(rows
         .iter()
-        .filter(|pay| pay.merchant_id == merchant_id)
         .map(|pay| {
             let input: Value = serde_json::from_str(&pay.create_input).unwrap_or(Value::Null);
             json!({

@@ -390,13 +390,16 @@ impl Store {
     /// Payments of `create_call` whose creation outcome is unknown, newest first.
     pub async fn unknown_creations(
         &self,
+        merchant_id: &str,
         create_call: &str,
         from: Option<i64>,
         to: Option<i64>,
         limit: i64,
     ) -> Db<Vec<PaymentRow>> {
-        let mut q = Sql::new("SELECT * FROM payments WHERE status = ?1 AND create_call = ?2");
-        q.params = vals![PaymentStatus::Unknown, create_call].to_vec();
+        let mut q = Sql::new(
+            "SELECT * FROM payments WHERE status = ?1 AND create_call = ?2 AND merchant_id = ?3",
+        );
+        q.params = vals![PaymentStatus::Unknown, create_call, merchant_id].to_vec();
         if let Some(v) = from {
             let p = q.param(v);
             q.push(&format!(" AND created_at >= {p}"));

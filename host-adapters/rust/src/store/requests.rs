@@ -92,9 +92,10 @@ impl Store {
     }
 
     /// Request ids newest first; `status` `awaiting_beneficiary` includes the `pending` ones
-    /// (a request nobody paid yet). Only the filters given are in the SQL.
+    /// (a request nobody paid yet), of one merchant. Only the filters given are in the SQL.
     pub async fn request_ids(
         &self,
+        merchant_id: &str,
         status: Option<&str>,
         from: Option<i64>,
         to: Option<i64>,
@@ -103,8 +104,9 @@ impl Store {
         let pending = PaymentStatus::Known(NormalizedStatus::Pending).as_str();
         let mut q = Sql::new(
             "SELECT r.request_id FROM payment_requests r JOIN payments p ON p.payment_id = r.payment_id
-             WHERE TRUE",
+             WHERE p.merchant_id = ?1",
         );
+        q.params = vals![merchant_id].to_vec();
         if let Some(s) = status {
             let p = q.param(s);
             if s == "awaiting_beneficiary" {

@@ -44,8 +44,10 @@ pub async fn env() -> Env {
 }
 
 pub async fn env_with(tune: impl FnOnce(&mut HostConfig)) -> Env {
+    // Long enough that a test's next step (a second attempt, a cancel) comes before the
+    // approval on a loaded 2-core machine; 150 ms was not, on PostgreSQL under the full run.
     let sandbox = cvco_sandbox::spawn(SandboxConfig {
-        approve_delay_ms: 150,
+        approve_delay_ms: 500,
         ..Default::default()
     })
     .await
