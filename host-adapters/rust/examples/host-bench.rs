@@ -183,11 +183,31 @@ async fn run() -> Result<(), String> {
 
     // host_status_rps
     let path = format!("/cvco/v1/payments/{last_id}");
+    let rps = status_reads(std::slice::from_ref(&addr), &cookie, &path, "sqlite").await?;
+    println!("host_status_rps {rps:.0} rps");
+    println!("payment_flow_ms {median:.1} ms");
+    host.shutdown().await;
+    sandbox.shutdown().await;
+    postgres().await
+}
+
+/// Status reads of `path` for `LOAD_SECONDS` on `CONNECTIONS` keep-alive connections spread
+/// over `addrs`; answers the reads per second.
+async fn status_reads(
+    addrs: &[String],
+    cookie: &str,
+    path: &str,
+    what: &str,
+) -> Result<f64, String> {
     let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let (addr, cookie, path) = (addr.clone(), cookie.clone(), path.clone());
+    for i in 0..CONNECTIONS {
+        let (addr, cookie, path) = (
+            addrs[i % addrs.len()].clone(),
+            cookie.to_string(),
+            path.to_string(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut c = Conn::open(&addr, &cookie)
                 .await
@@ -210,16 +230,9 @@ async fn run() -> Result<(), String> {
     for t in tasks {
         total += t.await.map_err(|e| e.to_string())??;
     }
-    let rps = total as f64 / start.elapsed().as_secs_f64();
-    eprintln!(
-        "host_status: {total} reads in {:.1} s on {CONNECTIONS} connections",
-        start.elapsed().as_secs_f64()
-    );
-    println!("host_status_rps {rps:.0} rps");
-    println!("payment_flow_ms {median:.1} ms");
-    host.shutdown().await;
-    sandbox.shutdown().await;
-    postgres().await
+    let seconds = start.elapsed().as_secs_f64();
+    eprintln!("host_status ({what}): {total} reads in {seconds:.1} s on {CONNECTIONS} connections");
+    Ok(total as f64 / seconds)
 }
 
 /// A test order and an alice payment on `c`'s instance, until final; its id.
@@ -329,38 +342,7 @@ async fn postgres() -> Result<(), String> {
 
     // host_status_rps_postgres: the same reads, half the connections on each instance.
     let path = format!("/cvco/v1/payments/{id}");
-    let deadline = Instant::now() + Duration::from_secs(LOAD_SECONDS);
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for i in 0..CONNECTIONS {
-        let (addr, cookie, path) = (addrs[i % 2].clone(), cookie.clone(), path.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut c = Conn::open(&addr, &cookie)
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                let (s, _) = c
-                    .request("GET", &path, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if s != 200 {
-                    return Err(format!("status read answered {s}"));
-                }
-                n += 1;
-            }
-            Ok::<u64, String>(n)
-        }));
-    }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.map_err(|e| e.to_string())??;
-    }
-    let rps = total as f64 / start.elapsed().as_secs_f64();
-    eprintln!(
-        "host_status (postgres, 2 instances): {total} reads in {:.1} s on {CONNECTIONS} connections",
-        start.elapsed().as_secs_f64()
-    );
+    let rps = status_reads(&addrs, &cookie, &path, "postgres, 2 instances").await?;
 
     // cross_instance_status_p95_ms: jeanne's payment waits for her app; the sandbox decides.
     let jeanne = "jeanne.manual@sandbox.cvco.test";
