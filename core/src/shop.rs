@@ -111,6 +111,20 @@ pub struct MerchantSettings {
     pub closing_hour: u8,
     /// Window to capture a deferred authorization.
     pub deferred_capture_window_s: u32,
+    /// Refuse a partial authorization (cancel it, tell the beneficiary) where the point of sale
+    /// has no other tender for the rest, e.g. an unattended kiosk (TETRA "paiement partiel").
+    pub refuse_partial: bool,
+    /// Tickets printed per transaction at the counter, 1 or 2 (merchant copy + customer copy).
+    pub tickets: u8,
+    /// Print the transaction's QR code on the ticket.
+    pub ticket_qr: bool,
+    /// At the counter, chain a new CVCo transaction for the "reste dû" without asking.
+    pub auto_remainder: bool,
+    /// Lowest amount of a chained payment for an order's remainder, where the merchant's contract
+    /// allows one below `min_amount_cents`; `None`: the same minimum, the rest goes to another tender.
+    pub remainder_min_cents: Option<Amount>,
+    /// ANCV's fee on reimbursed transactions, in basis points (250 = 2.5 %).
+    pub fee_rate_bps: u32,
 }
 
 impl Default for MerchantSettings {
@@ -123,6 +137,12 @@ impl Default for MerchantSettings {
             qr_request_expiry_s: 15 * 60,
             closing_hour: 0,
             deferred_capture_window_s: 6 * 24 * 3600,
+            refuse_partial: false,
+            tickets: 1,
+            ticket_qr: false,
+            auto_remainder: false,
+            remainder_min_cents: None,
+            fee_rate_bps: 250,
         }
     }
 }
@@ -154,6 +174,30 @@ impl MerchantSettings {
                 "closing_hour",
                 "Heure de clôture entre 0 et 23.",
                 "Closing hour between 0 and 23.",
+            );
+        }
+        if !(1..=2).contains(&self.tickets) {
+            return bad(
+                "tickets",
+                "Nombre de tickets : 1 ou 2.",
+                "Number of tickets: 1 or 2.",
+            );
+        }
+        if self.fee_rate_bps > 10_000 {
+            return bad(
+                "fee_rate_bps",
+                "Commission entre 0 et 10000 points de base (0 à 100 %).",
+                "Fee between 0 and 10000 basis points (0 to 100 %).",
+            );
+        }
+        if self
+            .remainder_min_cents
+            .is_some_and(|m| m.is_zero() || m > self.min_amount_cents)
+        {
+            return bad(
+                "remainder_min_cents",
+                "Le minimum d'un reste dû doit être positif et au plus le montant minimum.",
+                "The minimum of a remainder must be positive and at most the minimum amount.",
             );
         }
         Ok(())
