@@ -17,7 +17,7 @@ pub enum BeneficiaryId {
 pub const ID_QR_PREFIX: &str = "CVCO-ID:";
 
 impl BeneficiaryId {
-    /// Typed input: an e-mail (6–320 chars) or 11 digits, spaces and dashes tolerated in the id.
+    /// Typed input: an e-mail (at most 320 chars) or 11 digits, spaces and dashes tolerated in the id.
     pub fn parse(input: &str) -> Result<BeneficiaryId, CvcoError> {
         let s = input.trim();
         if s.contains('@') {
@@ -107,44 +107,131 @@ impl BeneficiaryId {
     }
 }
 
+/// An e-mail address alone (payment requests sent by e-mail): lower-cased, or an error that says
+/// what is wrong with it (empty, no "@", no domain, too long, a character that cannot be in it).
+pub fn parse_email_address(input: &str) -> Result<String, CvcoError> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(email_error(
+            "Saisissez l'adresse e-mail.",
+            "Enter the e-mail address.",
+        ));
+    }
+    if !s.contains('@') {
+        return Err(email_error(
+            "Il manque le « @ » dans l'adresse e-mail (exemple : nom@domaine.fr).",
+            "The e-mail address is missing its \"@\" (for example name@domain.com).",
+        ));
+    }
+    match parse_email(s)? {
+        BeneficiaryId::Email(e) => Ok(e),
+        BeneficiaryId::CvConnectId(_) => Err(email_error(
+            "Adresse e-mail invalide.",
+            "Invalid e-mail address.",
+        )),
+    }
+}
+
+fn email_error(fr: &str, en: &str) -> CvcoError {
+    CvcoError::new(ErrorCode::InvalidBeneficiary).with_detail(fr, en)
+}
+
+/// The first thing wrong with an address that contains "@", said the way the person can fix it.
 fn parse_email(s: &str) -> Result<BeneficiaryId, CvcoError> {
-    let bad =
-        |fr: &str, en: &str| Err(CvcoError::new(ErrorCode::InvalidBeneficiary).with_detail(fr, en));
-    let len = s.chars().count();
-    if !(6..=320).contains(&len) {
+    let bad = |fr: &str, en: &str| Err(email_error(fr, en));
+    if s.chars().count() > 320 {
         return bad(
-            "L'adresse e-mail doit compter de 6 à 320 caractères.",
-            "The e-mail address must be 6 to 320 characters long.",
+            "L'adresse e-mail est trop longue (320 caractères au plus).",
+            "The e-mail address is too long (320 characters at most).",
+        );
+    }
+    if s.chars().any(char::is_whitespace) {
+        return bad(
+            "L'adresse e-mail ne peut pas contenir d'espace.",
+            "The e-mail address cannot contain a space.",
         );
     }
     let Some((local, domain)) = s.rsplit_once('@') else {
-        return bad("Adresse e-mail invalide.", "Invalid e-mail address.");
+        return bad(
+            "Il manque le « @ » dans l'adresse e-mail.",
+            "The e-mail address is missing its \"@\".",
+        );
     };
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.as_bytes().windows(2).any(|w| w == b"..")
-        && local
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&c));
+    if local.is_empty() {
+        return bad(
+            "Il manque le nom avant le « @ » de l'adresse e-mail.",
+            "The e-mail address has no name before the \"@\".",
+        );
+    }
+    if domain.is_empty() {
+        return bad(
+            "Il manque le domaine après le « @ » (exemple : nom@domaine.fr).",
+            "The e-mail address has no domain after the \"@\" (for example name@domain.com).",
+        );
+    }
+    if local.contains('@') {
+        return bad(
+            "L'adresse e-mail contient plus d'un « @ ».",
+            "The e-mail address contains more than one \"@\".",
+        );
+    }
+    if local.len() > 64 {
+        return bad(
+            "Le nom avant le « @ » est trop long (64 caractères au plus).",
+            "The name before the \"@\" is too long (64 characters at most).",
+        );
+    }
+    if let Some(c) = local
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)))
+    {
+        return Err(invalid_char(c));
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return bad(
+            "Le nom avant le « @ » ne peut pas commencer ni finir par un point, ni en contenir deux de suite.",
+            "The name before the \"@\" cannot start or end with a dot, nor have two dots in a row.",
+        );
+    }
+    if let Some(c) = domain
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+    {
+        return Err(invalid_char(c));
+    }
     let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && domain.len() <= 253
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
+    if labels.len() < 2 {
+        return bad(
+            "Le domaine de l'adresse e-mail est incomplet (exemple : domaine.fr).",
+            "The domain of the e-mail address is incomplete (for example domain.com).",
+        );
+    }
+    let labels_ok = domain.len() <= 253
         && labels
-            .last()
-            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
-    if !local_ok || !domain_ok {
-        return bad("Adresse e-mail invalide.", "Invalid e-mail address.");
+            .iter()
+            .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
+    let tld_ok = labels
+        .last()
+        .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+    if !labels_ok || !tld_ok {
+        return bad(
+            "Le domaine après le « @ » n'est pas valide (exemple : domaine.fr).",
+            "The domain after the \"@\" is not valid (for example domain.com).",
+        );
     }
     Ok(BeneficiaryId::Email(s.to_ascii_lowercase()))
+}
+
+fn invalid_char(c: char) -> CvcoError {
+    let shown: String = if c.is_control() {
+        format!("U+{:04X}", c as u32)
+    } else {
+        c.to_string()
+    };
+    email_error(
+        &format!("L'adresse e-mail contient un caractère non permis : « {shown} »."),
+        &format!("The e-mail address contains a character that is not allowed: \"{shown}\"."),
+    )
 }
 
 impl fmt::Display for BeneficiaryId {
@@ -212,6 +299,80 @@ mod tests {
         let long = format!("{}@example.fr", "a".repeat(64)) + &".fr".repeat(100);
         assert!(long.len() > 320);
         assert!(BeneficiaryId::parse(&long).is_err());
+    }
+
+    /// What the person reads names the actual mistake, never a length range that is not the problem.
+    #[test]
+    fn email_errors_say_what_is_wrong_with_the_address() {
+        let says = |input: &str, fr: &str, en: &str| {
+            let e = parse_email_address(input).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidBeneficiary, "{input:?}");
+            assert!(e.message_fr.contains(fr), "{input:?}: {}", e.message_fr);
+            assert!(e.message_en.contains(en), "{input:?}: {}", e.message_en);
+            assert!(
+                !e.message_fr.contains("320 caractères") || fr.contains("320"),
+                "{input:?}"
+            );
+        };
+        says("", "Saisissez l'adresse e-mail", "Enter the e-mail address");
+        says(
+            "   ",
+            "Saisissez l'adresse e-mail",
+            "Enter the e-mail address",
+        );
+        says(
+            "jeanne.example.fr",
+            "Il manque le « @ »",
+            "missing its \"@\"",
+        );
+        says("jeanne@", "Il manque le domaine", "no domain");
+        says("@example.fr", "Il manque le nom avant", "no name before");
+        says(
+            "a@b",
+            "domaine de l'adresse e-mail est incomplet",
+            "domain of the e-mail address is incomplete",
+        );
+        says(
+            "a@b.c",
+            "domaine après le « @ » n'est pas valide",
+            "domain after the \"@\" is not valid",
+        );
+        says("jean@-example.fr", "n'est pas valide", "is not valid");
+        says("jean dupont@example.fr", "espace", "space");
+        says(
+            "jean(dupont)@example.fr",
+            "caractère non permis : « ( »",
+            "not allowed: \"(\"",
+        );
+        says(
+            "jeanne@exämple.fr",
+            "caractère non permis : « ä »",
+            "not allowed: \"ä\"",
+        );
+        says("a@b@example.fr", "plus d'un « @ »", "more than one");
+        says("jean..d@example.fr", "deux de suite", "two dots in a row");
+        let long = format!("{}@example.fr", "a".repeat(64)) + &".fr".repeat(100);
+        says(
+            &long,
+            "trop longue (320 caractères au plus)",
+            "too long (320 characters at most)",
+        );
+        says(
+            &format!("{}@example.fr", "a".repeat(65)),
+            "trop long (64",
+            "too long (64",
+        );
+        assert_eq!(
+            parse_email_address(" Jeanne@Example.FR ").unwrap(),
+            "jeanne@example.fr"
+        );
+        // The same words when the address is typed as a beneficiary id.
+        let e = BeneficiaryId::parse("jeanne@").unwrap_err();
+        assert!(
+            e.message_fr.contains("Il manque le domaine"),
+            "{}",
+            e.message_fr
+        );
     }
 
     #[test]

@@ -796,14 +796,13 @@ pub fn parse_request(operation: Operation, body: &str) -> Result<ParsedRequest, 
             };
             let email = match (delivery, text(b.email, "email")?) {
                 (DeliveryKind::Email, None) => return Err(missing("email")),
-                (DeliveryKind::Email, Some(e)) => match BeneficiaryId::parse(&e) {
-                    Ok(BeneficiaryId::Email(e)) => Some(e),
-                    _ => {
-                        return Err(
-                            CvcoError::new(ErrorCode::InvalidBeneficiary).with_field("email")
-                        )
+                // The error says what is wrong with the address (no "@", no domain...).
+                (DeliveryKind::Email, Some(e)) => {
+                    match crate::beneficiary::parse_email_address(&e) {
+                        Ok(e) => Some(e),
+                        Err(err) => return Err(err.with_field("email")),
                     }
-                },
+                }
                 (DeliveryKind::Qr, _) => None,
             };
             let expires_in_s = match b.expires_in_s {
