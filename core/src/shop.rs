@@ -223,6 +223,48 @@ impl MerchantSettings {
         }
         Ok(())
     }
+
+    /// The lowest amount a chained payment for an order's remainder may ask (TETRA's "reste dû").
+    pub fn remainder_minimum(&self) -> Amount {
+        self.remainder_min_cents.unwrap_or(self.min_amount_cents)
+    }
+
+    /// What the counter does with an order's remainder after a partial payment: chain a new CVCo
+    /// transaction (by itself when `auto_remainder`), or leave it to another tender when it is
+    /// below what the merchant accepts.
+    pub fn remainder_step(&self, remaining: Amount) -> RemainderStep {
+        if remaining.is_zero() {
+            RemainderStep::Settled
+        } else if remaining >= self.remainder_minimum() {
+            RemainderStep::Chain {
+                amount: remaining,
+                automatic: self.auto_remainder,
+            }
+        } else {
+            RemainderStep::OtherTender {
+                amount: remaining,
+                minimum: self.remainder_minimum(),
+            }
+        }
+    }
+
+    /// Whether a partial authorization on `channel` must be voided: only where the point of sale
+    /// has no other tender for the rest (an unattended kiosk) and the merchant chose it.
+    pub fn refuses_partial(&self, channel: Channel) -> bool {
+        self.refuse_partial && channel == Channel::Kiosk
+    }
+}
+
+/// The counter's next move for an order's remainder ([`MerchantSettings::remainder_step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum RemainderStep {
+    /// Nothing left to pay.
+    Settled,
+    /// A new CVCo transaction for `amount`; `automatic`: without the seller asking.
+    Chain { amount: Amount, automatic: bool },
+    /// Below the merchant's minimum for a remainder: another tender pays it.
+    OtherTender { amount: Amount, minimum: Amount },
 }
 
 #[cfg(test)]
@@ -275,5 +317,79 @@ mod tests {
         let partial: MerchantSettings = serde_json::from_str(r#"{"closing_hour": 22}"#).unwrap();
         assert_eq!(partial.closing_hour, 22);
         assert_eq!(partial.authorization_timeout_s, 180);
+    }
+}
+
+#[cfg(test)]
+mod remainder_tests {
+    use super::*;
+
+    fn cents(n: u64) -> Amount {
+        Amount::from_cents(n).unwrap()
+    }
+
+    #[test]
+    fn a_remainder_at_or_above_the_minimum_is_chained_automatically_only_when_set() {
+        let mut s = MerchantSettings::default();
+        assert_eq!(
+            s.remainder_step(cents(2000)),
+            RemainderStep::Chain {
+                amount: cents(2000),
+                automatic: false
+            }
+        );
+        s.auto_remainder = true;
+        assert_eq!(
+            s.remainder_step(cents(8500)),
+            RemainderStep::Chain {
+                amount: cents(8500),
+                automatic: true
+            }
+        );
+        assert_eq!(s.remainder_step(Amount::ZERO), RemainderStep::Settled);
+    }
+
+    #[test]
+    fn a_remainder_below_the_minimum_goes_to_another_tender_unless_the_merchant_lowered_it() {
+        let mut s = MerchantSettings {
+            auto_remainder: true,
+            ..MerchantSettings::default()
+        };
+        assert_eq!(
+            s.remainder_step(cents(1500)),
+            RemainderStep::OtherTender {
+                amount: cents(1500),
+                minimum: cents(2000)
+            }
+        );
+        s.remainder_min_cents = Some(cents(500));
+        s.validate().unwrap();
+        assert_eq!(
+            s.remainder_step(cents(1500)),
+            RemainderStep::Chain {
+                amount: cents(1500),
+                automatic: true
+            }
+        );
+        assert_eq!(
+            s.remainder_step(cents(499)),
+            RemainderStep::OtherTender {
+                amount: cents(499),
+                minimum: cents(500)
+            }
+        );
+        let json = serde_json::to_value(s.remainder_step(cents(499))).unwrap();
+        assert_eq!(json["step"], "other_tender");
+    }
+
+    #[test]
+    fn partial_authorizations_are_refused_only_at_a_kiosk_whose_merchant_chose_it() {
+        let mut s = MerchantSettings::default();
+        assert!(!s.refuses_partial(Channel::Kiosk));
+        s.refuse_partial = true;
+        assert!(s.refuses_partial(Channel::Kiosk));
+        for c in [Channel::Proximity, Channel::Moto, Channel::Ecommerce] {
+            assert!(!s.refuses_partial(c), "{c:?} has another tender");
+        }
     }
 }
