@@ -63,7 +63,8 @@ export function renderTransactions(view, ctx) {
     try {
       const data = await api(`/cvco/v1/transactions${query.size ? `?${query}` : ''}`);
       const items = data?.items ?? [];
-      announce(status, t('tx.count', { shown: items.length, total: data?.total ?? items.length }), 'info');
+      const total = `${data?.total ?? items.length}${data?.total_capped ? '+' : ''}`;
+      announce(status, t('tx.count', { shown: items.length, total }), 'info');
       renderTable(items);
     } catch (error) {
       if (isSessionLost(error)) return ctx.sessionLost();

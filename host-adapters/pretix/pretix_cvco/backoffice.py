@@ -37,6 +37,8 @@ RECONCILE_BACKOFF_MAX_S = 300
 # mid-call) is sent again with the same idempotency key.
 STALLED_REFUND_S = 30
 LIST_LIMIT = 500
+# The transactions list counts matching payments up to this many (PROTOCOL.md).
+TOTAL_CAP = 10_000
 
 # --- errors and request bodies: the plugin's catalogue and parser ------------------------------
 
@@ -503,7 +505,9 @@ def list_transactions(event, params):
         if (low is not None and amount < low) or (high is not None and amount > high):
             continue
         rows.append(cp)
-    return {"items": [services.to_protocol(cp) for cp in rows[offset:offset + limit]], "total": len(rows)}
+    # Counted in full: the list is bounded by the event's own payments (PROTOCOL.md caps at 10,000).
+    page = [services.to_protocol(cp) for cp in rows[offset:offset + limit]]
+    return {"items": page, "total": min(len(rows), TOTAL_CAP), "total_capped": len(rows) > TOTAL_CAP}
 
 
 # --- refunds through pretix's refund flow ------------------------------------------------------

@@ -268,7 +268,7 @@ fn main() {
         for r in 0..rounds {
             let f = filter(r);
             let started = Instant::now();
-            let (rows, total) = rt
+            let cvco_host::store::TransactionPage { rows, total, .. } = rt
                 .block_on(store.transactions(&f))
                 .unwrap_or_else(|e| fail(format!("{name}: {e:?}")));
             samples.push(started.elapsed());

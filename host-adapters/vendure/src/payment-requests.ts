@@ -32,6 +32,9 @@ const COVERING = ['Authorized', 'Settled'];
 const PAID = ['authorized', 'partially_authorized'];
 /** Order states that take a payment (the second after a modification or a partial capture). */
 const PAYABLE = ['ArrangingPayment', 'ArrangingAdditionalPayment'];
+// The transactions list reads the newest LIST_TAKE payments and counts up to TOTAL_CAP (PROTOCOL.md).
+const LIST_TAKE = 1000;
+const TOTAL_CAP = 10_000;
 
 /** The contract payment id of a request (rows written before the column: the local id). */
 const paymentIdOf = (r: CvcoPaymentRequestRecord) => r.paymentId ?? r.localId;
@@ -803,7 +806,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             where: { method: this.methodCode },
             relations: ['order'],
             order: { id: 'DESC' },
-            take: 1000,
+            take: LIST_TAKE,
         });
         const orders = new Map<string, { order: Order; all: Payment[] }>();
         const orderOf = async (id: ID) => {
@@ -827,7 +830,7 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
         }
         const records = await this.connection.rawConnection
             .getRepository(CvcoPaymentRecord)
-            .find({ where: q.order_ref ? { orderCode: q.order_ref } : {}, order: { id: 'DESC' }, take: 1000 });
+            .find({ where: q.order_ref ? { orderCode: q.order_ref } : {}, order: { id: 'DESC' }, take: LIST_TAKE });
         for (const r of records) {
             if (carried.has(r.paymentId) || (r.transactionId && carried.has(r.transactionId))) continue;
             const { order, all } = await orderOf(r.orderId);
@@ -839,7 +842,9 @@ export class CvcoPaymentRequests implements OnApplicationBootstrap, OnApplicatio
             .filter(p => (min === undefined || p.amount_cents >= min) && (max === undefined || p.amount_cents <= max))
             .sort((a, b) => b._at - a._at)
             .map(({ _at, ...p }) => p as ContractPayment);
-        return { items: out, total: out.length };
+        // Both reads stop at LIST_TAKE rows: past that the count is a lower bound (PROTOCOL.md).
+        const capped = payments.length >= LIST_TAKE || records.length >= LIST_TAKE || out.length > TOTAL_CAP;
+        return { items: out.slice(0, TOTAL_CAP), total: Math.min(out.length, TOTAL_CAP), total_capped: capped };
     }
 
     // ------------------------------------------------------------------ poller

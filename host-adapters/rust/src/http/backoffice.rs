@@ -289,12 +289,16 @@ pub(super) async fn transactions(
         limit: q.limit.unwrap_or(200).min(500) as i64,
         offset: i64::try_from(q.offset.unwrap_or(0)).unwrap_or(i64::MAX),
     };
-    let (rows, total) = app.engine.store.transactions(&filter).await?;
-    let items: Vec<_> = rows
+    let page = app.engine.store.transactions(&filter).await?;
+    let items: Vec<_> = page
+        .rows
         .iter()
         .map(|t| app.engine.transaction_json(t))
         .collect();
-    Ok(Json(json!({"items": items, "total": total})).into_response())
+    Ok(
+        Json(json!({"items": items, "total": page.total, "total_capped": page.total_capped}))
+            .into_response(),
+    )
 }
 
 pub(super) async fn cancel_by_reference(

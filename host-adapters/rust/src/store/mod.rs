@@ -18,7 +18,10 @@ mod users;
 pub use listen::PAYMENT_CHANNEL;
 pub use merchants::MerchantRow;
 pub use orders::{OrderRow, PaidCvco};
-pub use payments::{PaymentRow, PaymentStatus, TransactionFilter, TransactionRow};
+pub use payments::{
+    PaymentRow, PaymentStatus, TransactionFilter, TransactionPage, TransactionRow,
+    TRANSACTIONS_COUNT_CAP,
+};
 pub use requests::RequestRow;
 pub use users::{SessionUser, UserRow};
 

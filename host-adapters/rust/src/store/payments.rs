@@ -177,6 +177,19 @@ pub struct TransactionRow {
     pub paid_cvco_cents: i64,
 }
 
+/// Matching payments are counted up to this many; beyond, the list says "10,000+".
+pub const TRANSACTIONS_COUNT_CAP: i64 = 10_000;
+
+/// One page of the transactions list.
+#[derive(Debug, Clone)]
+pub struct TransactionPage {
+    pub rows: Vec<TransactionRow>,
+    /// How many payments match, at most [`TRANSACTIONS_COUNT_CAP`].
+    pub total: i64,
+    /// More than `total` match.
+    pub total_capped: bool,
+}
+
 impl TransactionFilter {
     /// ` AND …` for each filter given, parameters added to `q`.
     /// The order reference is a prefix, read as an index range `[prefix, order_end)`.
@@ -416,16 +429,30 @@ impl Store {
             .map_err(db_error)
     }
 
-    /// One page of the transactions list and how many match in all: two queries, whatever
-    /// the page size; only the filters given are in the SQL.
-    pub async fn transactions(&self, f: &TransactionFilter) -> Db<(Vec<TransactionRow>, i64)> {
+    /// One page of the transactions list and how many match, counted up to
+    /// [`TRANSACTIONS_COUNT_CAP`]: two queries, whatever the page size; only the filters given
+    /// are in the SQL.
+    pub async fn transactions(&self, f: &TransactionFilter) -> Db<TransactionPage> {
+        self.transactions_counted_to(f, TRANSACTIONS_COUNT_CAP)
+            .await
+    }
+
+    async fn transactions_counted_to(
+        &self,
+        f: &TransactionFilter,
+        cap: i64,
+    ) -> Db<TransactionPage> {
         let order_end = f
             .order_ref
             .as_deref()
             .filter(|s| !s.is_empty())
             .map(|s| format!("{s}{}", char::MAX));
-        let mut count = Sql::new("SELECT COUNT(*) FROM payments p");
+        // An exact count reads every matching row (PostgreSQL has no cheap COUNT): counting one
+        // past the cap reads at most that many and still tells "more than the cap".
+        let mut count = Sql::new("SELECT COUNT(*) FROM (SELECT 1 FROM payments p");
         f.push_where(&mut count, order_end.as_deref());
+        let p = count.param(cap + 1);
+        count.push(&format!(" LIMIT {p}) AS matching"));
         let mut page = Sql::new(&format!(
             "SELECT p.*, o.total_cents AS order_total_cents, o.card_payments AS order_cards,
                 {} AS paid_cvco
@@ -453,7 +480,11 @@ impl Store {
             })
             .await
             .map_err(db_error)?;
-        Ok((rows, total))
+        Ok(TransactionPage {
+            rows,
+            total: total.min(cap),
+            total_capped: total > cap,
+        })
     }
 
     /// The merchant's payments authorized or finished in `[since, until)`, in that order.
@@ -541,7 +572,11 @@ mod tests {
             }
         }
         let s = &s;
-        let page = |f: TransactionFilter| async move { s.transactions(&f).await.unwrap() };
+        let page = |f: TransactionFilter| async move {
+            let p = s.transactions(&f).await.unwrap();
+            assert!(!p.total_capped);
+            (p.rows, p.total)
+        };
         let all = TransactionFilter {
             limit: 3,
             offset: 0,
@@ -573,9 +608,21 @@ mod tests {
             order_ref: Some("CMD-A".into()),
             from: Some(102),
             to: Some(104),
-            ..all
+            ..all.clone()
         })
         .await;
         assert_eq!(total, 2, "pay_2 and pay_3");
+        let capped = s.transactions_counted_to(&all, 5).await.unwrap();
+        assert_eq!(
+            (capped.rows.len(), capped.total, capped.total_capped),
+            (3, 5, true),
+            "eight match: counted to the cap, said to be more"
+        );
+        let exact = s.transactions_counted_to(&all, 8).await.unwrap();
+        assert_eq!(
+            (exact.total, exact.total_capped),
+            (8, false),
+            "exactly the cap"
+        );
     }
 }
