@@ -114,8 +114,23 @@ impl TransactionState {
         matches!(self, TransactionState::Validated | TransactionState::Used)
     }
 
-    /// The wording ANCV uses when a merchant polls the status.
+    /// The wording ANCV uses when a merchant polls the status (000 §4.4.1.1 steps 6-bis and 11),
+    /// for a transaction whose amount the beneficiary may adjust.
     pub fn label(self, locale: &str) -> &'static str {
+        self.status_label(locale, true)
+    }
+
+    /// The wording for this transaction: « Ajustement en cours » only where adjustment is
+    /// allowed (step 7 "si ajustement possible"); otherwise the app goes straight to the
+    /// authorization, « Autorisation en cours ».
+    pub fn status_label(self, locale: &str, adjustable: bool) -> &'static str {
+        if self == TransactionState::Processing && !adjustable {
+            return TransactionState::Authorizing.status_label(locale, true);
+        }
+        self.wording(locale)
+    }
+
+    fn wording(self, locale: &str) -> &'static str {
         use TransactionState::*;
         let en = locale.starts_with("en");
         match (self, en) {
@@ -381,6 +396,34 @@ mod tests {
         assert_eq!(Processing.label("fr"), "Ajustement en cours");
         assert_eq!(Authorizing.label("fr"), "Autorisation en cours");
         assert_eq!(Authorized.label("fr"), "Transaction autorisée");
+    }
+
+    #[test]
+    fn ajustement_en_cours_only_where_adjustment_is_allowed() {
+        // The guide's three answers to a status check (000 §4.4.1.1 steps 6-bis and 11).
+        assert_eq!(Processing.status_label("fr", true), "Ajustement en cours");
+        assert_eq!(
+            Processing.status_label("fr", false),
+            "Autorisation en cours"
+        );
+        assert_eq!(
+            Processing.status_label("en", false),
+            "Authorization in progress"
+        );
+        assert_eq!(
+            Authorizing.status_label("fr", false),
+            "Autorisation en cours"
+        );
+        assert_eq!(
+            Authorized.status_label("fr", false),
+            "Transaction autorisée"
+        );
+        for s in TransactionState::ALL {
+            if s != Processing {
+                assert_eq!(s.status_label("fr", false), s.label("fr"), "{s:?}");
+            }
+            assert!(!s.status_label("fr", false).contains("Ajustement"), "{s:?}");
+        }
     }
 
     #[test]

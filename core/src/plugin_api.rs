@@ -404,8 +404,8 @@ impl Payment {
             captured_cents: t.captured_cents,
             refunded_cents: t.refunded_cents,
             ancv_state: t.state,
-            ancv_label_fr: t.state.label("fr").into(),
-            ancv_label_en: t.state.label("en").into(),
+            ancv_label_fr: t.state.status_label("fr", t.adjustable).into(),
+            ancv_label_en: t.state.status_label("en", t.adjustable).into(),
             abort_reason: t.abort_reason,
             payers: t.payers.clone(),
             refunds: t.refunds.clone(),
@@ -739,6 +739,13 @@ mod tests {
         ));
         assert_eq!(p.status, NormalizedStatus::AwaitingBeneficiary);
         assert_eq!(p.ancv_label_fr, "Ajustement en cours");
+        let mut fixed = tx(TransactionState::Processing, 5000, 0);
+        fixed.adjustable = false;
+        let p = Payment::from_transaction(&fixed);
+        assert_eq!(
+            (p.ancv_label_fr.as_str(), p.ancv_label_en.as_str()),
+            ("Autorisation en cours", "Authorization in progress")
+        );
         let p = Payment::from_transaction(&tx(TransactionState::Created, 5000, 0));
         assert_eq!(p.next_action, NextAction::CollectBeneficiary);
         let p = Payment::from_transaction(&tx(TransactionState::Validated, 5000, 3500));

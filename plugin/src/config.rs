@@ -14,6 +14,9 @@ pub struct ApiConfig {
     /// `None`: the shop's setting on the server applies.
     pub adjustable: Option<bool>,
     pub authorization_timeout_s: u32,
+    /// The merchant's closing hour (`closing_hour`; `None`: the shop's on the server), so ANCV's
+    /// totals cut the days where the host's do.
+    pub closing_hour: Option<u8>,
 }
 
 fn missing(key: &str) -> CvcoError {
@@ -56,15 +59,15 @@ fn secret(host: &dyn Host, key: &str) -> Result<String, CvcoError> {
 pub fn api_base_url(host: &dyn Host) -> Result<String, CvcoError> {
     let url = required(host, "api_base_url")?;
     let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
+    let (https, rest) = match lower.strip_prefix("https://") {
+        Some(r) => (true, Some(r)),
+        None => (false, lower.strip_prefix("http://")),
+    };
+    let authority = rest.map(|r| r.split('/').next().unwrap_or(""));
     let ok = rest.is_some_and(|r| {
-        let authority = r.split('/').next().unwrap_or("");
-        !authority.is_empty()
-            && !r.contains(['?', '#', ' '])
-            && r.chars().all(|c| c.is_ascii_graphic())
-    }) && url.len() <= 512;
+        !r.contains(['?', '#', ' ', '@']) && r.chars().all(|c| c.is_ascii_graphic())
+    }) && authority.is_some_and(|a| !a.is_empty())
+        && url.len() <= 512;
     if !ok {
         return Err(invalid(
             "api_base_url",
@@ -72,7 +75,30 @@ pub fn api_base_url(host: &dyn Host) -> Result<String, CvcoError> {
             "http(s) URL expected, without query or fragment.",
         ));
     }
+    // Credentials and payments travel over it: plain http only to this machine (000 §4.4.1).
+    if !https && !authority.is_some_and(is_loopback) {
+        return Err(invalid(
+            "api_base_url",
+            "https:// obligatoire (http:// seulement vers 127.0.0.0/8, ::1 ou localhost).",
+            "https:// required (http:// only to 127.0.0.0/8, ::1 or localhost).",
+        ));
+    }
     Ok(url.trim_end_matches('/').to_string())
+}
+
+/// Whether the authority `host[:port]` names this machine: 127.0.0.0/8, `[::1]`, `localhost`.
+fn is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port.starts_with(':') => ip,
+            _ => return false,
+        },
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 pub fn notification_secret(host: &dyn Host) -> Result<String, CvcoError> {
@@ -137,10 +163,14 @@ fn configured_settings(host: &dyn Host) -> Result<(MerchantSettings, Option<bool
     let authorization_timeout_s = number(host, "authorization_timeout_s", 1, 3600)?
         .map(|n| n as u32)
         .unwrap_or(defaults.authorization_timeout_s);
+    let closing_hour = number(host, "closing_hour", 0, 23)?
+        .map(|n| n as u8)
+        .unwrap_or(defaults.closing_hour);
     let settings = MerchantSettings {
         min_amount_cents,
         adjustable: adjustable.unwrap_or(defaults.adjustable),
         authorization_timeout_s,
+        closing_hour,
         ..defaults
     };
     Ok((settings, adjustable))
@@ -163,6 +193,61 @@ impl ApiConfig {
             min_amount: settings.min_amount_cents,
             adjustable,
             authorization_timeout_s: settings.authorization_timeout_s,
+            closing_hour: number(host, "closing_hour", 0, 23)?.map(|n| n as u8),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{Request, Response};
+
+    struct Only(&'static str);
+
+    impl Host for Only {
+        fn config(&self, key: &str) -> Result<Option<String>, CvcoError> {
+            Ok((key == "api_base_url").then(|| self.0.to_string()))
+        }
+        fn var(&self, _: &str) -> Option<Vec<u8>> {
+            None
+        }
+        fn set_var(&mut self, _: &str, _: &[u8]) {}
+        fn remove_var(&mut self, _: &str) {}
+        fn http(&mut self, _: &Request) -> Result<Response, CvcoError> {
+            unreachable!("no HTTP while reading the configuration")
+        }
+    }
+
+    #[test]
+    fn plain_http_api_base_url_is_refused_except_on_loopback() {
+        for ok in [
+            "https://api.ancv.example/v1/",
+            "http://127.0.0.1:7070",
+            "http://127.8.9.10/api",
+            "http://[::1]:7070",
+            "http://LOCALHOST:8080",
+            "https://10.0.0.5",
+        ] {
+            api_base_url(&Only(ok)).unwrap_or_else(|e| panic!("{ok}: {e:?}"));
+        }
+        for refused in [
+            "http://api.ancv.example",
+            "http://10.0.0.5:7070",
+            "http://128.0.0.1",
+            "http://[::2]",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.evil.example",
+            "http://localhost@evil.example",
+            "http://[::1]evil",
+        ] {
+            let e = api_base_url(&Only(refused)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::ConfigInvalid, "{refused}");
+            assert_eq!(e.field.as_deref(), Some("api_base_url"), "{refused}");
+        }
+        assert!(api_base_url(&Only("http://api.ancv.example"))
+            .unwrap_err()
+            .message_en
+            .contains("https:// required"));
     }
 }

@@ -702,6 +702,8 @@ fn daily_totals(host: &mut dyn Host, i: DailyTotalsInput) -> Result<DailyReport,
         ("shop_id", Some(cfg.shop_id.to_string())),
         ("from", Some(i.from.to_string())),
         ("to", Some(i.to.to_string())),
+        // The merchant's closing hour, so ANCV's days are the host's days.
+        ("closing_hour", cfg.closing_hour.map(|h| h.to_string())),
     ]);
     let totals: DailyTotals = ctx.api(
         &cfg,

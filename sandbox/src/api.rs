@@ -331,6 +331,9 @@ pub struct TotalsQuery {
     from: Date,
     #[serde(default)]
     to: Option<Date>,
+    /// The merchant's own closing hour (its back-office setting); the shop's when absent.
+    #[serde(default)]
+    closing_hour: Option<u8>,
 }
 
 pub async fn totals(
@@ -343,5 +346,6 @@ pub async fn totals(
         &m.0,
         q.from,
         q.to.unwrap_or(q.from),
+        q.closing_hour,
     )?))
 }

@@ -279,7 +279,7 @@ fn tx_line(t: &Transaction, ben: &str, shop: &str) -> String {
         shop = esc(shop),
         reference = esc(&t.merchant_order_id),
         amount = esc(&t.amount_cents.format_fr()),
-        label = esc(t.state.label("fr")),
+        label = esc(t.state.status_label("fr", t.adjustable)),
     )
 }
 
@@ -459,7 +459,7 @@ fn transaction_html(
         shop = esc(shop),
         reference = esc(&t.merchant_order_id),
         amount = esc(&t.amount_cents.format_fr()),
-        label = esc(t.state.label("fr")),
+        label = esc(t.state.status_label("fr", t.adjustable)),
         bal = esc(&view.balance_cents.format_fr()),
         after = esc(&view.balance_cents.saturating_sub(amount_due).format_fr()),
         exp = t

@@ -1442,10 +1442,24 @@ impl Inner {
         })
     }
 
-    pub fn totals(&mut self, shop_id: &ShopId, from: Date, to: Date) -> Result<DailyTotals> {
+    pub fn totals(
+        &mut self,
+        shop_id: &ShopId,
+        from: Date,
+        to: Date,
+        closing_hour: Option<u8>,
+    ) -> Result<DailyTotals> {
         self.sync();
         let shop = self.shop(shop_id)?;
-        let closing = shop.settings.closing_hour;
+        let closing = closing_hour.unwrap_or(shop.settings.closing_hour);
+        if closing > 23 {
+            return Err(err(
+                ErrorCode::InvalidRequest,
+                "Heure de clôture entre 0 et 23.",
+                "Closing hour between 0 and 23.",
+            )
+            .with_field("closing_hour"));
+        }
         if to < from {
             return Err(err(
                 ErrorCode::InvalidRequest,
