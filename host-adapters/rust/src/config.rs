@@ -160,7 +160,7 @@ impl HostConfig {
             notification_secret: DEMO_NOTIFICATION_SECRET.into(),
             manager: Some(account(DEMO_MANAGER)),
             seller: Some(account(DEMO_SELLER)),
-            merchant_name: "Campings du Lac (démo)".into(),
+            merchant_name: "Les Pins (démo)".into(),
             ..HostConfig::default()
         }
     }

@@ -122,29 +122,82 @@ fn page(title: &str, body: &str) -> String {
 }
 
 pub fn receipt_html(engine: &Engine, merchant_id: &str, p: &Value, duplicate: bool) -> String {
+    // The payment's own merchant: its brand and settings, never the host's default shop.
+    render_receipt(
+        &engine.merchant_name(merchant_id),
+        &engine.merchant_shop_id(merchant_id),
+        &engine.merchant_settings(merchant_id),
+        p,
+        duplicate,
+    )
+}
+
+/// Status words as the back-office shows them (examples/shared/i18n.js), never the raw enum word.
+fn status_words(status: &str) -> (&'static str, &'static str) {
+    match status {
+        "pending" => ("En attente", "Pending"),
+        "awaiting_beneficiary" => ("En attente du bénéficiaire", "Waiting for the beneficiary"),
+        "authorized" => ("Autorisé", "Authorized"),
+        "partially_authorized" => ("Partiellement autorisé", "Partially authorized"),
+        "declined" => ("Refusé", "Declined"),
+        "expired" => ("Expiré", "Expired"),
+        "cancelled" => ("Annulé", "Cancelled"),
+        "refunded" => ("Remboursé", "Refunded"),
+        "failed" => ("Échec", "Failed"),
+        _ => (
+            "Vérification en cours auprès de l'ANCV",
+            "Being checked with ANCV",
+        ),
+    }
+}
+
+/// "03/12/2026 18:45" in Europe/Paris (the shop's clock), from an RFC 3339 instant.
+fn paris_time(rfc: &str) -> Option<String> {
+    let (d, h, m) = Timestamp::parse_rfc3339(rfc).ok()?.paris_local();
+    Some(format!(
+        "{:02}/{:02}/{} {h:02}:{m:02}",
+        d.day, d.month, d.year
+    ))
+}
+
+/// The ticket(s) of one payment: `settings.tickets` copies (merchant's, then customer's when 2),
+/// the transaction reference as a QR code when `settings.ticket_qr`. Laid out for a 58/80 mm
+/// ticket printer and for A4 by examples/receipt.css.
+pub fn render_receipt(
+    brand: &str,
+    shop_id: &str,
+    settings: &cvco_core::shop::MerchantSettings,
+    p: &Value,
+    duplicate: bool,
+) -> String {
     let s = |k: &str| p[k].as_str().map(html_escape).unwrap_or_default();
     let n = |k: &str| p[k].as_i64().unwrap_or(0);
-    let mut b = String::new();
-    if duplicate {
-        b.push_str("<p class=\"duplicata\"><strong>DUPLICATA</strong></p>");
-    }
-    b.push_str(&format!(
-        "<h1>{}</h1><p>Point d'accueil / Shop : {}</p>",
-        html_escape(&engine.merchant_name(merchant_id)),
-        html_escape(&engine.merchant_shop_id(merchant_id))
-    ));
-    b.push_str("<h2>Chèque-Vacances Connect</h2><table>");
     let row = |k: &str, v: String| format!("<tr><th>{}</th><td>{}</td></tr>", html_escape(k), v);
-    b.push_str(&row("Date", s("updated_at")));
-    b.push_str(&row("Commande / Order", s("order_ref")));
-    b.push_str(&row(
+    let mut t = String::new();
+    t.push_str(&format!(
+        "<h1>{}</h1><p>Point d'accueil / Shop : {}</p>",
+        html_escape(brand),
+        html_escape(shop_id)
+    ));
+    t.push_str("<h2>Chèque-Vacances Connect</h2><table>");
+    let when = p["updated_at"].as_str().and_then(paris_time);
+    t.push_str(&row(
+        "Date (heure de Paris / Paris time)",
+        when.map(|w| html_escape(&w)).unwrap_or_default(),
+    ));
+    t.push_str(&row("Commande / Order", s("order_ref")));
+    t.push_str(&row(
         "Référence transaction / Transaction reference",
         s("transaction_id"),
     ));
-    b.push_str(&row("Statut / Status", s("status")));
+    let (fr, en) = status_words(p["status"].as_str().unwrap_or(""));
+    t.push_str(&row(
+        "Statut / Status",
+        html_escape(&format!("{fr} / {en}")),
+    ));
     if let Some(auths) = p["authorizations"].as_array() {
         for a in auths {
-            b.push_str(&row(
+            t.push_str(&row(
                 "N° d'autorisation / Authorization number",
                 format!(
                     "{} ({})",
@@ -154,27 +207,56 @@ pub fn receipt_html(engine: &Engine, merchant_id: &str, p: &Value, duplicate: bo
             ));
         }
     }
-    b.push_str(&row(
+    t.push_str(&row(
         "Montant demandé / Amount requested",
         html_escape(&euros(n("amount_cents"))),
     ));
-    b.push_str(&row(
+    t.push_str(&row(
         "Payé en Chèque-Vacances Connect / Paid",
         html_escape(&euros(n("authorized_cents"))),
     ));
     if n("refunded_cents") > 0 {
-        b.push_str(&row(
+        t.push_str(&row(
             "Remboursé / Refunded",
             html_escape(&euros(n("refunded_cents"))),
         ));
     }
     if n("authorized_cents") > 0 && n("remaining_cents") > 0 {
-        b.push_str(&row(
+        t.push_str(&row(
             "Reste dû / Remaining due",
             html_escape(&euros(n("remaining_cents"))),
         ));
     }
-    b.push_str("</table>");
+    t.push_str("</table>");
+    let tx = p["transaction_id"].as_str().unwrap_or("");
+    if settings.ticket_qr && !tx.is_empty() {
+        if let Some(svg) = cvco_widget_qr::qr_svg(tx) {
+            t.push_str(&format!(
+                "<figure class=\"ticket-qr\" role=\"img\" aria-label=\"QR code : {0}\">{svg}<figcaption>{0}</figcaption></figure>",
+                html_escape(tx)
+            ));
+        }
+    }
+    let copies: &[&str] = if settings.tickets >= 2 {
+        &[
+            "Exemplaire commerçant / Merchant copy",
+            "Exemplaire client / Customer copy",
+        ]
+    } else {
+        &[""]
+    };
+    let mut b = String::new();
+    for copy in copies {
+        b.push_str("<section class=\"ticket\">");
+        if duplicate {
+            b.push_str("<p class=\"duplicata\"><strong>DUPLICATA</strong></p>");
+        }
+        if !copy.is_empty() {
+            b.push_str(&format!("<p class=\"copy\">{}</p>", html_escape(copy)));
+        }
+        b.push_str(&t);
+        b.push_str("</section>");
+    }
     page("Ticket Chèque-Vacances Connect", &b)
 }
 
