@@ -90,3 +90,24 @@ export function errorBodyText(body) {
   if (!body) return '';
   return (lang() === 'en' ? body.message_en || body.message_fr : body.message_fr || body.message_en) || body.code || '';
 }
+
+/**
+ * A time limit screen readers can use: role="timer" (not spoken every second, even inside the
+ * polite live card) and one polite announcement when 60 s are left. Returns the element and stop().
+ */
+export function countdown(deadline) {
+  const clock = h('span', { class: 'countdown', role: 'timer', 'aria-live': 'off', 'aria-atomic': 'true' });
+  const notice = h('span', { class: 'visually-hidden', role: 'status', 'aria-live': 'polite' });
+  let announced = false;
+  const tick = () => {
+    const left = Math.max(0, Math.round((Date.parse(deadline) - Date.now()) / 1000));
+    clock.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+    if (!announced && left > 0 && left <= 60) {
+      announced = true;
+      notice.textContent = t('common.oneMinuteLeft');
+    }
+  };
+  tick();
+  const timer = setInterval(tick, 1000);
+  return { node: h('span', {}, clock, notice), stop: () => clearInterval(timer) };
+}

@@ -264,6 +264,9 @@ async function main() {
       await page.waitFor('__s.visible("#panel-email form")', { what: 'email form' });
       const ref = await page.eval('__s.q("#panel-email input[name=order_ref]").value');
       await page.eval('__s.fill("#panel-email input[name=email]", "jeanne.manual@sandbox.cvco.test")');
+      // The countdown is a timer, silent inside the polite live card (not read every second).
+      await page.waitFor('document.querySelector(".live .countdown[role=timer]")', { what: 'countdown timer' });
+      assert(await page.eval('__s.q(".live .countdown").closest("[aria-live]").getAttribute("aria-live") === "off"'), 'countdown not in a speaking live region');
       await page.eval('__s.fill("#panel-email input[name=amount_cents]", "30")');
       await page.eval('(() => { __s.q("#panel-email input[value=deferred]").checked = true; return true; })()');
       await page.eval('__s.q("#panel-email form").requestSubmit()');
@@ -282,6 +285,8 @@ async function main() {
       await page.waitFor('__s.visible("#panel-email form")', { what: 'email form' });
       const ref = await page.eval('__s.q("#panel-email input[name=order_ref]").value');
       await page.eval('__s.fill("#panel-email input[name=email]", "jeanne.manual@sandbox.cvco.test")');
+      const txButtons = await page.eval('[...document.querySelectorAll("dialog[open] .dialog-actions button")].map((b) => b.textContent.trim()).join("|")');
+      assert(txButtons === 'Garder le paiement|Annuler le paiement', `transaction cancel dialog buttons: ${txButtons}`);
       await page.eval('__s.fill("#panel-email input[name=amount_cents]", "40")');
       await page.eval('(() => { __s.q("#panel-email input[value=deferred]").checked = true; return true; })()');
       await page.eval('__s.q("#panel-email form").requestSubmit()');
@@ -303,6 +308,11 @@ async function main() {
       // The host learns of the payment by notification or polling: reload the list until it shows.
       await page.waitFor(`(${row} && ${row}.querySelector("button.btn-primary")) || (location.reload(), false)`, { timeout: 30_000, what: 'finalise button' });
       await page.eval(`${row}.querySelector("button.btn-primary").click() || true`);
+      // Each button says what it does; focus starts on the safe one.
+      const buttons = await page.eval('[...document.querySelectorAll("dialog[open] .dialog-actions button")].map((b) => b.textContent.trim()).join("|")');
+      assert(buttons === 'Garder la demande|Annuler la demande', `request cancel dialog buttons: ${buttons}`);
+      assert(await page.eval('document.activeElement?.textContent.trim() === "Garder la demande"'), 'focus on keeping the request');
+      await shot(page, 'mid-bo-cancel-request-dialog');
       await page.waitFor('document.querySelector("dialog[open] input[name=amount_cents]")', { what: 'finalise dialog' });
       await page.eval('__s.fill("dialog[open] input[name=amount_cents]", "50,00")');
       await page.eval('__s.q("dialog[open] form").requestSubmit()');
@@ -350,10 +360,120 @@ async function main() {
       assert(!(await page.eval('!!__s.buttonByText("Rembourser") || !!__s.buttonByText("Annuler")')), 'no refund/cancel for a seller');
       await page.goto(`${BASE}/back-office#/totals`);
       await page.waitFor('document.querySelectorAll(".stat").length >= 4', { what: 'totals' });
+      const closing = await page.eval('[...document.querySelectorAll("dialog[open] .dialog-actions button")].map((b) => b.textContent.trim()).join("|")');
+      assert(closing === 'Ne pas clôturer|Clôturer la journée', `closing dialog buttons: ${closing}`);
+      assert(await page.eval('document.activeElement?.textContent.trim() === "Ne pas clôturer"'), 'focus on not closing');
       assert(!(await page.eval('!!__s.buttonByText("Clôturer la journée")')), 'no closing for a seller');
       await page.goto(`${BASE}/back-office#/sellers`);
       await page.waitFor('location.hash === "#/payment"', { what: 'sellers route refused' });
     });
+    await step('back-office:countdown-announces-one-minute-left', async (page) => {
+      await page.goto(`${BASE}/back-office#/payment`);
+      await page.waitFor('document.querySelector("#panel-direct input[name=beneficiary]")', { what: 'payment view' });
+      // The back-office's own countdown, two deadlines: 125 s (nothing said) and 61.5 s (said once, on crossing 60 s).
+      const heard = await page.eval(`(async () => {
+        const { countdown } = await import('/examples/back-office/common.js');
+        const at = (ms) => new Date(Date.now() + ms).toISOString();
+        const far = countdown(at(125000));
+        const near = countdown(at(61500));
+        document.body.append(far.node, near.node);
+        const said = [];
+        new MutationObserver(() => said.push(near.node.querySelector('[role=status]').textContent))
+          .observe(near.node.querySelector('[role=status]'), { childList: true, characterData: true, subtree: true });
+        const before = near.node.querySelector('[role=status]').textContent;
+        await new Promise((r) => setTimeout(r, 4200));
+        const timer = near.node.querySelector('[role=timer]');
+        const out = { before, said, far: far.node.querySelector('[role=status]').textContent, live: timer.getAttribute('aria-live'), clock: timer.textContent };
+        far.stop(); near.stop(); far.node.remove(); near.node.remove();
+        return out;
+      })()`);
+      assert(heard.before === '' && heard.far === '', `nothing said above 60 s: ${JSON.stringify(heard)}`);
+      assert(heard.said.length === 1 && /minute/.test(heard.said[0]), `said once at 60 s: ${JSON.stringify(heard)}`);
+      assert(heard.live === 'off' && /^0:5\d$/.test(heard.clock), `a silent timer showing the time left: ${JSON.stringify(heard)}`);
+    });
+
+    await step('back-office:messages-say-what-is-wrong', async (page) => {
+      await page.goto(`${BASE}/back-office#/payment`);
+      await page.waitFor('document.querySelector("#panel-direct input[name=beneficiary]")', { what: 'payment view' });
+      await page.eval('__s.fill("#panel-direct input[name=beneficiary]", "alice.approve@sandbox.cvco.test")');
+      await page.eval('__s.fill("#panel-direct input[name=amount_cents]", "5")');
+      await page.eval('__s.q("#panel-direct form").requestSubmit()');
+      await page.waitFor('/20,00/.test(__s.text("#panel-direct .field-error, #panel-direct .form-error"))', { timeout: 15_000, what: 'below the minimum names 20,00 €' });
+      await page.goto(`${BASE}/back-office#/payment?tab=email`);
+      await page.waitFor('__s.visible("#panel-email form")', { what: 'email form' });
+      await page.eval('__s.fill("#panel-email input[name=email]", "jeanne@")');
+      await page.eval('__s.fill("#panel-email input[name=amount_cents]", "30")');
+      await page.eval('__s.q("#panel-email form").requestSubmit()');
+      await page.waitFor('/Il manque le domaine/.test(__s.text("#panel-email .field-error, #panel-email .form-error"))', { timeout: 15_000, what: 'what is wrong with the address' });
+      const emailText = await page.eval('__s.text("#panel-email")');
+      assert(!/320 caract/.test(emailText), `no length range: ${emailText}`);
+      await shot(page, 'mid-bo-email-error');
+    });
+
+    await step('back-office:input-borders-contrast', async (page) => {
+      // Border against the field's own background and against what is around it (WCAG 1.4.11: 3:1).
+      const weak = `(() => {
+        const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+        const lum = ([r, g, b]) => [r, g, b].map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; })
+          .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+        const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+        const bg = (el) => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor); if (c.length === 3 || c[3] > 0) return c.slice(0, 3); } return [255, 255, 255]; };
+        const fields = [...document.querySelectorAll('input:not([type=checkbox]):not([type=radio]):not([type=hidden]), select, textarea')].filter((el) => el.getClientRects().length > 0);
+        return { count: fields.length, weak: fields.map((el) => { const border = rgb(getComputedStyle(el).borderTopColor).slice(0, 3);
+          return { name: el.name || el.id, inside: ratio(border, bg(el)).toFixed(2), outside: ratio(border, bg(el.parentElement)).toFixed(2) }; })
+          .filter((r) => r.inside < 3 || r.outside < 3) };
+      })()`;
+      for (const hash of ['#/payment', '#/transactions', '#/totals', '#/sellers']) {
+        await page.goto(`${BASE}/back-office${hash}`);
+        await page.waitFor('document.querySelector("#view input, #view select")', { what: `fields on ${hash}` });
+        const seen = await page.eval(weak);
+        assert(seen.count > 0 && seen.weak.length === 0, `input borders below 3:1 on ${hash}: ${JSON.stringify(seen)}`);
+        // The same with every field marked invalid (danger border on its pink background).
+        await page.eval('[...document.querySelectorAll("#view input, #view select")].forEach((el) => el.setAttribute("aria-invalid", "true")) || true');
+        const invalid = await page.eval(weak);
+        assert(invalid.weak.length === 0, `invalid input borders below 3:1 on ${hash}: ${JSON.stringify(invalid)}`);
+      }
+      await page.goto(`${BASE}/back-office#/login`);
+    });
+
+    await step('back-office:transactions-filters-fit-320px', async (page) => {
+      await page.send('Emulation.setDeviceMetricsOverride', { width: 320, height: 780, deviceScaleFactor: 1, mobile: true });
+      await page.goto(`${BASE}/back-office#/transactions`);
+      await page.waitFor('document.querySelector("form.filters input[name=order_ref]") && document.querySelector("tbody tr, #view .notice")', { what: 'transactions filters' });
+      const fit = await page.eval(`({
+        page: document.documentElement.scrollWidth,
+        view: innerWidth,
+        outside: [...document.querySelectorAll('form.filters *')].filter((el) => el.getClientRects().length > 0)
+          .filter((el) => el.getBoundingClientRect().right > innerWidth + 0.5 || el.getBoundingClientRect().left < -0.5)
+          .map((el) => el.tagName + '.' + (el.name || el.className)).slice(0, 8),
+      })`);
+      await shot(page, 'mid-bo-transactions-320px');
+      assert(fit.view === 320 && fit.page <= 320 && fit.outside.length === 0, `filters wider than 320 px: ${JSON.stringify(fit)}`);
+    });
+
+    await step('back-office:receipt-print-layouts', async (page) => {
+      await page.goto(`${BASE}/back-office#/transactions`);
+      await page.waitFor('document.querySelector("tbody tr")', { what: 'transactions' });
+      const paid = await page.eval(`(async () => (await (await fetch('/cvco/v1/transactions?status=authorized', { credentials: 'include' })).json()).items[0])()`);
+      assert(paid && paid.payment_id, 'an authorized payment to print');
+      await page.goto(`${BASE}/cvco/v1/receipts/${encodeURIComponent(paid.payment_id)}`);
+      await page.waitFor('document.querySelector("body.receipt .ticket")', { what: 'receipt' });
+      const text = await page.eval('document.body.innerText');
+      assert(/Autorisé \/ Authorized/.test(text) && !/\bauthorized\b/.test(text.replace(/Authorized|authorization/gi, '')), `status in words: ${text}`);
+      assert(/\d\d\/\d\d\/\d{4} \d\d:\d\d/.test(text) && !/T\d\d:\d\d/.test(text), `Paris date and time: ${text}`);
+      // 58 mm and 80 mm rolls, then A4: nothing wider than the paper, type sized for each.
+      await page.send('Emulation.setEmulatedMedia', { media: 'print' });
+      const sizes = {};
+      for (const [name, width] of [['58mm', 219], ['80mm', 302], ['a4', 794]]) {
+        await page.send('Emulation.setDeviceMetricsOverride', { width, height: 1100, deviceScaleFactor: 1, mobile: false });
+        const m = await page.eval('({ page: document.documentElement.scrollWidth, view: innerWidth, font: parseFloat(getComputedStyle(document.body).fontSize) })');
+        assert(m.view === width && m.page <= width, `receipt wider than ${name}: ${JSON.stringify(m)}`);
+        sizes[name] = m.font;
+        await shot(page, `mid-receipt-print-${name}`);
+      }
+      assert(sizes['58mm'] < sizes['80mm'] && sizes['80mm'] < sizes.a4, `print type per paper: ${JSON.stringify(sizes)}`);
+    });
+
 
     await step('i18n:english', async (page) => {
       const rawKey = `[...document.querySelectorAll("body *")].filter((el) => el.children.length === 0 && /^[a-z]+(\\.[a-zA-Z0-9]+)+$/.test(el.textContent.trim())).map((el) => el.textContent.trim())`;

@@ -7,6 +7,7 @@ import { formatCents, formatDateTime } from '../../shared/money.js';
 import { watchPayment } from '../../shared/payment-watch.js';
 import {
   amountField, textField, selectField, readCents, localError, receiptLinks, statusBadge, money, toast, asApiError, isSessionLost, errorBodyText,
+  countdown,
 } from '../common.js';
 
 const BENEFICIARY_RE = /^(\d{11}|[^\s@]+@[^\s@]+\.[^\s@]+)$/;
@@ -110,10 +111,12 @@ export function renderPayment(view, ctx) {
 
   let countdownTimer = null;
   function renderLive(payment) {
-    clearInterval(countdownTimer);
+    countdownTimer?.stop();
+    countdownTimer = null;
     live.dataset.status = payment.status;
     const label = lang() === 'en' ? payment.ancv_label_en : payment.ancv_label_fr;
-    const countdown = h('span', { class: 'countdown' });
+    // role="timer", one announcement at 60 s left: the polite live card no longer reads every second.
+    if (!payment.final && payment.deadline) countdownTimer = countdown(payment.deadline);
     const rows = [
       [t('payment.live.order'), h('span', { class: 'mono' }, payment.order_ref)],
       [t('payment.live.beneficiary'), payment.beneficiary_masked || '—'],
@@ -124,7 +127,7 @@ export function renderPayment(view, ctx) {
     for (const auth of payment.authorizations || []) {
       rows.push([t('payment.live.authorization'), h('span', { class: 'mono' }, `${auth.number} · ${formatCents(auth.amount_cents, lang())}`)]);
     }
-    if (!payment.final && payment.deadline) rows.push([t('payment.live.deadline'), countdown]);
+    if (countdownTimer) rows.push([t('payment.live.deadline'), countdownTimer.node]);
     const actions = h('div', { class: 'row' });
     if (!payment.final) {
       const cancel = h('button', { type: 'button', class: 'btn btn-danger' }, t('payment.live.cancel'));
@@ -184,14 +187,6 @@ export function renderPayment(view, ctx) {
       remaining ? h('p', { class: 'remaining-due' }, t('payment.live.remaining', { amount: formatCents(payment.order_remaining_cents, lang()) })) : null,
       actions,
     ].filter(Boolean));
-    if (!payment.final && payment.deadline) {
-      const tick = () => {
-        const left = Math.max(0, Math.round((Date.parse(payment.deadline) - Date.now()) / 1000));
-        countdown.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
-      };
-      tick();
-      countdownTimer = setInterval(tick, 1000);
-    }
     if (payment.final) toast(`${statusLabel(payment.status)} — ${payment.order_ref}`, payment.authorized_cents > 0 ? 'info' : 'error');
   }
 
@@ -220,7 +215,8 @@ export function renderPayment(view, ctx) {
     clearFieldErrors(emailForm);
     const email = emailForm.elements.email.value.trim();
     const orderRef = emailForm.elements.order_ref.value.trim();
-    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return showFieldError(emailForm, localError('email', 'payment.email.bad'), lang());
+    // Only an empty field is caught here: the server says what is wrong with an address (no "@", no domain...).
+    if (!email) return showFieldError(emailForm, localError('email', 'form.required'), lang());
     const amount = readCents(emailForm, 'amount_cents');
     if (amount.error) return showFieldError(emailForm, amount.error, lang());
     if (!orderRef) return showFieldError(emailForm, localError('order_ref', 'form.required'), lang());
@@ -255,6 +251,6 @@ export function renderPayment(view, ctx) {
   select(ctx.params.get('tab') === 'email' ? 'email' : 'direct');
   return () => {
     if (stopWatch) stopWatch();
-    clearInterval(countdownTimer);
+    countdownTimer?.stop();
   };
 }

@@ -190,7 +190,8 @@ export function renderRequests(view, ctx) {
     const done = await openDialog({
       title: t('requests.cancel.title', { ref: request.order_ref }),
       body: h('p', {}, t('requests.cancel.confirm', { amount: formatCents(request.amount_cents, lang()) })),
-      confirmLabel: t('requests.cancel'),
+      confirmLabel: t('requests.cancel.do'),
+      cancelLabel: t('requests.cancel.keep'),
       confirmClass: 'btn-danger',
       onConfirm: async (form) => {
         try {

@@ -86,6 +86,7 @@ export function renderTotals(view, ctx) {
         title: t('totals.close.title'),
         body: h('p', {}, t('totals.close.confirm')),
         confirmLabel: t('totals.close'),
+        cancelLabel: t('totals.close.keep'),
         confirmClass: 'btn-danger',
         onConfirm: async (form) => {
           try {

@@ -159,7 +159,8 @@ export function renderTransactions(view, ctx) {
     const done = await openDialog({
       title: t('tx.cancel.title', { ref: payment.order_ref }),
       body,
-      confirmLabel: t('tx.cancel'),
+      confirmLabel: t('tx.cancel.do'),
+      cancelLabel: t('tx.cancel.keep'),
       confirmClass: 'btn-danger',
       onConfirm: async (form) => {
         const reference = form.elements.transaction_id.value.trim();

@@ -213,3 +213,97 @@ async fn two_tickets_setting_prints_merchant_and_customer_copies_with_the_refere
     assert_eq!(served.text.matches("class=\"ticket\"").count(), 1);
     assert!(!served.text.contains("<svg") && !served.text.contains("Exemplaire"));
 }
+
+/// Every place a shopper or a seller can ask for less than the minimum answers with the
+/// minimum itself (20,00 €), and a bad e-mail address with what is wrong with it.
+#[tokio::test(flavor = "multi_thread")]
+async fn below_the_minimum_every_entry_point_says_the_minimum_and_bad_emails_say_what_is_wrong() {
+    let env = env().await;
+    let says_minimum = |what: &str, a: &Answer| {
+        assert_eq!(a.status, 422, "{what}: {}", a.text);
+        assert_eq!(a.body["code"], "amount_below_minimum", "{what}: {}", a.text);
+        let (fr, en) = (
+            a.body["message_fr"].as_str().unwrap(),
+            a.body["message_en"].as_str().unwrap(),
+        );
+        assert!(fr.contains("20,00"), "{what}: {fr}");
+        assert!(en.contains("20.00"), "{what}: {en}");
+    };
+    // The shopper: the checkout rules the widget shows, then a payment all the same.
+    let shopper = env.shopper();
+    let small = shopper.test_order(1500).await;
+    let rules = shopper
+        .get(&format!("/cvco/v1/checkout?order_ref={small}"))
+        .await;
+    assert_eq!(rules.body["eligible"], false, "{}", rules.text);
+    let reason = &rules.body["ineligible_reason"];
+    assert!(
+        reason["message_fr"].as_str().unwrap().contains("20,00"),
+        "{reason}"
+    );
+    assert!(
+        reason["message_en"].as_str().unwrap().contains("20.00"),
+        "{reason}"
+    );
+    says_minimum("shopper payment", &shopper.pay(&small, ALICE, "s1").await);
+    // The seller: a MOTO payment, a payment request, a counter sale.
+    let seller = env.login("seller", "seller-demo").await;
+    says_minimum(
+        "MOTO payment",
+        &seller
+            .post(
+                "/cvco/v1/back-office/payments",
+                json!({"order_ref": "VAD-MIN-1", "amount_cents": 500, "channel": "moto",
+                    "mode": "identifier", "beneficiary": ALICE, "attempt": "m1"}),
+            )
+            .await,
+    );
+    says_minimum(
+        "payment request",
+        &seller
+            .post(
+                "/cvco/v1/payment-requests",
+                json!({"order_ref": "DOS-MIN-1", "amount_cents": 500, "delivery": "email",
+                    "email": JEANNE, "capture": "immediate", "attempt": "e1"}),
+            )
+            .await,
+    );
+    let order = seller
+        .post("/counter/api/orders", json!({"amount_cents": 900}))
+        .await;
+    assert_eq!(order.status, 201, "{}", order.text);
+    says_minimum(
+        "counter sale",
+        &seller
+            .post(
+                "/cvco/v1/back-office/payments",
+                json!({"order_ref": order.body["order_ref"], "channel": "proximity",
+                    "mode": "identifier", "beneficiary": ALICE, "attempt": "c1"}),
+            )
+            .await,
+    );
+    // A payment request to a mistyped address: the field and what is wrong, never "6 à 320".
+    for (email, fr) in [
+        ("jeanne.example.fr", "Il manque le « @ »"),
+        ("jeanne@", "Il manque le domaine"),
+        ("jeanne@example", "incomplet"),
+        ("jeanne dupont@example.fr", "espace"),
+    ] {
+        let r = seller
+            .post(
+                "/cvco/v1/payment-requests",
+                json!({"order_ref": "DOS-MAIL-1", "amount_cents": 3000, "delivery": "email",
+                    "email": email, "capture": "immediate", "attempt": format!("a-{email}")}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body["code"].as_str(), r.body["field"].as_str()),
+            (422, Some("invalid_beneficiary"), Some("email")),
+            "{email}: {}",
+            r.text
+        );
+        let message = r.body["message_fr"].as_str().unwrap();
+        assert!(message.contains(fr), "{email}: {message}");
+        assert!(!message.contains("320"), "{email}: {message}");
+    }
+}
