@@ -142,6 +142,10 @@ pub struct RenderPaymentInput {
     /// the outcome is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<CvcoError>,
+    /// The merchant's `deferred_capture_window_s`: an authorization awaiting its capture reads
+    /// the sooner of ANCV's deadline and the window's end as its `deadline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture_window_s: Option<u32>,
 }
 
 /// `next_action` of the contract's Payment.
@@ -277,7 +281,17 @@ pub fn render_payment(i: RenderPaymentInput) -> ContractPayment {
             },
             _ => ContractNextAction::WaitForApp { deadline },
         };
-        out.deadline = deadline;
+        out.deadline = if p.ancv_state.awaits_capture() {
+            let authorized_at = p
+                .payers
+                .iter()
+                .flat_map(|x| x.authorizations.iter())
+                .map(|a| a.validated_at)
+                .min();
+            crate::lifecycle::capture_deadline(authorized_at, deadline, i.capture_window_s)
+        } else {
+            deadline
+        };
         out.amount_cents = p.amount_cents;
         out.currency = p.currency;
         out.channel = out.channel.or(Some(p.channel));
@@ -446,6 +460,8 @@ pub struct BackOfficePaymentBody {
     pub beneficiary_masked: Option<String>,
     pub attempt: String,
     pub label: Option<String>,
+    /// A pre-reservation (`deferred`): authorized now, captured by the merchant later.
+    pub capture: CaptureChoice,
 }
 
 /// When a payment request's money is taken.
@@ -587,6 +603,14 @@ fn bad(field: &str, fr: &str, en: &str) -> CvcoError {
     CvcoError::new(ErrorCode::InvalidRequest)
         .with_detail(fr, en)
         .with_field(field)
+}
+
+/// `capture`: `immediate` (the default) or `deferred`.
+fn capture(v: Field) -> Result<CaptureChoice, CvcoError> {
+    Ok(match choice(v, "capture", "immediate, deferred")? {
+        Some(1) => CaptureChoice::Deferred,
+        _ => CaptureChoice::Immediate,
+    })
 }
 
 fn missing(field: &str) -> CvcoError {
@@ -784,6 +808,7 @@ pub fn parse_request(operation: Operation, body: &str) -> Result<ParsedRequest, 
                 beneficiary_masked,
                 attempt,
                 label: note(b.label, "label", 200)?,
+                capture: capture(b.capture)?,
             })
         }
         Operation::CreatePaymentRequest => {
@@ -822,10 +847,7 @@ pub fn parse_request(operation: Operation, body: &str) -> Result<ParsedRequest, 
                         })? as u32,
                 ),
             };
-            let capture = match choice(b.capture, "capture", "immediate, deferred")? {
-                Some(1) => CaptureChoice::Deferred,
-                _ => CaptureChoice::Immediate,
-            };
+            let capture = capture(b.capture)?;
             ParsedRequest::CreatePaymentRequest(PaymentRequestBody {
                 order_ref,
                 amount_cents,
@@ -933,6 +955,7 @@ mod tests {
             request: None,
             amount_cents: Some(Amount::from_cents(5000).unwrap()),
             error: None,
+            capture_window_s: None,
         }
     }
 
@@ -1112,6 +1135,29 @@ mod tests {
             panic!()
         };
         assert_eq!(r.capture.mode(), CaptureMode::Deferred);
+        // Direct MOTO and counter payments can be pre-reservations too (000 §4.3.2).
+        let bo = |capture: &str| {
+            parse_request(
+                Operation::BackOfficePayment,
+                &format!(
+                    r#"{{"order_ref":"A","attempt":"a","channel":"proximity","mode":"qr"{capture}}}"#
+                ),
+            )
+        };
+        for (capture, want) in [
+            ("", CaptureChoice::Immediate),
+            (r#","capture":"immediate""#, CaptureChoice::Immediate),
+            (r#","capture":"deferred""#, CaptureChoice::Deferred),
+        ] {
+            let Ok(ParsedRequest::BackOfficePayment(b)) = bo(capture) else {
+                panic!("{capture}")
+            };
+            assert_eq!(b.capture, want, "{capture}");
+        }
+        assert_eq!(
+            bo(r#","capture":"later""#).unwrap_err().field.as_deref(),
+            Some("capture")
+        );
         assert_eq!(
             field_of(
                 Operation::BackOfficePayment,

@@ -3,6 +3,7 @@
 
 use crate::amount::Amount;
 use crate::error::{CvcoError, ErrorCode};
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// States of an ANCV transaction, as the acquisition API names them.
@@ -107,6 +108,12 @@ impl TransactionState {
     pub fn is_authorized(self) -> bool {
         use TransactionState::*;
         matches!(self, Authorized | Validated | Used)
+    }
+
+    /// An authorization waiting for its deferred capture: it still changes at ANCV (captured,
+    /// cancelled, or expired at the end of the window) although no beneficiary acts any more.
+    pub fn awaits_capture(self) -> bool {
+        self == TransactionState::Authorized
     }
 
     /// Refunds apply to captured money only; before capture the merchant cancels.
@@ -294,6 +301,29 @@ impl NormalizedStatus {
     }
 }
 
+/// Whether a host keeps reading a payment from ANCV (polling, start-up reconciliation): until
+/// it is final, and after while it is an authorization waiting for its deferred capture (a lost
+/// expiry notification must not leave it looking open).
+pub fn needs_following(is_final: bool, state: Option<TransactionState>) -> bool {
+    !is_final || state.is_some_and(TransactionState::awaits_capture)
+}
+
+/// The last moment a deferred authorization may be captured: ANCV's own deadline, or the end of
+/// the merchant's window (`deferred_capture_window_s` from the first authorization) if sooner.
+pub fn capture_deadline(
+    authorized_at: Option<Timestamp>,
+    ancv_deadline: Option<Timestamp>,
+    window_s: Option<u32>,
+) -> Option<Timestamp> {
+    let own = authorized_at
+        .zip(window_s)
+        .map(|(at, w)| at.plus_secs(i64::from(w)));
+    match (own, ancv_deadline) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// The merchant-facing view of a transaction: status, what was authorized and what is left to pay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusSummary {
@@ -424,6 +454,35 @@ mod tests {
             }
             assert!(!s.status_label("fr", false).contains("Ajustement"), "{s:?}");
         }
+    }
+
+    #[test]
+    fn authorized_reservations_are_followed_until_captured_cancelled_or_expired() {
+        for s in TransactionState::ALL {
+            // Final for the beneficiary, still followed while the capture is awaited.
+            assert_eq!(needs_following(true, Some(s)), s == Authorized, "{s:?}");
+            assert!(needs_following(false, Some(s)));
+        }
+        assert!(!needs_following(true, None));
+        assert!(needs_following(false, None));
+    }
+
+    #[test]
+    fn capture_deadline_is_the_sooner_of_ancv_and_the_merchant_window() {
+        let at = Some(Timestamp(1_000_000));
+        let ancv = Some(Timestamp(1_000_000 + 6 * 86_400_000));
+        assert_eq!(
+            capture_deadline(at, ancv, Some(3600)),
+            Some(Timestamp(1_000_000 + 3_600_000))
+        );
+        assert_eq!(capture_deadline(at, ancv, Some(7 * 86_400)), ancv);
+        assert_eq!(
+            capture_deadline(at, None, Some(60)),
+            Some(Timestamp(1_060_000))
+        );
+        assert_eq!(capture_deadline(None, ancv, Some(60)), ancv);
+        assert_eq!(capture_deadline(at, ancv, None), ancv);
+        assert_eq!(capture_deadline(None, None, Some(60)), None);
     }
 
     #[test]

@@ -113,6 +113,7 @@ fn render_payment_of_a_real_transaction_is_cores_rendering() {
         request: None,
         amount_cents: None,
         error: None,
+        capture_window_s: None,
     };
     let rendered = pool.call::<exports::RenderPayment>(&input).unwrap();
     assert_eq!(rendered.status, "authorized");

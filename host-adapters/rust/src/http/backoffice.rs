@@ -3,7 +3,8 @@
 
 use super::shopper::{shopper_payment, start_for};
 use super::*;
-use cvco_core::contract::UNKNOWN;
+use cvco_core::contract::{CaptureChoice, PaymentMode, UNKNOWN};
+use cvco_core::lifecycle::CaptureMode;
 use cvco_core::plugin_api::DeliveryKind;
 
 /// Counter and MOTO sales have no basket: the first amount typed is the order's total.
@@ -61,7 +62,23 @@ pub(super) async fn bo_payment(State(app): AppState, headers: HeaderMap, body: B
         b.label.as_deref(),
     )
     .await?;
-    let start = start_for(b.mode, b.beneficiary)?;
+    // A pre-reservation (000 §4.3.2): a QR one is an ANCV payment request with deferred
+    // capture, a pushed one a deferred transaction; both listed with the payment requests.
+    let start = match (b.capture, b.mode) {
+        (CaptureChoice::Immediate, _) => start_for(b.mode, b.beneficiary)?,
+        (CaptureChoice::Deferred, PaymentMode::Qr) => Start::Request {
+            delivery: DeliveryKind::Qr,
+            email: None,
+            expires_in_s: None,
+            capture: CaptureMode::Deferred,
+        },
+        (CaptureChoice::Deferred, PaymentMode::Identifier) => {
+            match start_for(b.mode, b.beneficiary)? {
+                Start::Identifier { beneficiary } => Start::Reserve { beneficiary },
+                other => other,
+            }
+        }
+    };
     let amount = amount_cents
         .map(AmountSpec::Fixed)
         .unwrap_or(AmountSpec::Remaining);
@@ -69,7 +86,7 @@ pub(super) async fn bo_payment(State(app): AppState, headers: HeaderMap, body: B
         .engine
         .start(&b.order_ref, &b.attempt, b.channel, start, amount)
         .await?;
-    tracing::info!(user = %s.username, payment_id = %row.payment_id, "back-office payment");
+    tracing::info!(user = %s.username, payment_id = %row.payment_id, capture = ?b.capture, "back-office payment");
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -210,6 +227,13 @@ pub(super) async fn finalise_request(
     let b = contract_body!(Finalise, &body);
     let (req, pay) = merchant_request(&app, &s, &id).await?;
     let authorized = pay.status.is_authorized();
+    // The capture window closed (ANCV expired it, or the merchant's window ended): said so.
+    let deadline = app.engine.capture_deadline(&pay);
+    let expired = pay.status.is(NormalizedStatus::Expired) && pay.authorized_at.is_some();
+    if req.capture == "DEFERRED" && (expired || deadline.is_some_and(|d| now_ms() > d)) {
+        let _ = app.engine.refresh(&pay.payment_id).await;
+        return Err(crate::payments::capture_deadline_passed(deadline).into());
+    }
     if req.capture != "DEFERRED" || req.finalised || !authorized {
         return Err(CvcoError::new(ErrorCode::IllegalTransition)
             .with_detail(

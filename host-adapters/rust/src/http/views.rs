@@ -61,6 +61,7 @@ pub async fn unknown_requests(
                 "final": false,
                 "finalised": false,
                 "expires_at": null,
+                "capture_deadline": null,
                 "qr_payload": null,
                 "qr_svg": null,
                 "payment": null,
@@ -93,6 +94,8 @@ pub async fn request_json(
         "final": pay.is_final,
         "finalised": req.finalised,
         "expires_at": rfc3339(req.expires_at),
+        // While the authorization awaits its capture: the last moment to finalise it.
+        "capture_deadline": engine.capture_deadline(pay).map(rfc3339),
         "qr_payload": req.qr_payload,
         "qr_svg": req.qr_svg,
         "payment": payment,

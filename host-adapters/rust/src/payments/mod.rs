@@ -13,7 +13,7 @@ use crate::util::{idempotency_key, new_id, now_ms};
 use crate::config::HostConfig;
 use crate::store::{OrderRow, PaymentRow, PaymentStatus, RequestRow, Store, TransactionRow};
 use cvco_core::contract::{self, ContractPayment, PaymentMode, RenderPaymentInput, RequestFacts};
-use cvco_core::lifecycle::CaptureMode;
+use cvco_core::lifecycle::{self, CaptureMode, TransactionState};
 use cvco_core::plugin_api::exports::{CreatePayment, CreatePaymentRequest};
 use cvco_core::plugin_api::{
     CancelPaymentInput, CapturePaymentInput, CreatePaymentInput, CreatePaymentRequestInput,
@@ -34,6 +34,9 @@ use tokio::sync::broadcast;
 pub enum Start {
     /// A push to the beneficiary's app.
     Identifier { beneficiary: String },
+    /// A pre-reservation pushed to the beneficiary's app: authorized now, captured (finalised)
+    /// or cancelled by the merchant later, listed with the payment requests under its own id.
+    Reserve { beneficiary: String },
     /// A payment QR code the beneficiary scans (an ANCV payment request shown on screen).
     Qr,
     /// A MOTO e-mail request or a QR pre-reservation from the back-office.
@@ -110,6 +113,9 @@ impl OrderAmounts {
 /// timeout, crash): kept, never final, reconciled by replaying its creation with the same
 /// idempotency key (ANCV answers the transaction it made, or makes the one it never got).
 pub const UNKNOWN: &str = contract::UNKNOWN;
+
+/// The `delivery` of a direct pre-reservation (no ANCV payment request behind it).
+pub const DIRECT: &str = "direct";
 
 /// Whether a failed mutating call may still have taken effect at ANCV.
 fn outcome_unknown(e: &CvcoError) -> bool {
@@ -373,7 +379,36 @@ impl Engine {
 
     /// The contract's Payment (cvco-core's rules, the plugin's `render_payment`) from the row.
     pub fn payment_json_with(&self, row: &PaymentRow, a: OrderAmounts) -> ContractPayment {
-        contract::render_payment(render_input(row, a))
+        let mut input = render_input(row, a);
+        input.capture_window_s = Some(
+            self.merchant_settings(&row.merchant_id)
+                .deferred_capture_window_s,
+        );
+        contract::render_payment(input)
+    }
+
+    /// Whether the payment is still read from ANCV (cvco-core's rule).
+    fn follows(&self, row: &PaymentRow) -> bool {
+        let state = row.ancv_state.as_deref().and_then(TransactionState::parse);
+        lifecycle::needs_following(row.is_final, state)
+    }
+
+    /// When an authorization awaiting its deferred capture can no longer be captured (ms):
+    /// cvco-core's rule over ANCV's deadline and the merchant's window.
+    pub fn capture_deadline(&self, row: &PaymentRow) -> Option<i64> {
+        let p: Payment = serde_json::from_str(row.plugin.as_deref()?).ok()?;
+        if !p.ancv_state.awaits_capture() {
+            return None;
+        }
+        let window = self
+            .merchant_settings(&row.merchant_id)
+            .deferred_capture_window_s;
+        lifecycle::capture_deadline(
+            first_authorization(&p).map(Timestamp),
+            p.expires_at,
+            Some(window),
+        )
+        .map(|t| t.0)
     }
 
     // ----- creation -----------------------------------------------------------------------
@@ -397,7 +432,7 @@ impl Engine {
     ) -> Result<(PaymentRow, bool), CvcoError> {
         contract::check_attempt(attempt)?;
         let masked = match &start {
-            Start::Identifier { beneficiary } => Some(
+            Start::Identifier { beneficiary } | Start::Reserve { beneficiary } => Some(
                 BeneficiaryId::parse(beneficiary)
                     .map_err(|e| e.with_field("beneficiary"))?
                     .masked(),
@@ -475,6 +510,23 @@ impl Engine {
                     adjustable: None,
                     idempotency_key: key,
                     capture_mode: None,
+                    notification_url: Some(self.notification_url_for(&order.merchant_id)),
+                    return_url: None,
+                    cancel_url: None,
+                    now: None,
+                }),
+                PaymentMode::Identifier,
+            ),
+            Start::Reserve { beneficiary } => (
+                CreatePayment::NAME,
+                serde_json::to_string(&CreatePaymentInput {
+                    order_ref: order_ref.into(),
+                    amount_cents,
+                    channel,
+                    beneficiary: Some(beneficiary.trim().into()),
+                    adjustable: None,
+                    idempotency_key: key,
+                    capture_mode: Some(CaptureMode::Deferred),
                     notification_url: Some(self.notification_url_for(&order.merchant_id)),
                     return_url: None,
                     cancel_url: None,
@@ -605,11 +657,29 @@ impl Engine {
         if row.create_call == CreatePayment::NAME {
             let input: CreatePaymentInput =
                 serde_json::from_str(&row.create_input).map_err(unreadable)?;
+            let deferred = input.capture_mode == Some(CaptureMode::Deferred);
             let p = self
                 .plugin_for(&row.merchant_id)?
                 .create_payment(input)
                 .await?;
             tracing::info!(payment_id = %row.payment_id, transaction_id = %p.id, status = p.status.as_str(), "payment created");
+            if deferred {
+                // A direct pre-reservation: listed, finalised and cancelled with the payment
+                // requests, under its own payment id (ANCV made no request for it).
+                self.store
+                    .insert_request(&RequestRow {
+                        request_id: row.payment_id.clone(),
+                        payment_id: row.payment_id.clone(),
+                        delivery: DIRECT.into(),
+                        email_masked: row.beneficiary_masked.clone(),
+                        capture: "DEFERRED".into(),
+                        expires_at: p.expires_at.map(|t| t.0).unwrap_or(row.created_at),
+                        qr_payload: String::new(),
+                        qr_svg: None,
+                        finalised: false,
+                    })
+                    .await?;
+            }
             self.commit_payment(row, &p).await
         } else {
             let input: CreatePaymentRequestInput =
@@ -681,6 +751,13 @@ impl Engine {
         }
         new.next_poll_at = now + new.poll_interval_ms;
         self.store.save_payment(&new).await?;
+        // Final for the beneficiary but still changing at ANCV (an authorization awaiting its
+        // deferred capture): read again at the next poll time until captured, cancelled or expired.
+        if new.is_final && self.follows(&new) {
+            self.store
+                .set_recheck(&new.payment_id, Some(new.next_poll_at))
+                .await?;
+        }
         if changed {
             self.invalidate();
             tracing::info!(payment_id = %new.payment_id, status = %new.status, sequence = new.sequence, "payment updated");
@@ -802,7 +879,7 @@ impl Engine {
         };
         match result {
             Ok(new) => {
-                if row.recheck_at.is_some() {
+                if row.recheck_at.is_some() && !(new.is_final && self.follows(&new)) {
                     self.store.set_recheck(payment_id, None).await?;
                 }
                 Ok(new)
@@ -885,7 +962,12 @@ impl Engine {
             let _ = self.refresh_locked(payment_id).await;
             tracing::warn!(payment_id, code = %e.code, "operation outcome unknown: payment read again");
         } else {
-            let _ = self.store.set_recheck(payment_id, None).await;
+            // A refused operation changed nothing: a followed reservation stays followed.
+            let keep = match self.store.payment(payment_id).await {
+                Ok(Some(r)) if r.is_final && self.follows(&r) => Some(r.next_poll_at),
+                _ => None,
+            };
+            let _ = self.store.set_recheck(payment_id, keep).await;
         }
         e
     }
@@ -899,6 +981,11 @@ impl Engine {
         let lock = self.lock_for(format!("pay:{payment_id}"));
         let _guard = lock.lock().await;
         let row = self.settle_locked(payment_id).await?;
+        // Already cancelled (a retried or concurrent cancel that waited for this lock): answered
+        // as it is, never voided twice at ANCV.
+        if row.is_final && row.status.is(NormalizedStatus::Cancelled) {
+            return Ok(row);
+        }
         self.begin_follow_up(payment_id).await?;
         match self.cancel_locked(row, password).await {
             Err(e) => Err(self.follow_up_failed(payment_id, e).await),
@@ -997,6 +1084,11 @@ impl Engine {
             .transaction_id
             .clone()
             .ok_or_else(|| CvcoError::new(ErrorCode::IllegalTransition))?;
+        if let Some(deadline) = self.capture_deadline(&row).filter(|d| now_ms() > *d) {
+            // ANCV may have expired it already: the record says so at once.
+            let _ = self.refresh_locked(payment_id).await;
+            return Err(capture_deadline_passed(Some(deadline)));
+        }
         self.begin_follow_up(payment_id).await?;
         let captured: Result<Payment, CvcoError> = self
             .plugin_for(&row.merchant_id)?
@@ -1178,6 +1270,19 @@ impl Engine {
     }
 }
 
+/// A deferred authorization whose capture window closed (`deadline` in ms when known).
+pub fn capture_deadline_passed(deadline: Option<i64>) -> CvcoError {
+    let at = deadline
+        .map(|d| format!(" ({})", Timestamp(d).to_rfc3339()))
+        .unwrap_or_default();
+    CvcoError::new(ErrorCode::IllegalTransition).with_detail(
+        &format!(
+            "Délai de finalisation dépassé{at} : la pré-réservation ne peut plus être encaissée."
+        ),
+        &format!("Capture deadline passed{at}: the pre-reservation can no longer be captured."),
+    )
+}
+
 fn first_authorization(p: &Payment) -> Option<i64> {
     p.payers
         .iter()
@@ -1242,6 +1347,7 @@ fn render_input(row: &PaymentRow, a: OrderAmounts) -> RenderPaymentInput {
         payment,
         request,
         amount_cents: Some(amount(row.amount_cents)),
+        capture_window_s: None,
         error: row
             .error
             .as_deref()
