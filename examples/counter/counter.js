@@ -71,6 +71,7 @@ async function showPayStep() {
   $('#step-pay').hidden = false;
   $('#pay-ref').textContent = sale.order_ref;
   $('#retry').hidden = true;
+  $('#retry').textContent = t('counter.retry');
   announce($('#outcome'), '');
   clear($('#receipts'));
   renderSale();
@@ -87,17 +88,65 @@ function mountWidget() {
   widget.setAttribute('order-ref', sale.order_ref);
   widget.setAttribute('locale', lang());
   widget.setAttribute('mode', sale.mode);
-  widget.setAttribute('chain-remainder', '');
+  // The remainder is the page's (the merchant's settings decide, through the server): no chain button.
   // The counter session's payments and cancels need the CSRF token, like every staff call.
   if (currentCsrfToken()) widget.setAttribute('csrf-token', currentCsrfToken());
   for (const name of ['cvco-authorized', 'cvco-partially-authorized', 'cvco-declined', 'cvco-expired', 'cvco-error', 'cvco-change']) {
     widget.addEventListener(name, (event) => onWidgetEvent(name, event.detail));
   }
+  widget.addEventListener('cvco-ready', (event) => onWidgetReady(event.detail));
   widget.addEventListener('cvco-pending', () => {
     $('#retry').hidden = true;
     announce($('#outcome'), '');
   });
   host.append(widget);
+}
+
+/** One click for the QR (the mode button was it), and the id field focused for a handheld scanner. */
+function onWidgetReady(detail) {
+  if (!sale || !widget || !detail?.eligible) return;
+  const root = widget.shadowRoot;
+  const act = () => {
+    if (!widget || !root) return;
+    if (sale.mode === 'qr') root.querySelector('[data-action=qr]')?.click();
+    else root.querySelector('input')?.focus();
+  };
+  requestAnimationFrame(act);
+}
+
+/** After a partial payment: chain, ask, or hand over to another tender, as cvco-core says. */
+async function nextForRemainder() {
+  const current = sale;
+  let view;
+  try {
+    view = await api(`/counter/api/orders/${encodeURIComponent(current.order_ref)}`);
+  } catch {
+    return false;
+  }
+  if (sale !== current) return true;
+  const step = view.remainder || {};
+  const paid = formatCents(sale.paid_cents, lang());
+  const rest = formatCents(step.amount ?? sale.remaining_cents, lang());
+  if (step.step === 'chain' && step.automatic) {
+    announce($('#outcome'), t('counter.chainAuto', { paid, rest }), 'warn');
+    if (widget) widget.remove();
+    mountWidget();
+    return true;
+  }
+  if (step.step === 'chain') {
+    announce($('#outcome'), t('counter.partial', { paid, rest }), 'warn');
+    $('#retry').textContent = t('counter.chainAsk');
+    $('#retry').hidden = false;
+    $('#retry').focus();
+    return true;
+  }
+  if (step.step === 'other_tender') {
+    announce($('#outcome'), t('counter.otherTender', { paid, rest, min: formatCents(step.minimum, lang()) }), 'warn');
+    $('#retry').hidden = true;
+    $('#new-sale').focus();
+    return true;
+  }
+  return false;
 }
 
 function renderSale() {
@@ -160,6 +209,7 @@ async function onWidgetEvent(name, detail) {
     const current = sale;
     await refreshSale();
     if (sale !== current) return;
+    if (sale.remaining_cents > 0 && await nextForRemainder()) return;
     announce(outcome, sale.remaining_cents === 0 ? t('counter.authorized')
       : t('counter.partial', { paid: formatCents(sale.paid_cents, lang()), rest: formatCents(sale.remaining_cents, lang()) }),
     sale.remaining_cents === 0 ? 'ok' : 'warn');
@@ -171,6 +221,7 @@ async function onWidgetEvent(name, detail) {
     const current = sale;
     await refreshSale();
     if (sale !== current) return;
+    if (await nextForRemainder()) return;
     announce(outcome, t('counter.partial', { paid: formatCents(sale.paid_cents, lang()), rest: formatCents(sale.remaining_cents, lang()) }), 'warn');
     return;
   }
@@ -198,8 +249,71 @@ function newSale() {
   $('#label').value = '';
   renderPreview();
   $('#step-pay').hidden = true;
+  $('#step-cancel').hidden = true;
   $('#step-amount').hidden = false;
   $('#amount').focus();
+}
+
+// ---- cancellation by reference (the reference first, then confirm) -------------------------------
+
+function showCancel() {
+  $('#step-amount').hidden = true;
+  $('#step-cancel').hidden = false;
+  resetCancel();
+}
+
+function resetCancel() {
+  clearFieldErrors($('#cancel-form'));
+  $('#cancel-confirm').hidden = true;
+  $('#cancel-confirm-btn').hidden = true;
+  $('#cancel-next').hidden = false;
+  $('#transaction_id').readOnly = false;
+  $('#password').value = '';
+  $('#cancel-result').hidden = true;
+  $('#transaction_id').focus(); // a scanner types the ticket's reference here
+}
+
+function cancelAsk() {
+  const form = $('#cancel-form');
+  clearFieldErrors(form);
+  $('#cancel-result').hidden = true;
+  const ref = $('#transaction_id').value.trim();
+  if (!ref) {
+    showFieldError(form, { field: 'transaction_id', localized: () => t('counter.cancelNeedRef') }, lang());
+    return;
+  }
+  $('#transaction_id').value = ref;
+  $('#transaction_id').readOnly = true;
+  $('#cancel-question').textContent = t('counter.cancelQuestion', { ref });
+  $('#cancel-confirm').hidden = false;
+  $('#cancel-next').hidden = true;
+  $('#cancel-confirm-btn').hidden = false;
+  $('#password').focus();
+}
+
+async function cancelConfirm(button) {
+  const form = $('#cancel-form');
+  await busy(button, async () => {
+    const transaction_id = $('#transaction_id').value.trim();
+    const password = $('#password').value;
+    try {
+      const p = await api('/cvco/v1/cancellations', { method: 'POST', body: { transaction_id, ...(password ? { password } : {}) } });
+      resetCancel();
+      $('#transaction_id').value = '';
+      announce($('#cancel-result'), t('counter.cancelled', { ref: transaction_id, amount: formatCents(p.amount_cents, lang()) }), 'ok');
+      $('#cancel-result').hidden = false;
+    } catch (error) {
+      const apiError = error instanceof ApiError ? error : new ApiError(0, null);
+      if (apiError.status === 401) {
+        await showLogin(t('counter.signInNote'));
+        return;
+      }
+      if (apiError.field === 'transaction_id') resetCancel();
+      if (!showFieldError(form, apiError, lang())) announce($('#cancel-result'), apiError.localized(lang()), 'error');
+      $('#cancel-result').hidden = $('#cancel-result').textContent === '';
+      if (apiError.field === 'password') $('#password').focus();
+    }
+  });
 }
 
 // ---- session ----------------------------------------------------------------------------------------
@@ -255,6 +369,16 @@ async function start() {
   $('#amount-form').addEventListener('submit', (event) => event.preventDefault());
   for (const button of $$('.mode-btn')) button.addEventListener('click', () => startSale(button.dataset.mode, button));
   $('#new-sale').addEventListener('click', newSale);
+  $('#to-cancel').addEventListener('click', showCancel);
+  $('#cancel-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    if ($('#cancel-confirm').hidden) cancelAsk();
+  });
+  $('#cancel-confirm-btn').addEventListener('click', (event) => cancelConfirm(event.currentTarget));
+  $('#cancel-back').addEventListener('click', () => {
+    $('#step-cancel').hidden = true;
+    newSale();
+  });
   $('#retry').addEventListener('click', () => {
     $('#retry').hidden = true;
     announce($('#outcome'), '');

@@ -508,12 +508,15 @@ async function main() {
       assert((await page.eval('__s.q("#amount").value')) === '60,00', 'keypad amount');
       assert((await page.eval('__s.text("#amount-preview")')).includes('60,00'), 'preview');
       await page.eval('__s.click(".mode-btn[data-mode=identifier]")');
+      // The id field has the focus, so a handheld scanner types into it.
+      await page.waitFor('__s.w() && __s.w().activeElement && __s.w().activeElement.id === "cvco-id"', { timeout: 15_000, what: 'focus on the id field' });
       await payWithWidget(page, 'bruno.partial@sandbox.cvco.test');
       await page.waitFor('document.querySelector("#due").dataset.state === "due" && /25,00/.test(__s.text("#due-amount"))', { timeout: 20_000, what: 'reste dû 25,00' });
       await page.waitFor('document.querySelectorAll("#receipts li").length === 1', { what: 'one receipt' });
       await shot(page, 'mid-counter-due');
-      await page.waitFor('__s.w().querySelector("[data-action=chain]")', { what: 'chain button in the widget' });
-      await page.eval('__s.w().querySelector("[data-action=chain]").click() || true');
+      // The merchant's settings (auto_remainder off by default) make the counter ask, once.
+      await page.waitFor('__s.visible("#retry") && /reste dû/.test(__s.text("#retry"))', { what: 'chain the remainder button' });
+      await page.eval('__s.click("#retry")');
       await payWithWidget(page, 'alice.approve@sandbox.cvco.test');
       await page.waitFor('document.querySelector("#due").dataset.state === "paid"', { timeout: 20_000, what: 'sale settled' });
       await page.waitFor('document.querySelectorAll("#receipts li").length === 2', { what: 'two receipts' });
@@ -530,9 +533,7 @@ async function main() {
       await page.waitFor('__s.visible("#step-amount")', { what: 'amount step' });
       await page.eval('__s.fill("#amount", "27,30")');
       await page.eval('__s.click(".mode-btn[data-mode=qr]")');
-      // In mode qr the widget asks for one more click before it creates the payment.
-      await page.waitFor('__s.w() && __s.w().querySelector("[data-action=qr]")', { timeout: 15_000, what: 'widget QR button' });
-      await page.eval('__s.w().querySelector("[data-action=qr]").click() || true');
+      // One click: the mode button shows the QR, no second button in the widget.
       const ref = await page.eval('__s.text("#pay-ref")');
       // The QR the customer scans must be on screen: the widget draws it as one SVG path.
       await page.waitFor('__s.w() && __s.w().querySelector(".cvco-qr svg[role=img] path")', { timeout: 15_000, what: 'QR code drawn' });
@@ -549,6 +550,83 @@ async function main() {
       await post(`/app/api/transactions/${encodeURIComponent(tx.transaction_id || tx.id)}/confirm`, { beneficiary: 'jeanne.manual@sandbox.cvco.test', pin: '1234' });
       await page.waitFor('document.querySelector("#due").dataset.state === "paid" && /27,30/.test(__s.text("#sale-paid"))', { timeout: 30_000, what: 'QR sale settled' });
       await page.waitFor('document.querySelectorAll("#receipts li").length === 1', { what: 'receipt' });
+    });
+    await step('counter:cancel-by-reference', async (page) => {
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('document.readyState === "complete"');
+      if (await page.eval('!!document.querySelector("#logout:not([hidden])")')) await page.eval('__s.click("#logout")');
+      await boLogin(page, '/counter', 'manager', 'manager-demo');
+      await page.waitFor('__s.visible("#step-amount")', { what: 'amount step' });
+      await page.eval('__s.fill("#amount", "21,00")');
+      await page.eval('__s.click(".mode-btn[data-mode=identifier]")');
+      await payWithWidget(page, 'alice.approve@sandbox.cvco.test');
+      await page.waitFor('document.querySelector("#due").dataset.state === "paid" && document.querySelectorAll("#receipts li").length === 1', { timeout: 20_000, what: 'sale paid' });
+      const ref = await page.waitFor('(__s.text("#receipts li").match(/transaction (\\S+)/) || [])[1]', { what: 'transaction reference' });
+      await page.eval('__s.click("#new-sale")');
+      await page.eval('__s.click("#to-cancel")');
+      await page.waitFor('__s.visible("#step-cancel") && document.activeElement.id === "transaction_id"', { what: 'reference field focused' });
+      // As on the terminal: the reference first (typed or scanned), then confirm.
+      await page.eval(`__s.fill("#transaction_id", ${JSON.stringify(ref)})`);
+      await page.eval('__s.q("#cancel-form").requestSubmit()');
+      await page.waitFor('__s.visible("#cancel-confirm-btn") && __s.text("#cancel-question").includes(' + JSON.stringify(ref) + ')', { what: 'confirmation' });
+      await shot(page, 'mid-counter-cancel-confirm');
+      await page.eval('__s.click("#cancel-confirm-btn")');
+      await page.waitFor('__s.visible("#cancel-result") && /annulée/.test(__s.text("#cancel-result"))', { timeout: 20_000, what: 'cancelled' });
+      await shot(page, 'counter-cancelled');
+      const status = await page.eval(`(async () => (await (await fetch('/cvco/v1/transactions?status=cancelled', { credentials: 'include' })).json()).items.some((p) => p.transaction_id === ${JSON.stringify(ref)}))()`);
+      assert(status === true, 'the transaction reads cancelled');
+    });
+
+    await step('kiosk:pay', async (page) => {
+      // The kiosk's system places the order (a staff call), then the kiosk screen pays it, no login.
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('document.readyState === "complete"');
+      const orderRef = await page.eval(`(async () => {
+        const login = await (await fetch('/back-office/api/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'manager', password: 'manager-demo' }) })).json();
+        const o = await fetch('/kiosk/api/orders', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': login.csrf_token }, body: JSON.stringify({ amount_cents: 2450, label: 'Forfait piscine' }) });
+        const body = await o.json();
+        await fetch('/back-office/api/logout', { method: 'POST', headers: { 'X-CSRF-Token': login.csrf_token } });
+        return body.order_ref;
+      })()`);
+      assert(typeof orderRef === 'string' && orderRef.startsWith('BRN_'), `kiosk order: ${orderRef}`);
+      await page.goto(`${BASE}/kiosk?order_ref=${encodeURIComponent(orderRef)}`);
+      await page.waitFor('__s.visible("#step-choose") && /24,50/.test(__s.text("#amount"))', { what: 'kiosk order' });
+      const small = await page.eval(`[...document.querySelectorAll('button, input')].filter((el) => el.getClientRects().length > 0)
+        .filter((el) => { const r = el.getBoundingClientRect(); return r.width < 44 || r.height < 44; }).map((el) => el.id || el.textContent.trim())`);
+      assert(small.length === 0, `touch targets under 44 px: ${small.join(', ')}`);
+      assert(!(await page.eval('!!document.querySelector("a[href*=back-office], a[href*=counter]")')), 'nothing but paying is reachable');
+      await shot(page, 'kiosk-choose');
+      await page.eval('__s.click("#choose-id")');
+      await page.waitFor('document.activeElement.id === "beneficiary"', { what: 'id field focused' });
+      await page.eval('__s.fill("#beneficiary", "alice.approve@sandbox.cvco.test")');
+      await page.eval('__s.q("#id-form").requestSubmit()');
+      await page.waitFor('__s.visible("#step-wait")', { what: 'waiting for the app' });
+      await shot(page, 'kiosk-wait');
+      await page.waitFor('__s.visible("#step-done") && /Paiement accepté/.test(__s.text("#done-title"))', { timeout: 20_000, what: 'paid' });
+      await shot(page, 'kiosk-paid');
+      // Back to the start by itself, with nothing left to pay.
+      await page.eval('__s.click("#restart")');
+      await page.waitFor('__s.visible("#step-done") && /Paiement accepté/.test(__s.text("#done-title"))', { what: 'order paid stays paid' });
+    });
+
+    await step('kiosk:qr', async (page) => {
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('document.readyState === "complete"');
+      const orderRef = await page.eval(`(async () => {
+        const login = await (await fetch('/back-office/api/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'manager', password: 'manager-demo' }) })).json();
+        const o = await fetch('/kiosk/api/orders', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': login.csrf_token }, body: JSON.stringify({ amount_cents: 3000 }) });
+        await fetch('/back-office/api/logout', { method: 'POST', headers: { 'X-CSRF-Token': login.csrf_token } });
+        return (await o.json()).order_ref;
+      })()`);
+      await page.goto(`${BASE}/kiosk?order_ref=${encodeURIComponent(orderRef)}`);
+      await page.waitFor('__s.visible("#step-choose")', { what: 'kiosk order' });
+      await page.eval('__s.click("#choose-qr")');
+      await page.waitFor('__s.visible("#step-wait") && document.querySelector("#qr svg")', { timeout: 15_000, what: 'QR shown in one touch' });
+      await shot(page, 'kiosk-qr');
+      await page.eval('__s.click("#give-up")');
+      await page.waitFor('__s.visible("#step-done") && /abandonné/.test(__s.text("#done-title"))', { timeout: 15_000, what: 'abandoned' });
+      await page.eval('__s.click("#restart")');
+      await page.waitFor('__s.visible("#step-choose")', { what: 'reset to the start' });
     });
   } finally {
     await browser.close();

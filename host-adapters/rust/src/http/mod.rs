@@ -8,6 +8,7 @@ mod accounts;
 mod assets;
 mod backoffice;
 mod counter;
+mod kiosk;
 pub mod error;
 mod notifications;
 pub mod reports;
@@ -298,7 +299,15 @@ pub fn router(app: Arc<App>, extra: Option<Router<Arc<App>>>) -> Router {
             get(|s: AppState| page(s, "back-office/index.html")),
         )
         .route("/counter/api/orders", post(counter::counter_order))
+        .route("/counter/api/orders/{order_ref}", get(counter::counter_order_get))
+        .route("/cvco/v1/cancellations", post(counter::cancellation))
         .route("/counter", get(|s: AppState| page(s, "counter/index.html")))
+        .route("/kiosk/api/orders", post(kiosk::kiosk_order))
+        .route("/kiosk/api/orders/{order_ref}", get(kiosk::kiosk_order_get))
+        .route("/kiosk/api/payments", post(kiosk::kiosk_pay))
+        .route("/kiosk/api/payments/{id}", get(kiosk::kiosk_payment_get))
+        .route("/kiosk/api/payments/{id}/cancel", post(kiosk::kiosk_cancel))
+        .route("/kiosk", get(|s: AppState| page(s, "kiosk/index.html")))
         .route("/widget/{*path}", get(widget_file))
         .route("/examples/{*path}", get(example_file));
     if let Some(extra) = extra {

@@ -1,0 +1,241 @@
+//! The kiosk (000 §4.2.4): an unattended page where a shopper pays the kiosk's order with CVCo.
+//! The order is the server's (placed by the kiosk's own system, here a staff session with the
+//! counter right); its unguessable reference is the only key the page holds, so paying needs no
+//! login and nothing but paying is reachable. Payments go out on the `kiosk` channel, and a
+//! partial authorization is voided when the merchant refuses them there (cvco-core decides).
+
+use crate::auth::Perm;
+use crate::http::{
+    bo_session, check_amount, contract_body, json_status, load_order, parse, ApiError, ApiResult,
+    App, AppState,
+};
+use crate::payments::{AmountSpec, Start};
+use crate::store::{OrderRow, PaymentRow, PaymentStatus};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use cvco_core::contract::PaymentMode;
+use cvco_core::{Channel, CvcoError, ErrorCode, NormalizedStatus};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KioskOrder {
+    amount_cents: i64,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// `POST /kiosk/api/orders`: the kiosk's system places the order the shopper will pay.
+pub(super) async fn kiosk_order(
+    State(app): AppState,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let s = bo_session(&app, &headers, true).await?;
+    s.require(Perm::Counter)?;
+    let b: KioskOrder = parse(&body)?;
+    check_amount(b.amount_cents)?;
+    let label: String = b
+        .label
+        .unwrap_or_else(|| "Borne".into())
+        .chars()
+        .take(120)
+        .collect();
+    // Random, not a day counter: the reference is what lets the kiosk page pay it.
+    let order_ref = crate::util::new_id("BRN");
+    let lines = json!([{"sku": "kiosk", "name": label, "quantity": 1,
+        "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
+    app.engine
+        .insert_order_for(
+            &s.merchant_id,
+            &order_ref,
+            None,
+            "kiosk",
+            &lines,
+            b.amount_cents,
+        )
+        .await?;
+    let order = load_order(&app, &order_ref).await?;
+    Ok(json_status(
+        StatusCode::CREATED,
+        kiosk_view(&app, &order).await?,
+    ))
+}
+
+/// A kiosk order, or the same answer as an order that does not exist.
+async fn kiosk_order_row(app: &App, order_ref: &str) -> Result<OrderRow, ApiError> {
+    match app.engine.store.order(order_ref).await? {
+        Some(o) if o.kind == "kiosk" => Ok(o),
+        _ => Err(CvcoError::new(ErrorCode::OrderNotFound)
+            .with_field("order_ref")
+            .into()),
+    }
+}
+
+/// What the kiosk screen shows: amounts (the server's), and the latest payment with its outcome.
+async fn kiosk_view(app: &App, order: &OrderRow) -> Result<Value, ApiError> {
+    let e = &app.engine;
+    let a = e.amounts(order).await?;
+    let settings = e.merchant_settings(&order.merchant_id);
+    let last = e
+        .store
+        .payments_of_order(&order.order_ref)
+        .await?
+        .into_iter()
+        .max_by_key(|p| p.created_at);
+    let payment = match &last {
+        Some(p) => Some(payment_view(app, p).await?),
+        None => None,
+    };
+    Ok(json!({
+        "order_ref": order.order_ref,
+        "merchant": e.merchant_name(&order.merchant_id),
+        "label": serde_json::from_str::<Value>(&order.lines).ok()
+            .and_then(|l| l[0]["name"].as_str().map(str::to_string)),
+        "total_cents": a.total,
+        "remaining_cents": a.remaining,
+        "min_amount_cents": settings.min_amount_cents.cents(),
+        "payment": payment,
+    }))
+}
+
+/// The Payment plus the kiosk's reading of it: `balance_short` when a partial authorization
+/// was voided (nothing kept, the shopper is told the balance is short).
+async fn payment_view(app: &App, row: &PaymentRow) -> Result<Value, ApiError> {
+    let p = serde_json::to_value(app.engine.payment_json(row).await?)
+        .map_err(|_| ApiError::from(ErrorCode::Internal))?;
+    let authorized: i64 = p["authorizations"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["amount_cents"].as_i64()).sum())
+        .unwrap_or(0);
+    let outcome = match p["status"].as_str().unwrap_or("") {
+        "authorized" => "paid",
+        "partially_authorized" => "partial",
+        "cancelled" if authorized > 0 && authorized < row.amount_cents => "balance_short",
+        s @ ("declined" | "expired" | "cancelled" | "failed") => s,
+        _ => "waiting",
+    };
+    // The QR the plugin drew, so the kiosk shows it without an encoder of its own.
+    let qr_svg = match p["next_action"]["type"].as_str() {
+        Some("show_qr") => app
+            .engine
+            .store
+            .request_of_payment(&row.payment_id)
+            .await?
+            .and_then(|r| r.qr_svg),
+        _ => None,
+    };
+    Ok(json!({"payment": p, "outcome": outcome, "qr_svg": qr_svg}))
+}
+
+/// Voids a partial authorization the merchant refuses at this point of sale, once: under the
+/// order's lock the row is read again, so a second poll finds it cancelled and voids nothing.
+async fn refuse_partial_if_asked(app: &App, row: PaymentRow) -> Result<PaymentRow, ApiError> {
+    let partial = PaymentStatus::Known(NormalizedStatus::PartiallyAuthorized);
+    let settings = app.engine.merchant_settings(&row.merchant_id);
+    if row.status != partial || !row.is_final || !settings.refuses_partial(row.channel) {
+        return Ok(row);
+    }
+    let lock = app.engine.order_lock(&row.order_ref);
+    let _guard = lock.lock().await;
+    let Some(now) = app.engine.store.payment(&row.payment_id).await? else {
+        return Ok(row);
+    };
+    if now.status != partial {
+        return Ok(now);
+    }
+    tracing::info!(payment_id = %now.payment_id, "kiosk: partial authorization refused, voiding");
+    Ok(app.engine.cancel(&now.payment_id, None).await?)
+}
+
+/// `GET /kiosk/api/orders/{order_ref}`.
+pub(super) async fn kiosk_order_get(
+    State(app): AppState,
+    Path(order_ref): Path<String>,
+) -> ApiResult {
+    let order = kiosk_order_row(&app, &order_ref).await?;
+    // A refusal owed to a payment nobody polled since is settled before the screen reads it.
+    if let Some(p) = app
+        .engine
+        .store
+        .payments_of_order(&order_ref)
+        .await?
+        .into_iter()
+        .max_by_key(|p| p.created_at)
+    {
+        refuse_partial_if_asked(&app, p).await?;
+    }
+    Ok(Json(kiosk_view(&app, &order).await?).into_response())
+}
+
+/// `POST /kiosk/api/payments`: the contract's shopper body (`order_ref`, `mode`, `beneficiary`,
+/// `attempt`); the amount is the order's remainder, never the browser's.
+pub(super) async fn kiosk_pay(State(app): AppState, body: Bytes) -> ApiResult {
+    let b = contract_body!(CreatePayment, &body);
+    kiosk_order_row(&app, &b.order_ref).await?;
+    let start = match (b.mode, b.beneficiary) {
+        (PaymentMode::Qr, _) => Start::Qr,
+        (PaymentMode::Identifier, Some(beneficiary)) => Start::Identifier { beneficiary },
+        (PaymentMode::Identifier, None) => {
+            return Err(CvcoError::new(ErrorCode::InvalidBeneficiary)
+                .with_field("beneficiary")
+                .into())
+        }
+    };
+    let (row, created) = app
+        .engine
+        .start(
+            &b.order_ref,
+            &b.attempt,
+            Channel::Kiosk,
+            start,
+            AmountSpec::Remaining,
+        )
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_status(status, payment_view(&app, &row).await?))
+}
+
+/// A payment of a kiosk order, or the answer to an unknown id.
+async fn kiosk_payment(app: &App, id: &str) -> Result<PaymentRow, ApiError> {
+    let row = app
+        .engine
+        .store
+        .payment(id)
+        .await?
+        .ok_or(ApiError::from(ErrorCode::PaymentNotFound))?;
+    kiosk_order_row(app, &row.order_ref)
+        .await
+        .map_err(|_| ApiError::from(ErrorCode::PaymentNotFound))?;
+    Ok(row)
+}
+
+/// `GET /kiosk/api/payments/{id}`: the screen's poll; applies the refuse-partial rule.
+pub(super) async fn kiosk_payment_get(State(app): AppState, Path(id): Path<String>) -> ApiResult {
+    let row = kiosk_payment(&app, &id).await?;
+    let row = refuse_partial_if_asked(&app, row).await?;
+    Ok(Json(payment_view(&app, &row).await?).into_response())
+}
+
+/// `POST /kiosk/api/payments/{id}/cancel`: the shopper gives up while waiting (409 once final, as
+/// the contract's cancel).
+pub(super) async fn kiosk_cancel(State(app): AppState, Path(id): Path<String>) -> ApiResult {
+    let row = kiosk_payment(&app, &id).await?;
+    if row.is_final && !row.status.is(NormalizedStatus::Cancelled) {
+        return Err(ErrorCode::IllegalTransition.into());
+    }
+    let row = if row.is_final {
+        row
+    } else {
+        app.engine.cancel(&id, None).await?
+    };
+    Ok(Json(payment_view(&app, &row).await?).into_response())
+}
