@@ -154,7 +154,7 @@ impl Auth {
             .map_err(|_| internal())
     }
 
-    fn verify(&self, password: &str, hash: &str) -> bool {
+    pub(crate) fn verify(&self, password: &str, hash: &str) -> bool {
         let _running = self.running();
         let Ok(h) = PasswordHash::new(hash) else {
             return false;

@@ -48,7 +48,8 @@ pub struct HostConfig {
     pub poll_max_ms: u64,
     /// How long after its deadline a still-open payment is cancelled by us.
     pub expiry_grace_ms: u64,
-    /// Business day boundary (Paris time) of the totals.
+    /// Seed of the `default` merchant's closing hour (Paris time) until its manager sets one in
+    /// the back-office: read the merchant's, `Engine::merchant_settings(..).closing_hour`.
     pub closing_hour: u8,
     /// Accounts created at start-up when missing: the demo ones with `--demo`, none by default
     /// (production: `cvco-host user add --role manager`).
@@ -424,6 +425,7 @@ impl HostConfig {
                 "authorization_timeout_s",
                 self.authorization_timeout_s.to_string(),
             ),
+            ("closing_hour", self.closing_hour.to_string()),
         ];
         if let Some(a) = self.adjustable {
             pairs.push(("adjustable", a.to_string()));
@@ -440,6 +442,7 @@ impl HostConfig {
                 .unwrap_or(defaults.min_amount_cents),
             adjustable: self.adjustable.unwrap_or(defaults.adjustable),
             authorization_timeout_s: self.authorization_timeout_s,
+            closing_hour: self.closing_hour,
             ..defaults
         }
     }

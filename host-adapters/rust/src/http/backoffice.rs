@@ -344,6 +344,8 @@ pub(super) async fn cancel_by_reference(
             .with_field("transaction_id")
             .into());
     }
+    // The merchant's own password (back-office settings), when it set one.
+    super::settings::check_cancel_password(&app, &s.merchant_id, b.password.as_deref()).await?;
     let row = app
         .engine
         .cancel(&id, b.password.filter(|p| !p.is_empty()))

@@ -12,6 +12,7 @@ mod kiosk;
 pub mod error;
 mod notifications;
 pub mod reports;
+mod settings;
 mod shopper;
 pub mod views;
 
@@ -282,6 +283,10 @@ pub fn router(app: Arc<App>, extra: Option<Router<Arc<App>>>) -> Router {
         .route("/totals", get(totals))
         .route("/closing", post(closing))
         .route("/receipts/{id}", get(receipt))
+        .route(
+            "/settings",
+            get(settings::get_settings).put(settings::put_settings),
+        )
         .fallback(api_not_found);
     let mut routes = Router::new()
         .nest("/cvco/v1", api)

@@ -18,6 +18,39 @@ pub struct MerchantRow {
     /// `(shop_id, label)`, the main one first.
     pub reception_points: Vec<(String, String)>,
     pub updated_at: i64,
+    /// The `merchants_version` of its last write (see [`Store::merchants_version`]).
+    pub version: i64,
+}
+
+/// A merchant's settings as the manager saved them (`settings`: `MerchantSettings` JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsRow {
+    pub merchant_id: String,
+    pub settings: String,
+    /// argon2 hash of the cancellation password; `None`: no password.
+    pub cancel_password_hash: Option<String>,
+    pub version: i64,
+}
+
+/// What a settings write does to the cancellation password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordChange {
+    Keep,
+    Remove,
+    /// The new argon2 hash.
+    Set(String),
+}
+
+/// Takes the next `merchants_version` inside the caller's transaction: the counter's row stays
+/// locked until it commits, so versions become visible in the order they were taken.
+async fn next_version(c: &mut super::Conn) -> R<i64> {
+    c.query_one(
+        "INSERT INTO counters(name, value) VALUES ('merchants_version', 1)
+         ON CONFLICT(name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+        &[],
+        |r| r.i64(0),
+    )
+    .await
 }
 
 impl MerchantRow {
@@ -34,6 +67,7 @@ impl MerchantRow {
             authorization_timeout_s: r.i64("authorization_timeout_s")?,
             reception_points: Vec::new(),
             updated_at: r.i64("updated_at")?,
+            version: r.i64("version")?,
         })
     }
 }
@@ -102,18 +136,93 @@ impl Store {
         .map_err(db_error)
     }
 
+    /// The newest merchant or settings write, a number that only grows (hosts reload the
+    /// merchants newer than the one they saw).
+    pub async fn merchants_version(&self) -> Db<i64> {
+        let mut c = self.conn().await?;
+        c.query_one(
+            "SELECT COALESCE(MAX(value), 0) FROM counters WHERE name = 'merchants_version'",
+            &[],
+            |r| r.i64(0),
+        )
+        .await
+        .map_err(db_error)
+    }
+
+    /// Every merchant's saved settings.
+    pub async fn settings_rows(&self) -> Db<Vec<SettingsRow>> {
+        let mut c = self.conn().await?;
+        c.query(
+            "SELECT merchant_id, settings, cancel_password_hash, version FROM merchant_settings",
+            &[],
+            |r| {
+                Ok(SettingsRow {
+                    merchant_id: r.string(0)?,
+                    settings: r.string(1)?,
+                    cancel_password_hash: r.opt_string(2)?,
+                    version: r.i64(3)?,
+                })
+            },
+        )
+        .await
+        .map_err(db_error)
+    }
+
+    /// Saves a merchant's settings (JSON) and what to do with its cancellation password;
+    /// answers the row as stored.
+    pub async fn put_settings(
+        &self,
+        merchant_id: &str,
+        settings: &str,
+        password: &PasswordChange,
+        now: i64,
+    ) -> Db<SettingsRow> {
+        let mut c = self.conn().await?;
+        c.begin().await.map_err(db_error)?;
+        let version = next_version(&mut c).await.map_err(db_error)?;
+        let (set, hash) = match password {
+            PasswordChange::Keep => (false, None),
+            PasswordChange::Remove => (true, None),
+            PasswordChange::Set(h) => (true, Some(h.as_str())),
+        };
+        let row = c
+            .query_one(
+                "INSERT INTO merchant_settings(merchant_id, settings, cancel_password_hash, version, updated_at)
+                 VALUES (?1, ?2, ?4, ?5, ?6)
+                 ON CONFLICT(merchant_id) DO UPDATE SET settings = ?2,
+                    cancel_password_hash = CASE WHEN ?3 = 1 THEN ?4
+                        ELSE merchant_settings.cancel_password_hash END,
+                    version = ?5, updated_at = ?6
+                 RETURNING merchant_id, settings, cancel_password_hash, version",
+                &vals![merchant_id, settings, set as i64, hash, version, now],
+                |r| {
+                    Ok(SettingsRow {
+                        merchant_id: r.string(0)?,
+                        settings: r.string(1)?,
+                        cancel_password_hash: r.opt_string(2)?,
+                        version: r.i64(3)?,
+                    })
+                },
+            )
+            .await
+            .map_err(db_error)?;
+        c.commit().await.map_err(db_error)?;
+        Ok(row)
+    }
+
     /// Creates the merchant and its reception points in one transaction; false when the id
     /// or one of the shop ids is taken (nothing written then).
     pub async fn insert_merchant(&self, m: &MerchantRow, now: i64) -> Db<bool> {
         let mut c = self.conn().await?;
         c.begin().await.map_err(db_error)?;
         let adjustable = m.adjustable.map(|a| a.to_string());
+        let version = next_version(&mut c).await.map_err(db_error)?;
         let n = c
             .execute(
                 "INSERT INTO merchants(merchant_id, name, client_id, client_secret_sealed,
                     notification_secret_sealed, min_amount_cents, adjustable,
-                    authorization_timeout_s, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                    authorization_timeout_s, created_at, updated_at, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)
                  ON CONFLICT(merchant_id) DO NOTHING",
                 &vals![
                     &m.merchant_id,
@@ -124,7 +233,8 @@ impl Store {
                     m.min_amount_cents,
                     adjustable.as_deref(),
                     m.authorization_timeout_s,
-                    now
+                    now,
+                    version
                 ],
             )
             .await
@@ -160,22 +270,26 @@ impl Store {
         now: i64,
     ) -> Db<bool> {
         let mut c = self.conn().await?;
+        c.begin().await.map_err(db_error)?;
+        let version = next_version(&mut c).await.map_err(db_error)?;
         let n = c
             .execute(
                 "UPDATE merchants SET
                     client_secret_sealed = COALESCE(?2, client_secret_sealed),
                     notification_secret_sealed = COALESCE(?3, notification_secret_sealed),
-                    updated_at = ?4
+                    updated_at = ?4, version = ?5
                  WHERE merchant_id = ?1",
                 &vals![
                     merchant_id,
                     client_secret_sealed,
                     notification_secret_sealed,
-                    now
+                    now,
+                    version
                 ],
             )
             .await
             .map_err(db_error)?;
+        c.commit().await.map_err(db_error)?;
         Ok(n == 1)
     }
 }
@@ -199,6 +313,7 @@ mod tests {
                 .map(|s| (s.to_string(), String::new()))
                 .collect(),
             updated_at: 0,
+            version: 0,
         }
     }
 
@@ -241,5 +356,62 @@ mod tests {
             ("cvco1.k.new", "cvco1.k.sealed-n-a")
         );
         assert_eq!(s.merchants_changed_at().await.unwrap(), 20);
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_in_the_same_millisecond_still_move_the_version_another_instance_reads() {
+        let (s, _db) = crate::store::testing::store().await;
+        let seen = s.merchants_version().await.unwrap();
+        let now = 1_000;
+        let a = s
+            .put_settings("default", "{}", &PasswordChange::Set("h1".into()), now)
+            .await
+            .unwrap();
+        assert!(a.version > seen);
+        // Same millisecond: an updated_at watermark would miss this one; the version does not.
+        let b = s
+            .put_settings("default", r#"{"tickets":2}"#, &PasswordChange::Keep, now)
+            .await
+            .unwrap();
+        assert!(b.version > a.version);
+        assert_eq!(s.merchants_version().await.unwrap(), b.version);
+        assert_eq!(b.cancel_password_hash.as_deref(), Some("h1"), "kept");
+        let c = s
+            .put_settings("default", "{}", &PasswordChange::Remove, now)
+            .await
+            .unwrap();
+        assert_eq!(c.cancel_password_hash, None);
+        let rows = s.settings_rows().await.unwrap();
+        assert_eq!(rows, vec![c.clone()]);
+        // A merchant write moves the same counter.
+        let mut m = tests_row("m1");
+        m.reception_points = vec![("S-V".into(), String::new())];
+        assert!(s.insert_merchant(&m, now).await.unwrap());
+        let v = s.merchants_version().await.unwrap();
+        assert!(v > c.version);
+        assert_eq!(s.merchant("m1").await.unwrap().unwrap().version, v);
+        assert!(s.update_merchant("m1", Some("x"), None, now).await.unwrap());
+        assert!(s.merchants_version().await.unwrap() > v);
+    }
+
+    fn tests_row(id: &str) -> MerchantRow {
+        MerchantRow {
+            merchant_id: id.into(),
+            name: id.into(),
+            client_id: format!("client-{id}"),
+            client_secret_sealed: "cvco1.k.s".into(),
+            notification_secret_sealed: "cvco1.k.n".into(),
+            min_amount_cents: 2000,
+            adjustable: None,
+            authorization_timeout_s: 180,
+            reception_points: Vec::new(),
+            updated_at: 0,
+            version: 0,
+        }
     }
 }

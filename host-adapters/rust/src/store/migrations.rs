@@ -129,6 +129,19 @@ pub(super) const MIGRATIONS: &[&str] = &[
         WHERE transaction_id IS NOT NULL;
     CREATE INDEX payments_merchant_order ON payments(merchant_id, order_ref, created_at)
         WHERE transaction_id IS NOT NULL;",
+    // Merchant settings edited in the back-office (any merchant, `default` too), and a version
+    // bumped by every merchant or settings write (the `merchants_version` counter, taken in the
+    // write's transaction): other instances reload what is newer than the version they saw,
+    // where a millisecond timestamp could miss a change written in the same millisecond.
+    "CREATE TABLE merchant_settings (
+        merchant_id TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        cancel_password_hash TEXT,
+        version INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    ALTER TABLE merchants ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    INSERT INTO counters(name, value) VALUES ('merchants_version', 1) ON CONFLICT(name) DO NOTHING;",
 ];
 
 /// The same migrations for PostgreSQL, one for one with [`MIGRATIONS`] (one `schema_version`):
@@ -254,6 +267,16 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
         WHERE transaction_id IS NOT NULL;
     CREATE INDEX payments_merchant_order ON payments(merchant_id, order_ref, created_at)
         WHERE transaction_id IS NOT NULL;",
+    // Merchant settings and the merchants version (as in MIGRATIONS).
+    "CREATE TABLE merchant_settings (
+        merchant_id TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        cancel_password_hash TEXT,
+        version BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    ALTER TABLE merchants ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+    INSERT INTO counters(name, value) VALUES ('merchants_version', 1) ON CONFLICT(name) DO NOTHING;",
 ];
 
 fn newer_schema() -> CvcoError {

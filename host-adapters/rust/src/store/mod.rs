@@ -16,7 +16,7 @@ mod requests;
 mod users;
 
 pub use listen::PAYMENT_CHANNEL;
-pub use merchants::MerchantRow;
+pub use merchants::{MerchantRow, PasswordChange, SettingsRow};
 pub use orders::{OrderRow, PaidCvco};
 pub use payments::{
     PaymentRow, PaymentStatus, TransactionFilter, TransactionPage, TransactionRow,

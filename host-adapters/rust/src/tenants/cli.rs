@@ -155,20 +155,21 @@ async fn add(store: &Store, a: Args) -> Result<(), String> {
     let mut stdin = std::io::stdin().lock();
     let client_secret = read_secret(&mut stdin, "client secret")?;
     let notification_secret = read_secret(&mut stdin, "notification secret")?;
-    let d = super::Settings::default();
+    let d = cvco_core::shop::MerchantSettings::default();
     let row = MerchantRow {
         merchant_id: id.clone(),
         name: a.name,
         client_id: a.client_id.ok_or(USAGE)?,
         client_secret_sealed: ring.seal(&id, &client_secret),
         notification_secret_sealed: ring.seal(&id, &notification_secret),
-        min_amount_cents: a.min_amount_cents.unwrap_or(d.min_amount_cents) as i64,
+        min_amount_cents: a.min_amount_cents.unwrap_or(d.min_amount_cents.cents()) as i64,
         adjustable: a.adjustable,
         authorization_timeout_s: a
             .authorization_timeout_s
             .unwrap_or(d.authorization_timeout_s) as i64,
         reception_points: a.points.into_iter().map(|p| (p.shop_id, p.label)).collect(),
         updated_at: 0,
+        version: 0,
     };
     let problems = Merchant::from_row(&row).problems();
     if !problems.is_empty() {

@@ -12,7 +12,8 @@ pub mod cli;
 use crate::config::HostConfig;
 use crate::secrets::{Keyring, Secret};
 pub use crate::store::MerchantRow;
-use crate::store::Store;
+use crate::store::{SettingsRow, Store};
+use cvco_core::shop::MerchantSettings;
 use cvco_core::{CvcoError, ErrorCode};
 use cvco_plugin_host::{Pool, PoolBuilder, Registry, RegistryStats};
 use serde::Deserialize;
@@ -32,37 +33,71 @@ pub struct ReceptionPoint {
     pub label: String,
 }
 
-/// The merchant's checkout settings, given to its plugin pools as config keys of the same names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The merchant's settings (every flow reads them; the plugin gets its keys of the same names).
+/// The configuration seeds them; the manager's back-office edits (store) replace them.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Settings {
-    pub min_amount_cents: u64,
-    /// Unset: the ANCV shop's own setting.
-    pub adjustable: Option<bool>,
-    pub authorization_timeout_s: u32,
+    pub merchant: MerchantSettings,
+    /// `adjustable` was set (configuration or back-office); unset: the ANCV shop's own setting.
+    pub adjustable_set: bool,
+    /// argon2 hash of the cancellation password (TETRA: "0000" removes it); never shown.
+    pub cancel_password_hash: Option<String>,
+    /// The store version these came from (0: the configuration's).
+    pub version: i64,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        let d = cvco_core::shop::MerchantSettings::default();
-        Settings {
-            min_amount_cents: d.min_amount_cents.cents(),
-            adjustable: None,
-            authorization_timeout_s: d.authorization_timeout_s,
-        }
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("merchant", &self.merchant)
+            .field("adjustable_set", &self.adjustable_set)
+            .field("has_cancel_password", &self.cancel_password_hash.is_some())
+            .field("version", &self.version)
+            .finish()
     }
 }
 
 impl Settings {
-    /// The rules the checkout applies (cvco-core), from the same values the plugin gets.
-    pub fn checkout(&self) -> cvco_core::shop::MerchantSettings {
-        let d = cvco_core::shop::MerchantSettings::default();
-        cvco_core::shop::MerchantSettings {
-            min_amount_cents: cvco_core::Amount::from_cents(self.min_amount_cents)
-                .unwrap_or(d.min_amount_cents),
-            adjustable: self.adjustable.unwrap_or(d.adjustable),
-            authorization_timeout_s: self.authorization_timeout_s,
-            ..d
+    /// Seeded from configuration keys (absent: defaults).
+    pub fn seeded(
+        min_amount_cents: Option<u64>,
+        adjustable: Option<bool>,
+        authorization_timeout_s: Option<u32>,
+        closing_hour: Option<u8>,
+    ) -> Settings {
+        let d = MerchantSettings::default();
+        Settings {
+            merchant: MerchantSettings {
+                min_amount_cents: min_amount_cents
+                    .and_then(|c| cvco_core::Amount::from_cents(c).ok())
+                    .unwrap_or(d.min_amount_cents),
+                adjustable: adjustable.unwrap_or(d.adjustable),
+                authorization_timeout_s: authorization_timeout_s
+                    .unwrap_or(d.authorization_timeout_s),
+                closing_hour: closing_hour.unwrap_or(d.closing_hour),
+                ..d
+            },
+            adjustable_set: adjustable.is_some(),
+            cancel_password_hash: None,
+            version: 0,
         }
+    }
+
+    /// The saved settings of the store (`row.settings` is `MerchantSettings` JSON).
+    pub fn from_saved(row: &SettingsRow) -> Result<Settings, CvcoError> {
+        let merchant: MerchantSettings = serde_json::from_str(&row.settings)
+            .map_err(|_| config_error("stored merchant settings unreadable"))?;
+        Ok(Settings {
+            merchant,
+            adjustable_set: true,
+            cancel_password_hash: row.cancel_password_hash.clone(),
+            version: row.version,
+        })
+    }
+
+    /// The rules every flow applies, from the same values the plugin gets.
+    pub fn checkout(&self) -> MerchantSettings {
+        self.merchant.clone()
     }
 }
 
@@ -152,11 +187,12 @@ impl Merchant {
             client_id: cfg.client_id.clone(),
             client_secret: SecretValue::Plain(Secret::new(cfg.client_secret.clone())),
             notification_secret: SecretValue::Plain(Secret::new(cfg.notification_secret.clone())),
-            settings: Settings {
-                min_amount_cents: cfg.min_amount_cents,
-                adjustable: cfg.adjustable,
-                authorization_timeout_s: cfg.authorization_timeout_s,
-            },
+            settings: Settings::seeded(
+                Some(cfg.min_amount_cents),
+                cfg.adjustable,
+                Some(cfg.authorization_timeout_s),
+                Some(cfg.closing_hour),
+            ),
         }
     }
 
@@ -176,11 +212,12 @@ impl Merchant {
             client_id: r.client_id.clone(),
             client_secret: SecretValue::Sealed(r.client_secret_sealed.clone()),
             notification_secret: SecretValue::Sealed(r.notification_secret_sealed.clone()),
-            settings: Settings {
-                min_amount_cents: r.min_amount_cents.max(0) as u64,
-                adjustable: r.adjustable,
-                authorization_timeout_s: r.authorization_timeout_s.clamp(0, u32::MAX as i64) as u32,
-            },
+            settings: Settings::seeded(
+                Some(r.min_amount_cents.max(0) as u64),
+                r.adjustable,
+                Some(r.authorization_timeout_s.clamp(0, u32::MAX as i64) as u32),
+                None,
+            ),
         }
     }
 
@@ -248,18 +285,8 @@ impl Merchant {
                 notification_secret.expose().to_string(),
             ),
             ("request_timeout_ms", api.request_timeout_ms.to_string()),
-            (
-                "min_amount_cents",
-                self.settings.min_amount_cents.to_string(),
-            ),
-            (
-                "authorization_timeout_s",
-                self.settings.authorization_timeout_s.to_string(),
-            ),
         ];
-        if let Some(a) = self.settings.adjustable {
-            pairs.push(("adjustable", a.to_string()));
-        }
+        pairs.extend(settings_pairs(&self.settings));
         Ok(pairs)
     }
 }
@@ -286,6 +313,8 @@ pub struct MerchantConfig {
     pub min_amount_cents: Option<u64>,
     pub adjustable: Option<bool>,
     pub authorization_timeout_s: Option<u32>,
+    /// Seed of the merchant's closing hour (the back-office setting replaces it).
+    pub closing_hour: Option<u8>,
 }
 
 impl MerchantConfig {
@@ -320,7 +349,6 @@ impl MerchantConfig {
                 },
             );
         }
-        let d = Settings::default();
         Ok(Merchant {
             id: self.id,
             name: self.name,
@@ -328,15 +356,32 @@ impl MerchantConfig {
             client_id: self.client_id,
             client_secret,
             notification_secret,
-            settings: Settings {
-                min_amount_cents: self.min_amount_cents.unwrap_or(d.min_amount_cents),
-                adjustable: self.adjustable,
-                authorization_timeout_s: self
-                    .authorization_timeout_s
-                    .unwrap_or(d.authorization_timeout_s),
-            },
+            settings: Settings::seeded(
+                self.min_amount_cents,
+                self.adjustable,
+                self.authorization_timeout_s,
+                self.closing_hour,
+            ),
         })
     }
+}
+
+/// The plugin's keys for the merchant's settings (the checkout shows and enforces these; ANCV's
+/// totals are cut at its closing hour).
+pub fn settings_pairs(s: &Settings) -> Vec<(&'static str, String)> {
+    let m = &s.merchant;
+    let mut pairs = vec![
+        ("min_amount_cents", m.min_amount_cents.cents().to_string()),
+        (
+            "authorization_timeout_s",
+            m.authorization_timeout_s.to_string(),
+        ),
+        ("closing_hour", m.closing_hour.to_string()),
+    ];
+    if s.adjustable_set {
+        pairs.push(("adjustable", m.adjustable.to_string()));
+    }
+    pairs
 }
 
 /// What every merchant's plugin shares: the acquisition server and the call budget.
@@ -433,20 +478,57 @@ impl Tenants {
         Ok(tenants)
     }
 
-    /// Takes the store's merchants changed after `since` (ms; 0: all) and answers the newest
-    /// change seen, for the next call. A changed merchant's pools are rebuilt on next use.
+    /// Takes the store's merchants and settings written after version `since` (0: all) and
+    /// answers the newest version seen, for the next call (versions only grow, one per write,
+    /// so a change written in the same millisecond as the last one seen is not missed). A
+    /// changed merchant's pools are rebuilt on next use.
     pub async fn reload(&self, store: &Store, since: i64) -> Result<i64, CvcoError> {
-        if since > 0 && store.merchants_changed_at().await? <= since {
+        let version = store.merchants_version().await?;
+        if since > 0 && version <= since {
             return Ok(since);
         }
-        let mut newest = since;
+        let newer = |v: i64| since == 0 || v > since;
+        let saved: HashMap<String, SettingsRow> = store
+            .settings_rows()
+            .await?
+            .into_iter()
+            .map(|r| (r.merchant_id.clone(), r))
+            .collect();
+        let mut stored = std::collections::HashSet::new();
         for row in store.merchants().await? {
-            if row.updated_at > since {
-                newest = newest.max(row.updated_at);
-                self.upsert(Merchant::from_row(&row));
+            stored.insert(row.merchant_id.clone());
+            let settings = saved.get(&row.merchant_id);
+            if newer(row.version) || settings.is_some_and(|s| newer(s.version)) {
+                let mut m = Merchant::from_row(&row);
+                if let Some(s) = settings {
+                    m.settings = Settings::from_saved(s)?;
+                }
+                self.upsert(m);
             }
         }
-        Ok(newest)
+        // Settings of the configuration's merchants (`default`, `[[merchants]]`).
+        for (id, row) in &saved {
+            if stored.contains(id) || !newer(row.version) {
+                continue;
+            }
+            self.apply_settings(id, Settings::from_saved(row)?);
+        }
+        Ok(version.max(since))
+    }
+
+    /// Replaces a known merchant's settings (its pools are rebuilt with them); false when the
+    /// merchant is unknown or already has these.
+    pub fn apply_settings(&self, merchant_id: &str, settings: Settings) -> bool {
+        let Some(current) = self.merchant(merchant_id) else {
+            return false;
+        };
+        if current.settings == settings {
+            return false;
+        }
+        let mut m = (*current).clone();
+        m.settings = settings;
+        self.upsert(m);
+        true
     }
 
     pub fn keyring(&self) -> Option<&Keyring> {
@@ -623,7 +705,7 @@ mod tests {
             .map(|p| p.shop_id.as_str())
             .collect();
         assert_eq!(shops, ["S-1", "S-2"]);
-        assert_eq!(m.settings.min_amount_cents, 500);
+        assert_eq!(m.settings.merchant.min_amount_cents.cents(), 500);
         let api = ApiSettings {
             api_base_url: "https://api.example".into(),
             request_timeout_ms: 5000,
