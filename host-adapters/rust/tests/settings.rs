@@ -161,6 +161,19 @@ async fn the_cancellation_password_guards_cancel_by_reference_and_0000_removes_i
             r.text
         );
     }
+    // The counter's cancellation (reference typed first) asks for the same password.
+    let typed_first = manager
+        .post(
+            "/cvco/v1/cancellations",
+            json!({"transaction_id": p["transaction_id"], "password": "9999"}),
+        )
+        .await;
+    assert_eq!(
+        (typed_first.status, typed_first.body["field"].as_str()),
+        (403, Some("password")),
+        "{}",
+        typed_first.text
+    );
     let still = manager.get(&format!("/cvco/v1/payments/{id}")).await;
     assert_eq!(still.body["status"], "authorized", "nothing cancelled");
     let ok = by_ref(Some("4321")).await;
@@ -177,14 +190,14 @@ async fn the_cancellation_password_guards_cancel_by_reference_and_0000_removes_i
         .await;
     assert_eq!(removed.body["has_cancel_password"], false);
     let p = paid(&env, 3000).await;
-    let id = p["payment_id"].as_str().unwrap();
     let r = manager
         .post(
-            &format!("/cvco/v1/payments/{id}/cancel-by-reference"),
+            "/cvco/v1/cancellations",
             json!({"transaction_id": p["transaction_id"]}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "cancelled");
 }
 
 #[tokio::test(flavor = "multi_thread")]
