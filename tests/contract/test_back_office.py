@@ -115,6 +115,23 @@ def test_back_office_needs_a_session_and_its_csrf_token(adapter, staff):
     assert all(item["order_ref"] != order_ref for item in listed), listed
 
 
+def test_payment_request_errors_say_the_minimum_and_what_is_wrong_with_the_address(adapter, staff, shopper):
+    """What the seller reads: the minimum itself (20,00 €), and the mistake in a typed address."""
+    below = assert_error(new_request(adapter, staff, shopper.create_order(500), 500, "qr"), 422, "amount_below_minimum")
+    assert "20,00" in below["message_fr"] and "20.00" in below["message_en"], below
+    order_ref = shopper.create_order(3000)
+    for email, fr, en in [("jeanne.example.fr", "Il manque le « @ »", '"@"'),
+                          ("jeanne@", "Il manque le domaine", "no domain"),
+                          ("jeanne@example", "incomplet", "incomplete"),
+                          ("jeanne dupont@example.fr", "espace", "space")]:
+        body = {"order_ref": order_ref, "amount_cents": 3000, "delivery": "email", "email": email,
+                "capture": "immediate", "attempt": uuid.uuid4().hex}
+        error = assert_error(post(adapter, staff, "/payment-requests", body), 422, "invalid_beneficiary")
+        assert error.get("field") == "email", error
+        assert fr in error["message_fr"] and en in error["message_en"], (email, error)
+        assert "320" not in error["message_fr"], error
+
+
 def test_payment_request_by_email_created_once_listed_and_cancelled(adapter, staff, shopper, sandbox):
     order_ref = shopper.create_order(4500)
     attempt = uuid.uuid4().hex
