@@ -241,3 +241,51 @@ async fn the_plugin_refuses_a_plain_http_api_base_url_outside_loopback() {
     };
     assert!(why.contains("api_base_url"), "{why}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_settings_change_reaches_another_instance_on_the_same_database() {
+    let dir = std::env::temp_dir().join(format!(
+        "cvco-settings-b-{}-{}",
+        std::process::id(),
+        cvco_host::util::random_token(4)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut env = env_with(|cfg| cfg.data_file = Some(dir.join("host.db"))).await;
+    let b = cvco_host::spawn(env.cfg.clone()).await.expect("host B");
+    let a_base = std::mem::replace(&mut env.base, b.base_url.clone());
+    let manager_b = env.manager().await;
+    let shopper_b = env.shopper();
+    env.base = a_base;
+    let order = shopper_b.test_order(2500).await;
+    let checkout = format!("/cvco/v1/checkout?order_ref={order}");
+    assert_eq!(
+        shopper_b.get(&checkout).await.body["min_amount_cents"],
+        2000
+    );
+    // Two writes on A in quick succession (often the same millisecond): B ends with the last.
+    let manager_a = env.manager().await;
+    for body in [
+        json!({"min_amount_cents": 2600, "tickets": 2}),
+        json!({"min_amount_cents": 2500}),
+    ] {
+        let r = manager_a
+            .send(reqwest::Method::PUT, "/cvco/v1/settings", Some(body))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    wait_until("B reloads the settings", || {
+        let m = manager_b.clone();
+        async move {
+            let s = m.get("/cvco/v1/settings").await.body;
+            s["min_amount_cents"] == 2500 && s["tickets"] == 2
+        }
+    })
+    .await;
+    // B's plugin config was rebuilt with them: its checkout shows the new minimum.
+    assert_eq!(
+        shopper_b.get(&checkout).await.body["min_amount_cents"],
+        2500
+    );
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
