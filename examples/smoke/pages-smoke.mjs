@@ -324,6 +324,41 @@ async function main() {
       assert(after.payment && after.payment.authorized_cents >= 3250, `after finalise: ${JSON.stringify(after).slice(0, 400)}`);
     });
 
+    await step('back-office:direct-pre-reservation-live-list-cancel', async (page) => {
+      if (!SANDBOX) skip('no --sandbox to play the beneficiary');
+      // A direct MOTO payment taken as a pre-reservation (000 §4.3.2).
+      await page.goto(`${BASE}/back-office#/payment`);
+      await page.waitFor('__s.visible("#panel-direct form")', { what: 'direct form' });
+      const ref = await page.eval('__s.q("#panel-direct input[name=order_ref]").value');
+      await page.eval('__s.fill("#panel-direct input[name=beneficiary]", "jeanne.manual@sandbox.cvco.test")');
+      await page.eval('__s.fill("#panel-direct input[name=amount_cents]", "61,20")');
+      await page.eval('(() => { __s.q("#panel-direct input[value=deferred]").checked = true; return true; })()');
+      await shot(page, 'mid-bo-direct-pre-reservation-form');
+      await page.eval('__s.q("#panel-direct form").requestSubmit()');
+      await page.waitFor('document.querySelector(".live")?.dataset.status === "awaiting_beneficiary"', { timeout: 15_000, what: 'reservation pushed' });
+      const payment = await page.eval(`(async () => (await (await fetch('/cvco/v1/transactions?order_ref=${encodeURIComponent(ref)}', { credentials: 'include' })).json()).items[0])()`);
+      assert(payment && payment.capture === 'deferred' && payment.transaction_id, `direct reservation: ${JSON.stringify(payment).slice(0, 300)}`);
+      // The list is open before the beneficiary answers: it must update by itself.
+      await page.goto(`${BASE}/back-office#/requests`);
+      await page.waitFor('document.querySelector("h1")?.textContent.trim() === "Demandes de paiement et pré-réservations"', { what: 'list named for what it holds' });
+      const row = `[...document.querySelectorAll("tbody tr")].find((tr) => tr.textContent.includes(${JSON.stringify(ref)}))`;
+      await page.waitFor(`${row}?.querySelector('.badge[data-status="awaiting_beneficiary"]')`, { timeout: 15_000, what: 'reservation listed, awaiting' });
+      const response = await fetch(`${SANDBOX}/app/api/transactions/${encodeURIComponent(payment.transaction_id)}/confirm`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ beneficiary: 'jeanne.manual@sandbox.cvco.test', pin: '1234' }),
+      });
+      assert(response.ok, `confirm: ${response.status}`);
+      // No reload: the live list shows it authorized, with its capture deadline.
+      await page.waitFor(`${row}?.querySelector('.badge[data-status="authorized"]') && /finaliser avant/.test(${row}.textContent)`, { timeout: 30_000, what: 'live update to authorized with deadline' });
+      await shot(page, 'mid-bo-requests-live-pre-reservation');
+      await page.eval(`${row}.querySelector(".btn-danger").click() || true`);
+      await page.waitFor('document.querySelector("dialog[open]")', { what: 'cancel dialog' });
+      await shot(page, 'mid-bo-pre-reservation-cancel-dialog');
+      await page.eval('__s.q("dialog[open] form").requestSubmit()');
+      await page.waitFor(`!document.querySelector("dialog[open]") && ${row}?.querySelector('.badge[data-status="cancelled"]')`, { timeout: 15_000, what: 'reservation cancelled' });
+      const after = await page.eval(`(async () => (await (await fetch('/cvco/v1/payments/${encodeURIComponent(payment.payment_id)}', { credentials: 'include' })).json()))()`);
+      assert(after.ancv_state === 'CANCELLED' && after.authorized_cents === 0, `voided at ANCV: ${JSON.stringify(after).slice(0, 300)}`);
+    });
+
     await step('back-office:totals-closing', async (page) => {
       await page.goto(`${BASE}/back-office#/totals`);
       await page.waitFor('document.querySelectorAll(".stat").length >= 4', { what: 'totals' });

@@ -73,6 +73,11 @@ export function renderPayment(view, ctx) {
     textField('beneficiary', t('payment.beneficiary'), { autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', required: true, hint: t('payment.beneficiary.hint') }),
     amountField('amount_cents', t('payment.amount')),
     textField('order_ref', t('payment.orderRef'), { value: defaultOrderRef('VAD'), required: true, maxlength: '64' }),
+    // Direct payments can be pre-reservations too (000 §4.3.2): authorized now, finalised later.
+    h('fieldset', {},
+      h('legend', {}, t('payment.email.capture')),
+      h('label', { class: 'check' }, h('input', { type: 'radio', name: 'capture', value: 'immediate', checked: true }), t('payment.email.capture.immediate')),
+      h('label', { class: 'check' }, h('input', { type: 'radio', name: 'capture', value: 'deferred' }), t('payment.email.capture.deferred'))),
     h('p', { class: 'form-error', role: 'alert', hidden: true }),
     h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, t('payment.direct.submit')));
   const directAttempt = attemptKeeper(directForm);
@@ -90,7 +95,10 @@ export function renderPayment(view, ctx) {
       try {
         const payment = await api('/cvco/v1/back-office/payments', {
           method: 'POST',
-          body: { order_ref: orderRef, amount_cents: amount.cents, channel: 'moto', mode: 'identifier', beneficiary, attempt: directAttempt.get() },
+          body: {
+            order_ref: orderRef, amount_cents: amount.cents, channel: 'moto', mode: 'identifier', beneficiary,
+            capture: directForm.elements.capture.value, attempt: directAttempt.get(),
+          },
         });
         directAttempt.reset();
         follow(payment);
@@ -143,6 +151,10 @@ export function renderPayment(view, ctx) {
       actions.append(cancel);
     }
     if (payment.authorized_cents > 0) actions.append(...receiptLinks(payment.payment_id));
+    // An authorized pre-reservation: its capture deadline, and where to finalise it.
+    const reserved = payment.capture === 'deferred' && payment.ancv_state === 'AUTHORIZED';
+    if (reserved && payment.deadline) rows.push([t('col.captureDeadline'), formatDateTime(payment.deadline, lang())]);
+    if (reserved) actions.append(h('a', { class: 'btn btn-primary', href: '#/requests' }, t('payment.direct.toRequests')));
     const remaining = payment.final && payment.status === 'partially_authorized' && payment.order_remaining_cents > 0;
     if (remaining) {
       const chain = h('button', { type: 'button', class: 'btn btn-accent' }, t('payment.live.chain', { amount: formatCents(payment.order_remaining_cents, lang()) }));
@@ -183,6 +195,7 @@ export function renderPayment(view, ctx) {
         h('div', { class: 'big-amount' }, formatCents(payment.amount_cents, lang()))),
       payment.next_action?.type === 'wait_for_app' && !payment.final ? h('p', { class: 'notice', dataset: { tone: 'info' } }, t('payment.live.waitApp')) : null,
       payment.error ? h('p', { class: 'notice', dataset: { tone: 'error' } }, errorBodyText(payment.error)) : null,
+      reserved && payment.deadline ? h('p', { class: 'notice', dataset: { tone: 'info' } }, t('payment.direct.reserved', { at: formatDateTime(payment.deadline, lang()) })) : null,
       h('dl', { class: 'summary' }, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
       remaining ? h('p', { class: 'remaining-due' }, t('payment.live.remaining', { amount: formatCents(payment.order_remaining_cents, lang()) })) : null,
       actions,

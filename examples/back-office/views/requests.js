@@ -1,4 +1,5 @@
-// Pre-reservations and payment requests: list with status filter, follow, finalise, cancel.
+// Payment requests and pre-reservations: list with status filter, kept up to date while shown,
+// follow, finalise (before the capture deadline), cancel.
 
 import { api } from '../../shared/api.js';
 import { h, clear, showFieldError, announce } from '../../shared/dom.js';
@@ -34,8 +35,14 @@ function canCancel(request) {
   return can('cancel') && (unpaid || isOpenPreReservation(request));
 }
 
+/** How often the shown list is read again (a payment authorized, expired or cancelled meanwhile). */
+const LIVE_MS = 4000;
+
 export function renderRequests(view, ctx) {
   let followTimer = null;
+  let liveTimer = null;
+  let shown = null;
+  let stopped = false;
   const status = h('p', { class: 'notice', role: 'status', 'aria-live': 'polite', hidden: true });
   const tableHost = h('div');
   const filter = h('form', { class: 'filters', role: 'search', 'aria-label': t('requests.filter') },
@@ -49,19 +56,31 @@ export function renderRequests(view, ctx) {
   });
   filter.elements.status.addEventListener('change', () => filter.requestSubmit());
 
-  async function load() {
-    announce(status, t('common.loading'), 'info');
+  /** `quiet`: a live refresh, redrawn only when something changed (focus and reading stay put). */
+  async function load(quiet = false) {
+    clearTimeout(liveTimer);
+    // Not behind an open dialog: its opener row would be redrawn under the seller.
+    if (quiet && document.querySelector('dialog[open]')) {
+      liveTimer = setTimeout(() => load(true), LIVE_MS);
+      return undefined;
+    }
+    if (!quiet) announce(status, t('common.loading'), 'info');
     const query = new URLSearchParams();
     if (ctx.params.get('status')) query.set('status', ctx.params.get('status'));
     try {
       const data = await api(`/cvco/v1/payment-requests${query.size ? `?${query}` : ''}`);
       const items = Array.isArray(data) ? data : (data?.items ?? []);
-      announce(status, '');
-      renderTable(items);
+      if (!quiet) announce(status, '');
+      const signature = JSON.stringify(items);
+      if (signature !== shown && !stopped) {
+        shown = signature;
+        renderTable(items);
+      }
     } catch (error) {
       if (isSessionLost(error)) return ctx.sessionLost();
-      announce(status, asApiError(error).localized(lang()), 'error');
+      if (!quiet) announce(status, asApiError(error).localized(lang()), 'error');
     }
+    if (!stopped) liveTimer = setTimeout(() => load(true), LIVE_MS);
     return undefined;
   }
 
@@ -99,8 +118,10 @@ export function renderRequests(view, ctx) {
           request.payment ? h('span', { class: 'sub' }, t('requests.authorizedSub', { amount: formatCents(request.payment.authorized_cents, lang()) })) : null,
           request.finalised && Number.isInteger(request.payment?.captured_cents)
             ? h('span', { class: 'sub' }, t('requests.capturedSub', { amount: formatCents(request.payment.captured_cents, lang()) })) : null),
-        h('td', {}, statusBadge(request.finalised === true ? 'finalised' : request.status)),
-        h('td', { class: 'nowrap' }, formatDateTime(request.expires_at, lang(), { short: true })),
+        h('td', {}, statusBadge(request.finalised === true ? 'finalised' : request.status),
+          request.capture_deadline ? h('span', { class: 'sub' }, t('requests.captureBy', { at: formatDateTime(request.capture_deadline, lang(), { short: true }) })) : null),
+        // An authorized pre-reservation expires at its capture deadline, not the request's.
+        h('td', { class: 'nowrap' }, formatDateTime(request.capture_deadline || request.expires_at, lang(), { short: true })),
         h('td', {}, actions)));
     }
     tableHost.append(h('div', { class: 'table-wrap' }, h('table', {},
@@ -121,6 +142,7 @@ export function renderRequests(view, ctx) {
       [t('col.capture'), t(`requests.capture.${request.capture}`)],
       [t('col.expires'), formatDateTime(request.expires_at, lang())],
     ];
+    if (request.capture_deadline) rows.push([t('col.captureDeadline'), formatDateTime(request.capture_deadline, lang())]);
     if (request.payment) {
       rows.push([t('col.authorized'), money(request.payment.authorized_cents)]);
       if (request.payment.transaction_id) rows.push([t('col.transaction'), h('span', { class: 'mono' }, request.payment.transaction_id)]);
@@ -214,5 +236,9 @@ export function renderRequests(view, ctx) {
 
   view.append(h('h1', {}, t('requests.title')), h('p', { class: 'muted' }, t('requests.intro')), filter, status, tableHost);
   load();
-  return () => clearTimeout(followTimer);
+  return () => {
+    stopped = true;
+    clearTimeout(followTimer);
+    clearTimeout(liveTimer);
+  };
 }
