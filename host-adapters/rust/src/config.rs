@@ -51,6 +51,9 @@ pub struct HostConfig {
     /// Seed of the `default` merchant's closing hour (Paris time) until its manager sets one in
     /// the back-office: read the merchant's, `Engine::merchant_settings(..).closing_hour`.
     pub closing_hour: u8,
+    /// Tests only: the clock of automatic closings runs this far ahead of the real one, so a
+    /// test sees the closing hour come in seconds (0 in production).
+    pub closing_clock_offset_ms: i64,
     /// Accounts created at start-up when missing: the demo ones with `--demo`, none by default
     /// (production: `cvco-host user add --role manager`).
     pub manager: Option<Account>,
@@ -125,6 +128,7 @@ impl Default for HostConfig {
             poll_max_ms: 10_000,
             expiry_grace_ms: 5000,
             closing_hour: 0,
+            closing_clock_offset_ms: 0,
             manager: None,
             seller: None,
             argon2_m_kib: 19456,

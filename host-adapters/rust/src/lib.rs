@@ -207,6 +207,8 @@ pub async fn spawn(cfg: HostConfig) -> Result<HostHandle, HostError> {
     engine.reconcile().await;
     let (stop, rx) = watch::channel(false);
     let poller = tokio::spawn(engine.clone().poll_loop(rx.clone()));
+    // Each merchant's day closes at its closing hour (and days missed while stopped, now).
+    tokio::spawn(http::reports::closing_loop(engine.clone(), rx.clone()));
     // Several instances on one PostgreSQL: the others' changes reach this one's subscribers.
     let e2 = engine.clone();
     let changes = engine

@@ -11,6 +11,7 @@ mod counter;
 mod kiosk;
 pub mod error;
 mod notifications;
+mod reconciliation;
 pub mod reports;
 mod settings;
 mod shopper;
@@ -283,6 +284,17 @@ pub fn router(app: Arc<App>, extra: Option<Router<Arc<App>>>) -> Router {
         .route("/totals", get(totals))
         .route("/closing", post(closing))
         .route("/receipts/{id}", get(receipt))
+        .route("/closings", get(reconciliation::list_closings))
+        .route("/closings/{id}", get(reconciliation::get_closing))
+        .route(
+            "/closings/{id}/receipt",
+            get(reconciliation::closing_receipt),
+        )
+        .route("/reconciliation", get(reconciliation::reconciliation))
+        .route(
+            "/reconciliation.csv",
+            get(reconciliation::reconciliation_csv_file),
+        )
         .route(
             "/settings",
             get(settings::get_settings).put(settings::put_settings),

@@ -8,20 +8,34 @@ use cvco_core::plugin_api::{DailyReport, DailyTotalsInput};
 use cvco_core::time::Date;
 use cvco_core::{Amount, CvcoError, NormalizedStatus, Timestamp};
 use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::watch;
 
 /// Totals of a business day; `with_ancv` adds ANCV's own figures for that day (plugin
-/// `daily_totals`), for reconciliation.
+/// `daily_totals`), for reconciliation. The day closes at the merchant's `closing_hour`
+/// (`Engine::merchant_settings`, the one closing-hour setting).
 pub async fn totals(
     engine: &Engine,
     merchant_id: &str,
     date: Option<&str>,
     with_ancv: bool,
 ) -> Result<Value, CvcoError> {
-    let hour = engine.cfg.closing_hour;
+    let hour = engine.merchant_settings(merchant_id).closing_hour;
     let date = match date.filter(|d| !d.is_empty()) {
         Some(d) => Date::parse(d).map_err(|e| e.with_field("date"))?,
         None => Timestamp(now_ms()).business_date(hour),
     };
+    totals_of(engine, merchant_id, date, hour, with_ancv).await
+}
+
+async fn totals_of(
+    engine: &Engine,
+    merchant_id: &str,
+    date: Date,
+    hour: u8,
+    with_ancv: bool,
+) -> Result<Value, CvcoError> {
     let (start, end) = Timestamp::business_day_bounds(date, hour);
     let last_closing = engine
         .store
@@ -96,16 +110,119 @@ pub async fn totals(
     }))
 }
 
-/// Closes the current period now: its totals, stamped, and a new period from now.
+/// Closes the current period now (by hand): its totals, stamped, and a new period from now.
 pub async fn close(engine: &Engine, merchant_id: &str) -> Result<Value, CvcoError> {
     let mut t = totals(engine, merchant_id, None, true).await?;
     let now = now_ms();
     t["closed_at"] = json!(rfc3339(now));
     t["until"] = json!(rfc3339(now));
-    let text = t.to_string();
-    engine.store.insert_closing(merchant_id, now, &text).await?;
+    t["kind"] = json!("manual");
+    let id = engine
+        .store
+        .insert_closing(merchant_id, now, &t.to_string())
+        .await?;
+    t["id"] = json!(id);
     Ok(t)
 }
+
+/// The clock of automatic closings: the real one, moved by `closing_clock_offset_ms` (tests see
+/// the closing hour come in seconds).
+fn closing_clock(engine: &Engine) -> i64 {
+    now_ms().saturating_add(engine.cfg.closing_clock_offset_ms)
+}
+
+/// The latest business day that has ended at `now` (the one `now` belongs to has not).
+fn last_ended_day(now: i64, hour: u8) -> Date {
+    Timestamp(now).business_date(hour).pred()
+}
+
+/// Automatic closings missed after a restart are written back this many days at most.
+const CATCH_UP_DAYS: usize = 31;
+
+/// The merchants this host serves.
+fn merchant_ids(engine: &Engine) -> Vec<String> {
+    let mut ids = engine.tenants.as_ref().map(|t| t.ids()).unwrap_or_default();
+    if !ids.contains(&engine.main_merchant) {
+        ids.push(engine.main_merchant.clone());
+    }
+    ids
+}
+
+/// Writes the merchant's automatic closings due at `now`: every business day that ended since
+/// its last automatic closing (the last one only, the first time), each exactly once whatever
+/// the number of instances. Returns the ids written by this call.
+pub async fn close_due(
+    engine: &Engine,
+    merchant_id: &str,
+    now: i64,
+) -> Result<Vec<i64>, CvcoError> {
+    let hour = engine.merchant_settings(merchant_id).closing_hour;
+    let last = last_ended_day(now, hour);
+    let mut day = match engine.store.last_auto_closing_date(merchant_id).await? {
+        Some(d) => Date::parse(&d).map(Date::succ).unwrap_or(last),
+        None => last,
+    };
+    let mut oldest = last;
+    for _ in 1..CATCH_UP_DAYS {
+        oldest = oldest.pred();
+    }
+    day = day.max(oldest);
+    let mut written = Vec::new();
+    while day <= last {
+        let mut t = totals_of(engine, merchant_id, day, hour, false).await?;
+        let (_, end) = Timestamp::business_day_bounds(day, hour);
+        t["closed_at"] = json!(rfc3339(end.0));
+        t["kind"] = json!("auto");
+        t["recorded_at"] = json!(rfc3339(now_ms()));
+        if let Some(id) = engine
+            .store
+            .insert_auto_closing(merchant_id, &day.to_string(), end.0, &t.to_string())
+            .await?
+        {
+            tracing::info!(merchant_id, date = %day, id, "day closed at the closing hour");
+            written.push(id);
+        }
+        day = day.succ();
+    }
+    Ok(written)
+}
+
+/// Closes each merchant's day at its closing hour (TETRA: totals printed and the day's file
+/// closed), and at start-up the days missed while no instance ran. ANCV is not called: with
+/// many merchants that would build every plugin pool at once; the closing's ticket shows ours.
+pub async fn closing_loop(engine: Arc<Engine>, mut stop: watch::Receiver<bool>) {
+    // The last ended day already closed, per merchant: no query until the next one ends.
+    let mut done: HashMap<String, Date> = HashMap::new();
+    loop {
+        let now = closing_clock(&engine);
+        let mut next = now + MAX_CLOSING_SLEEP_MS;
+        for m in merchant_ids(&engine) {
+            let hour = engine.merchant_settings(&m).closing_hour;
+            let last = last_ended_day(now, hour);
+            let (_, end) = Timestamp::business_day_bounds(last.succ(), hour);
+            next = next.min(end.0);
+            if done.get(&m) == Some(&last) {
+                continue;
+            }
+            match close_due(&engine, &m, now).await {
+                Ok(_) => {
+                    done.insert(m, last);
+                }
+                Err(e) => {
+                    tracing::warn!(merchant_id = %m, code = %e.code, "automatic closing (retried)")
+                }
+            }
+        }
+        // Wake at the next closing hour (a setting changed meanwhile is read within the cap).
+        let wait = (next - closing_clock(&engine)).clamp(20, MAX_CLOSING_SLEEP_MS) as u64;
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait)) => {}
+        }
+    }
+}
+
+const MAX_CLOSING_SLEEP_MS: i64 = 30_000;
 
 fn euros(cents: i64) -> String {
     Amount::from_cents(cents.max(0) as u64)
@@ -261,14 +378,59 @@ pub fn render_receipt(
 }
 
 pub fn totals_html(engine: &Engine, merchant_id: &str, t: &Value) -> String {
+    totals_ticket(engine, merchant_id, t, false)
+}
+
+/// A recorded closing's totals ticket (`duplicate`: a reprint).
+pub fn closing_html(engine: &Engine, merchant_id: &str, t: &Value, duplicate: bool) -> String {
+    totals_ticket(engine, merchant_id, t, duplicate)
+}
+
+/// "03/12/2026 18:50" (Paris) from an RFC 3339 instant; the text itself when unreadable.
+fn local_time(rfc: &str) -> String {
+    match Timestamp::parse_rfc3339(rfc) {
+        Ok(ts) => {
+            let (d, h, m) = ts.paris_local();
+            let ymd = d.to_string();
+            let p: Vec<&str> = ymd.split('-').collect();
+            match p.as_slice() {
+                [y, mo, da] => format!("{da}/{mo}/{y} {h:02}:{m:02}"),
+                _ => ymd,
+            }
+        }
+        Err(_) => rfc.to_string(),
+    }
+}
+
+fn totals_ticket(engine: &Engine, merchant_id: &str, t: &Value, duplicate: bool) -> String {
     let n = |k: &str| t[k].as_i64().unwrap_or(0);
-    let mut b = format!(
-        "<h1>{}</h1><p>Point d'accueil / Shop : {}</p><h2>Totaux du {} / Totals</h2><p>Depuis / Since {}</p><table>",
+    let mut b = String::new();
+    if duplicate {
+        b.push_str("<p class=\"duplicata\"><strong>DUPLICATA</strong></p>");
+    }
+    b.push_str(&format!(
+        "<h1>{}</h1><p>Point d'accueil / Shop : {}</p><h2>Totaux du {} / Totals</h2>",
         html_escape(&engine.merchant_name(merchant_id)),
         html_escape(&engine.merchant_shop_id(merchant_id)),
         html_escape(t["date"].as_str().unwrap_or("")),
-        html_escape(t["since"].as_str().unwrap_or(""))
-    );
+    ));
+    if let Some(closed) = t["closed_at"].as_str() {
+        let how = match t["kind"].as_str() {
+            Some("auto") => "automatique à l'heure de clôture / automatic",
+            _ => "manuelle / by hand",
+        };
+        b.push_str(&format!(
+            "<p>Clôture n° {} du {} ({})</p>",
+            t["id"].as_i64().map(|i| i.to_string()).unwrap_or_default(),
+            html_escape(&local_time(closed)),
+            html_escape(how)
+        ));
+    }
+    b.push_str(&format!(
+        "<p>Du / From {} au / to {}</p><table>",
+        html_escape(&local_time(t["since"].as_str().unwrap_or(""))),
+        html_escape(&local_time(t["until"].as_str().unwrap_or("")))
+    ));
     for (label, v) in [
         ("Transactions", n("count").to_string()),
         ("Brut / Gross", euros(n("gross_cents"))),
