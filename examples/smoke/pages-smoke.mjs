@@ -569,9 +569,9 @@ async function main() {
       await page.eval('__s.fill("#amount", "27,30")');
       await page.eval('__s.click(".mode-btn[data-mode=qr]")');
       // One click: the mode button shows the QR, no second button in the widget.
-      const ref = await page.eval('__s.text("#pay-ref")');
       // The QR the customer scans must be on screen: the widget draws it as one SVG path.
       await page.waitFor('__s.w() && __s.w().querySelector(".cvco-qr svg[role=img] path")', { timeout: 15_000, what: 'QR code drawn' });
+      const ref = await page.eval('__s.text("#pay-ref")');
       await shot(page, 'mid-counter-qr');
       const qr = await page.waitFor(`(async () => (await (await fetch('/cvco/v1/checkout?order_ref=${encodeURIComponent(ref)}', { credentials: 'include' })).json()).current_payment?.next_action?.qr_payload)()`, { timeout: 15_000, what: 'QR payment created' });
       assert(typeof qr === "string" && qr.startsWith("cvco:"), `qr payload: ${qr}`);
@@ -596,7 +596,8 @@ async function main() {
       await page.eval('__s.click(".mode-btn[data-mode=identifier]")');
       await payWithWidget(page, 'alice.approve@sandbox.cvco.test');
       await page.waitFor('document.querySelector("#due").dataset.state === "paid" && document.querySelectorAll("#receipts li").length === 1', { timeout: 20_000, what: 'sale paid' });
-      const ref = await page.waitFor('(__s.text("#receipts li").match(/transaction (\\S+)/) || [])[1]', { what: 'transaction reference' });
+      // The receipt line shows the ANCV reference once read back (the payment id until then).
+      const ref = await page.waitFor('((__s.text("#receipts li > span").match(/transaction (\\S+)/) || [])[1] || "pay_").replace(/^pay_.*/, "") || null', { timeout: 15_000, what: 'transaction reference' });
       await page.eval('__s.click("#new-sale")');
       await page.eval('__s.click("#to-cancel")');
       await page.waitFor('__s.visible("#step-cancel") && document.activeElement.id === "transaction_id"', { what: 'reference field focused' });
