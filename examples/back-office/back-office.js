@@ -9,6 +9,7 @@ import { renderRequests } from './views/requests.js';
 import { renderTransactions } from './views/transactions.js';
 import { renderTotals } from './views/totals.js';
 import { renderSellers } from './views/sellers.js';
+import { renderSettings } from './views/settings.js';
 
 const ROUTES = {
   payment: { render: renderPayment, permission: 'moto', title: 'nav.payment' },
@@ -16,15 +17,18 @@ const ROUTES = {
   transactions: { render: renderTransactions, permission: null, title: 'nav.transactions' },
   totals: { render: renderTotals, permission: null, title: 'nav.totals' },
   sellers: { render: renderSellers, permission: 'manage_sellers', title: 'nav.sellers' },
+  // The manager's only (the server refuses sellers too).
+  settings: { render: renderSettings, permission: null, role: 'manager', title: 'nav.settings' },
 };
-const ORDER = ['payment', 'requests', 'transactions', 'totals', 'sellers'];
+const ORDER = ['payment', 'requests', 'transactions', 'totals', 'sellers', 'settings'];
 
 let cleanup = null;
 let sessionNotice = null;
 
 function allowed(name) {
   const route = ROUTES[name];
-  return Boolean(route) && (!route.permission || can(route.permission));
+  return Boolean(route) && (!route.permission || can(route.permission))
+    && (!route.role || currentSession()?.role === route.role);
 }
 
 function parseHash() {
@@ -46,7 +50,10 @@ function renderChrome() {
   $('#who').hidden = !signedIn;
   $('#to-counter').hidden = !(signedIn && can('counter'));
   if (signedIn) $('#who').textContent = `${session.username} · ${roleLabel(session.role)}`;
-  for (const item of $$('#nav li')) item.hidden = Boolean(item.dataset.perm) && !can(item.dataset.perm);
+  for (const item of $$('#nav li')) {
+    item.hidden = (Boolean(item.dataset.perm) && !can(item.dataset.perm))
+      || (Boolean(item.dataset.role) && session?.role !== item.dataset.role);
+  }
 }
 
 function showLogin() {

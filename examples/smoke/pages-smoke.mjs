@@ -381,6 +381,32 @@ async function main() {
       await page.waitFor(`${row}?.textContent.includes("Désactivé")`, { what: 'seller deactivated' });
     });
 
+    await step('back-office:settings', async (page) => {
+      const form = '#settings-form';
+      const submit = `__s.q("${form}").requestSubmit()`;
+      await page.goto(`${BASE}/back-office#/settings`);
+      await page.waitFor(`document.querySelector("${form} select[name=tickets]")`, { what: 'settings form' });
+      await shot(page, 'bo-settings');
+      // A value the server refuses is named at its field.
+      await page.eval(`__s.fill("${form} input[name=cancel_password]", "12")`);
+      await page.eval(submit);
+      await page.waitFor(`document.querySelector("${form} input[name=cancel_password][aria-invalid=true]")`, { what: 'password error at its field' });
+      await shot(page, 'mid-bo-settings-error');
+      const setTickets = (n) => `(() => { const s = __s.q("${form} select[name=tickets]"); s.value = "${n}"; s.dispatchEvent(new Event("change", { bubbles: true })); return true; })()`;
+      await page.eval(`__s.fill("${form} input[name=cancel_password]", "4321")`);
+      await page.eval(setTickets(2));
+      await page.eval(submit);
+      await page.waitFor('document.querySelector("#settings-password-state")?.textContent.includes("Un mot de passe est défini")', { what: 'password set' });
+      const saved = await page.eval(`(async () => (await fetch('/cvco/v1/settings', { credentials: 'include' })).json())()`);
+      assert(saved.tickets === 2 && saved.has_cancel_password === true && !JSON.stringify(saved).includes('4321'), `saved: ${JSON.stringify(saved)}`);
+      await shot(page, 'mid-bo-settings-saved');
+      // Back as the demo was ("0000" removes the password), for the counter's steps.
+      await page.eval(`__s.fill("${form} input[name=cancel_password]", "0000")`);
+      await page.eval(setTickets(1));
+      await page.eval(submit);
+      await page.waitFor('document.querySelector("#settings-password-state")?.textContent.includes("Aucun mot de passe")', { what: 'password removed' });
+    });
+
     await step('back-office:seller-permissions', async (page) => {
       await page.goto(`${BASE}/back-office`);
       await page.waitFor('document.readyState === "complete" && (document.querySelector("#login-username") || !document.querySelector("#logout").hidden)');
@@ -390,6 +416,7 @@ async function main() {
       await boLogin(page, '/back-office', 'seller', 'seller-demo');
       await page.waitFor('location.hash.startsWith("#/payment")', { what: 'seller lands on new payment' });
       assert(await page.eval('document.querySelector("#nav li[data-perm=manage_sellers]").hidden'), 'sellers hidden from a seller');
+      assert(await page.eval('document.querySelector("#nav li[data-role=manager]").hidden'), 'settings hidden from a seller');
       await page.goto(`${BASE}/back-office#/transactions`);
       await page.waitFor('document.querySelector("tbody tr")', { what: 'transactions' });
       assert(!(await page.eval('!!__s.buttonByText("Rembourser") || !!__s.buttonByText("Annuler")')), 'no refund/cancel for a seller');
@@ -401,6 +428,8 @@ async function main() {
       assert(!(await page.eval('!!__s.buttonByText("Clôturer la journée")')), 'no closing for a seller');
       await page.goto(`${BASE}/back-office#/sellers`);
       await page.waitFor('location.hash === "#/payment"', { what: 'sellers route refused' });
+      await page.goto(`${BASE}/back-office#/settings`);
+      await page.waitFor('location.hash === "#/payment"', { what: 'settings route refused' });
     });
     await step('back-office:countdown-announces-one-minute-left', async (page) => {
       await page.goto(`${BASE}/back-office#/payment`);
