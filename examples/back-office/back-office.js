@@ -9,6 +9,7 @@ import { renderRequests } from './views/requests.js';
 import { renderTransactions } from './views/transactions.js';
 import { renderTotals } from './views/totals.js';
 import { renderSellers } from './views/sellers.js';
+import { renderReconciliation } from './views/reconciliation.js';
 import { renderSettings } from './views/settings.js';
 
 const ROUTES = {
@@ -16,11 +17,12 @@ const ROUTES = {
   requests: { render: renderRequests, permission: 'moto', title: 'nav.requests' },
   transactions: { render: renderTransactions, permission: null, title: 'nav.transactions' },
   totals: { render: renderTotals, permission: null, title: 'nav.totals' },
+  reconciliation: { render: renderReconciliation, permission: 'close_day', title: 'nav.reconciliation' },
   sellers: { render: renderSellers, permission: 'manage_sellers', title: 'nav.sellers' },
   // The manager's only (the server refuses sellers too).
   settings: { render: renderSettings, permission: null, role: 'manager', title: 'nav.settings' },
 };
-const ORDER = ['payment', 'requests', 'transactions', 'totals', 'sellers', 'settings'];
+const ORDER = ['payment', 'requests', 'transactions', 'totals', 'reconciliation', 'sellers', 'settings'];
 
 let cleanup = null;
 let sessionNotice = null;

@@ -431,6 +431,41 @@ async function main() {
       await page.goto(`${BASE}/back-office#/settings`);
       await page.waitFor('location.hash === "#/payment"', { what: 'settings route refused' });
     });
+    await step('back-office:closings-listed-and-reprinted', async (page) => {
+      // The closing by hand just made, and the day before closed by itself at the host's start.
+      await page.goto(`${BASE}/back-office#/totals`);
+      await page.waitFor('document.querySelector("#closings tbody tr[data-kind=manual]") && document.querySelector("#closings tbody tr[data-kind=auto]")', { what: 'closings list' });
+      await shot(page, 'bo-closings');
+      const href = await page.eval('document.querySelector("#closings tbody tr[data-kind=manual] a").getAttribute("href")');
+      const print = async () => page.eval(`(async () => (await fetch(${JSON.stringify(href)}, { credentials: 'include' })).text())()`);
+      const first = await print();
+      const again = await print();
+      assert(/Totaux du/.test(first) && !/DUPLICATA/.test(first), `first print is the original: ${first.slice(0, 300)}`);
+      assert(/DUPLICATA/.test(again), 'a reprint says DUPLICATA');
+      await page.goto(`${BASE}${href}`);
+      await page.waitFor('/DUPLICATA/.test(document.body.innerText)', { what: 'reprinted ticket' });
+      await shot(page, 'bo-closing-ticket-duplicata');
+    });
+
+    await step('back-office:reconciliation', async (page) => {
+      await page.goto(`${BASE}/back-office#/reconciliation`);
+      await page.waitFor('document.querySelectorAll("#reconciliation .stat").length >= 6', { timeout: 20_000, what: 'reconciliation' });
+      const lines = await page.eval('document.querySelectorAll("#reconciliation table.remittance tbody tr").length');
+      assert(lines > 0, 'the payments of this run are in ANCV\'s statement');
+      const matched = await page.eval('[...document.querySelectorAll("#reconciliation table.remittance tbody tr")].filter((tr) => /Rapprochée/.test(tr.textContent)).length');
+      assert(matched > 0, 'lines matched with our orders');
+      await shot(page, 'bo-reconciliation');
+      const csv = await page.eval(`(async () => {
+        const r = await fetch(document.querySelector('#reconciliation-csv').getAttribute('href'), { credentials: 'include' });
+        const bytes = new Uint8Array(await r.clone().arrayBuffer());
+        return { type: r.headers.get('content-type'), bom: bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf, text: await r.text() };
+      })()`);
+      assert(/^text\/csv/.test(csv.type), `CSV type: ${csv.type}`);
+      // UTF-8 with its BOM, so that Excel reads the accents (fetch's text() drops the BOM).
+      assert(csv.bom && csv.text.startsWith('Date remise;Transaction ANCV;'), `CSV header: ${csv.text.slice(0, 80)}`);
+      assert(/;\d+,\d{2};/.test(csv.text), 'euros with a decimal comma');
+    });
+
     await step('back-office:countdown-announces-one-minute-left', async (page) => {
       await page.goto(`${BASE}/back-office#/payment`);
       await page.waitFor('document.querySelector("#panel-direct input[name=beneficiary]")', { what: 'payment view' });

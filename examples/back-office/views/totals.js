@@ -2,11 +2,42 @@
 
 import { api } from '../../shared/api.js';
 import { h, clear, announce, busy, showFieldError } from '../../shared/dom.js';
-import { t, lang } from '../../shared/i18n.js';
+import { t, lang, addStrings } from '../../shared/i18n.js';
 import { formatCents, formatDateTime } from '../../shared/money.js';
 import { openDialog } from '../../shared/dialog.js';
 import { can } from '../../shared/bo-session.js';
 import { money, toast, asApiError, isSessionLost, textField } from '../common.js';
+
+addStrings({
+  fr: {
+    'closings.title': 'Clôtures',
+    'closings.hint': 'La journée se clôture seule à l’heure de clôture ; chaque clôture reste imprimable (les réimpressions portent DUPLICATA).',
+    'closings.empty': 'Aucune clôture enregistrée.',
+    'closings.closedAt': 'Clôturée le',
+    'closings.day': 'Journée',
+    'closings.kind': 'Clôture',
+    'closings.kind.auto': 'Automatique',
+    'closings.kind.manual': 'Manuelle',
+    'closings.print': 'Imprimer le ticket',
+    'closings.printLabel': 'Imprimer le ticket de la clôture du {date} ({at})',
+  },
+  en: {
+    'closings.title': 'Closings',
+    'closings.hint': 'The day closes by itself at the closing hour; every closing stays printable (reprints say DUPLICATA).',
+    'closings.empty': 'No closing recorded.',
+    'closings.closedAt': 'Closed at',
+    'closings.day': 'Business day',
+    'closings.kind': 'Closing',
+    'closings.kind.auto': 'Automatic',
+    'closings.kind.manual': 'By hand',
+    'closings.print': 'Print the ticket',
+    'closings.printLabel': 'Print the ticket of the closing of {date} ({at})',
+  },
+});
+
+function closingReceipt(closing) {
+  return `/cvco/v1/closings/${encodeURIComponent(closing.id)}/receipt`;
+}
 
 /** closing_hour is an hour of the day (0–23, Paris); older adapters may send "HH:MM". */
 function closingHour(value) {
@@ -21,6 +52,7 @@ function stat(label, value, cls = '') {
 export function renderTotals(view, ctx) {
   const status = h('p', { class: 'notice', role: 'status', 'aria-live': 'polite', hidden: true });
   const content = h('div', { 'aria-live': 'polite' });
+  const closingsBox = h('section', { class: 'closings', 'aria-labelledby': 'closings-title' });
   const date = ctx.params.get('date') || '';
   const dateForm = h('form', { class: 'filters', novalidate: true },
     textField('date', t('totals.date'), { type: 'date', value: date }),
@@ -104,8 +136,9 @@ export function renderTotals(view, ctx) {
       if (closed && typeof closed === 'object') {
         toast(t('totals.closed'));
         renderTotalsBody(closed, t('totals.closedAt', { at: formatDateTime(closed.closed_at, lang()) }));
-        const printClosed = h('a', { class: 'btn btn-small', target: '_blank', rel: 'noopener', href: `/cvco/v1/receipts/totals?date=${encodeURIComponent(closed.date || '')}` }, t('totals.print'));
+        const printClosed = h('a', { class: 'btn btn-small', target: '_blank', rel: 'noopener', href: closingReceipt(closed) }, t('closings.print'));
         content.firstChild.append(' ', printClosed);
+        loadClosings();
       }
     });
   }
@@ -115,6 +148,44 @@ export function renderTotals(view, ctx) {
   view.append(
     h('div', { class: 'row-between' }, h('h1', {}, t('totals.title')), h('div', { class: 'row no-print' }, refresh, printLink, closeButton)),
     dateForm, status, content);
+  async function loadClosings() {
+    let items;
+    try {
+      items = (await api('/cvco/v1/closings?limit=30')).items || [];
+    } catch (error) {
+      if (isSessionLost(error)) return ctx.sessionLost();
+      return undefined;
+    }
+    clear(closingsBox);
+    closingsBox.append(h('h2', { id: 'closings-title' }, t('closings.title')), h('p', { class: 'muted' }, t('closings.hint')));
+    if (items.length === 0) {
+      closingsBox.append(h('p', { class: 'empty' }, t('closings.empty')));
+      return undefined;
+    }
+    closingsBox.append(h('div', { class: 'table-wrap' }, h('table', { id: 'closings' },
+      h('caption', {}, t('closings.title')),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, t('closings.closedAt')), h('th', { scope: 'col' }, t('closings.day')),
+        h('th', { scope: 'col' }, t('closings.kind')), h('th', { scope: 'col', class: 'num' }, t('totals.count')),
+        h('th', { scope: 'col', class: 'num' }, t('totals.net')), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, t('closings.print'))))),
+      h('tbody', {}, items.map((c) => {
+        const at = formatDateTime(c.closed_at, lang(), { short: true });
+        return h('tr', { dataset: { closing: String(c.id), kind: c.kind } },
+          h('td', {}, at),
+          h('td', {}, c.date ?? '—'),
+          h('td', {}, t(`closings.kind.${c.kind === 'auto' ? 'auto' : 'manual'}`)),
+          h('td', { class: 'num' }, String(c.count ?? 0)),
+          h('td', { class: 'num' }, money(c.net_cents ?? 0)),
+          h('td', {}, h('a', {
+            class: 'btn btn-small', target: '_blank', rel: 'noopener', href: closingReceipt(c),
+            'aria-label': t('closings.printLabel', { date: c.date ?? '', at }),
+          }, t('closings.print'))));
+      })))));
+    return undefined;
+  }
+
+  view.append(closingsBox);
   load();
+  loadClosings();
   return () => {};
 }
