@@ -187,13 +187,44 @@ async function main() {
 
     await step('storefront:declined-then-retry-offer', async (page) => {
       await checkoutCart(page, 2500);
-      await payWithWidget(page, 'chloe.decline@sandbox.cvco.test');
-      await page.waitFor('__s.visible("#cvco-actions") && __s.text("#cvco-outcome").length > 0', { timeout: 20_000, what: 'declined outcome with card / retry' });
-      await shot(page, 'mid-storefront-declined');
-      await page.eval('__s.click("#cvco-retry")');
-      await page.waitFor('__s.w() && __s.w().querySelector("#cvco-id") && !__s.visible("#cvco-actions")', { timeout: 15_000, what: 'widget form again' });
+      // A typo is the field's business: no card / retry offer for it.
+      await payWithWidget(page, 'not-an-address');
+      await page.waitFor('__s.w().querySelector("#cvco-id[aria-invalid=true]")', { what: 'field error in the widget' });
+      assert(!(await page.eval('__s.visible("#cvco-actions") || __s.visible("#cvco-outcome")')), 'no card/retry offer for a field error');
+      await payWithWidget(page, 'ines.empty@sandbox.cvco.test');
+      await page.waitFor('__s.visible("#cvco-actions") && /solde/.test(__s.w().querySelector(".cvco-body").textContent)', { timeout: 20_000, what: 'declined: the balance is too low' });
+      await shot(page, 'mid-storefront-declined-empty-balance');
+      const retries = await page.eval('__s.w().querySelectorAll("[data-action=retry]").length + document.querySelectorAll("#cvco-actions button").length');
+      assert(retries === 2, `one retry (the widget's) and one card button, got ${retries} buttons`);
+      await page.eval('__s.w().querySelector("[data-action=retry]").click()');
+      await page.waitFor('__s.w() && __s.w().querySelector("#cvco-id") && !__s.visible("#cvco-actions") && !__s.visible("#cvco-outcome")', { timeout: 15_000, what: 'widget form again, the decline note gone' });
       await payWithWidget(page, 'alice.approve@sandbox.cvco.test');
       await page.waitFor('__s.visible("#confirm-view")', { timeout: 20_000, what: 'confirmation after retry' });
+    });
+
+    await step('storefront:english-mid-payment', async (page) => {
+      if (!SANDBOX) skip('no --sandbox to play the beneficiary');
+      const ref = await checkoutCart(page, 2500);
+      await payWithWidget(page, 'jeanne.manual@sandbox.cvco.test');
+      await page.waitFor('__s.w() && __s.w().querySelector(".cvco-body[data-view=waiting]")', { timeout: 15_000, what: 'waiting for the app' });
+      // The page's language switch re-renders the widget: it keeps following the same payment.
+      await page.eval('__s.click("[data-lang-toggle]")');
+      await page.waitFor('/Open your ANCV/.test(__s.text(".cvco-body", __s.w() || document)) && __s.w().querySelectorAll(".cvco").length === 1', { timeout: 15_000, what: 'the same wait, in English' });
+      await new Promise((r) => setTimeout(r, 500));
+      assert(await page.eval('!!__s.w().querySelector(".cvco-body[data-view=waiting]")'), 'widget still there after the switch');
+      await shot(page, 'mid-storefront-waiting-switched-to-english');
+      const pending = await (await fetch(`${SANDBOX}/app/api/beneficiaries/10000000006/pending`)).json();
+      const list = pending.transactions || [];
+      assert(list.length > 0, `a transaction waiting in the app: ${JSON.stringify(pending)}`);
+      const txId = list[0].transaction_id || list[0].id;
+      const response = await fetch(`${SANDBOX}/app/api/transactions/${encodeURIComponent(txId)}/confirm`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ beneficiary: '10000000006', pin: '1234' }) });
+      assert(response.ok, `confirm: ${response.status}`);
+      await page.waitFor('__s.visible("#confirm-view")', { timeout: 20_000, what: 'confirmation after the switch' });
+      const o = await order(page, ref);
+      assert(o.payments.length === 1 && o.paid_cvco_cents === o.total_cents, `one payment: ${JSON.stringify(o)}`);
+      // The language is remembered (localStorage): back to French for the steps after this one.
+      await page.eval('__s.click("[data-lang-toggle]")');
+      await page.waitFor('document.documentElement.lang === "fr"', { what: 'back to French' });
     });
 
     let motoRef;

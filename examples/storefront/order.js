@@ -10,6 +10,7 @@ import { loadWidget, paymentOf } from '../shared/widget-loader.js';
 let order = null;
 let widgetState = 'loading'; // loading | ready | unavailable
 let widget = null;
+let outcomeKey = null; // the failed payment's note, re-said in the new language on a switch
 
 function orderRefFromUrl() {
   const query = new URLSearchParams(window.location.search).get('ref');
@@ -50,11 +51,24 @@ function mountWidget() {
   for (const name of ['cvco-authorized', 'cvco-partially-authorized', 'cvco-declined', 'cvco-expired', 'cvco-error']) {
     widget.addEventListener(name, (event) => onWidgetEvent(name, event.detail));
   }
-  widget.addEventListener('cvco-pending', () => {
-    $('#cvco-actions').hidden = true;
-    announce($('#cvco-outcome'), '');
-  });
+  // A new attempt (the widget's own "Try again" button, or a payment under way): the note about
+  // the failed payment and the card offer go.
+  widget.addEventListener('cvco-pending', clearOutcome);
+  widget.addEventListener('cvco-retry', clearOutcome);
   host.append(widget);
+}
+
+function clearOutcome() {
+  outcomeKey = null;
+  $('#cvco-actions').hidden = true;
+  announce($('#cvco-outcome'), '');
+}
+
+/** A payment failed: say so and offer the card (the widget itself offers to try again). */
+function showOutcome(key) {
+  outcomeKey = key;
+  announce($('#cvco-outcome'), t(key), 'warn');
+  $('#cvco-actions').hidden = false;
 }
 
 async function onWidgetEvent(name, detail) {
@@ -78,8 +92,7 @@ async function onWidgetEvent(name, detail) {
     return;
   }
   if (name === 'cvco-declined' || name === 'cvco-expired') {
-    announce(outcome, t(name === 'cvco-declined' ? 'pay.declined' : 'pay.expired'), 'warn');
-    actions.hidden = false;
+    showOutcome(name === 'cvco-declined' ? 'pay.declined' : 'pay.expired');
     await refreshOrder();
     return;
   }
@@ -87,9 +100,9 @@ async function onWidgetEvent(name, detail) {
     markWidgetUnavailable();
     return;
   }
-  // Other cvco-error: the widget shows the message itself; we only keep the card way in sight.
-  announce(outcome, t('pay.orCard'), 'info');
-  actions.hidden = false;
+  // A payment that failed (it carries its payment_id): the widget says why, we offer the card.
+  // Anything else (a field error, the network) is the widget's to show: no card offer for a typo.
+  if (detail?.payment_id) showOutcome('pay.orCard');
 }
 
 /** The widget cannot run here: say so, and leave the card as the way to pay. */
@@ -246,15 +259,9 @@ async function start() {
   wireCardForm();
   for (const input of $$('input[name="method"]')) input.addEventListener('change', showPanel);
   $('#cvco-to-card').addEventListener('click', () => selectMethod('card', { focus: true }));
-  $('#cvco-retry').addEventListener('click', () => {
-    $('#cvco-actions').hidden = true;
-    announce($('#cvco-outcome'), '');
-    if (widget) widget.remove();
-    widget = null;
-    mountWidget();
-  });
   onLangChange((next) => {
     if (widget) widget.setAttribute('locale', next);
+    if (outcomeKey) announce($('#cvco-outcome'), t(outcomeKey), 'warn');
     if (order) render();
   });
 

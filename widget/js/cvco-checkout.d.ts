@@ -47,6 +47,8 @@ export interface CvcoPaymentDetail {
   remaining_cents: number;
   /** What the order still needs (to pay by card, or by a chained CVCo payment). */
   order_remaining_cents: number;
+  /** Why ANCV refused it, when it said (the widget shows a message for each). */
+  abort_reason?: 'declined_by_beneficiary' | 'insufficient_balance' | 'account_locked' | 'technical';
 }
 
 export interface CvcoErrorDetail {
@@ -63,6 +65,8 @@ export interface CvcoEventMap {
   'cvco-declined': CustomEvent<CvcoPaymentDetail>;
   'cvco-expired': CustomEvent<CvcoPaymentDetail>;
   'cvco-error': CustomEvent<CvcoErrorDetail & Partial<CvcoPaymentDetail>>;
+  /** The shopper pressed the widget's "Try again" (the page clears its own note of the failure). */
+  'cvco-retry': CustomEvent<Record<string, never>>;
 }
 
 export declare class CvcoCheckout extends HTMLElement {

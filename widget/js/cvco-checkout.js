@@ -7,8 +7,7 @@ performance.mark('cvco-script-start');
 
 const here = import.meta.url;
 let loading;
-const load = () =>
-  (loading ??= init({ module_or_path: new URL('./cvco_widget_bg.wasm', here) }));
+const load = () => (loading ??= init({ module_or_path: new URL('./cvco_widget_bg.wasm', here) }));
 
 // Camera scanning only where the browser decodes barcodes itself; the camera code loads on demand.
 const scanner =
@@ -46,10 +45,15 @@ export async function mount(element, options = {}) {
     emit,
     scanner,
   );
+  let live = true;
   return {
+    // Removes only this copy's nodes: a newer copy mounted in the same root stays untouched.
     destroy() {
+      if (!live) return;
+      live = false;
       handle.destroy();
-      root.replaceChildren();
+      link.remove();
+      box.remove();
       handle.free();
     },
   };
@@ -63,6 +67,9 @@ export class CvcoCheckout extends HTMLElement {
   }
   #mounted = null;
   #queued = false;
+  // Bumped by every (re)mount and disconnect: a mount still waiting for its predecessor's
+  // teardown gives way to a newer one.
+  #gen = 0;
 
   connectedCallback() {
     this.#schedule();
@@ -71,6 +78,7 @@ export class CvcoCheckout extends HTMLElement {
     if (this.isConnected) this.#schedule();
   }
   disconnectedCallback() {
+    this.#gen++;
     this.#unmount();
   }
   // Several attributes set in a row mount once.
@@ -80,30 +88,36 @@ export class CvcoCheckout extends HTMLElement {
     queueMicrotask(() => {
       this.#queued = false;
       if (!this.isConnected || !this.getAttribute('order-ref')) return;
-      this.#unmount();
-      this.#mounted = mount(this, {
+      // The old copy is gone (timers, stream, nodes) before the new one mounts: never two
+      // copies following one payment, never the old one's cleanup wiping the new one.
+      const gen = ++this.#gen;
+      const previous = this.#unmount();
+      const options = () => ({
         endpoint: this.getAttribute('endpoint') || '/cvco/v1',
         orderRef: this.getAttribute('order-ref'),
         locale: this.getAttribute('locale') || this.closest('[lang]')?.lang || undefined,
         mode: this.getAttribute('mode') || 'auto',
         chainRemainder: this.hasAttribute('chain-remainder'),
         csrfToken: this.getAttribute('csrf-token') || undefined,
-      }).catch((error) => {
-        this.dispatchEvent(
-          new CustomEvent('cvco-error', {
-            detail: { code: 'widget_load_failed', message: String(error) },
-            bubbles: true,
-            composed: true,
-          }),
-        );
-        return null;
       });
+      this.#mounted = previous
+        .then(() => (gen === this.#gen && this.isConnected ? mount(this, options()) : null))
+        .catch((error) => {
+          this.dispatchEvent(
+            new CustomEvent('cvco-error', {
+              detail: { code: 'widget_load_failed', message: String(error) },
+              bubbles: true,
+              composed: true,
+            }),
+          );
+          return null;
+        });
     });
   }
   #unmount() {
     const mounted = this.#mounted;
     this.#mounted = null;
-    if (mounted) mounted.then((h) => h && h.destroy());
+    return mounted ? mounted.then((h) => h && h.destroy()) : Promise.resolve();
   }
 }
 

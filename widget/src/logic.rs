@@ -48,7 +48,11 @@ pub enum Text {
     RemainingCard,
     ChainRemainder,
     Declined,
+    Refused,
+    NoBalance,
+    Locked,
     Expired,
+    OneMinute,
     Error,
     Retry,
     QrTitle,
@@ -82,7 +86,11 @@ pub const ALL_TEXTS: &[Text] = &[
     Text::RemainingCard,
     Text::ChainRemainder,
     Text::Declined,
+    Text::Refused,
+    Text::NoBalance,
+    Text::Locked,
     Text::Expired,
+    Text::OneMinute,
     Text::Error,
     Text::Retry,
     Text::QrTitle,
@@ -142,9 +150,22 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             "Paiement refusé dans l'application.",
             "Payment declined in the app.",
         ),
+        Text::Refused => ("Paiement refusé par l'ANCV.", "Payment refused by ANCV."),
+        Text::NoBalance => (
+            "Paiement refusé : votre solde de Chèques-Vacances est insuffisant.",
+            "Payment refused: your holiday voucher balance is too low.",
+        ),
+        Text::Locked => (
+            "Paiement refusé : votre compte est bloqué après trois codes erronés. Débloquez-le dans l'application ANCV.",
+            "Payment refused: your account is locked after three wrong codes. Unlock it in the ANCV app.",
+        ),
         Text::Expired => (
             "Le délai de validation est dépassé.",
             "The time to confirm has run out.",
+        ),
+        Text::OneMinute => (
+            "Plus qu'une minute pour valider.",
+            "One minute left to confirm.",
         ),
         Text::Error => ("Le paiement n'a pas abouti.", "The payment did not go through."),
         Text::Retry => ("Réessayer", "Try again"),
@@ -333,6 +354,8 @@ pub struct Payment {
     pub sequence: u64,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// Why ANCV ended it (`abort_reason`: `insufficient_balance`, `account_locked`…).
+    pub abort_reason: Option<String>,
 }
 
 impl Payment {
@@ -362,6 +385,16 @@ pub enum View {
     Declined,
     Expired,
     Failed,
+}
+
+/// What a declined payment tells the shopper: the reason ANCV gave, else a plain refusal.
+pub fn declined_text(p: &Payment) -> Text {
+    match p.abort_reason.as_deref() {
+        Some("declined_by_beneficiary") => Text::Declined,
+        Some("insufficient_balance") => Text::NoBalance,
+        Some("account_locked") => Text::Locked,
+        _ => Text::Refused,
+    }
 }
 
 pub fn view_for(p: &Payment) -> View {
@@ -443,7 +476,25 @@ mod tests {
             sequence: 1,
             error_code: None,
             error_message: None,
+            abort_reason: None,
         }
+    }
+
+    #[test]
+    fn a_declined_payment_says_why() {
+        let mut p = payment(Status::Declined);
+        for (reason, text) in [
+            (Some("declined_by_beneficiary"), Text::Declined),
+            (Some("insufficient_balance"), Text::NoBalance),
+            (Some("account_locked"), Text::Locked),
+            (Some("technical"), Text::Refused),
+            (None, Text::Refused),
+        ] {
+            p.abort_reason = reason.map(str::to_string);
+            assert_eq!(declined_text(&p), text, "{reason:?}");
+        }
+        assert!(t(Locale::Fr, Text::NoBalance).contains("solde"));
+        assert!(t(Locale::En, Text::Locked).contains("locked"));
     }
 
     #[test]

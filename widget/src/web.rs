@@ -233,6 +233,7 @@ fn payment_from(v: &JsValue, locale: Locale) -> Option<Payment> {
         sequence: get_cents(v, "sequence"),
         error_code: get_str(&error, "code"),
         error_message: get_str(&error, message_key(locale)),
+        abort_reason: get_str(v, "abort_reason"),
     })
 }
 
@@ -335,6 +336,9 @@ fn payment_detail(p: &Payment) -> Object {
         "order_remaining_cents",
         (p.order_remaining_cents as f64).into(),
     );
+    if let Some(r) = &p.abort_reason {
+        set(&d, "abort_reason", r.as_str().into());
+    }
     d
 }
 
@@ -514,6 +518,8 @@ fn on_click(w: &W, e: JsValue) {
             render(w, View::Form);
         }
         "retry" => {
+            // The page clears its own note about the failure (the storefront's card offer).
+            emit(w, "cvco-retry", &Object::new());
             let retry = w.borrow().retry;
             match retry {
                 Retry::Load => go(w, Job::Load),
@@ -935,18 +941,22 @@ async fn poll(w: &W, gen: u32) {
     }
 }
 
-/// The time left, once a second, until the view changes.
+/// The time left, once a second, until the view changes. The timer itself is not live (a screen
+/// reader would speak every second): the status region says once that one minute is left.
 async fn countdown(w: &W, gen: u32, timer: Element, deadline: i64, label: Text) {
+    let mut before = deadline - js_sys::Date::now() as i64;
     loop {
         sleep(1000).await;
-        let l = {
-            let i = w.borrow();
-            if i.dead || i.render_gen != gen {
-                return;
-            }
-            i.locale
-        };
-        timer.set_text(&time_left(l, label, deadline));
+        let i = w.borrow();
+        if i.dead || i.render_gen != gen {
+            return;
+        }
+        let left = deadline - js_sys::Date::now() as i64;
+        if before > 60_000 && left <= 60_000 {
+            i.live.set_text(t(i.locale, Text::OneMinute));
+        }
+        before = left;
+        timer.set_text(&time_left(i.locale, label, deadline));
     }
 }
 
@@ -1048,9 +1058,9 @@ fn render(w: &W, view: View) {
             }
         }
         View::Declined | View::Expired | View::Failed => {
-            live = match view {
-                View::Declined => t(l, Text::Declined).into(),
-                View::Expired => t(l, Text::Expired).into(),
+            live = match (view, p) {
+                (View::Declined, Some(p)) => t(l, logic::declined_text(p)).into(),
+                (View::Expired, _) => t(l, Text::Expired).into(),
                 _ => i
                     .failure
                     .clone()
@@ -1070,7 +1080,7 @@ fn render(w: &W, view: View) {
         tag(
             &mut html,
             "p",
-            "class=\"cvco-timer\" aria-hidden=\"true\"",
+            "class=\"cvco-timer\" role=\"timer\"",
             &time_left(l, label, deadline),
         );
     }

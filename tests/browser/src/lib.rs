@@ -160,6 +160,21 @@ impl Stack {
         }
     }
 
+    /// The beneficiary types `pin` in the app: the HTTP status (422 `wrong_pin`, 409 once locked).
+    pub fn confirm_with_pin(&self, tx: &str, beneficiary: &str, pin: &str) -> u16 {
+        let url = format!("{}/app/api/transactions/{tx}/confirm", self.sandbox_url);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        agent
+            .post(&url)
+            .send_json(json!({"beneficiary": beneficiary, "pin": pin}))
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+            .status()
+            .as_u16()
+    }
+
     pub fn confirm(&self, tx: &str, beneficiary: &str) -> Value {
         self.sandbox(
             "POST",

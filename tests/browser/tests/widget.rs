@@ -579,3 +579,351 @@ fn network_down_at_pay_time_then_retry_is_one_payment() {
         "{order}"
     );
 }
+
+impl Case {
+    fn set_attr(&self, name: &str, value: &str) {
+        self.b.exec(
+            "document.querySelector('cvco-checkout').setAttribute(arguments[0], arguments[1]); return true;",
+            json!([name, value]),
+        );
+    }
+
+    /// How many copies of the widget the shadow root holds (0 is the blank widget).
+    fn copies(&self) -> u64 {
+        self.b
+            .exec(
+                "return document.querySelector('cvco-checkout').shadowRoot.querySelectorAll('.cvco').length;",
+                json!([]),
+            )
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Waits for `needle` in the widget, then gives a late teardown of the old copy time to strike,
+    /// and checks that exactly one copy is left, still showing `view` and `needle`.
+    fn still_there(&self, needle: &str, view: &str) {
+        self.b.wait_for(
+            &format!(
+                "(() => {{ const r = document.querySelector('cvco-checkout').shadowRoot.querySelector('.cvco');\
+                 return r && r.textContent.includes({needle:?}); }})()"
+            ),
+            SHORT,
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(self.copies(), 1, "one widget, not blank nor doubled");
+        assert_eq!(self.b.view(), view);
+        let text = self.b.widget_text();
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
+
+    fn pending_ids(&self) -> Vec<Value> {
+        self.b
+            .events()
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|e| e["type"] == "cvco-pending")
+                    .map(|e| e["detail"]["payment_id"].clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[test]
+fn changing_locale_or_mode_keeps_the_widget_and_follows_the_same_payment() {
+    let c = case(2500, "");
+    assert_eq!(c.b.view(), "form");
+    // The form: language, then mode, each re-renders the widget.
+    c.set_attr("locale", "en");
+    c.still_there("E-mail or CV Connect id", "form");
+    c.set_attr("mode", "identifier");
+    c.still_there("E-mail or CV Connect id", "form");
+    let qr_buttons = "return document.querySelector('cvco-checkout').shadowRoot.querySelectorAll('[data-action=qr]').length;";
+    assert_eq!(
+        c.b.exec(qr_buttons, json!([])),
+        0,
+        "mode=identifier applied"
+    );
+    // Changes in a row and across tasks, while earlier copies are still mounting or tearing down.
+    c.b.exec(
+        "const w = document.querySelector('cvco-checkout');\
+         w.setAttribute('locale', 'fr');\
+         setTimeout(() => w.setAttribute('mode', 'auto'), 0);\
+         setTimeout(() => w.setAttribute('locale', 'en'), 1);\
+         setTimeout(() => w.setAttribute('locale', 'fr'), 30);\
+         return true;",
+        json!([]),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    c.still_there("E-mail ou identifiant CV Connect", "form");
+    assert_eq!(c.b.exec(qr_buttons, json!([])), 1, "mode=auto applied");
+    c.b.screenshot("13-form-after-switches-fr");
+
+    // Still usable: pay.
+    c.pay_with("jeanne.manual@sandbox.cvco.test");
+    c.b.wait_view("waiting", SHORT);
+    let first = c.event("cvco-pending")["payment_id"].clone();
+    assert!(first.is_string(), "{first}");
+    // The wait: switch language and mode; the same payment stays followed.
+    c.set_attr("locale", "en");
+    c.still_there("Open your ANCV", "waiting");
+    c.set_attr("mode", "identifier");
+    c.still_there("Open your ANCV", "waiting");
+    c.b.screenshot("14-waiting-after-switches-en");
+    let ids = c.pending_ids();
+    assert!(
+        ids.iter().all(|id| *id == first),
+        "always the same payment: {ids:?}"
+    );
+    // One transaction at ANCV, not a restarted or second one.
+    let pending = c
+        .stack
+        .sandbox("GET", "/app/api/beneficiaries/10000000006/pending", None);
+    assert_eq!(
+        pending["transactions"].as_array().map(Vec::len),
+        Some(1),
+        "{pending}"
+    );
+    let tx = c.stack.pending_transaction("10000000006");
+    c.stack.confirm(&tx, "10000000006");
+    c.b.wait_view("authorized", LONG);
+    assert_eq!(c.count("cvco-authorized"), 1, "one copy heard the outcome");
+    assert_eq!(c.event("cvco-authorized")["payment_id"], first);
+    let order = c.order_state();
+    assert_eq!(
+        order["payments"].as_array().map(Vec::len),
+        Some(1),
+        "{order}"
+    );
+    assert_eq!(order["paid_cvco_cents"], 2500, "{order}");
+    assert_eq!(c.count("cvco-error"), 0, "{}", c.b.events());
+    c.no_csp_violation();
+}
+
+/// Pays a fresh order of the playground in `locale` with `who`; `drive` plays the app if needed.
+fn failed_payment(
+    b: &Browser,
+    stack: &Stack,
+    locale: &str,
+    who: &str,
+    drive: impl Fn(&Stack),
+    view: &str,
+) -> String {
+    open_playground(b, stack, 2500, &format!("locale={locale}"));
+    b.type_keys(&b.shadow("input"), who);
+    b.click(&b.shadow("button[type=submit]"));
+    b.wait_view("waiting", SHORT);
+    drive(stack);
+    b.wait_view(view, LONG);
+    let alert = b.exec(
+        "return document.querySelector('cvco-checkout').shadowRoot.querySelector('[role=alert]').textContent;",
+        json!([]),
+    );
+    let live = b.exec(
+        "return document.querySelector('cvco-checkout').shadowRoot.querySelector('[aria-live]').textContent;",
+        json!([]),
+    );
+    assert_eq!(alert, live, "the reason is announced");
+    b.widget_text()
+}
+
+#[test]
+fn a_refused_or_expired_payment_says_why_in_french_and_english() {
+    let _serial = serial();
+    let stack = Stack::start();
+    stack.shop_settings(json!({"authorization_timeout_s": 5}));
+    let b = Browser::launch();
+    let nothing = |_: &Stack| {};
+    // Three wrong codes in the app lock the account and abort the payment.
+    let lock = |s: &Stack| {
+        let tx = s.pending_transaction("10000000006");
+        assert_eq!(s.confirm_with_pin(&tx, "10000000006", "0000"), 422);
+        assert_eq!(s.confirm_with_pin(&tx, "10000000006", "0000"), 422);
+        s.confirm_with_pin(&tx, "10000000006", "0000");
+    };
+    type Drive<'a> = &'a dyn Fn(&Stack);
+    let cases: [(&str, Drive, &str, &str, &str, &str); 4] = [
+        (
+            "chloe.decline@sandbox.cvco.test",
+            &nothing,
+            "declined",
+            "declined_by_beneficiary",
+            "Paiement refusé dans l'application.",
+            "Payment declined in the app.",
+        ),
+        (
+            "ines.empty@sandbox.cvco.test",
+            &nothing,
+            "declined",
+            "insufficient_balance",
+            "Paiement refusé : votre solde de Chèques-Vacances est insuffisant.",
+            "Payment refused: your holiday voucher balance is too low.",
+        ),
+        (
+            "10000000006",
+            &lock,
+            "declined",
+            "account_locked",
+            "Paiement refusé : votre compte est bloqué après trois codes erronés.",
+            "Payment refused: your account is locked after three wrong codes.",
+        ),
+        (
+            "david.silent@sandbox.cvco.test",
+            &nothing,
+            "expired",
+            "",
+            "Le délai de validation est dépassé.",
+            "The time to confirm has run out.",
+        ),
+    ];
+    for locale in ["fr", "en"] {
+        for (who, drive, view, reason, fr, en) in cases {
+            let text = failed_payment(&b, &stack, locale, who, drive, view);
+            let said = if locale == "fr" { fr } else { en };
+            assert!(text.contains(said), "{who} in {locale}: {text}");
+            let event = if view == "expired" {
+                "cvco-expired"
+            } else {
+                "cvco-declined"
+            };
+            let detail = b
+                .events()
+                .as_array()
+                .and_then(|a| a.iter().rev().find(|e| e["type"] == event).cloned())
+                .unwrap_or_else(|| panic!("no {event}: {}", b.events()));
+            if !reason.is_empty() {
+                assert_eq!(detail["detail"]["abort_reason"], reason, "{detail}");
+            }
+            let name = if reason.is_empty() { view } else { reason };
+            b.screenshot(&format!("15-{name}-{locale}"));
+            if reason == "account_locked" {
+                stack.sandbox("POST", "/app/api/beneficiaries/10000000006/unlock", None);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_countdown_is_a_timer_that_says_once_when_one_minute_is_left() {
+    let serial = serial();
+    let stack = Stack::start();
+    stack.shop_settings(json!({"authorization_timeout_s": 63}));
+    let b = Browser::launch();
+    let c = Case {
+        order: open_playground(&b, &stack, 2500, "locale=en"),
+        b,
+        stack,
+        _serial: serial,
+    };
+    c.pay_with("10000000006");
+    c.b.wait_view("waiting", SHORT);
+    // Record what the status region says from now on.
+    c.b.exec(
+        "const r = document.querySelector('cvco-checkout').shadowRoot;\
+         window.__said = [];\
+         new MutationObserver(() => window.__said.push(r.querySelector('[aria-live]').textContent))\
+           .observe(r.querySelector('[aria-live]'), {childList: true, characterData: true, subtree: true});\
+         return true;",
+        json!([]),
+    );
+    let timer = c.b.exec(
+        "const t = document.querySelector('cvco-checkout').shadowRoot.querySelector('.cvco-timer');\
+         return {role: t.getAttribute('role'), hidden: !!t.closest('[aria-hidden=true]'),\
+                 live: !!t.closest('[aria-live]'), text: t.textContent};",
+        json!([]),
+    );
+    assert_eq!(timer["role"], "timer", "{timer}");
+    assert_eq!(
+        timer["hidden"], false,
+        "not hidden from screen readers: {timer}"
+    );
+    assert_eq!(timer["live"], false, "not spoken every second: {timer}");
+    c.b.wait_for(
+        "(window.__said || []).includes('One minute left to confirm.')",
+        SHORT,
+    );
+    c.b.screenshot("16-one-minute-left-en");
+    // Some seconds later the timer has moved on, the status region said nothing more.
+    std::thread::sleep(Duration::from_millis(2500));
+    let after = c.b.exec(
+        "return [window.__said, document.querySelector('cvco-checkout').shadowRoot.querySelector('.cvco-timer').textContent];",
+        json!([]),
+    );
+    assert_eq!(after[0], json!(["One minute left to confirm."]), "{after}");
+    assert_ne!(after[1], timer["text"], "the timer ticks: {after}");
+    assert!(
+        after[1]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Time left: 0:5"),
+        "{after}"
+    );
+}
+
+#[test]
+fn storefront_offers_card_and_retry_only_after_a_failed_payment() {
+    let _serial = serial();
+    let stack = Stack::start();
+    let b = Browser::launch();
+    b.goto(&format!(
+        "{}/examples/storefront/index.html",
+        stack.base_url
+    ));
+    b.exec(
+        "window.__ref = null; fetch('/shop/api/test-orders', {method: 'POST', credentials: 'include',\
+           headers: {'content-type': 'application/json'}, body: JSON.stringify({amount_cents: 2500})})\
+         .then(r => r.json()).then(o => window.__ref = o.order_ref); return true;",
+        json!([]),
+    );
+    let order = b.wait_for("window.__ref", SHORT);
+    b.goto(&format!(
+        "{}/orders/{}",
+        stack.base_url,
+        order.as_str().expect("order_ref")
+    ));
+    b.wait_view("form", LONG);
+    let offered = "(() => { const v = (s) => { const e = document.querySelector(s); return !!e && !e.closest('[hidden]'); };\
+         return [v('#cvco-actions'), v('#cvco-outcome'), document.querySelector('#cvco-outcome').textContent]; })()";
+    let retype = |who: &str| {
+        b.exec(
+            "const i = document.querySelector('cvco-checkout').shadowRoot.querySelector('input');\
+             i.value = ''; return true;",
+            json!([]),
+        );
+        b.type_keys(&b.shadow("input"), &format!("{who}{ENTER}"));
+    };
+    // A typo, then an address ANCV does not know: errors of the field, no card or retry offer.
+    for who in ["not-an-address", "nobody.known@example.org"] {
+        retype(who);
+        b.wait_for(
+            "document.querySelector('cvco-checkout').shadowRoot.querySelector('input[aria-invalid=true]')",
+            SHORT,
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let seen = b.exec(&format!("return {offered};"), json!([]));
+        assert_eq!(seen, json!([false, false, ""]), "{who}: {seen}");
+    }
+    // A refused payment: the reason, one retry (the widget's) and the card.
+    retype("ines.empty@sandbox.cvco.test");
+    b.wait_view("declined", LONG);
+    b.wait_for(&format!("{offered}[0]"), SHORT);
+    let buttons = b.exec(
+        "const r = document.querySelector('cvco-checkout').shadowRoot;\
+         const page = [...document.querySelectorAll('#cvco-actions button')].filter(x => !x.closest('[hidden]'));\
+         return [r.querySelectorAll('[data-action=retry]').length, page.map(x => x.id)];",
+        json!([]),
+    );
+    assert_eq!(buttons, json!([1, ["cvco-to-card"]]), "{buttons}");
+    let text = b.widget_text();
+    assert!(
+        text.contains("solde de Chèques-Vacances est insuffisant"),
+        "{text}"
+    );
+    b.screenshot("17-storefront-declined-empty-balance");
+    // Trying again takes the decline note and the offer away.
+    b.click(&b.shadow("[data-action=retry]"));
+    b.wait_view("form", SHORT);
+    let seen = b.exec(&format!("return {offered};"), json!([]));
+    assert_eq!(seen, json!([false, false, ""]), "after retry: {seen}");
+}
