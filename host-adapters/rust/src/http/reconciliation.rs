@@ -228,8 +228,10 @@ pub async fn reconcile(
                 if p.order_ref != l.merchant_order_id {
                     flags.push("reference_mismatch");
                 }
-                if (p.authorized_cents, p.refunded_cents)
-                    != (cents(l.gross_cents), cents(l.refunded_cents))
+                // A capture below the authorization is normal (a pre-reservation finalised for
+                // less); ANCV remitting more than we recorded, or other refunds, is not.
+                if cents(l.gross_cents) > p.authorized_cents
+                    || cents(l.refunded_cents) != p.refunded_cents
                 {
                     flags.push("amount_mismatch");
                 }
