@@ -271,3 +271,69 @@ async fn a_kiosk_qr_payment_can_be_abandoned_and_a_partial_one_is_kept_by_defaul
     let screen = kiosk.get(&format!("/kiosk/api/orders/{order_ref}")).await;
     assert_eq!(screen.body["remaining_cents"], 2500);
 }
+
+async fn put_settings(manager: &Client, body: Value) {
+    let r = manager
+        .send(reqwest::Method::PUT, "/cvco/v1/settings", Some(body))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kiosk_voids_a_partial_authorization_once_when_the_merchant_refuses_them() {
+    let env = env().await;
+    let manager = env.manager().await;
+    put_settings(&manager, json!({"refuse_partial": true})).await;
+    let order_ref = kiosk_order(&manager, 6000).await;
+    let kiosk = env.shopper();
+    let p = kiosk
+        .post(
+            "/kiosk/api/payments",
+            json!({"order_ref": order_ref, "mode": "identifier", "beneficiary": BRUNO, "attempt": "k1"}),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.text);
+    let id = p.body["payment"]["payment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Two screens polling at once (or a poll and a reload): one void. A second would reach the
+    // sandbox, which refuses to cancel a cancelled transaction, and fail the poll.
+    let (a, b) = tokio::join!(kiosk_final(&kiosk, &id), kiosk_final(&kiosk, &id));
+    for done in [&a, &b] {
+        assert_eq!(done["outcome"], "balance_short", "{done}");
+        assert_eq!(done["payment"]["status"], "cancelled");
+        assert_eq!(done["payment"]["authorized_cents"], 0);
+    }
+    let screen = kiosk.get(&format!("/kiosk/api/orders/{order_ref}")).await;
+    assert_eq!(screen.body["remaining_cents"], 6000, "nothing kept");
+    assert_eq!(screen.body["payment"]["outcome"], "balance_short");
+
+    // At the counter there is another tender: the same partial authorization is kept.
+    let (_, kept) = counter_paid(&env, &manager, 6000, BRUNO).await;
+    assert_eq!(kept["status"], "partially_authorized", "{kept}");
+    assert_eq!(kept["authorized_cents"], 3500);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_counter_remainder_follows_the_merchant_settings() {
+    let env = env().await;
+    let manager = env.manager().await;
+    put_settings(
+        &manager,
+        json!({"auto_remainder": true, "remainder_min_cents": 500}),
+    )
+    .await;
+    let (small, _) = counter_paid(&env, &manager, 5000, BRUNO).await;
+    let view = manager.get(&format!("/counter/api/orders/{small}")).await;
+    assert_eq!(
+        view.body["remainder"],
+        json!({"step": "chain", "amount": 1500, "automatic": true})
+    );
+    put_settings(&manager, json!({"remainder_min_cents": null})).await;
+    let view = manager.get(&format!("/counter/api/orders/{small}")).await;
+    assert_eq!(
+        view.body["remainder"],
+        json!({"step": "other_tender", "amount": 1500, "minimum": 2000})
+    );
+}
