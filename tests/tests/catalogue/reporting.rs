@@ -124,3 +124,25 @@ fn daily_totals_and_remittance_lines() {
     );
     assert_code(&e, ErrorCode::InvalidRequest);
 }
+
+#[test]
+fn daily_totals_are_cut_at_the_merchants_closing_hour() {
+    // The host's totals and ANCV's, through the plugin, use the merchant's one closing hour.
+    let shop = shop();
+    let pool = shop.pool_with(&[("closing_hour", "5")]);
+    let p: cvco_core::plugin_api::Payment = call(
+        &pool,
+        "create_payment",
+        json!({"order_ref": unique("CLOSE5"), "amount_cents": 2500, "channel": "ecommerce",
+               "beneficiary": "10000000001", "idempotency_key": unique("k")}),
+    );
+    wait_final(&pool, &p.id, Duration::from_secs(10));
+    let day = now().business_date(5);
+    let report: DailyReport = call(&pool, "daily_totals", json!({"from": day, "to": day}));
+    assert_eq!(report.closing_hour, 5);
+    assert_eq!(report.days.iter().map(|d| d.count).sum::<usize>(), 1);
+    let bad = shop.pool_with(&[("closing_hour", "24")]);
+    let e = fails(&bad, "daily_totals", json!({"from": day, "to": day}));
+    assert_code(&e, ErrorCode::ConfigInvalid);
+    assert_eq!(e.field.as_deref(), Some("closing_hour"));
+}
