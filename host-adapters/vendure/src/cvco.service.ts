@@ -32,6 +32,12 @@ import { CvcoPaymentRequestRecord } from './payment-request.entity';
 const loggerCtx = 'CvcoPlugin';
 /** Vendure payment states in which ANCV may still change something we must follow. */
 const OPEN_STATES: PaymentState[] = [AWAITING_BENEFICIARY];
+/**
+ * A CVCo payment Vendure holds 'Authorized' is a pre-reservation awaiting its deferred capture: final
+ * for the beneficiary, yet ANCV still captures, cancels or expires it (cvco-core's needs_following),
+ * so it is polled too; a lost expiry notification must not leave it looking open.
+ */
+const AWAITING_CAPTURE: PaymentState = 'Authorized';
 const COVERING_STATES: PaymentState[] = ['Authorized', 'Settled'];
 
 /** The contract's Payment object (host-adapters/PROTOCOL.md), as the plugin's `render_payment` makes it. */
@@ -475,6 +481,16 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
     }
 
     private async moveVendurePayment(ctx: RequestContext, vp: Payment, p: PluginPayment) {
+        if (vp.state === AWAITING_CAPTURE && p.status === 'expired') {
+            // ANCV expired the uncaptured authorization at the end of its window: the order no longer
+            // holds it. Vendure's Authorized goes to Cancelled (not Declined), without a second call to ANCV.
+            const out = await this.connection.withTransaction(ctx, async tx => {
+                await this.connection.getRepository(tx, Payment).update(vp.id, { errorMessage: 'expired' });
+                return this.orderService.transitionPaymentToState(tx, vp.id, 'Cancelled');
+            });
+            if (isGraphQlErrorResult(out)) Logger.error(`payment ${vp.id} (${p.id}) could not follow ANCV expired: ${out.message}`, loggerCtx);
+            return;
+        }
         if (!OPEN_STATES.includes(vp.state) || !p.final) return;
         const outcome = await this.connection.withTransaction(ctx, async tx => {
             if (p.status === 'authorized' || p.status === 'partially_authorized') {
@@ -515,7 +531,7 @@ export class CvcoService implements OnModuleInit, OnApplicationBootstrap, OnAppl
                 }).catch(e => Logger.warn(`reconciling ${r.paymentId}: ${e instanceof Error ? e.message : e}`, loggerCtx));
             }
             const open = await this.connection.getRepository(ctx, Payment).find({
-                where: OPEN_STATES.map(state => ({ method: this.methodCode, state })),
+                where: [...OPEN_STATES, AWAITING_CAPTURE].map(state => ({ method: this.methodCode, state })),
             });
             for (const vp of open) {
                 if (this.stopped) break;

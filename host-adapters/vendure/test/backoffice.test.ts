@@ -258,6 +258,37 @@ describe('CVCo back-office on Vendure, against the sandbox', { concurrency: 1 },
         assert.equal(done.state, 'PaymentSettled', JSON.stringify(done));
     });
 
+    it('an authorized pre-reservation whose expiry notification is lost is still followed and ends expired', async () => {
+        // ANCV's capture window is 3 s here and no notification reaches Vendure: only its poller can tell.
+        await sandbox.json('PUT', '/admin/shops/SHOP-DEMO-01/settings', { deferred_capture_window_s: 3 });
+        await sandbox.json('PUT', '/admin/faults', { shop_id: 'SHOP-DEMO-01', drop_notifications: true });
+        try {
+            const order = await orderInArrangingPayment(env.shopClient, env.variantId, 40);
+            const created = await staff('POST', '/payment-requests', {
+                order_ref: order.code, amount_cents: 4000, delivery: 'email', email: JEANNE, capture: 'deferred', attempt: attempt(),
+            });
+            assert.equal(created.status, 201, JSON.stringify(created.body));
+            const id = created.body.request_id as string;
+            const tx = await jeannePays(id);
+            await until('order authorized', async () => (await adminOrder(order.id)).state === 'PaymentAuthorized');
+            const expired = await until('request expired', async () => {
+                const r = await staff('GET', `/payment-requests/${id}`);
+                return r.body.status === 'expired' ? r.body : undefined;
+            });
+            assert.equal(expired.final, true);
+            assert.equal((await ancvTransaction(tx)).state, 'EXPIRED');
+            const o = await until('payment cancelled', async () => {
+                const got = await adminOrder(order.id);
+                return got.payments[0]?.state === 'Cancelled' ? got : undefined;
+            });
+            // As after a cancel through Vendure: the payment no longer holds money; the order's own state is the merchant's.
+            assert.equal(o.payments[0].errorMessage, 'expired');
+        } finally {
+            await fetch(`${sandbox.url}/admin/faults?shop_id=SHOP-DEMO-01`, { method: 'DELETE' });
+            await sandbox.json('PUT', '/admin/shops/SHOP-DEMO-01/settings', { deferred_capture_window_s: 6 * 24 * 3600 });
+        }
+    });
+
     it('a shopper payment and a payment request are never both open on one order, whichever comes first or both at once', async () => {
         const shopperPays = (code: string) => http('shop', 'POST', '/payments', { order_ref: code, mode: 'identifier', beneficiary: JEANNE, attempt: attempt() });
         const staffRequests = (code: string) => staff('POST', '/payment-requests', { order_ref: code, amount_cents: 3000, delivery: 'email', email: JEANNE, attempt: attempt() });
