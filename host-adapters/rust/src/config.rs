@@ -38,7 +38,9 @@ pub struct HostConfig {
     /// `postgres://…` (PostgreSQL, any number of instances on one database), `sqlite:PATH` or a
     /// path (SQLite); wins over `data_file`.
     pub database: Option<String>,
-    pub examples_dir: PathBuf,
+    /// Serve the pages of `examples/` from this folder (page development: edits show on reload);
+    /// unset (the default), the copies compiled into the binary (build.rs) are served.
+    pub examples_dir: Option<PathBuf>,
     pub widget_dir: PathBuf,
     pub openapi_file: PathBuf,
     /// Enables `POST /shop/api/test-orders` (tests only).
@@ -118,7 +120,7 @@ impl Default for HostConfig {
             plugin: std::env::var_os(cvco_plugin_host::WASM_ENV).map(PathBuf::from),
             data_file: None,
             database: None,
-            examples_dir: root.join("examples"),
+            examples_dir: None,
             widget_dir: std::env::var_os("CVCO_WIDGET_DIST")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| root.join("dist/widget")),
@@ -460,7 +462,7 @@ impl HostConfig {
         }
         set!(host => host, port => port, api_base_url => sandbox_url, shop_id => shop_id,
             client_id => client_id, client_secret => client_secret,
-            notification_secret => notification_secret, examples_dir => examples_dir,
+            notification_secret => notification_secret,
             widget_dir => widget_dir, openapi_file => openapi_file, test_orders => test_orders,
             poll_interval_ms => poll_interval_ms, poll_max_ms => poll_max_ms,
             expiry_grace_ms => expiry_grace_ms, closing_hour => closing_hour,
@@ -474,6 +476,9 @@ impl HostConfig {
             shop_orders_per_minute_total => shop_orders_per_minute_total);
         if f.public_url.is_some() {
             self.public_url = f.public_url;
+        }
+        if f.examples_dir.is_some() {
+            self.examples_dir = f.examples_dir;
         }
         if f.manager.is_some() {
             self.manager = f.manager;
@@ -547,7 +552,7 @@ impl HostConfig {
             self.database = Some(v);
         }
         if let Some(v) = var("EXAMPLES_DIR") {
-            self.examples_dir = v.into();
+            self.examples_dir = Some(v.into());
         }
         if let Some(v) = var("WIDGET_DIR") {
             self.widget_dir = v.into();

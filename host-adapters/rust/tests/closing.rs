@@ -119,6 +119,12 @@ async fn the_day_closes_by_itself_at_the_closing_hour_and_its_ticket_is_reprinte
         .await;
     assert!(again.text.contains("DUPLICATA") && again.text.contains(&tx));
 
+    // The running totals' ticket too, when reprinted.
+    let day_ticket = manager.get("/cvco/v1/receipts/totals").await;
+    assert!(day_ticket.text.contains("Totaux du") && !day_ticket.text.contains("DUPLICATA"));
+    let reprint = manager.get("/cvco/v1/receipts/totals?duplicate=true").await;
+    assert!(reprint.text.contains("DUPLICATA"), "{}", reprint.text);
+
     // Exactly once: later wake-ups of the loop add no second closing of that day.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(autos_of(&closings(&manager).await, &day).len(), 1);

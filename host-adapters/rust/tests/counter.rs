@@ -64,6 +64,11 @@ async fn a_cancellation_finds_the_payment_by_the_reference_typed_first_and_voids
         "nothing changed"
     );
 
+    assert_eq!(
+        cancel_notifications(&env, &reference).await,
+        1,
+        "voided once"
+    );
     // Without a staff session, nothing.
     let anonymous = env
         .shopper()
@@ -272,6 +277,19 @@ async fn a_kiosk_qr_payment_can_be_abandoned_and_a_partial_one_is_kept_by_defaul
     assert_eq!(screen.body["remaining_cents"], 2500);
 }
 
+/// CANCELLED events of the transaction in the sandbox's notification log: one per void.
+async fn cancel_notifications(env: &Env, tx: &str) -> usize {
+    let log = env
+        .admin(reqwest::Method::GET, "/admin/notifications", Value::Null)
+        .await;
+    log["items"]
+        .as_array()
+        .expect("notification log")
+        .iter()
+        .filter(|n| n.to_string().contains(tx) && n.to_string().contains("\"CANCELLED\""))
+        .count()
+}
+
 async fn put_settings(manager: &Client, body: Value) {
     let r = manager
         .send(reqwest::Method::PUT, "/cvco/v1/settings", Some(body))
@@ -297,14 +315,38 @@ async fn a_kiosk_voids_a_partial_authorization_once_when_the_merchant_refuses_th
         .as_str()
         .unwrap()
         .to_string();
-    // Two screens polling at once (or a poll and a reload): one void. A second would reach the
-    // sandbox, which refuses to cancel a cancelled transaction, and fail the poll.
-    let (a, b) = tokio::join!(kiosk_final(&kiosk, &id), kiosk_final(&kiosk, &id));
-    for done in [&a, &b] {
-        assert_eq!(done["outcome"], "balance_short", "{done}");
-        assert_eq!(done["payment"]["status"], "cancelled");
-        assert_eq!(done["payment"]["authorized_cents"], 0);
+    // Final at the host (ANCV's notification delivered, so recorded) before any screen asked.
+    let tx = p.body["payment"]["transaction_id"]
+        .as_str()
+        .expect("transaction id")
+        .to_string();
+    wait_until("the partial authorization notified", || {
+        let env = &env;
+        let tx = tx.clone();
+        async move {
+            let log = env
+                .admin(reqwest::Method::GET, "/admin/notifications", Value::Null)
+                .await;
+            log["items"].as_array().unwrap().iter().any(|n| {
+                n["object_id"] == tx.as_str()
+                    && n["status"].to_string().to_lowercase().contains("delivered")
+                    && ["VALIDATED", "AUTHORIZED"]
+                        .iter()
+                        .any(|st| n["state"] == *st)
+            })
+        }
+    })
+    .await;
+    // Four screens polling at once (or a poll and reloads): one void at ANCV.
+    let path = format!("/kiosk/api/payments/{id}");
+    let polls = futures_util::future::join_all((0..4).map(|_| kiosk.get(&path))).await;
+    for done in &polls {
+        assert_eq!(done.status, 200, "{}", done.text);
+        assert_eq!(done.body["outcome"], "balance_short", "{}", done.text);
+        assert_eq!(done.body["payment"]["status"], "cancelled");
+        assert_eq!(done.body["payment"]["authorized_cents"], 0);
     }
+    assert_eq!(cancel_notifications(&env, &tx).await, 1, "voided once");
     let screen = kiosk.get(&format!("/kiosk/api/orders/{order_ref}")).await;
     assert_eq!(screen.body["remaining_cents"], 6000, "nothing kept");
     assert_eq!(screen.body["payment"]["outcome"], "balance_short");

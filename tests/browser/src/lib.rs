@@ -97,7 +97,7 @@ impl Stack {
                 sandbox_url: sandbox.base_url.clone(),
                 test_orders: true,
                 widget_dir: widget_dist(),
-                examples_dir: workspace_root().join("examples"),
+                examples_dir: Some(workspace_root().join("examples")),
                 poll_interval_ms: 1000,
                 // The demo accounts' hashes are computed at start; a debug build takes seconds at
                 // the production cost, and these tests never log in.

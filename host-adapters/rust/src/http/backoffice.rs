@@ -411,6 +411,7 @@ pub(super) async fn receipt(
             &app.engine,
             &s.merchant_id,
             &t,
+            q.duplicate.unwrap_or(false),
         )));
     }
     let row = match bo_session(&app, &headers, false).await {

@@ -377,8 +377,9 @@ pub fn render_receipt(
     page("Ticket Chèque-Vacances Connect", &b)
 }
 
-pub fn totals_html(engine: &Engine, merchant_id: &str, t: &Value) -> String {
-    totals_ticket(engine, merchant_id, t, false)
+/// The day's running totals ticket (`duplicate`: a reprint, TETRA "duplicata du ticket des totaux").
+pub fn totals_html(engine: &Engine, merchant_id: &str, t: &Value, duplicate: bool) -> String {
+    totals_ticket(engine, merchant_id, t, duplicate)
 }
 
 /// A recorded closing's totals ticket (`duplicate`: a reprint).
