@@ -379,3 +379,26 @@ async fn the_counter_remainder_follows_the_merchant_settings() {
         json!({"step": "other_tender", "amount": 1500, "minimum": 2000})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kiosk_partial_that_ancv_refuses_to_void_is_shown_as_paid_in_part_not_as_nothing_taken() {
+    let env = env().await;
+    let manager = env.manager().await;
+    put_settings(&manager, json!({"refuse_partial": true})).await;
+    // ANCV's side asks a cancellation password the kiosk does not have: the void is refused.
+    env.shop_settings(json!({"cancel_password": "4321"})).await;
+    let order_ref = kiosk_order(&manager, 6000).await;
+    let kiosk = env.shopper();
+    let p = kiosk
+        .post(
+            "/kiosk/api/payments",
+            json!({"order_ref": order_ref, "mode": "identifier", "beneficiary": BRUNO, "attempt": "k1"}),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.text);
+    let done = kiosk_final(&kiosk, p.body["payment"]["payment_id"].as_str().unwrap()).await;
+    assert_eq!(done["outcome"], "partial", "{done}");
+    assert_eq!(done["payment"]["authorized_cents"], 3500);
+    let screen = kiosk.get(&format!("/kiosk/api/orders/{order_ref}")).await;
+    assert_eq!(screen.body["remaining_cents"], 2500);
+}

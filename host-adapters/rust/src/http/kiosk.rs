@@ -149,7 +149,20 @@ async fn refuse_partial_if_asked(app: &App, row: PaymentRow) -> Result<PaymentRo
         return Ok(now);
     }
     tracing::info!(payment_id = %now.payment_id, "kiosk: partial authorization refused, voiding");
-    Ok(app.engine.cancel(&now.payment_id, None).await?)
+    match app.engine.cancel(&now.payment_id, None).await {
+        Ok(row) => Ok(row),
+        // Not voided (ANCV refused or did not answer): the screen says what was paid and sends
+        // the shopper to the reception, never "nothing taken".
+        Err(e) => {
+            tracing::warn!(payment_id = %now.payment_id, code = %e.code, "kiosk: partial authorization not voided");
+            Ok(app
+                .engine
+                .store
+                .payment(&now.payment_id)
+                .await?
+                .unwrap_or(now))
+        }
+    }
 }
 
 /// `GET /kiosk/api/orders/{order_ref}`.
