@@ -498,12 +498,15 @@ impl Tenants {
         for row in store.merchants().await? {
             stored.insert(row.merchant_id.clone());
             let settings = saved.get(&row.merchant_id);
-            if newer(row.version) || settings.is_some_and(|s| newer(s.version)) {
+            if newer(row.version) {
                 let mut m = Merchant::from_row(&row);
                 if let Some(s) = settings {
                     m.settings = Settings::from_saved(s)?;
                 }
                 self.upsert(m);
+            } else if let Some(s) = settings.filter(|s| newer(s.version)) {
+                // Only its settings changed (already applied here when this instance saved them).
+                self.apply_settings(&row.merchant_id, Settings::from_saved(s)?);
             }
         }
         // Settings of the configuration's merchants (`default`, `[[merchants]]`).
