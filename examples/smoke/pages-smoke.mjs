@@ -708,6 +708,22 @@ async function main() {
       assert(status === true, 'the transaction reads cancelled');
     });
 
+    await step('counter:remainder-below-minimum', async (page) => {
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('document.readyState === "complete"');
+      if (await page.eval('!!document.querySelector("#logout:not([hidden])")')) await page.eval('__s.click("#logout")');
+      await boLogin(page, '/counter', 'seller', 'seller-demo');
+      await page.waitFor('__s.visible("#step-amount")', { what: 'amount step' });
+      // 50 € with bruno (35 € balance): 15 € left, under the 20 € minimum: another tender, cleanly.
+      await page.eval('__s.fill("#amount", "50,00")');
+      await page.eval('__s.click(".mode-btn[data-mode=identifier]")');
+      await payWithWidget(page, 'bruno.partial@sandbox.cvco.test');
+      await page.waitFor('/autre moyen de paiement/.test(__s.text("#outcome")) && /20,00/.test(__s.text("#outcome"))', { timeout: 20_000, what: 'other tender for the rest' });
+      assert(!(await page.eval('__s.visible("#retry")')), 'no CVCo retry for a rest under the minimum');
+      assert((await page.eval('document.activeElement.id')) === 'new-sale', 'focus on the next sale');
+      await shot(page, 'counter-remainder-other-tender');
+    });
+
     await step('kiosk:pay', async (page) => {
       // The kiosk's system places the order (a staff call), then the kiosk screen pays it, no login.
       await page.goto(`${BASE}/counter`);
