@@ -125,8 +125,6 @@ pub(super) async fn cancellation(
     }
     // The merchant's own password (back-office settings), when it set one.
     super::settings::check_cancel_password(&app, &s.merchant_id, b.password.as_deref()).await?;
-    // The merchant's own password (back-office settings), when it set one.
-    super::settings::check_cancel_password(&app, &s.merchant_id, b.password.as_deref()).await?;
     // One cancellation of a payment at a time (two tills, a double tap): the second reads the
     // first's result instead of voiding again.
     let lock = app.engine.order_lock(&row.order_ref);
