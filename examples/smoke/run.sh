@@ -35,6 +35,10 @@ wait_up() {
 "$sandbox_bin" --port "$sandbox_port" --data "$work/sandbox.sqlite" --approve-delay-ms 600 >"$work/sandbox.log" 2>&1 &
 pids="$pids $!"
 wait_up "http://127.0.0.1:$sandbox_port"
+# cvco-host has the pages compiled in: by hand, serve them from disk instead so an edited page is
+# what runs without rebuilding it; under `cargo xtask test` (binaries just built) the compiled-in
+# copies run, as deployed.
+[ -n "${CVCO_HOST_BIN:-}" ] || export CVCO_HOST_EXAMPLES_DIR="${CVCO_HOST_EXAMPLES_DIR:-$here/..}"
 "$host_bin" --demo --port "$host_port" --sandbox-url "http://127.0.0.1:$sandbox_port" \
   --plugin "$plugin" --data "$work/host.sqlite" >"$work/host.log" 2>&1 &
 pids="$pids $!"
