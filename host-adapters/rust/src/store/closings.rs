@@ -5,7 +5,7 @@
 //! same transaction as the closing, and a second insert of the marker does nothing (PostgreSQL
 //! makes a concurrent one wait for the first to commit, then do nothing).
 
-use super::conn::vals;
+use super::conn::{vals, Row, R};
 use super::{db_error, Db, Store};
 
 /// One recorded closing; `totals` is the JSON the back-office shows and prints.
@@ -15,6 +15,18 @@ pub struct ClosingRow {
     pub merchant_id: String,
     pub closed_at: i64,
     pub totals: String,
+}
+
+impl ClosingRow {
+    /// From `SELECT id, merchant_id, closed_at, totals`.
+    fn from_row(r: &Row) -> R<ClosingRow> {
+        Ok(ClosingRow {
+            id: r.i64(0)?,
+            merchant_id: r.string(1)?,
+            closed_at: r.i64(2)?,
+            totals: r.string(3)?,
+        })
+    }
 }
 
 /// The marker of a merchant's automatic closing of `date` (YYYY-MM-DD sorts as text).
@@ -125,14 +137,7 @@ impl Store {
             "SELECT id, merchant_id, closed_at, totals FROM closings
              WHERE merchant_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
             &vals![merchant_id, before.unwrap_or(i64::MAX), limit],
-            |r| {
-                Ok(ClosingRow {
-                    id: r.i64(0)?,
-                    merchant_id: r.string(1)?,
-                    closed_at: r.i64(2)?,
-                    totals: r.string(3)?,
-                })
-            },
+            ClosingRow::from_row,
         )
         .await
         .map_err(db_error)
@@ -144,14 +149,7 @@ impl Store {
         c.query_opt(
             "SELECT id, merchant_id, closed_at, totals FROM closings WHERE merchant_id = ?1 AND id = ?2",
             &vals![merchant_id, id],
-            |r| {
-                Ok(ClosingRow {
-                    id: r.i64(0)?,
-                    merchant_id: r.string(1)?,
-                    closed_at: r.i64(2)?,
-                    totals: r.string(3)?,
-                })
-            },
+            ClosingRow::from_row,
         )
         .await
         .map_err(db_error)

@@ -32,6 +32,18 @@ pub struct SettingsRow {
     pub version: i64,
 }
 
+impl SettingsRow {
+    /// From `SELECT merchant_id, settings, cancel_password_hash, version`.
+    fn from_row(r: &Row) -> R<SettingsRow> {
+        Ok(SettingsRow {
+            merchant_id: r.string(0)?,
+            settings: r.string(1)?,
+            cancel_password_hash: r.opt_string(2)?,
+            version: r.i64(3)?,
+        })
+    }
+}
+
 /// What a settings write does to the cancellation password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordChange {
@@ -155,14 +167,7 @@ impl Store {
         c.query(
             "SELECT merchant_id, settings, cancel_password_hash, version FROM merchant_settings",
             &[],
-            |r| {
-                Ok(SettingsRow {
-                    merchant_id: r.string(0)?,
-                    settings: r.string(1)?,
-                    cancel_password_hash: r.opt_string(2)?,
-                    version: r.i64(3)?,
-                })
-            },
+            SettingsRow::from_row,
         )
         .await
         .map_err(db_error)
@@ -195,14 +200,7 @@ impl Store {
                     version = ?5, updated_at = ?6
                  RETURNING merchant_id, settings, cancel_password_hash, version",
                 &vals![merchant_id, settings, set as i64, hash, version, now],
-                |r| {
-                    Ok(SettingsRow {
-                        merchant_id: r.string(0)?,
-                        settings: r.string(1)?,
-                        cancel_password_hash: r.opt_string(2)?,
-                        version: r.i64(3)?,
-                    })
-                },
+                SettingsRow::from_row,
             )
             .await
             .map_err(db_error)?;
