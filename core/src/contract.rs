@@ -8,7 +8,7 @@ use crate::beneficiary::BeneficiaryId;
 use crate::error::{CvcoError, ErrorCode};
 use crate::lifecycle::{AbortReason, CaptureMode, NormalizedStatus};
 use crate::plugin_api::{check_idempotency_key, DeliveryKind, NextAction, Payment};
-use crate::shop::{Channel, MerchantSettings};
+use crate::shop::{Channel, MerchantSettings, OrderFacts};
 use crate::time::Timestamp;
 use crate::wire::Notification;
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,10 @@ pub struct CheckoutInput {
     /// What the adapter offers; empty means identifier only.
     #[serde(default)]
     pub modes: Vec<PaymentMode>,
+    /// One of the order's CVCo payments holds an authorization: the remaining amount is a
+    /// chained payment's, which may go down to the merchant's `remainder_min_cents`.
+    #[serde(default)]
+    pub cvco_authorized: bool,
 }
 
 /// `GET /cvco/v1/checkout`: what the widget needs to offer CVCo for an order.
@@ -75,7 +79,13 @@ pub fn checkout(settings: &MerchantSettings, i: CheckoutInput) -> Checkout {
             "The order is not awaiting payment.",
         ))
     } else {
-        settings.check_amount(i.order_remaining_cents).err()
+        let order = OrderFacts {
+            remaining_cents: i.order_remaining_cents,
+            cvco_authorized: i.cvco_authorized,
+        };
+        settings
+            .check_amount_for(i.order_remaining_cents, Some(order))
+            .err()
     };
     Checkout {
         order_ref: i.order_ref,
@@ -908,7 +918,41 @@ mod tests {
             currency: euro(),
             payable: true,
             modes: vec![],
+            cvco_authorized: false,
         }
+    }
+
+    #[test]
+    fn checkout_offers_a_remainder_below_the_minimum_only_after_an_authorized_cvco_payment() {
+        let mut s = settings(2000);
+        s.remainder_min_cents = Some(Amount::from_cents(500).unwrap());
+        let first = checkout(&s, order(1000, 1000));
+        assert_eq!(
+            first.ineligible_reason.unwrap().code,
+            ErrorCode::AmountBelowMinimum
+        );
+        let chained = CheckoutInput {
+            cvco_authorized: true,
+            ..order(4000, 1000)
+        };
+        assert!(checkout(&s, chained.clone()).eligible);
+        let too_small = CheckoutInput {
+            cvco_authorized: true,
+            ..order(4000, 400)
+        };
+        assert!(!checkout(&s, too_small).eligible);
+        s.remainder_min_cents = None;
+        let c = checkout(&s, chained);
+        assert_eq!(
+            c.ineligible_reason.unwrap().code,
+            ErrorCode::AmountBelowMinimum
+        );
+        // An adapter that does not say leaves the field out: the merchant's minimum.
+        let i: CheckoutInput = serde_json::from_str(
+            r#"{"order_ref":"CMD-1","order_total_cents":4000,"order_remaining_cents":1000}"#,
+        )
+        .unwrap();
+        assert!(!i.cvco_authorized);
     }
 
     #[test]

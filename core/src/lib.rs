@@ -18,5 +18,5 @@ pub use amount::Amount;
 pub use beneficiary::BeneficiaryId;
 pub use error::{CvcoError, ErrorCode};
 pub use lifecycle::{NormalizedStatus, PreTransactionState, TransactionState};
-pub use shop::{Channel, MerchantSettings, ShopId};
+pub use shop::{Channel, MerchantSettings, OrderFacts, ShopId};
 pub use time::Timestamp;

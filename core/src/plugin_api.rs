@@ -15,7 +15,7 @@ use crate::lifecycle::{
     summarize, AbortReason, CaptureMode, NormalizedStatus, PreTransactionState, StatusSummary,
     TransactionState,
 };
-use crate::shop::Channel;
+use crate::shop::{Channel, OrderFacts};
 use crate::time::{Date, Timestamp};
 use crate::wire::{self, DailyTotal, Payer, RemittanceStatement};
 use serde::{Deserialize, Serialize};
@@ -156,6 +156,7 @@ pub const CONFIG_KEYS: &[(&str, bool, bool, &str)] = &[
     ("client_secret", true, true, "OAuth client secret of the merchant."),
     ("notification_secret", false, true, "Secret that signs notifications; required by verify_notification."),
     ("min_amount_cents", false, false, "Smallest amount accepted, checked before any call (default 2000)."),
+    ("remainder_min_cents", false, false, "Lowest amount of a chained payment for an order's remainder after an authorized CVCo payment, at most min_amount_cents (default: min_amount_cents)."),
     ("adjustable", false, false, "Default for create_payment's adjustable: true or false (default: the shop's setting)."),
     ("authorization_timeout_s", false, false, "Expected time for the beneficiary to answer, 1..3600 (default 180); used when the server gives no deadline."),
     ("request_timeout_ms", false, false, "Budget of one export call; the host sets it as the manifest timeout_ms (default 10000)."),
@@ -253,6 +254,10 @@ pub struct CreatePaymentInput {
     pub cancel_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub now: Option<Timestamp>,
+    /// The order this payment is for, as the host knows it: a chained payment for exactly its
+    /// rest after an authorized CVCo payment may go down to `remainder_min_cents`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderFacts>,
 }
 
 /// `request_authorization`: push an existing `pending` payment to a beneficiary's app.
@@ -451,6 +456,10 @@ pub struct CreatePaymentRequestInput {
     pub notification_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub now: Option<Timestamp>,
+    /// The order this payment is for, as the host knows it: a chained payment for exactly its
+    /// rest after an authorized CVCo payment may go down to `remainder_min_cents`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderFacts>,
 }
 
 /// `get_payment_request` and `cancel_payment_request`.

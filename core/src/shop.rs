@@ -203,8 +203,30 @@ impl MerchantSettings {
         Ok(())
     }
 
-    /// The amount is acceptable for a CVCo payment with these settings.
+    /// The amount is acceptable for a first CVCo payment (or any payment but a chained
+    /// remainder) with these settings.
     pub fn check_amount(&self, amount: Amount) -> Result<(), CvcoError> {
+        self.check_amount_for(amount, None)
+    }
+
+    /// The lowest amount of a new payment: the remainder's minimum only for a chained payment,
+    /// i.e. exactly what the order still needs after one of its CVCo payments was authorized;
+    /// `min_amount_cents` for a first payment or any other amount.
+    pub fn minimum_for(&self, amount: Amount, order: Option<OrderFacts>) -> Amount {
+        match order {
+            Some(o) if o.cvco_authorized && amount == o.remaining_cents => {
+                self.remainder_minimum().min(self.min_amount_cents)
+            }
+            _ => self.min_amount_cents,
+        }
+    }
+
+    /// [`check_amount`](Self::check_amount) knowing the order the payment is for.
+    pub fn check_amount_for(
+        &self,
+        amount: Amount,
+        order: Option<OrderFacts>,
+    ) -> Result<(), CvcoError> {
         if amount.is_zero() {
             return Err(CvcoError::new(ErrorCode::InvalidAmount)
                 .with_detail(
@@ -213,11 +235,12 @@ impl MerchantSettings {
                 )
                 .with_field("amount_cents"));
         }
-        if amount < self.min_amount_cents {
+        let minimum = self.minimum_for(amount, order);
+        if amount < minimum {
             return Err(CvcoError::new(ErrorCode::AmountBelowMinimum)
                 .with_detail(
-                    &format!("Minimum : {}.", self.min_amount_cents.format_fr()),
-                    &format!("Minimum: {}.", self.min_amount_cents.format_en()),
+                    &format!("Minimum : {}.", minimum.format_fr()),
+                    &format!("Minimum: {}.", minimum.format_en()),
                 )
                 .with_field("amount_cents"));
         }
@@ -253,6 +276,15 @@ impl MerchantSettings {
     pub fn refuses_partial(&self, channel: Channel) -> bool {
         self.refuse_partial && channel == Channel::Kiosk
     }
+}
+
+/// What the host knows of the order a new payment is for (it tells the plugin and the checkout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderFacts {
+    /// What the order still needs, before this payment.
+    pub remaining_cents: Amount,
+    /// One of the order's CVCo payments holds an authorization: its rest is a "reste dû".
+    pub cvco_authorized: bool,
 }
 
 /// The counter's next move for an order's remainder ([`MerchantSettings::remainder_step`]).
@@ -380,6 +412,46 @@ mod remainder_tests {
         );
         let json = serde_json::to_value(s.remainder_step(cents(499))).unwrap();
         assert_eq!(json["step"], "other_tender");
+    }
+
+    #[test]
+    fn only_a_chained_payment_of_exactly_the_remainder_goes_below_the_minimum() {
+        let mut s = MerchantSettings {
+            remainder_min_cents: Some(cents(500)),
+            ..MerchantSettings::default()
+        };
+        let after_partial = Some(OrderFacts {
+            remaining_cents: cents(1000),
+            cvco_authorized: true,
+        });
+        s.check_amount_for(cents(1000), after_partial).unwrap();
+        // A first payment, or any amount but the remainder, keeps the merchant's minimum.
+        let first = Some(OrderFacts {
+            remaining_cents: cents(1000),
+            cvco_authorized: false,
+        });
+        for (amount, order) in [
+            (1000, first),
+            (1000, None),
+            (900, after_partial),
+            (1999, first),
+        ] {
+            let e = s.check_amount_for(cents(amount), order).unwrap_err();
+            assert_eq!(e.code, ErrorCode::AmountBelowMinimum, "{amount} {order:?}");
+            assert!(e.message_fr.contains("Minimum : 20,00"), "{}", e.message_fr);
+        }
+        let small = Some(OrderFacts {
+            remaining_cents: cents(400),
+            cvco_authorized: true,
+        });
+        let e = s.check_amount_for(cents(400), small).unwrap_err();
+        assert!(e.message_fr.contains("Minimum : 5,00"), "{}", e.message_fr);
+        // Without a lower remainder minimum the chained payment keeps 20 €.
+        s.remainder_min_cents = None;
+        let e = s.check_amount_for(cents(1000), after_partial).unwrap_err();
+        assert_eq!(e.code, ErrorCode::AmountBelowMinimum);
+        assert!(e.message_fr.contains("Minimum : 20,00"), "{}", e.message_fr);
+        s.check_amount_for(cents(2000), first).unwrap();
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub struct ApiConfig {
     pub client_id: String,
     pub client_secret: String,
     pub min_amount: Amount,
+    /// The merchant's minimum for a chained payment of an order's remainder (`remainder_min_cents`).
+    pub remainder_min: Option<Amount>,
     /// `None`: the shop's setting on the server applies.
     pub adjustable: Option<bool>,
     pub authorization_timeout_s: u32,
@@ -166,8 +168,14 @@ fn configured_settings(host: &dyn Host) -> Result<(MerchantSettings, Option<bool
     let closing_hour = number(host, "closing_hour", 0, 23)?
         .map(|n| n as u8)
         .unwrap_or(defaults.closing_hour);
+    let remainder_min_cents =
+        match number(host, "remainder_min_cents", 1, min_amount_cents.cents())? {
+            Some(n) => Some(Amount::from_cents(n)?),
+            None => defaults.remainder_min_cents,
+        };
     let settings = MerchantSettings {
         min_amount_cents,
+        remainder_min_cents,
         adjustable: adjustable.unwrap_or(defaults.adjustable),
         authorization_timeout_s,
         closing_hour,
@@ -191,6 +199,7 @@ impl ApiConfig {
             client_id,
             client_secret,
             min_amount: settings.min_amount_cents,
+            remainder_min: settings.remainder_min_cents,
             adjustable,
             authorization_timeout_s: settings.authorization_timeout_s,
             closing_hour: number(host, "closing_hour", 0, 23)?.map(|n| n as u8),

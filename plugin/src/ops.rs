@@ -15,8 +15,8 @@ use cvco_core::wire::{
     TransactionList,
 };
 use cvco_core::{
-    Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, MerchantSettings, PreTransactionState,
-    TransactionState,
+    Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, MerchantSettings, OrderFacts,
+    PreTransactionState, TransactionState,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -152,13 +152,20 @@ fn check_url(url: &Option<String>, field: &str) -> Result<(), CvcoError> {
     }
 }
 
-fn check_amount(cfg: &ApiConfig, cents: i64) -> Result<Amount, CvcoError> {
+/// The merchant's minimum, or its remainder minimum for a chained payment (cvco-core's rule, on
+/// the order facts the host gives).
+fn check_amount(
+    cfg: &ApiConfig,
+    cents: i64,
+    order: Option<OrderFacts>,
+) -> Result<Amount, CvcoError> {
     let amount = Amount::from_i64(cents).map_err(|e| e.with_field("amount_cents"))?;
     let settings = MerchantSettings {
         min_amount_cents: cfg.min_amount,
+        remainder_min_cents: cfg.remainder_min,
         ..MerchantSettings::default()
     };
-    settings.check_amount(amount)?;
+    settings.check_amount_for(amount, order)?;
     Ok(amount)
 }
 
@@ -221,7 +228,7 @@ fn create_payment(host: &mut dyn Host, i: CreatePaymentInput) -> Result<Payment,
     check_url(&i.return_url, "return_url")?;
     check_url(&i.cancel_url, "cancel_url")?;
     let cfg = ApiConfig::load(host)?;
-    check_amount(&cfg, i.amount_cents)?;
+    check_amount(&cfg, i.amount_cents, i.order)?;
     // One call creates and pushes: a refused beneficiary leaves no transaction at ANCV, and the
     // key covers the push, so a retry or a concurrent duplicate never pushes twice.
     let body = CreateTransaction {
@@ -519,7 +526,7 @@ fn create_payment_request(
     check_idempotency_key(&i.idempotency_key, "idempotency_key")?;
     check_url(&i.notification_url, "notification_url")?;
     let cfg = ApiConfig::load(host)?;
-    check_amount(&cfg, i.amount_cents)?;
+    check_amount(&cfg, i.amount_cents, i.order)?;
     let channel = i.channel.unwrap_or(match i.delivery {
         DeliveryKind::Email => Channel::Moto,
         DeliveryKind::Qr => Channel::Proximity,

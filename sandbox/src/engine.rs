@@ -15,8 +15,8 @@ use cvco_core::wire::{
     TokenResponse, Transaction, TransactionFilter, TransactionList,
 };
 use cvco_core::{
-    Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, MerchantSettings, PreTransactionState,
-    ShopId, Timestamp, TransactionState,
+    Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, MerchantSettings, OrderFacts,
+    PreTransactionState, ShopId, Timestamp, TransactionState,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -973,8 +973,37 @@ impl Inner {
         Ok(())
     }
 
-    fn check_sale(shop: &ShopRec, amount: Amount, channel: Channel) -> Result<()> {
-        shop.settings.check_amount(amount)?;
+    /// What ANCV knows of a merchant order at this shop: the rest its latest partial
+    /// authorization left ("reste dû"). A chained transaction for exactly that rest may go down to
+    /// the shop's `remainder_min_cents`, where its contract allows one (cvco-core's rule).
+    fn order_facts(&self, shop: &ShopId, merchant_order_id: &str) -> Option<OrderFacts> {
+        self.txs
+            .values()
+            .filter(|r| {
+                &r.tx.shop_id == shop
+                    && r.tx.merchant_order_id == merchant_order_id
+                    && !r.tx.authorized_cents.is_zero()
+                    && matches!(
+                        r.tx.state,
+                        TransactionState::Authorized
+                            | TransactionState::Validated
+                            | TransactionState::Used
+                    )
+            })
+            .max_by(|a, b| (a.tx.created_at, &a.tx.id).cmp(&(b.tx.created_at, &b.tx.id)))
+            .map(|r| OrderFacts {
+                remaining_cents: r.tx.amount_cents.saturating_sub(r.tx.authorized_cents),
+                cvco_authorized: true,
+            })
+    }
+
+    fn check_sale(
+        shop: &ShopRec,
+        amount: Amount,
+        channel: Channel,
+        order: Option<OrderFacts>,
+    ) -> Result<()> {
+        shop.settings.check_amount_for(amount, order)?;
         if !shop.channels.contains(&channel) {
             return Err(CvcoError::new(ErrorCode::ShopNotAffiliated)
                 .with_detail(
@@ -1034,7 +1063,8 @@ impl Inner {
             }
             let amount = req.validate()?;
             let shop = s.shop(shop_id)?.clone();
-            Self::check_sale(&shop, amount, req.channel)?;
+            let order = s.order_facts(shop_id, &req.merchant_order_id);
+            Self::check_sale(&shop, amount, req.channel, order)?;
             let target = match &req.beneficiary {
                 Some(input) => Some(s.payable_account(input, b)?),
                 None => None,
@@ -1327,7 +1357,8 @@ impl Inner {
             }
             let amount = req.validate()?;
             let shop = s.shop(shop_id)?.clone();
-            Self::check_sale(&shop, amount, req.channel)?;
+            let order = s.order_facts(shop_id, &req.merchant_order_id);
+            Self::check_sale(&shop, amount, req.channel, order)?;
             let expires_in = req.expires_in_s.unwrap_or(match req.delivery {
                 Delivery::Email { .. } => shop.settings.email_request_expiry_s,
                 Delivery::Qr => shop.settings.qr_request_expiry_s,

@@ -286,6 +286,7 @@ async fn reimbursement_statements_match_our_orders_with_fee_and_net_and_flag_the
             return_url: None,
             cancel_url: None,
             now: None,
+            order: None,
         })
         .await
         .expect("create at ANCV");

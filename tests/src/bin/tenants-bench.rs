@@ -139,6 +139,7 @@ fn pay(pool: &Pool, i: usize) -> Result<NormalizedStatus, cvco_core::CvcoError> 
         return_url: None,
         cancel_url: None,
         now: None,
+        order: None,
     })?;
     let mut payment = created;
     for _ in 0..200 {

@@ -46,6 +46,7 @@ fn checkout_reads_the_merchants_settings_from_the_manifest_not_from_the_host() {
         currency: "EUR".into(),
         payable: true,
         modes: vec![],
+        cvco_authorized: false,
     };
     let low = pool.call::<exports::Checkout>(&order(2500)).unwrap();
     assert!(!low.eligible);
@@ -72,6 +73,7 @@ fn checkout_reads_the_merchants_settings_from_the_manifest_not_from_the_host() {
                 currency: "EUR".into(),
                 payable: true,
                 modes: vec![],
+                cvco_authorized: false,
             },
         )),
     );

@@ -57,6 +57,7 @@ pub(super) async fn checkout(
             currency: "EUR".into(),
             payable: true,
             modes: vec![PaymentMode::Identifier, PaymentMode::Qr],
+            cvco_authorized: a.paid_cvco > 0,
         },
     );
     checkout.current_payment = e

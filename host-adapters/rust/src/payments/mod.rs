@@ -21,7 +21,7 @@ use cvco_core::plugin_api::{
     RefundPaymentInput, VerifyNotificationInput,
 };
 use cvco_core::{
-    Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, NormalizedStatus, Timestamp,
+    Amount, BeneficiaryId, Channel, CvcoError, ErrorCode, NormalizedStatus, OrderFacts, Timestamp,
 };
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -499,6 +499,11 @@ impl Engine {
             }
         };
         let key = idempotency_key("pay", order_ref, attempt);
+        // The plugin applies the merchant's remainder minimum from these (cvco-core's rule).
+        let facts = Some(OrderFacts {
+            remaining_cents: self::amount(a.remaining),
+            cvco_authorized: a.paid_cvco > 0,
+        });
         let (call, input, mode) = match &start {
             Start::Identifier { beneficiary } => (
                 CreatePayment::NAME,
@@ -514,6 +519,7 @@ impl Engine {
                     return_url: None,
                     cancel_url: None,
                     now: None,
+                    order: facts,
                 }),
                 PaymentMode::Identifier,
             ),
@@ -531,6 +537,7 @@ impl Engine {
                     return_url: None,
                     cancel_url: None,
                     now: None,
+                    order: facts,
                 }),
                 PaymentMode::Identifier,
             ),
@@ -548,6 +555,7 @@ impl Engine {
                     capture_mode: None,
                     notification_url: Some(self.notification_url_for(&order.merchant_id)),
                     now: None,
+                    order: facts,
                 }),
                 PaymentMode::Qr,
             ),
@@ -570,6 +578,7 @@ impl Engine {
                     capture_mode: Some(*capture),
                     notification_url: Some(self.notification_url_for(&order.merchant_id)),
                     now: None,
+                    order: facts,
                 }),
                 match delivery {
                     DeliveryKind::Qr => PaymentMode::Qr,

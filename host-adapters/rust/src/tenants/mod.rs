@@ -381,6 +381,9 @@ pub fn settings_pairs(s: &Settings) -> Vec<(&'static str, String)> {
     if s.adjustable_set {
         pairs.push(("adjustable", m.adjustable.to_string()));
     }
+    if let Some(r) = m.remainder_min_cents {
+        pairs.push(("remainder_min_cents", r.cents().to_string()));
+    }
     pairs
 }
 
