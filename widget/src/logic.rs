@@ -46,6 +46,7 @@ pub enum Text {
     Paid,
     PartPaid,
     RemainingCard,
+    Remaining,
     ChainRemainder,
     Declined,
     Refused,
@@ -84,6 +85,7 @@ pub const ALL_TEXTS: &[Text] = &[
     Text::Paid,
     Text::PartPaid,
     Text::RemainingCard,
+    Text::Remaining,
     Text::ChainRemainder,
     Text::Declined,
     Text::Refused,
@@ -142,6 +144,7 @@ pub fn t(locale: Locale, text: Text) -> &'static str {
             "Reste à payer : {}. Terminez le paiement par carte.",
             "Still to pay: {}. Finish the payment by card.",
         ),
+        Text::Remaining => ("Reste à payer : {}.", "Still to pay: {}."),
         Text::ChainRemainder => (
             "Nouveau paiement CVCo pour {}",
             "New CVCo payment for {}",
@@ -356,6 +359,8 @@ pub struct Payment {
     pub error_message: Option<String>,
     /// Why ANCV ended it (`abort_reason`: `insufficient_balance`, `account_locked`…).
     pub abort_reason: Option<String>,
+    /// Where the sale happens (`channel`): only a web shop hands the rest to a card.
+    pub channel: Option<String>,
 }
 
 impl Payment {
@@ -394,6 +399,15 @@ pub fn declined_text(p: &Payment) -> Text {
         Some("insufficient_balance") => Text::NoBalance,
         Some("account_locked") => Text::Locked,
         _ => Text::Refused,
+    }
+}
+
+/// The hand-off of a partial payment's rest: "by card" on a web shop (or a backend that does not
+/// say), no tender named at a counter, kiosk or back-office, whose page says what comes next.
+pub fn remaining_text(p: &Payment) -> Text {
+    match p.channel.as_deref() {
+        Some("ecommerce") | None => Text::RemainingCard,
+        Some(_) => Text::Remaining,
     }
 }
 
@@ -477,7 +491,22 @@ mod tests {
             error_code: None,
             error_message: None,
             abort_reason: None,
+            channel: None,
         }
+    }
+
+    #[test]
+    fn the_rest_of_a_partial_payment_goes_to_a_card_only_on_a_web_shop() {
+        let mut p = payment(Status::PartiallyAuthorized);
+        assert_eq!(remaining_text(&p), Text::RemainingCard);
+        p.channel = Some("ecommerce".into());
+        assert_eq!(remaining_text(&p), Text::RemainingCard);
+        for c in ["proximity", "kiosk", "moto"] {
+            p.channel = Some(c.into());
+            assert_eq!(remaining_text(&p), Text::Remaining, "{c}");
+        }
+        assert!(!t(Locale::Fr, Text::Remaining).contains("carte"));
+        assert!(!t(Locale::En, Text::Remaining).contains("card"));
     }
 
     #[test]

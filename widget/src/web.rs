@@ -234,6 +234,7 @@ fn payment_from(v: &JsValue, locale: Locale) -> Option<Payment> {
         error_code: get_str(&error, "code"),
         error_message: get_str(&error, message_key(locale)),
         abort_reason: get_str(v, "abort_reason"),
+        channel: get_str(v, "channel"),
     })
 }
 
@@ -1048,7 +1049,8 @@ fn render(w: &W, view: View) {
         View::PartiallyAuthorized => {
             let rest = amount(|p| p.order_remaining_cents);
             let a = fill(t(l, Text::PartPaid), &amount(|p| p.authorized_cents));
-            let b = fill(t(l, Text::RemainingCard), &rest);
+            let hand_off = p.map_or(Text::RemainingCard, logic::remaining_text);
+            let b = fill(t(l, hand_off), &rest);
             tag(&mut html, "p", "class=\"cvco-result cvco-ok\"", &a);
             tag(&mut html, "p", "class=\"cvco-remaining\"", &b);
             live = join(&[&a, &b]);

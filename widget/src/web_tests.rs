@@ -326,3 +326,26 @@ async fn a_payment_whose_outcome_is_being_checked_says_so_and_is_followed() {
     // No countdown: there is no deadline to show until ANCV answers.
     assert_eq!(query_count(&m.root, ".cvco-timer"), 0);
 }
+
+#[wasm_bindgen_test]
+async fn a_partial_payment_names_a_card_for_the_rest_only_on_a_web_shop() {
+    // The same partial payment resumed on a web shop and at a counter (the Payment's channel).
+    for (channel, card) in [("ecommerce", true), ("proximity", false)] {
+        let payment = format!(
+            r#"{{"payment_id":"pay_7","order_ref":"CMD-1","status":"partially_authorized",
+            "final":true,"amount_cents":4500,"authorized_cents":3500,"remaining_cents":1000,
+            "refunded_cents":0,"order_total_cents":4500,"order_remaining_cents":1000,
+            "channel":"{channel}","sequence":3,"events_url":"/cvco/v1/payments/pay_7/events",
+            "next_action":{{"type":"none"}}}}"#
+        );
+        let routes = format!(
+            r#"{{"GET /cvco/v1/checkout": [200, {}], "GET /cvco/v1/payments/pay_7": [200, {payment}]}}"#,
+            checkout(&format!(r#", "current_payment": {payment}"#))
+        );
+        let m = mount_with(&routes, "fr", "auto");
+        view(&m, "partially-authorized").await;
+        let rest = text(&m.root, ".cvco-remaining").unwrap();
+        assert!(rest.contains("Reste à payer"), "{rest}");
+        assert_eq!(rest.contains("carte"), card, "{channel}: {rest}");
+    }
+}
