@@ -99,4 +99,48 @@ mod tests {
         let e = call(&mut h, "create_payment", input);
         assert_eq!(e["error"]["code"], "amount_below_minimum");
     }
+
+    #[test]
+    fn only_the_remainder_of_an_order_with_an_authorized_cvco_payment_gets_its_lower_minimum() {
+        let mut h = Offline::default();
+        for (k, v) in [
+            ("api_base_url", "http://127.0.0.1:9"),
+            ("shop_id", "SHOP-1"),
+            ("client_id", "c"),
+            ("client_secret", "s"),
+            ("remainder_min_cents", "2500"),
+        ] {
+            h.0.insert(k.into(), v.into());
+        }
+        let create = |order: &str| {
+            format!(
+                r#"{{"order_ref":"A","amount_cents":1000,"channel":"proximity",
+                "idempotency_key":"k","beneficiary":"10000000001"{order}}}"#
+            )
+        };
+        let chained = r#","order":{"remaining_cents":1000,"cvco_authorized":true}"#;
+        // Above the minimum amount is no setting a merchant could mean.
+        let e = call(&mut h, "create_payment", &create(chained));
+        assert_eq!(e["error"]["code"], "config_invalid");
+        assert_eq!(e["error"]["field"], "remainder_min_cents");
+        h.0.insert("remainder_min_cents".into(), "500".into());
+        for order in [
+            "",
+            r#","order":{"remaining_cents":1000,"cvco_authorized":false}"#,
+            r#","order":{"remaining_cents":4000,"cvco_authorized":true}"#,
+        ] {
+            let e = call(&mut h, "create_payment", &create(order));
+            assert_eq!(e["error"]["code"], "amount_below_minimum", "{order}");
+            let fr = e["error"]["message_fr"].as_str().unwrap();
+            assert!(fr.contains("20,00"), "{fr}");
+        }
+        // The chained payment passes the plugin's check: its next step is ANCV (the offline host
+        // fails on any HTTP call).
+        let reached = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            call(&mut h, "create_payment", &create(chained))
+        }));
+        let cause = reached.expect_err("the chained payment goes to ANCV");
+        let cause = cause.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(cause.starts_with("unexpected HTTP call"), "{cause}");
+    }
 }
