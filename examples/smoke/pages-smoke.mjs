@@ -720,6 +720,9 @@ async function main() {
       await payWithWidget(page, 'bruno.partial@sandbox.cvco.test');
       await page.waitFor('/autre moyen de paiement/.test(__s.text("#outcome")) && /20,00/.test(__s.text("#outcome"))', { timeout: 20_000, what: 'other tender for the rest' });
       assert(!(await page.eval('__s.visible("#retry")')), 'no CVCo retry for a rest under the minimum');
+      // The widget says what is left without naming a card: at a counter the page says the tender.
+      const rest = await page.eval('__s.w() && __s.w().querySelector(".cvco-remaining") ? __s.w().querySelector(".cvco-remaining").textContent : ""');
+      assert(/15,00/.test(rest) && !/carte/.test(rest), `widget hand-off at the counter: ${rest}`);
       assert((await page.eval('document.activeElement.id')) === 'new-sale', 'focus on the next sale');
       await shot(page, 'counter-remainder-other-tender');
     });
