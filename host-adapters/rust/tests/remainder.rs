@@ -204,3 +204,32 @@ async fn ancv_refuses_a_chained_remainder_below_the_minimum_its_contract_does_no
     assert_eq!(done["status"], "authorized", "{done}");
     assert_eq!(done["order_remaining_cents"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chained_remainder_below_the_minimum_is_paid_by_the_counters_qr_code_too() {
+    let env = env().await;
+    let manager = env.manager().await;
+    env.shop_settings(json!({"remainder_min_cents": 500})).await;
+    set_settings(&manager, json!({"remainder_min_cents": 500})).await;
+    let seller = env.login("seller", "seller-demo").await;
+    let order_ref = partially_paid_sale(&env, &seller).await;
+    // The rest as a payment QR code (an ANCV payment request), scanned and confirmed in the app.
+    let qr = seller
+        .post(
+            "/cvco/v1/payments",
+            json!({"order_ref": order_ref, "mode": "qr", "attempt": "q1"}),
+        )
+        .await;
+    assert_eq!(qr.status, 201, "{}", qr.text);
+    assert_eq!(qr.body["amount_cents"], 1000);
+    assert_eq!(qr.body["next_action"]["type"], "show_qr", "{}", qr.text);
+    let request = qr.body["request_id"].as_str().unwrap();
+    let tx = env.app_pay_request(request, JEANNE).await;
+    env.app_confirm(&tx, JEANNE).await;
+    let done = seller
+        .wait_final(qr.body["payment_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["status"], "authorized", "{done}");
+    assert_eq!(done["authorized_cents"], 1000);
+    assert_eq!(done["order_remaining_cents"], 0);
+}
