@@ -1,5 +1,5 @@
 //! Unauthenticated admin endpoints for tests and integrators: shops, faults, the notification
-//! log, sandbox time. A local sandbox only: never expose it.
+//! log, the cancel calls received, sandbox time. A local sandbox only: never expose it.
 
 use crate::engine::CreateShop;
 use crate::faults::{Faults, FaultsRequest};
@@ -165,6 +165,32 @@ pub async fn notifications(
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Json<Value> {
     let items: Vec<Value> = log(&s, &q).iter().map(delivery_view).collect();
+    Json(json!({ "items": items }))
+}
+
+#[derive(Deserialize)]
+pub struct CancelQuery {
+    #[serde(default)]
+    shop_id: Option<ShopId>,
+    #[serde(default)]
+    transaction_id: Option<String>,
+}
+
+/// The cancel calls received, oldest first: `void`, `replay` (already cancelled) or `refused`.
+pub async fn cancellations(
+    State(s): State<SandboxState>,
+    ApiQuery(q): ApiQuery<CancelQuery>,
+) -> Json<Value> {
+    let items: Vec<_> = s
+        .cancel_calls()
+        .into_iter()
+        .filter(|c| q.shop_id.as_ref().is_none_or(|s| c.shop_id == s.as_str()))
+        .filter(|c| {
+            q.transaction_id
+                .as_ref()
+                .is_none_or(|t| &c.transaction_id == t)
+        })
+        .collect();
     Json(json!({ "items": items }))
 }
 

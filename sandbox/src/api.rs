@@ -17,7 +17,7 @@ use cvco_core::wire::{
     PreTransaction, RefundRequest, RemittanceStatement, RequestAuthorization, TokenRequest,
     TokenResponse, Transaction, TransactionFilter, TransactionList,
 };
-use cvco_core::{CvcoError, ErrorCode, ShopId};
+use cvco_core::{CvcoError, ErrorCode, ShopId, TransactionState};
 use rand::Rng;
 use serde::Deserialize;
 
@@ -211,7 +211,20 @@ pub async fn cancel(
     body: Bytes,
 ) -> ApiResult<Json<Transaction>> {
     let req: CancelRequest = optional_body(&body)?;
-    let tx = s.lock().cancel(&m.0, &id, &req)?;
+    let result = {
+        let mut g = s.lock();
+        let before = g.get_tx(&m.0, &id).ok().map(|t| t.state);
+        let result = g.cancel(&m.0, &id, &req);
+        let outcome = match (&result, before) {
+            (_, Some(TransactionState::Cancelled)) => "replay",
+            (Err(_), _) => "refused",
+            (Ok(_), _) => "void",
+        };
+        // Journaled for `GET /admin/cancellations` (a replay is otherwise invisible).
+        s.record_cancel(m.0.as_str(), &id, outcome);
+        result
+    };
+    let tx = result?;
     s.wake();
     Ok(Json(tx))
 }

@@ -79,7 +79,23 @@ pub struct Shared {
     wake: Notify,
     base_url: RwLock<String>,
     http: reqwest::Client,
+    cancels: Mutex<Vec<CancelCall>>,
 }
+
+/// One cancel call received (`GET /admin/cancellations`): a void, a replay on a transaction
+/// already cancelled (no second CANCELLED event), or a refusal; so a test can count how many
+/// voids a host asked for.
+#[derive(Clone, serde::Serialize)]
+pub struct CancelCall {
+    pub shop_id: String,
+    pub transaction_id: String,
+    /// `void`, `replay` (already cancelled, whatever the answer) or `refused`.
+    pub outcome: &'static str,
+    pub received_at_ms: i64,
+}
+
+/// The journal keeps the latest calls only.
+const CANCEL_LOG_MAX: usize = 10_000;
 
 /// The sandbox's state, shared by the router and the background scheduler.
 #[derive(Clone)]
@@ -107,6 +123,7 @@ impl SandboxState {
             wake: Notify::new(),
             base_url: RwLock::new(base.trim_end_matches('/').to_string()),
             http,
+            cancels: Mutex::new(Vec::new()),
         })))
     }
 
@@ -127,6 +144,33 @@ impl SandboxState {
         if let Ok(mut s) = self.0.base_url.write() {
             *s = url.trim_end_matches('/').to_string();
         }
+    }
+
+    /// Records a cancel call in the journal of `GET /admin/cancellations`.
+    pub fn record_cancel(&self, shop_id: &str, transaction_id: &str, outcome: &'static str) {
+        let received_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut log = self.0.cancels.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() >= CANCEL_LOG_MAX {
+            log.drain(..CANCEL_LOG_MAX / 2);
+        }
+        log.push(CancelCall {
+            shop_id: shop_id.into(),
+            transaction_id: transaction_id.into(),
+            outcome,
+            received_at_ms,
+        });
+    }
+
+    /// The cancel calls received, oldest first.
+    pub fn cancel_calls(&self) -> Vec<CancelCall> {
+        self.0
+            .cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Tells the scheduler something new may be due.
@@ -245,6 +289,12 @@ fn table() -> Vec<(&'static str, &'static str, Part, MethodRouter<SandboxState>)
             "/admin/notifications",
             Other,
             get(admin::notifications),
+        ),
+        (
+            "GET",
+            "/admin/cancellations",
+            Other,
+            get(admin::cancellations),
         ),
         ("GET", "/admin/clock", Other, get(admin::get_clock)),
         ("POST", "/admin/clock", Other, post(admin::advance_clock)),
