@@ -1,12 +1,12 @@
 import './strings.js';
-import { api, ApiError, currentCsrfToken } from '../shared/api.js';
+import { api, ApiError, currentCsrfToken, newAttempt } from '../shared/api.js';
 import { h, $, $$, clear, announce, busy, showFieldError, clearFieldErrors } from '../shared/dom.js';
 import { t, lang, applyTranslations, wireLangToggle, onLangChange } from '../shared/i18n.js';
-import { formatCents, parseEurosToCents, sanitizeAmountInput as sanitizeAmount } from '../shared/money.js';
+import { formatCents, formatDateTime, parseEurosToCents, sanitizeAmountInput as sanitizeAmount } from '../shared/money.js';
 import { loadSession, logout, renderLoginForm, currentSession, can, roleLabel } from '../shared/bo-session.js';
 import { loadWidget, paymentOf } from '../shared/widget-loader.js';
 
-let sale = null; // { order_ref, mode, total_cents, paid_cents, remaining_cents, payments: Map }
+let sale = null; // { order_ref, mode, capture, attempt, total_cents, paid_cents, remaining_cents, payments: Map }
 let widget = null;
 
 // ---- amount entry -------------------------------------------------------------------------------
@@ -42,11 +42,14 @@ async function startSale(mode, button) {
   }
   await busy(button, async () => {
     const label = $('#label').value.trim();
+    const capture = $('input[name=capture]:checked')?.value === 'deferred' ? 'deferred' : 'immediate';
     try {
       const order = await api('/counter/api/orders', { method: 'POST', body: { amount_cents: cents, ...(label ? { label } : {}) } });
       sale = {
         order_ref: order.order_ref,
         mode,
+        capture,
+        attempt: null,
         total_cents: order.total_cents ?? cents,
         paid_cents: 0,
         remaining_cents: order.remaining_cents ?? cents,
@@ -72,13 +75,90 @@ async function showPayStep() {
   $('#pay-ref').textContent = sale.order_ref;
   $('#retry').hidden = true;
   $('#retry').textContent = t('counter.retry');
+  $('#to-requests').hidden = true;
+  $('#reserve-form').hidden = true;
   announce($('#outcome'), '');
   clear($('#receipts'));
   renderSale();
   const loaded = await loadWidget();
   $('#widget-unavailable').hidden = loaded;
-  if (loaded) mountWidget();
   $('#main').focus();
+  if (loaded) await beginCvco();
+}
+
+/** A CVCo transaction for what the sale still needs: at once through the widget, or reserved. */
+async function beginCvco() {
+  if (widget) widget.remove();
+  widget = null;
+  clear($('#widget-host'));
+  if (sale.capture !== 'deferred') {
+    mountWidget();
+    return;
+  }
+  if (sale.mode === 'qr') {
+    await reserve(null);
+    return;
+  }
+  const form = $('#reserve-form');
+  clearFieldErrors(form);
+  $('#reserve-beneficiary').value = '';
+  form.hidden = false;
+  $('#reserve-beneficiary').focus(); // a handheld scanner types here
+}
+
+/**
+ * A pre-reservation (000 §4.3.2) through the back-office endpoint (the widget only pays at once),
+ * then the widget follows it: the order's current payment (QR shown, or waiting for the app).
+ */
+async function reserve(beneficiary) {
+  const current = sale;
+  const form = $('#reserve-form');
+  clearFieldErrors(form);
+  current.attempt ??= newAttempt(); // kept until it succeeds: a retried click is the same request
+  try {
+    // amount_cents omitted: what the order still needs (its total, or the rest of a partial).
+    const payment = await api('/cvco/v1/back-office/payments', {
+      method: 'POST',
+      body: {
+        order_ref: current.order_ref, channel: 'proximity', mode: current.mode,
+        ...(beneficiary ? { beneficiary } : {}), capture: 'deferred', attempt: current.attempt,
+      },
+    });
+    if (sale !== current) return;
+    current.attempt = null;
+    current.payments.set(payment.payment_id, payment);
+    form.hidden = true;
+    mountWidget();
+  } catch (error) {
+    if (sale !== current) return;
+    const apiError = error instanceof ApiError ? error : new ApiError(0, null);
+    if (apiError.status === 401) {
+      await showLogin(t('counter.signInNote'));
+      return;
+    }
+    if (!form.hidden && showFieldError(form, apiError, lang())) return;
+    announce($('#outcome'), apiError.localized(lang()), 'error');
+    $('#retry').hidden = false;
+  }
+}
+
+/** An authorized pre-reservation: nothing is collected yet; say until when it can be. */
+async function announceReserved(payment) {
+  const current = sale;
+  let full = payment;
+  try {
+    full = await api(`/cvco/v1/payments/${encodeURIComponent(payment.payment_id)}`);
+  } catch {
+    /* the event's copy, without the deadline maybe */
+  }
+  if (sale !== current) return;
+  const amount = formatCents(full.authorized_cents ?? 0, lang());
+  announce($('#outcome'), full.deadline
+    ? t('counter.reserved', { amount, at: formatDateTime(full.deadline, lang()) })
+    : t('counter.reservedNoDeadline', { amount }), 'ok');
+  $('#retry').hidden = true;
+  $('#to-requests').hidden = false;
+  $('#new-sale').focus();
 }
 
 function mountWidget() {
@@ -129,8 +209,7 @@ async function nextForRemainder() {
   const rest = formatCents(step.amount ?? sale.remaining_cents, lang());
   if (step.step === 'chain' && step.automatic) {
     announce($('#outcome'), t('counter.chainAuto', { paid, rest }), 'warn');
-    if (widget) widget.remove();
-    mountWidget();
+    await beginCvco();
     return true;
   }
   if (step.step === 'chain') {
@@ -209,6 +288,10 @@ async function onWidgetEvent(name, detail) {
     const current = sale;
     await refreshSale();
     if (sale !== current) return;
+    if (sale.capture === 'deferred' && sale.remaining_cents === 0 && payment.payment_id) {
+      await announceReserved(payment);
+      return;
+    }
     if (sale.remaining_cents > 0 && await nextForRemainder()) return;
     announce(outcome, sale.remaining_cents === 0 ? t('counter.authorized')
       : t('counter.partial', { paid: formatCents(sale.paid_cents, lang()), rest: formatCents(sale.remaining_cents, lang()) }),
@@ -247,6 +330,10 @@ function newSale() {
   clear($('#widget-host'));
   $('#amount').value = '';
   $('#label').value = '';
+  // Each sale starts as a normal payment: a pre-reservation is chosen for that sale only.
+  $('input[name=capture][value=immediate]').checked = true;
+  $('#reserve-form').hidden = true;
+  $('#to-requests').hidden = true;
   renderPreview();
   $('#step-pay').hidden = true;
   $('#step-cancel').hidden = true;
@@ -382,8 +469,20 @@ async function start() {
   $('#retry').addEventListener('click', () => {
     $('#retry').hidden = true;
     announce($('#outcome'), '');
-    if (widget) widget.remove();
-    mountWidget();
+    if (sale) beginCvco();
+  });
+  $('#reserve-form').addEventListener('input', () => {
+    if (sale) sale.attempt = null; // another id: another request
+  });
+  $('#reserve-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const beneficiary = $('#reserve-beneficiary').value.trim();
+    if (!beneficiary) {
+      showFieldError(form, { field: 'beneficiary', localized: () => t('counter.reserveNeedId') }, lang());
+      return;
+    }
+    busy(form.querySelector('[type=submit]'), () => reserve(beneficiary));
   });
   $('#logout').addEventListener('click', async () => {
     try {

@@ -727,6 +727,46 @@ async function main() {
       await shot(page, 'counter-remainder-other-tender');
     });
 
+    await step('counter:pre-reservation', async (page) => {
+      if (!SANDBOX) skip('no --sandbox to play the beneficiary');
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('document.readyState === "complete"');
+      if (await page.eval('!!document.querySelector("#logout:not([hidden])")')) await page.eval('__s.click("#logout")');
+      await boLogin(page, '/counter', 'manager', 'manager-demo');
+      await page.waitFor('__s.visible("#step-amount")', { what: 'amount step' });
+      // Immediate by default; the pre-reservation is chosen for this sale (000 §4.3.2).
+      assert(await page.eval('__s.q("input[name=capture][value=immediate]").checked'), 'immediate capture by default');
+      await page.eval('__s.fill("#amount", "42,60")');
+      await page.eval('__s.click("input[name=capture][value=deferred]")');
+      await shot(page, 'mid-counter-pre-reservation-choice');
+      await page.eval('__s.click(".mode-btn[data-mode=identifier]")');
+      await page.waitFor('__s.visible("#reserve-form") && document.activeElement.id === "reserve-beneficiary"', { timeout: 15_000, what: 'id field focused' });
+      const ref = await page.eval('__s.text("#pay-ref")');
+      await page.eval('__s.fill("#reserve-beneficiary", "jeanne.manual@sandbox.cvco.test")');
+      await page.eval('__s.q("#reserve-form").requestSubmit()');
+      // Recorded first (unknown), then pushed to ANCV: wait for its transaction.
+      const payment = await page.waitFor(`(async () => { const p = (await (await fetch('/cvco/v1/checkout?order_ref=${encodeURIComponent(ref)}', { credentials: 'include' })).json()).current_payment; return p?.transaction_id ? p : null; })()`, { timeout: 15_000, what: 'reservation pushed' });
+      assert(payment.capture === 'deferred' && payment.transaction_id && payment.channel === 'proximity', `counter reservation: ${JSON.stringify(payment).slice(0, 300)}`);
+      // The beneficiary authorizes it in the (simulated) ANCV app.
+      const response = await fetch(`${SANDBOX}/app/api/transactions/${encodeURIComponent(payment.transaction_id)}/confirm`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ beneficiary: 'jeanne.manual@sandbox.cvco.test', pin: '1234' }),
+      });
+      assert(response.ok, `confirm: ${response.status}`);
+      // The counter says nothing is collected yet, and until when it can be.
+      await page.waitFor('/Pré-réservation autorisée : 42,60/.test(__s.text("#outcome")) && /avant le \\d\\d\\/\\d\\d\\/\\d{4}/.test(__s.text("#outcome"))', { timeout: 30_000, what: 'capture deadline shown' });
+      assert(await page.eval('__s.visible("#to-requests")'), 'link to the pre-reservations');
+      await shot(page, 'counter-pre-reservation-authorized');
+      await page.goto(`${BASE}/back-office#/requests`);
+      await page.waitFor('document.querySelector("h1")?.textContent.trim() === "Demandes de paiement et pré-réservations"', { what: 'requests list' });
+      const row = `[...document.querySelectorAll("tbody tr")].find((tr) => tr.textContent.includes(${JSON.stringify(ref)}))`;
+      await page.waitFor(`${row}?.querySelector('.badge[data-status="authorized"]') && /finaliser avant/.test(${row}.textContent)`, { timeout: 15_000, what: 'counter reservation listed with its deadline' });
+      await shot(page, 'mid-bo-requests-counter-pre-reservation');
+      // The next sale is a normal payment again.
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('__s.visible("#step-amount")', { what: 'amount step' });
+      assert(await page.eval('__s.q("input[name=capture][value=immediate]").checked'), 'next sale immediate');
+    });
+
     await step('kiosk:pay', async (page) => {
       // The kiosk's system places the order (a staff call), then the kiosk screen pays it, no login.
       await page.goto(`${BASE}/counter`);
