@@ -2,7 +2,8 @@
 //! The order is the server's (placed by the kiosk's own system, here a staff session with the
 //! counter right); its unguessable reference is the only key the page holds, so paying needs no
 //! login and nothing but paying is reachable. Payments go out on the `kiosk` channel, and a
-//! partial authorization is voided when the merchant refuses them there (cvco-core decides).
+//! partial authorization is voided when the merchant refuses them there (cvco-core decides; the
+//! engine voids it wherever it records it, `payments/refuse_partial.rs`).
 
 use crate::auth::Perm;
 use crate::http::{
@@ -10,7 +11,7 @@ use crate::http::{
     App, AppState,
 };
 use crate::payments::{AmountSpec, Start};
-use crate::store::{OrderRow, PaymentRow, PaymentStatus};
+use crate::store::{OrderRow, PaymentRow};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -132,39 +133,6 @@ async fn payment_view(app: &App, row: &PaymentRow) -> Result<Value, ApiError> {
     Ok(json!({"payment": p, "outcome": outcome, "qr_svg": qr_svg}))
 }
 
-/// Voids a partial authorization the merchant refuses at this point of sale, once: under the
-/// order's lock the row is read again, so a second poll finds it cancelled and voids nothing.
-async fn refuse_partial_if_asked(app: &App, row: PaymentRow) -> Result<PaymentRow, ApiError> {
-    let partial = PaymentStatus::Known(NormalizedStatus::PartiallyAuthorized);
-    let settings = app.engine.merchant_settings(&row.merchant_id);
-    if row.status != partial || !row.is_final || !settings.refuses_partial(row.channel) {
-        return Ok(row);
-    }
-    let lock = app.engine.order_lock(&row.order_ref);
-    let _guard = lock.lock().await;
-    let Some(now) = app.engine.store.payment(&row.payment_id).await? else {
-        return Ok(row);
-    };
-    if now.status != partial {
-        return Ok(now);
-    }
-    tracing::info!(payment_id = %now.payment_id, "kiosk: partial authorization refused, voiding");
-    match app.engine.cancel(&now.payment_id, None).await {
-        Ok(row) => Ok(row),
-        // Not voided (ANCV refused or did not answer): the screen says what was paid and sends
-        // the shopper to the reception, never "nothing taken".
-        Err(e) => {
-            tracing::warn!(payment_id = %now.payment_id, code = %e.code, "kiosk: partial authorization not voided");
-            Ok(app
-                .engine
-                .store
-                .payment(&now.payment_id)
-                .await?
-                .unwrap_or(now))
-        }
-    }
-}
-
 /// `GET /kiosk/api/orders/{order_ref}`.
 pub(super) async fn kiosk_order_get(
     State(app): AppState,
@@ -180,7 +148,7 @@ pub(super) async fn kiosk_order_get(
         .into_iter()
         .max_by_key(|p| p.created_at)
     {
-        refuse_partial_if_asked(&app, p).await?;
+        app.engine.refuse_partial_if_asked(p).await;
     }
     Ok(Json(kiosk_view(&app, &order).await?).into_response())
 }
@@ -231,10 +199,11 @@ async fn kiosk_payment(app: &App, id: &str) -> Result<PaymentRow, ApiError> {
     Ok(row)
 }
 
-/// `GET /kiosk/api/payments/{id}`: the screen's poll; applies the refuse-partial rule.
+/// `GET /kiosk/api/payments/{id}`: the screen's poll; the engine's refuse-partial rule applies
+/// (as at every read of the payment, poller and notifications included).
 pub(super) async fn kiosk_payment_get(State(app): AppState, Path(id): Path<String>) -> ApiResult {
     let row = kiosk_payment(&app, &id).await?;
-    let row = refuse_partial_if_asked(&app, row).await?;
+    let row = app.engine.refuse_partial_if_asked(row).await;
     Ok(Json(payment_view(&app, &row).await?).into_response())
 }
 

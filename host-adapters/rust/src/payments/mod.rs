@@ -3,6 +3,7 @@
 //! no HTTP here: the `http` module turns its answers and errors into responses.
 
 mod plugin;
+mod refuse_partial;
 #[cfg(test)]
 mod tests;
 
@@ -1175,7 +1176,9 @@ impl Engine {
         }
         tracing::info!(event_id = %verified.event_id, payment_id = %id, state = %n.state, "notification");
         // The polling picks it up again if the read fails now.
-        let _ = self.refresh(&id).await;
+        if let Ok(row) = self.refresh(&id).await {
+            self.refuse_partial_if_asked(row).await;
+        }
         Ok(true)
     }
 
@@ -1198,10 +1201,11 @@ impl Engine {
             .await
     }
 
-    /// One status read, then a cancel when the deadline passed long enough ago.
+    /// One status read, then a cancel when the deadline passed long enough ago (or when the
+    /// read found a partial authorization refused on its channel).
     async fn poll_one(self: Arc<Self>, payment_id: String) {
         let row = match self.refresh(&payment_id).await {
-            Ok(row) => row,
+            Ok(row) => self.refuse_partial_if_asked(row).await,
             Err(_) => match self.store.payment(&payment_id).await {
                 Ok(Some(row)) => row,
                 _ => return,

@@ -7,6 +7,7 @@
 mod closings;
 mod leases;
 mod listen;
+mod markers;
 mod merchants;
 mod migrations;
 mod notifications;
@@ -16,6 +17,7 @@ mod requests;
 mod users;
 
 pub use listen::PAYMENT_CHANNEL;
+pub use markers::{VOID_ASKED, VOID_REFUSED};
 pub use merchants::{MerchantRow, PasswordChange, SettingsRow};
 pub use orders::{OrderRow, PaidCvco};
 pub use payments::{
