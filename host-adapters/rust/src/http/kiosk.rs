@@ -177,6 +177,9 @@ pub(super) async fn kiosk_pay(State(app): AppState, body: Bytes) -> ApiResult {
             AmountSpec::Remaining,
         )
         .await?;
+    // A retried attempt whose lost creation was replayed may come back partially authorized
+    // (recorded under the order's lock, where the engine cannot void it).
+    let row = app.engine.refuse_partial_if_asked(row).await;
     let status = if created {
         StatusCode::CREATED
     } else {
