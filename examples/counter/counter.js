@@ -1,13 +1,15 @@
 import './strings.js';
 import { api, ApiError, currentCsrfToken, newAttempt } from '../shared/api.js';
 import { h, $, $$, clear, announce, busy, showFieldError, clearFieldErrors } from '../shared/dom.js';
-import { t, lang, applyTranslations, wireLangToggle, onLangChange } from '../shared/i18n.js';
+import { t, lang, applyTranslations, wireLangToggle, onLangChange, statusLabel } from '../shared/i18n.js';
 import { formatCents, formatDateTime, parseEurosToCents, sanitizeAmountInput as sanitizeAmount } from '../shared/money.js';
 import { loadSession, logout, renderLoginForm, currentSession, can, roleLabel } from '../shared/bo-session.js';
 import { loadWidget, paymentOf } from '../shared/widget-loader.js';
+import { watchPayment } from '../shared/payment-watch.js';
 
 let sale = null; // { order_ref, mode, capture, attempt, total_cents, paid_cents, remaining_cents, payments: Map }
 let widget = null;
+let stopFollow = null; // the watch of a pre-reservation, while one is followed
 
 // ---- amount entry -------------------------------------------------------------------------------
 
@@ -88,6 +90,8 @@ async function showPayStep() {
 
 /** A CVCo transaction for what the sale still needs: at once through the widget, or reserved. */
 async function beginCvco() {
+  stopFollow?.();
+  stopFollow = null;
   if (widget) widget.remove();
   widget = null;
   clear($('#widget-host'));
@@ -129,6 +133,7 @@ async function reserve(beneficiary) {
     current.payments.set(payment.payment_id, payment);
     form.hidden = true;
     mountWidget();
+    followReservation(payment);
   } catch (error) {
     if (sale !== current) return;
     const apiError = error instanceof ApiError ? error : new ApiError(0, null);
@@ -140,6 +145,45 @@ async function reserve(beneficiary) {
     announce($('#outcome'), apiError.localized(lang()), 'error');
     $('#retry').hidden = false;
   }
+}
+
+/**
+ * The page follows a reservation itself (stream, else polling): the widget only shows it, and a
+ * widget that loads after the beneficiary answered finds no payment left to follow.
+ */
+function followReservation(payment) {
+  const current = sale;
+  stopFollow = watchPayment(payment, (next) => {
+    if (sale !== current) return;
+    current.payments.set(next.payment_id, { ...(current.payments.get(next.payment_id) || {}), ...next });
+    if (next.final) onReservationFinal(next);
+    else renderSale();
+  });
+}
+
+async function onReservationFinal(payment) {
+  const current = sale;
+  if (widget) widget.remove();
+  widget = null;
+  const tone = payment.authorized_cents > 0 ? 'ok' : 'error';
+  clear($('#widget-host')).append(h('p', { class: 'notice', dataset: { tone } },
+    `${statusLabel(payment.status)} · ${formatCents(payment.authorized_cents ?? 0, lang())}`));
+  await refreshSale();
+  if (sale !== current) return;
+  const outcome = $('#outcome');
+  if (payment.authorized_cents > 0) {
+    if (sale.remaining_cents === 0) {
+      await announceReserved(payment);
+      return;
+    }
+    if (await nextForRemainder()) return;
+    announce(outcome, t('counter.partial', { paid: formatCents(sale.paid_cents, lang()), rest: formatCents(sale.remaining_cents, lang()) }), 'warn');
+    return;
+  }
+  const key = payment.status === 'expired' ? 'counter.expired'
+    : payment.status === 'cancelled' ? 'counter.reserveCancelled' : 'counter.declined';
+  announce(outcome, t(key), 'error');
+  $('#retry').hidden = false;
 }
 
 /** An authorized pre-reservation: nothing is collected yet; say until when it can be. */
@@ -283,15 +327,13 @@ async function onWidgetEvent(name, detail) {
   }
   renderSale();
   if (name === 'cvco-change') return;
+  // A reservation's outcome is read by its own watch (followReservation), not from the widget.
+  if (sale.capture === 'deferred' && detail?.code !== 'widget_load_failed') return;
   const outcome = $('#outcome');
   if (name === 'cvco-authorized') {
     const current = sale;
     await refreshSale();
     if (sale !== current) return;
-    if (sale.capture === 'deferred' && sale.remaining_cents === 0 && payment.payment_id) {
-      await announceReserved(payment);
-      return;
-    }
     if (sale.remaining_cents > 0 && await nextForRemainder()) return;
     announce(outcome, sale.remaining_cents === 0 ? t('counter.authorized')
       : t('counter.partial', { paid: formatCents(sale.paid_cents, lang()), rest: formatCents(sale.remaining_cents, lang()) }),
@@ -324,6 +366,8 @@ async function onWidgetEvent(name, detail) {
 }
 
 function newSale() {
+  stopFollow?.();
+  stopFollow = null;
   if (widget) widget.remove();
   widget = null;
   sale = null;

@@ -62,6 +62,7 @@ addStrings({
     'counter.reserved': 'Pré-réservation autorisée : {amount}. Rien n’est encaissé encore : encaissez-la ou annulez-la avant le {at} dans l’espace commerçant (Demandes de paiement et pré-réservations).',
     'counter.reservedNoDeadline': 'Pré-réservation autorisée : {amount}. Rien n’est encaissé encore : encaissez-la ou annulez-la dans l’espace commerçant (Demandes de paiement et pré-réservations).',
     'counter.toRequests': 'Voir les pré-réservations',
+    'counter.reserveCancelled': "Pré-réservation annulée : rien n'est réservé ni encaissé.",
   },
   en: {
     'page.title': 'Counter — Les Pins',
@@ -124,5 +125,6 @@ addStrings({
     'counter.reserved': 'Pre-reservation authorized: {amount}. Nothing is collected yet: collect or cancel it before {at} in the merchant area (Payment requests and pre-reservations).',
     'counter.reservedNoDeadline': 'Pre-reservation authorized: {amount}. Nothing is collected yet: collect or cancel it in the merchant area (Payment requests and pre-reservations).',
     'counter.toRequests': 'See the pre-reservations',
+    'counter.reserveCancelled': 'Pre-reservation cancelled: nothing is reserved or collected.',
   },
 });

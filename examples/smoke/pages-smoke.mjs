@@ -767,6 +767,35 @@ async function main() {
       assert(await page.eval('__s.q("input[name=capture][value=immediate]").checked'), 'next sale immediate');
     });
 
+    await step('counter:pre-reservation-qr', async (page) => {
+      if (!SANDBOX) skip('no --sandbox to scan the QR code');
+      await page.goto(`${BASE}/counter`);
+      await page.waitFor('document.readyState === "complete"');
+      if (await page.eval('!!document.querySelector("#logout:not([hidden])")')) await page.eval('__s.click("#logout")');
+      await boLogin(page, '/counter', 'seller', 'seller-demo');
+      await page.waitFor('__s.visible("#step-amount")', { what: 'amount step' });
+      await page.eval('__s.fill("#amount", "23,40")');
+      await page.eval('__s.click("input[name=capture][value=deferred]")');
+      await page.eval('__s.click(".mode-btn[data-mode=qr]")');
+      // One click: the reservation's QR is on screen, drawn by the widget following it.
+      await page.waitFor('__s.w() && __s.w().querySelector(".cvco-qr svg[role=img] path")', { timeout: 15_000, what: 'QR code drawn' });
+      const ref = await page.eval('__s.text("#pay-ref")');
+      const current = await page.eval(`(async () => (await (await fetch('/cvco/v1/checkout?order_ref=${encodeURIComponent(ref)}', { credentials: 'include' })).json()).current_payment)()`);
+      assert(current?.next_action?.qr_payload, `QR reservation: ${JSON.stringify(current).slice(0, 300)}`);
+      const post = async (path, body) => {
+        const response = await fetch(`${SANDBOX}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        const data = await response.json().catch(() => null);
+        assert(response.ok, `${path}: ${response.status} ${JSON.stringify(data)}`);
+        return data;
+      };
+      const tx = await post('/app/api/pay', { beneficiary: 'jeanne.manual@sandbox.cvco.test', qr_payload: current.next_action.qr_payload });
+      await post(`/app/api/transactions/${encodeURIComponent(tx.transaction_id || tx.id)}/confirm`, { beneficiary: 'jeanne.manual@sandbox.cvco.test', pin: '1234' });
+      await page.waitFor('/Pré-réservation autorisée : 23,40/.test(__s.text("#outcome")) && /avant le \\d\\d\\/\\d\\d\\/\\d{4}/.test(__s.text("#outcome"))', { timeout: 30_000, what: 'capture deadline shown' });
+      const after = await page.eval(`(async () => (await (await fetch('/cvco/v1/payments/${encodeURIComponent(current.payment_id)}', { credentials: 'include' })).json()))()`);
+      assert(after.capture === 'deferred' && after.ancv_state === 'AUTHORIZED' && after.captured_cents === 0 && after.deadline, `authorized, nothing captured: ${JSON.stringify(after).slice(0, 300)}`);
+      await shot(page, 'counter-pre-reservation-qr-authorized');
+    });
+
     await step('kiosk:pay', async (page) => {
       // The kiosk's system places the order (a staff call), then the kiosk screen pays it, no login.
       await page.goto(`${BASE}/counter`);
