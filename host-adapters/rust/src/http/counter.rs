@@ -8,7 +8,7 @@ use crate::http::{
     bo_session, check_amount, contract_body, json_status, load_order, merchant_payment, order_ref,
     parse, ApiError, ApiResult, App, AppState,
 };
-use crate::store::PaymentStatus;
+use crate::store::{OrderRow, PaymentStatus};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,12 +18,60 @@ use cvco_core::{CvcoError, ErrorCode, NormalizedStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+/// The body the counter and the kiosk's system place an order with.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CounterOrder {
+struct SaleOrder {
     amount_cents: i64,
     #[serde(default)]
     label: Option<String>,
+}
+
+/// How a sale's order reference is made.
+pub(super) enum SaleRef {
+    /// The merchant's day counter (`CPT-…`): printed, said aloud at a desk.
+    DayCounter(&'static str),
+    /// Random: the reference is the only key a kiosk page holds.
+    Random(&'static str),
+}
+
+/// Places a one-line order of `kind` for a staff session with the counter right: the amount is
+/// the seller's (or the kiosk system's), never a shopper's.
+pub(super) async fn place_sale(
+    app: &App,
+    headers: &HeaderMap,
+    body: &Bytes,
+    kind: &str,
+    default_label: &str,
+    reference: SaleRef,
+) -> Result<OrderRow, ApiError> {
+    let s = bo_session(app, headers, true).await?;
+    s.require(Perm::Counter)?;
+    let b: SaleOrder = parse(body)?;
+    check_amount(b.amount_cents)?;
+    let label: String = b
+        .label
+        .unwrap_or_else(|| default_label.into())
+        .chars()
+        .take(120)
+        .collect();
+    let order_ref = match reference {
+        SaleRef::DayCounter(prefix) => order_ref(app, prefix).await?,
+        SaleRef::Random(prefix) => crate::util::new_id(prefix),
+    };
+    let lines = json!([{"sku": kind, "name": label, "quantity": 1,
+        "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
+    app.engine
+        .insert_order_for(
+            &s.merchant_id,
+            &order_ref,
+            None,
+            kind,
+            &lines,
+            b.amount_cents,
+        )
+        .await?;
+    load_order(app, &order_ref).await
 }
 
 pub(super) async fn counter_order(
@@ -31,30 +79,15 @@ pub(super) async fn counter_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true).await?;
-    s.require(Perm::Counter)?;
-    let b: CounterOrder = parse(&body)?;
-    check_amount(b.amount_cents)?;
-    let label: String = b
-        .label
-        .unwrap_or_else(|| "Vente au comptoir".into())
-        .chars()
-        .take(120)
-        .collect();
-    let order_ref = order_ref(&app, "CPT").await?;
-    let lines = json!([{"sku": "counter", "name": label, "quantity": 1,
-        "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
-    app.engine
-        .insert_order_for(
-            &s.merchant_id,
-            &order_ref,
-            None,
-            "counter",
-            &lines,
-            b.amount_cents,
-        )
-        .await?;
-    let order = load_order(&app, &order_ref).await?;
+    let order = place_sale(
+        &app,
+        &headers,
+        &body,
+        "counter",
+        "Vente au comptoir",
+        SaleRef::DayCounter("CPT"),
+    )
+    .await?;
     Ok(json_status(
         StatusCode::CREATED,
         counter_view(&app, &order).await?,

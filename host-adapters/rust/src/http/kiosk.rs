@@ -5,11 +5,8 @@
 //! partial authorization is voided when the merchant refuses them there (cvco-core decides; the
 //! engine voids it wherever it records it, `payments/refuse_partial.rs`).
 
-use crate::auth::Perm;
-use crate::http::{
-    bo_session, check_amount, contract_body, json_status, load_order, parse, ApiError, ApiResult,
-    App, AppState,
-};
+use crate::http::counter::{place_sale, SaleRef};
+use crate::http::{contract_body, json_status, ApiError, ApiResult, App, AppState};
 use crate::payments::{AmountSpec, Start};
 use crate::store::{OrderRow, PaymentRow};
 use axum::body::Bytes;
@@ -19,16 +16,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use cvco_core::contract::PaymentMode;
 use cvco_core::{Channel, CvcoError, ErrorCode, NormalizedStatus};
-use serde::Deserialize;
 use serde_json::{json, Value};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KioskOrder {
-    amount_cents: i64,
-    #[serde(default)]
-    label: Option<String>,
-}
 
 /// `POST /kiosk/api/orders`: the kiosk's system places the order the shopper will pay.
 pub(super) async fn kiosk_order(
@@ -36,31 +24,15 @@ pub(super) async fn kiosk_order(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let s = bo_session(&app, &headers, true).await?;
-    s.require(Perm::Counter)?;
-    let b: KioskOrder = parse(&body)?;
-    check_amount(b.amount_cents)?;
-    let label: String = b
-        .label
-        .unwrap_or_else(|| "Borne".into())
-        .chars()
-        .take(120)
-        .collect();
-    // Random, not a day counter: the reference is what lets the kiosk page pay it.
-    let order_ref = crate::util::new_id("BRN");
-    let lines = json!([{"sku": "kiosk", "name": label, "quantity": 1,
-        "unit_price_cents": b.amount_cents, "total_cents": b.amount_cents}]);
-    app.engine
-        .insert_order_for(
-            &s.merchant_id,
-            &order_ref,
-            None,
-            "kiosk",
-            &lines,
-            b.amount_cents,
-        )
-        .await?;
-    let order = load_order(&app, &order_ref).await?;
+    let order = place_sale(
+        &app,
+        &headers,
+        &body,
+        "kiosk",
+        "Borne",
+        SaleRef::Random("BRN"),
+    )
+    .await?;
     Ok(json_status(
         StatusCode::CREATED,
         kiosk_view(&app, &order).await?,
