@@ -426,3 +426,192 @@ async fn reimbursement_statements_match_our_orders_with_fee_and_net_and_flag_the
     let bad = manager.get("/cvco/v1/reconciliation?from=2026-13-01").await;
     assert_eq!(bad.body["field"], "from", "{}", bad.text);
 }
+
+/// What ANCV holds for an order (the sandbox's merchant API, not the host).
+async fn at_ancv(env: &Env, order: &str) -> Vec<Value> {
+    let token: Value = env
+        .raw
+        .post(format!("{}/oauth/token", env.sb))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "demo-client"),
+            ("client_secret", "demo-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list: Value = env
+        .raw
+        .get(format!(
+            "{}/api/v1/transactions?shop_id=SHOP-DEMO-01&merchant_order_id={order}",
+            env.sb
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn closing_of(manager: &Client, id: &Value) -> Value {
+    let a = manager.get(&format!("/cvco/v1/closings/{id}")).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.body
+}
+
+fn has_line(closing: &Value, tx: &str) -> usize {
+    closing["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["transaction_id"] == tx)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payment_recorded_after_the_closing_it_predates_lands_in_the_next_closing_once() {
+    let mut closing = (0, String::new());
+    let env = env_with(|cfg| {
+        closing = next_closing(cfg);
+        clock_at(cfg, closing.0, -12_000);
+    })
+    .await;
+    let (_, day) = closing;
+    let manager = env.manager().await;
+    let shopper = env.shopper();
+    let first = alice_paid(&env, 4200).await;
+    let first_tx = first["transaction_id"].as_str().unwrap().to_string();
+
+    // ANCV authorizes the next one before the closing hour, but the host hears of it only
+    // after the closing ran: notifications dropped, every status read of a transaction fails.
+    env.faults(json!({
+        "drop_notifications": true,
+        "error_rate": 1.0,
+        "only": "GET /api/v1/transactions/*"
+    }))
+    .await;
+    let order = shopper.test_order(3100).await;
+    let late = shopper.pay(&order, ALICE, "a").await;
+    assert_eq!(late.status, 201, "{}", late.text);
+    let late_id = late.body["payment_id"].as_str().unwrap().to_string();
+    let late_tx = late.body["transaction_id"].as_str().unwrap().to_string();
+    wait_until("authorized at ANCV", || async {
+        at_ancv(&env, &order).await[0]["authorized_cents"] == 3100
+    })
+    .await;
+
+    let auto = wait_for_auto(&manager, &day, Duration::from_secs(30)).await;
+    let auto = closing_of(&manager, &auto["id"]).await;
+    assert_eq!(
+        (auto["count"].as_i64(), auto["gross_cents"].as_i64()),
+        (Some(1), Some(4200)),
+        "{auto}"
+    );
+    assert_eq!(has_line(&auto, &first_tx), 1);
+    assert_eq!(
+        has_line(&auto, &late_tx),
+        0,
+        "the host did not know it yet: {auto}"
+    );
+    let closing_ran = Timestamp::parse_rfc3339(auto["recorded_at"].as_str().unwrap())
+        .unwrap()
+        .0;
+
+    // The host learns of it now, after the closing; and a refund touches the closed sale.
+    env.admin(
+        reqwest::Method::DELETE,
+        "/admin/faults?shop_id=SHOP-DEMO-01",
+        json!({}),
+    )
+    .await;
+    let recorded = shopper.wait_final(&late_id).await;
+    assert_eq!(recorded["status"], "authorized", "{recorded}");
+    let refund = manager
+        .post(
+            &format!(
+                "/cvco/v1/payments/{}/refund",
+                first["payment_id"].as_str().unwrap()
+            ),
+            json!({"amount_cents": 1000, "attempt": "r1"}),
+        )
+        .await;
+    assert_eq!(refund.status, 200, "{}", refund.text);
+
+    // The open period's running totals are what the next closing will take.
+    let open = manager.get("/cvco/v1/totals").await;
+    assert_eq!(open.status, 200, "{}", open.text);
+    let figures = |t: &Value| {
+        (
+            t["count"].as_i64(),
+            t["gross_cents"].as_i64(),
+            t["refunded_cents"].as_i64(),
+            t["net_cents"].as_i64(),
+        )
+    };
+    assert_eq!(
+        figures(&open.body),
+        (Some(1), Some(3100), Some(1000), Some(2100)),
+        "{}",
+        open.text
+    );
+
+    let next = manager.post("/cvco/v1/closing", json!({})).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    let next = closing_of(&manager, &next.body["id"]).await;
+    assert_eq!(
+        figures(&next),
+        (Some(1), Some(3100), Some(1000), Some(2100)),
+        "{next}"
+    );
+    assert_eq!(has_line(&next, &late_tx), 1, "{next}");
+    // Its line keeps its authorization time, before the closing that missed it ran.
+    let line = next["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["transaction_id"] == late_tx.as_str())
+        .unwrap()
+        .clone();
+    let authorized = Timestamp::parse_rfc3339(line["at"].as_str().unwrap()).unwrap();
+    assert!(authorized.0 < closing_ran, "{line} vs {closing_ran}");
+    let (d, h, m) = authorized.paris_local();
+    let printed = format!("{:02}/{:02}/{} {h:02}:{m:02}", d.day, d.month, d.year);
+    let ticket = manager
+        .get(&format!("/cvco/v1/closings/{}/receipt", next["id"]))
+        .await;
+    assert!(
+        ticket.text.contains(&late_tx) && ticket.text.contains(&printed),
+        "{}",
+        ticket.text
+    );
+    assert!(ticket.text.contains("31,00") && ticket.text.contains("10,00"));
+
+    // Once: a later closing takes nothing.
+    let after = manager.post("/cvco/v1/closing", json!({})).await;
+    assert_eq!(
+        figures(&after.body),
+        (Some(0), Some(0), Some(0), Some(0)),
+        "{}",
+        after.text
+    );
+
+    // All closings together: every payment once, every refund once.
+    let all = closings(&manager).await;
+    let sum = |k: &str| all.iter().map(|c| c[k].as_i64().unwrap()).sum::<i64>();
+    assert_eq!(
+        (
+            sum("count"),
+            sum("gross_cents"),
+            sum("refunded_cents"),
+            sum("net_cents")
+        ),
+        (2, 4200 + 3100, 1000, 4200 + 3100 - 1000),
+        "{all:?}"
+    );
+}

@@ -2,7 +2,7 @@
 
 use super::html_escape;
 use crate::payments::Engine;
-use crate::store::PaymentStatus;
+use crate::store::{PaymentStatus, Unclosed};
 use crate::util::{now_ms, rfc3339};
 use cvco_core::plugin_api::{DailyReport, DailyTotalsInput};
 use cvco_core::time::Date;
@@ -14,7 +14,9 @@ use tokio::sync::watch;
 
 /// Totals of a business day; `with_ancv` adds ANCV's own figures for that day (plugin
 /// `daily_totals`), for reconciliation. The day closes at the merchant's `closing_hour`
-/// (`Engine::merchant_settings`, the one closing-hour setting).
+/// (`Engine::merchant_settings`, the one closing-hour setting). The open period (today, or no
+/// date) is what the next closing will take: everything recorded and not closed yet, whatever
+/// its authorization time; another day is a report of the payments authorized in it.
 pub async fn totals(
     engine: &Engine,
     merchant_id: &str,
@@ -22,13 +24,115 @@ pub async fn totals(
     with_ancv: bool,
 ) -> Result<Value, CvcoError> {
     let hour = engine.merchant_settings(merchant_id).closing_hour;
+    let today = Timestamp(now_ms()).business_date(hour);
     let date = match date.filter(|d| !d.is_empty()) {
         Some(d) => Date::parse(d).map_err(|e| e.with_field("date"))?,
-        None => Timestamp(now_ms()).business_date(hour),
+        None => today,
     };
-    totals_of(engine, merchant_id, date, hour, with_ancv).await
+    if date != today {
+        return totals_of(engine, merchant_id, date, hour, with_ancv).await;
+    }
+    let (start, end) = Timestamp::business_day_bounds(date, hour);
+    let since = period_start(engine, merchant_id, start.0, end.0).await?;
+    let rows = engine
+        .store
+        .unclosed_payments(merchant_id, i64::MAX)
+        .await?;
+    let mut t = period_totals(&rows, date, hour, since, end.0);
+    if with_ancv {
+        t["ancv"] = ancv_figures(engine, merchant_id, date).await;
+    }
+    Ok(t)
 }
 
+/// Where the period shown began: the day's latest closing, else the day's start.
+async fn period_start(
+    engine: &Engine,
+    merchant_id: &str,
+    start: i64,
+    end: i64,
+) -> Result<i64, CvcoError> {
+    let last = engine.store.last_closing(merchant_id, start, end).await?;
+    Ok(last.unwrap_or(start).max(start))
+}
+
+/// The figures of what a closing takes: per payment, what changed since the closings before
+/// (a sale, more authorized, a refund, a cancellation), each line with its authorization time
+/// (`earlier`: authorized before the period began, recorded in it).
+fn period_totals(rows: &[Unclosed], date: Date, hour: u8, since: i64, until: i64) -> Value {
+    let (mut count, mut gross, mut refunded) = (0i64, 0i64, 0i64);
+    let (mut cancelled, mut declined, mut expired) = (0, 0, 0);
+    let mut lines = Vec::new();
+    for p in rows {
+        let more = p.authorized_cents - p.closed_authorized_cents;
+        let refund = p.refunded_cents - p.closed_refunded_cents;
+        if p.closed_authorized_cents == 0 && p.authorized_cents > 0 {
+            count += 1;
+        }
+        gross += more;
+        refunded += refund;
+        if more != 0 || refund != 0 {
+            lines.push(json!({
+                "payment_id": p.payment_id,
+                "transaction_id": p.transaction_id,
+                "order_ref": p.order_ref,
+                "status": p.status,
+                "authorized_cents": more,
+                "refunded_cents": refund,
+                "at": p.authorized_at.map(rfc3339),
+                "recorded_at": rfc3339(p.updated_at),
+                "earlier": p.authorized_at.is_some_and(|a| a < since),
+            }));
+        }
+        if p.status != p.closed_status {
+            match PaymentStatus::parse(&p.status) {
+                Some(PaymentStatus::Known(NormalizedStatus::Cancelled)) => cancelled += 1,
+                Some(PaymentStatus::Known(NormalizedStatus::Declined)) => declined += 1,
+                Some(PaymentStatus::Known(NormalizedStatus::Expired)) => expired += 1,
+                _ => {}
+            }
+        }
+    }
+    json!({
+        "date": date.to_string(),
+        "closing_hour": hour,
+        "since": rfc3339(since),
+        "until": rfc3339(until),
+        "count": count,
+        "gross_cents": gross,
+        "refunded_cents": refunded,
+        "net_cents": gross - refunded,
+        "cancelled_count": cancelled,
+        "declined_count": declined,
+        "expired_count": expired,
+        "lines": lines,
+        "ancv": Value::Null,
+    })
+}
+
+/// ANCV's own figures for `date` (plugin `daily_totals`); `null` when ANCV does not answer.
+async fn ancv_figures(engine: &Engine, merchant_id: &str, date: Date) -> Value {
+    let r: Result<DailyReport, _> = match engine.plugin_for(merchant_id) {
+        Ok(p) => {
+            p.daily_totals(DailyTotalsInput {
+                from: date,
+                to: date,
+                now: None,
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(r) => json!(r.days.first()),
+        Err(e) => {
+            tracing::warn!(code = %e.code, "daily_totals");
+            Value::Null
+        }
+    }
+}
+
+/// A day's report by authorization time (a day other than the open one).
 async fn totals_of(
     engine: &Engine,
     merchant_id: &str,
@@ -110,17 +214,27 @@ async fn totals_of(
     }))
 }
 
-/// Closes the current period now (by hand): its totals, stamped, and a new period from now.
+/// Closes the current period now (by hand): what was recorded and not closed yet, stamped,
+/// and a new period from now.
 pub async fn close(engine: &Engine, merchant_id: &str) -> Result<Value, CvcoError> {
-    let mut t = totals(engine, merchant_id, None, true).await?;
+    let hour = engine.merchant_settings(merchant_id).closing_hour;
+    let date = Timestamp(now_ms()).business_date(hour);
+    // ANCV is asked before the closing's transaction, never while it holds rows.
+    let ancv = ancv_figures(engine, merchant_id, date).await;
+    let (start, end) = Timestamp::business_day_bounds(date, hour);
+    let since = period_start(engine, merchant_id, start.0, end.0).await?;
     let now = now_ms();
-    t["closed_at"] = json!(rfc3339(now));
-    t["until"] = json!(rfc3339(now));
-    t["kind"] = json!("manual");
-    let id = engine
+    let (id, totals) = engine
         .store
-        .insert_closing(merchant_id, now, &t.to_string())
+        .insert_closing(merchant_id, now, |rows| {
+            let mut t = period_totals(rows, date, hour, since, now);
+            t["closed_at"] = json!(rfc3339(now));
+            t["kind"] = json!("manual");
+            t["ancv"] = ancv;
+            t.to_string()
+        })
         .await?;
+    let mut t: Value = serde_json::from_str(&totals).unwrap_or_else(|_| json!({}));
     t["id"] = json!(id);
     Ok(t)
 }
@@ -169,14 +283,18 @@ pub async fn close_due(
     day = day.max(oldest);
     let mut written = Vec::new();
     while day <= last {
-        let mut t = totals_of(engine, merchant_id, day, hour, false).await?;
-        let (_, end) = Timestamp::business_day_bounds(day, hour);
-        t["closed_at"] = json!(rfc3339(end.0));
-        t["kind"] = json!("auto");
-        t["recorded_at"] = json!(rfc3339(now_ms()));
-        if let Some(id) = engine
+        let (start, end) = Timestamp::business_day_bounds(day, hour);
+        let since = period_start(engine, merchant_id, start.0, end.0).await?;
+        // Takes what was recorded before the closing hour and not closed yet (also days before).
+        if let Some((id, _)) = engine
             .store
-            .insert_auto_closing(merchant_id, &day.to_string(), end.0, &t.to_string())
+            .insert_auto_closing(merchant_id, &day.to_string(), end.0, |rows| {
+                let mut t = period_totals(rows, day, hour, since, end.0);
+                t["closed_at"] = json!(rfc3339(end.0));
+                t["kind"] = json!("auto");
+                t["recorded_at"] = json!(rfc3339(now_ms()));
+                t.to_string()
+            })
             .await?
         {
             tracing::info!(merchant_id, date = %day, id, "day closed at the closing hour");
@@ -228,6 +346,15 @@ fn euros(cents: i64) -> String {
     Amount::from_cents(cents.max(0) as u64)
         .map(|a| a.format_fr())
         .unwrap_or_default()
+}
+
+/// A closing's figure may be negative (a cancellation of a payment an earlier closing counted).
+fn signed_euros(cents: i64) -> String {
+    if cents < 0 {
+        format!("-{}", euros(-cents))
+    } else {
+        euros(cents)
+    }
 }
 
 fn page(title: &str, body: &str) -> String {
@@ -434,9 +561,9 @@ fn totals_ticket(engine: &Engine, merchant_id: &str, t: &Value, duplicate: bool)
     ));
     for (label, v) in [
         ("Transactions", n("count").to_string()),
-        ("Brut / Gross", euros(n("gross_cents"))),
-        ("Remboursé / Refunded", euros(n("refunded_cents"))),
-        ("Net", euros(n("net_cents"))),
+        ("Brut / Gross", signed_euros(n("gross_cents"))),
+        ("Remboursé / Refunded", signed_euros(n("refunded_cents"))),
+        ("Net", signed_euros(n("net_cents"))),
         ("Annulées / Cancelled", n("cancelled_count").to_string()),
         ("Refusées / Declined", n("declined_count").to_string()),
         ("Expirées / Expired", n("expired_count").to_string()),
@@ -447,14 +574,17 @@ fn totals_ticket(engine: &Engine, merchant_id: &str, t: &Value, duplicate: bool)
             html_escape(&v)
         ));
     }
-    b.push_str("</table><h3>Détail</h3><table><tr><th>Transaction</th><th>Commande</th><th>Montant</th><th>Remboursé</th></tr>");
+    b.push_str("</table><h3>Détail</h3><table><tr><th>Transaction</th><th>Commande</th><th>Autorisée le / Authorized</th><th>Montant</th><th>Remboursé</th></tr>");
     for l in t["lines"].as_array().into_iter().flatten() {
+        // A payment learnt after an earlier closing keeps its authorization time on its line.
+        let at = l["at"].as_str().map(local_time).unwrap_or_default();
         b.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             html_escape(l["transaction_id"].as_str().unwrap_or("")),
             html_escape(l["order_ref"].as_str().unwrap_or("")),
-            html_escape(&euros(l["authorized_cents"].as_i64().unwrap_or(0))),
-            html_escape(&euros(l["refunded_cents"].as_i64().unwrap_or(0)))
+            html_escape(&at),
+            html_escape(&signed_euros(l["authorized_cents"].as_i64().unwrap_or(0))),
+            html_escape(&signed_euros(l["refunded_cents"].as_i64().unwrap_or(0)))
         ));
     }
     b.push_str("</table>");

@@ -146,6 +146,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // index, the date checked inside it (store-bench on PostgreSQL: 60 ms → 3 ms).
     "CREATE INDEX payments_merchant_status_order ON payments(merchant_id, status, order_ref, created_at)
         WHERE transaction_id IS NOT NULL;",
+    // A closing takes what was recorded since the previous one, whatever its authorization
+    // time: each payment keeps what closings counted (amounts, status) and the last closing
+    // that did. Payments of a period already closed (by authorization time, the former rule)
+    // start as counted; the index holds only the payments the next closing will take.
+    "ALTER TABLE payments ADD COLUMN closing_id INTEGER;
+    ALTER TABLE payments ADD COLUMN closed_authorized_cents INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE payments ADD COLUMN closed_refunded_cents INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE payments ADD COLUMN closed_status TEXT NOT NULL DEFAULT '';
+    UPDATE payments SET closed_authorized_cents = authorized_cents,
+        closed_refunded_cents = refunded_cents, closed_status = status,
+        closing_id = (SELECT MAX(id) FROM closings c WHERE c.merchant_id = payments.merchant_id)
+    WHERE COALESCE(authorized_at, final_at, updated_at)
+        < (SELECT MAX(closed_at) FROM closings c WHERE c.merchant_id = payments.merchant_id);
+    CREATE INDEX payments_unclosed ON payments(merchant_id, updated_at)
+        WHERE authorized_cents <> closed_authorized_cents OR refunded_cents <> closed_refunded_cents
+            OR status <> closed_status;",
 ];
 
 /// The same migrations for PostgreSQL, one for one with [`MIGRATIONS`] (one `schema_version`):
@@ -285,6 +301,19 @@ pub(super) const PG_MIGRATIONS: &[&str] = &[
     // index, the date checked inside it (store-bench on PostgreSQL: 60 ms → 3 ms).
     "CREATE INDEX payments_merchant_status_order ON payments(merchant_id, status, order_ref, created_at)
         WHERE transaction_id IS NOT NULL;",
+    // What closings counted on each payment (as in MIGRATIONS).
+    "ALTER TABLE payments ADD COLUMN closing_id BIGINT;
+    ALTER TABLE payments ADD COLUMN closed_authorized_cents BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE payments ADD COLUMN closed_refunded_cents BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE payments ADD COLUMN closed_status TEXT NOT NULL DEFAULT '';
+    UPDATE payments SET closed_authorized_cents = authorized_cents,
+        closed_refunded_cents = refunded_cents, closed_status = status,
+        closing_id = (SELECT MAX(id) FROM closings c WHERE c.merchant_id = payments.merchant_id)
+    WHERE COALESCE(authorized_at, final_at, updated_at)
+        < (SELECT MAX(closed_at) FROM closings c WHERE c.merchant_id = payments.merchant_id);
+    CREATE INDEX payments_unclosed ON payments(merchant_id, updated_at)
+        WHERE authorized_cents <> closed_authorized_cents OR refunded_cents <> closed_refunded_cents
+            OR status <> closed_status;",
 ];
 
 fn newer_schema() -> CvcoError {

@@ -16,6 +16,7 @@ mod payments;
 mod requests;
 mod users;
 
+pub use closings::Unclosed;
 pub use listen::PAYMENT_CHANNEL;
 pub use markers::{VOID_ASKED, VOID_REFUSED};
 pub use merchants::{MerchantRow, PasswordChange, SettingsRow};
