@@ -7,7 +7,7 @@
 //!
 //! A closing takes what was recorded since the closings before it, whatever its authorization
 //! time (TETRA: a transaction belongs to the batch in which it was recorded): each payment keeps
-//! the amounts and status the closings have counted (`closed_*`, migration 11), written in the
+//! the amounts and status the closings have counted (`closed_*`, schema version 10), written in the
 //! closing's transaction; a closing counts the difference, so a payment learnt late, a refund or
 //! a cancellation of a closed day lands in exactly one closing.
 

@@ -397,3 +397,53 @@ pub(super) async fn migrate_pg(c: &mut Conn) -> Db<()> {
         c.commit().await.map_err(db_error)?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The closings migration (schema version 10) on a database closed under the former rule (by authorization time): what
+    /// a closing already counted starts as counted, the rest is left for the next closing.
+    #[test]
+    fn upgrading_keeps_closed_payments_closed_and_leaves_the_rest_to_the_next_closing() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            .unwrap();
+        for m in &MIGRATIONS[..9] {
+            conn.execute_batch(m).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO schema_version(version) VALUES (9);
+             INSERT INTO closings(closed_at, totals, merchant_id) VALUES (1000, '{}', 'm1');
+             INSERT INTO orders(order_ref, kind, lines, total_cents, created_at) VALUES
+               ('o1', 'test', '[]', 5000, 900), ('o2', 'test', '[]', 3000, 1100),
+               ('o3', 'test', '[]', 2500, 800);
+             INSERT INTO payments(payment_id, order_ref, attempt, mode, channel, amount_cents,
+                 create_call, create_input, status, authorized_cents, refunded_cents,
+                 created_at, updated_at, authorized_at, merchant_id) VALUES
+               ('before', 'o1', 'a', 'identifier', 'ecommerce', 5000, 'c', '{}', 'refunded',
+                5000, 2000, 900, 1500, 950, 'm1'),
+               ('after', 'o2', 'a', 'identifier', 'ecommerce', 3000, 'c', '{}', 'authorized',
+                3000, 0, 1100, 1200, 1100, 'm1'),
+               ('never', 'o3', 'a', 'identifier', 'ecommerce', 2500, 'c', '{}', 'authorized',
+                2500, 0, 800, 800, 800, 'm2');",
+        )
+        .unwrap();
+        migrate_sqlite(&conn).unwrap();
+        assert_eq!(MIGRATIONS.len(), 10, "the closings migration is the last");
+        let closed = |id: &str| -> (i64, i64, String, Option<i64>) {
+            conn.query_row(
+                "SELECT closed_authorized_cents, closed_refunded_cents, closed_status, closing_id
+                 FROM payments WHERE payment_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap()
+        };
+        // Authorized before m1's closing: counted then (its later refund too, as before).
+        assert_eq!(closed("before"), (5000, 2000, "refunded".into(), Some(1)));
+        // After it, or a merchant that never closed: for the next closing.
+        assert_eq!(closed("after"), (0, 0, String::new(), None));
+        assert_eq!(closed("never"), (0, 0, String::new(), None));
+    }
+}
