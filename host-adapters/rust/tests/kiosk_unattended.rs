@@ -163,3 +163,125 @@ async fn an_unattended_kiosk_partial_ancv_refuses_to_void_is_asked_once_and_show
     assert_eq!(marker, Some(cvco_host::store::VOID_REFUSED));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ----- a host that died before the void's outcome was recorded ---------------------------------
+// Staged through the store: ANCV first refuses the void (a cancellation password the kiosk does
+// not have), then, host stopped, the password goes and the marker is set to what a crash at the
+// chosen moment leaves. Nothing reads the kiosk screen until the host recorded the outcome (a
+// screen read would void it itself).
+
+/// A refused kiosk partial authorization recorded final with its void's marker removed, host
+/// stopped. Answers (order, payment id, transaction id).
+async fn partial_left_unvoided(env: &mut Env) -> (String, String, String) {
+    env.shop_settings(json!({"cancel_password": "4321"})).await;
+    let (order_ref, id, tx) = walked_away(env).await;
+    assert_eq!(calls_settled(env, &tx).await, ["refused"]);
+    env.stop_host().await;
+    env.shop_settings(json!({"cancel_password": null})).await;
+    let store = env.store().await;
+    store.settle_partial_void(&id, None).await.unwrap();
+    let p = store.payment(&id).await.unwrap().unwrap();
+    assert!(p.is_final, "recorded final: never polled again");
+    assert_eq!(p.status.to_string(), "partially_authorized");
+    assert_eq!(store.partial_void(&id).await.unwrap(), None);
+    (order_ref, id, tx)
+}
+
+/// A claim of the void taken an hour ago by a host that died holding it.
+async fn stale_claim(env: &Env, id: &str) -> i64 {
+    let at = cvco_host::util::now_ms() - 3_600_000;
+    let store = env.store().await;
+    assert!(store.claim_partial_void(id, at, 0).await.unwrap());
+    assert_eq!(store.partial_void(id).await.unwrap(), Some(at));
+    at
+}
+
+/// The void ANCV received before the host died (the merchant API, as the host would call it).
+async fn void_at_ancv(env: &Env, tx: &str) {
+    let token: Value = env
+        .raw
+        .post(format!("{}/oauth/token", env.sb))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "demo-client"),
+            ("client_secret", "demo-secret"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = env
+        .raw
+        .post(format!("{}/api/v1/transactions/{tx}/cancel", env.sb))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+/// After the restart: the host records the payment cancelled by itself (read in its database,
+/// not through the screen), ANCV's cancel journal is `calls`, and the screen says so.
+async fn restarted_and_cancelled(
+    env: &mut Env,
+    order_ref: &str,
+    id: &str,
+    tx: &str,
+    calls: &[&str],
+) {
+    env.restart().await;
+    let store = env.store().await;
+    wait_until("the host to record the void", || async {
+        store
+            .payment(id)
+            .await
+            .unwrap()
+            .is_some_and(|p| p.status.to_string() == "cancelled")
+    })
+    .await;
+    // A few poll intervals and the sweep's period: nothing more is asked.
+    tokio::time::sleep(Duration::from_millis(4 * env.cfg.poll_max_ms)).await;
+    assert_eq!(cancel_calls(env, tx).await, calls);
+    let (p, o) = screen(env, id, order_ref).await;
+    assert_eq!(p["payment"]["status"], "cancelled", "{p}");
+    assert_eq!(p["payment"]["authorized_cents"], 0, "{p}");
+    assert_eq!(o["remaining_cents"], 6000, "nothing kept: {o}");
+    assert_eq!(cancel_calls(env, tx).await, calls);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kiosk_partial_recorded_before_a_crash_without_its_void_claimed_is_voided_once_after_restart(
+) {
+    let (mut env, dir) = env_on_disk().await;
+    let (order_ref, id, tx) = partial_left_unvoided(&mut env).await;
+    restarted_and_cancelled(&mut env, &order_ref, &id, &tx, &["refused", "void"]).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kiosk_partial_whose_void_was_claimed_but_never_sent_is_voided_once_after_restart() {
+    let (mut env, dir) = env_on_disk().await;
+    let (order_ref, id, tx) = partial_left_unvoided(&mut env).await;
+    let at = stale_claim(&env, &id).await;
+    restarted_and_cancelled(&mut env, &order_ref, &id, &tx, &["refused", "void"]).await;
+    // The claim was taken over: it now carries the restarted host's time.
+    let marker = env.store().await.partial_void(&id).await.unwrap();
+    assert!(marker.is_some_and(|m| m > at), "{marker:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kiosk_partial_whose_claimed_void_reached_ancv_before_the_crash_ends_cancelled_without_a_second_call(
+) {
+    let (mut env, dir) = env_on_disk().await;
+    let (order_ref, id, tx) = partial_left_unvoided(&mut env).await;
+    stale_claim(&env, &id).await;
+    void_at_ancv(&env, &tx).await;
+    assert_eq!(cancel_calls(&env, &tx).await, ["refused", "void"]);
+    // Read at ANCV first: recorded cancelled, neither a second void nor a replay.
+    restarted_and_cancelled(&mut env, &order_ref, &id, &tx, &["refused", "void"]).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

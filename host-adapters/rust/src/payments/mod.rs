@@ -1222,10 +1222,29 @@ impl Engine {
 
     pub async fn poll_loop(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let tick = std::time::Duration::from_millis((self.cfg.poll_interval_ms / 4).clamp(20, 250));
+        let sweep_every = std::time::Duration::from_millis(refuse_partial::SWEEP_EVERY_MS);
+        let mut swept = std::time::Instant::now();
+        let mut sweep: Option<tokio::task::JoinHandle<()>> = None;
         loop {
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => return,
-                _ = tokio::time::sleep(tick) => {}
+            let stopping = tokio::select! {
+                _ = stop.wait_for(|s| *s) => true,
+                _ = tokio::time::sleep(tick) => false,
+            };
+            if stopping {
+                // A void under way ends and is recorded before the host stops.
+                if let Some(s) = sweep {
+                    let _ = s.await;
+                }
+                return;
+            }
+            // Refused partial authorizations another (dead) instance left unvoided; beside the
+            // polling (a slow ANCV must not hold it), one sweep at a time.
+            if swept.elapsed() >= sweep_every && sweep.as_ref().is_none_or(|s| s.is_finished()) {
+                swept = std::time::Instant::now();
+                let engine = self.clone();
+                sweep = Some(tokio::spawn(async move {
+                    engine.sweep_refused_partials().await;
+                }));
             }
             let due = match self.due(now_ms()).await {
                 Ok(d) => d,
@@ -1248,7 +1267,7 @@ impl Engine {
     }
 
     /// Start-up: every non-final payment no other live instance holds is read again (and
-    /// expired ones cancelled).
+    /// expired ones cancelled), then refused partial authorizations left unvoided are voided.
     pub async fn reconcile(self: &Arc<Self>) {
         let open = self
             .store
@@ -1263,6 +1282,11 @@ impl Engine {
             set.spawn(self.clone().poll_leased(id));
         }
         while set.join_next().await.is_some() {}
+        // Refused partial authorizations recorded before a crash and left unvoided.
+        let voided = self.sweep_refused_partials().await;
+        if voided > 0 {
+            tracing::info!(count = voided, "refused partial authorizations swept");
+        }
     }
 
     pub async fn request_row(

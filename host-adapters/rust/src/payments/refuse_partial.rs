@@ -3,10 +3,24 @@
 //! screen's read, the poller, a notification, the start-up reconciliation. Asked once, whatever
 //! the number of readers or instances: under the order's lock the row is read again, and a
 //! marker in the database goes to the first instance only.
+//!
+//! A host that dies between recording the partial authorization (final: never polled again) and
+//! recording the void's outcome leaves it held: [`Engine::sweep_refused_partials`], at start-up
+//! and every [`SWEEP_EVERY_MS`] in the poller, finds those whose void nobody holds and voids them.
 
 use super::{outcome_unknown, Engine};
 use crate::store::{PaymentRow, PaymentStatus, VOID_REFUSED};
+use crate::util::now_ms;
+use cvco_core::shop::Channel;
 use cvco_core::{CvcoError, NormalizedStatus};
+
+/// How often the poller sweeps for refused partial authorizations left unvoided.
+pub const SWEEP_EVERY_MS: u64 = 10_000;
+/// How far back the sweep looks: a kiosk payment lasts minutes, and older partial
+/// authorizations may predate the merchant's choice to refuse them (never voided behind its back).
+const SWEEP_HORIZON_MS: i64 = 7 * 24 * 3600 * 1000;
+/// Payments voided per merchant and sweep at most (the rest at the next sweep).
+const SWEEP_LIMIT: i64 = 32;
 
 impl Engine {
     /// Whether `row` is a partial authorization its merchant refuses on its channel.
@@ -46,7 +60,13 @@ impl Engine {
         let Some(now) = self.store.payment(&row.payment_id).await? else {
             return Ok(row.clone());
         };
-        if !self.refused_partial(&now) || !self.store.claim_partial_void(&now.payment_id).await? {
+        let at = now_ms();
+        let claimed = self.refused_partial(&now)
+            && self
+                .store
+                .claim_partial_void(&now.payment_id, at, at - self.void_claim_stale_ms())
+                .await?;
+        if !claimed {
             return Ok(now);
         }
         tracing::info!(payment_id = %now.payment_id, channel = %now.channel.as_str(), "partial authorization refused here: voiding");
@@ -63,5 +83,64 @@ impl Engine {
                 Ok(self.store.payment(&now.payment_id).await?.unwrap_or(now))
             }
         }
+    }
+
+    /// A claim older than this is a dead holder's: the claimed section makes at most the cancel
+    /// call (a request timeout, plus the read of a lost answer: another) and a read (a third),
+    /// with database writes between; a fourth timeout is the margin. Taking over a live holder's
+    /// claim would only send ANCV a second cancel of a cancelled transaction (a replay, no money
+    /// moves), so erring long costs a later void, never money.
+    fn void_claim_stale_ms(&self) -> i64 {
+        4 * self.cfg.request_timeout_ms as i64
+    }
+
+    /// Voids the refused partial authorizations no live holder is voiding: recorded (final, so
+    /// never polled again) without a marker, or with a stale claim, by a host that died before
+    /// recording the void's outcome. Each is read at ANCV first (a void that reached it records
+    /// `cancelled`, nothing sent), then goes through [`Engine::refuse_partial_if_asked`], whose
+    /// claim stays the arbiter between instances. Answers how many were handed over.
+    pub async fn sweep_refused_partials(&self) -> usize {
+        let mut merchants = self.tenants.as_ref().map(|t| t.ids()).unwrap_or_default();
+        if !merchants.contains(&self.main_merchant) {
+            merchants.push(self.main_merchant.clone());
+        }
+        let mut handed = 0;
+        for merchant in merchants {
+            if !self
+                .merchant_settings(&merchant)
+                .refuses_partial(Channel::Kiosk)
+            {
+                continue;
+            }
+            let at = now_ms();
+            let ids = match self
+                .store
+                .partials_without_void(
+                    &merchant,
+                    Channel::Kiosk.as_str(),
+                    at - SWEEP_HORIZON_MS,
+                    at - self.void_claim_stale_ms(),
+                    SWEEP_LIMIT,
+                )
+                .await
+            {
+                Ok(ids) => ids,
+                Err(_) => continue,
+            };
+            for id in ids {
+                tracing::info!(payment_id = %id, "refused partial authorization left unvoided: voiding");
+                match self.refresh(&id).await {
+                    Ok(row) => {
+                        self.refuse_partial_if_asked(row).await;
+                        handed += 1;
+                    }
+                    // ANCV unreachable: the next sweep tries again.
+                    Err(e) => {
+                        tracing::warn!(payment_id = %id, code = %e.code, "refused partial authorization: not read")
+                    }
+                }
+            }
+        }
+        handed
     }
 }
