@@ -279,6 +279,8 @@ async fn a_kiosk_partial_whose_claimed_void_reached_ancv_before_the_crash_ends_c
     let (mut env, dir) = env_on_disk().await;
     let (order_ref, id, tx) = partial_left_unvoided(&mut env).await;
     stale_claim(&env, &id).await;
+    // ANCV's CANCELLED notification lost too: the host learns it by its own read.
+    env.faults(json!({"drop_notifications": true})).await;
     void_at_ancv(&env, &tx).await;
     assert_eq!(cancel_calls(&env, &tx).await, ["refused", "void"]);
     // Read at ANCV first: recorded cancelled, neither a second void nor a replay.
