@@ -264,6 +264,9 @@ async function main() {
       await page.eval('__s.fill("#panel-direct input[name=order_ref]", "VAD-SILENT-" + Date.now())');
       await page.eval('__s.q("#panel-direct form").requestSubmit()');
       await page.waitFor('__s.buttonByText("Annuler la demande")', { timeout: 15_000, what: 'cancel while waiting' });
+      // The countdown is a timer, silent inside the polite live card (not read every second).
+      await page.waitFor('document.querySelector(".live .countdown[role=timer]")', { what: 'countdown timer' });
+      assert(await page.eval('__s.q(".live .countdown").closest("[aria-live]").getAttribute("aria-live") === "off"'), 'countdown not in a speaking live region');
       await shot(page, 'mid-bo-live-waiting');
       await page.eval('__s.clickText("Annuler la demande")');
       await page.waitFor('document.querySelector(".live")?.dataset.status === "cancelled"', { timeout: 15_000, what: 'cancelled' });
@@ -282,6 +285,8 @@ async function main() {
       await page.waitFor(`[...document.querySelectorAll("tbody tr")].some((tr) => tr.textContent.includes(${JSON.stringify(ref)}))`, { what: 'transaction row' });
       await page.eval('__s.clickText("Annuler")');
       await page.waitFor('document.querySelector("dialog[open] input[name=transaction_id]")', { what: 'cancel dialog' });
+      const txButtons = await page.eval('[...document.querySelectorAll("dialog[open] .dialog-actions button")].map((b) => b.textContent.trim()).join("|")');
+      assert(txButtons === 'Garder le paiement|Annuler le paiement', `transaction cancel dialog buttons: ${txButtons}`);
       await page.eval('__s.fill("dialog[open] input[name=transaction_id]", "tx_wrong")');
       await page.eval('__s.q("dialog[open] form").requestSubmit()');
       await page.waitFor('__s.text("dialog[open] .field-error").length > 0', { what: 'mismatch refused' });
@@ -295,9 +300,6 @@ async function main() {
       await page.waitFor('__s.visible("#panel-email form")', { what: 'email form' });
       const ref = await page.eval('__s.q("#panel-email input[name=order_ref]").value');
       await page.eval('__s.fill("#panel-email input[name=email]", "jeanne.manual@sandbox.cvco.test")');
-      // The countdown is a timer, silent inside the polite live card (not read every second).
-      await page.waitFor('document.querySelector(".live .countdown[role=timer]")', { what: 'countdown timer' });
-      assert(await page.eval('__s.q(".live .countdown").closest("[aria-live]").getAttribute("aria-live") === "off"'), 'countdown not in a speaking live region');
       await page.eval('__s.fill("#panel-email input[name=amount_cents]", "30")');
       await page.eval('(() => { __s.q("#panel-email input[value=deferred]").checked = true; return true; })()');
       await page.eval('__s.q("#panel-email form").requestSubmit()');
@@ -306,6 +308,11 @@ async function main() {
       await page.waitFor(`[...document.querySelectorAll("tbody tr")].some((tr) => tr.textContent.includes(${JSON.stringify(ref)}))`, { what: 'request row' });
       await page.eval(`[...document.querySelectorAll("tbody tr")].find((tr) => tr.textContent.includes(${JSON.stringify(ref)})).querySelector(".btn-danger").click() || true`);
       await page.waitFor('document.querySelector("dialog[open]")', { what: 'cancel dialog' });
+      // Each button says what it does; focus starts on the safe one.
+      const buttons = await page.eval('[...document.querySelectorAll("dialog[open] .dialog-actions button")].map((b) => b.textContent.trim()).join("|")');
+      assert(buttons === 'Garder la demande|Annuler la demande', `request cancel dialog buttons: ${buttons}`);
+      assert(await page.eval('document.activeElement?.textContent.trim() === "Garder la demande"'), 'focus on keeping the request');
+      await shot(page, 'mid-bo-cancel-request-dialog');
       await page.eval('__s.q("dialog[open] form").requestSubmit()');
       await page.waitFor(`!document.querySelector("dialog[open]") && [...document.querySelectorAll("tbody tr")].some((tr) => tr.textContent.includes(${JSON.stringify(ref)}) && tr.querySelector('.badge[data-status="cancelled"]'))`, { timeout: 15_000, what: 'request cancelled' });
     });
@@ -316,8 +323,6 @@ async function main() {
       await page.waitFor('__s.visible("#panel-email form")', { what: 'email form' });
       const ref = await page.eval('__s.q("#panel-email input[name=order_ref]").value');
       await page.eval('__s.fill("#panel-email input[name=email]", "jeanne.manual@sandbox.cvco.test")');
-      const txButtons = await page.eval('[...document.querySelectorAll("dialog[open] .dialog-actions button")].map((b) => b.textContent.trim()).join("|")');
-      assert(txButtons === 'Garder le paiement|Annuler le paiement', `transaction cancel dialog buttons: ${txButtons}`);
       await page.eval('__s.fill("#panel-email input[name=amount_cents]", "40")');
       await page.eval('(() => { __s.q("#panel-email input[value=deferred]").checked = true; return true; })()');
       await page.eval('__s.q("#panel-email form").requestSubmit()');
@@ -339,11 +344,6 @@ async function main() {
       // The host learns of the payment by notification or polling: reload the list until it shows.
       await page.waitFor(`(${row} && ${row}.querySelector("button.btn-primary")) || (location.reload(), false)`, { timeout: 30_000, what: 'finalise button' });
       await page.eval(`${row}.querySelector("button.btn-primary").click() || true`);
-      // Each button says what it does; focus starts on the safe one.
-      const buttons = await page.eval('[...document.querySelectorAll("dialog[open] .dialog-actions button")].map((b) => b.textContent.trim()).join("|")');
-      assert(buttons === 'Garder la demande|Annuler la demande', `request cancel dialog buttons: ${buttons}`);
-      assert(await page.eval('document.activeElement?.textContent.trim() === "Garder la demande"'), 'focus on keeping the request');
-      await shot(page, 'mid-bo-cancel-request-dialog');
       await page.waitFor('document.querySelector("dialog[open] input[name=amount_cents]")', { what: 'finalise dialog' });
       await page.eval('__s.fill("dialog[open] input[name=amount_cents]", "50,00")');
       await page.eval('__s.q("dialog[open] form").requestSubmit()');
@@ -395,73 +395,13 @@ async function main() {
       await page.waitFor('document.querySelectorAll(".stat").length >= 4', { what: 'totals' });
       await page.eval('__s.clickText("Clôturer la journée")');
       await page.waitFor('document.querySelector("dialog[open]")', { what: 'closing dialog' });
+      const closing = await page.eval('[...document.querySelectorAll("dialog[open] .dialog-actions button")].map((b) => b.textContent.trim()).join("|")');
+      assert(closing === 'Ne pas clôturer|Clôturer la journée', `closing dialog buttons: ${closing}`);
+      assert(await page.eval('document.activeElement?.textContent.trim() === "Ne pas clôturer"'), 'focus on not closing');
       await page.eval('__s.q("dialog[open] form").requestSubmit()');
       await page.waitFor('/clôturée/.test(__s.text(".notice[data-tone=ok]"))', { timeout: 15_000, what: 'closed notice' });
     });
 
-    await step('back-office:sellers', async (page) => {
-      const username = `smoke${Date.now().toString(36)}`;
-      await page.goto(`${BASE}/back-office#/sellers`);
-      await page.waitFor('document.querySelector("tbody tr") && document.querySelector("input[name=username]")', { what: 'sellers' });
-      await page.eval(`__s.fill("input[name=username]", ${JSON.stringify(username)})`);
-      await page.eval('__s.fill("form input[name=password]", "smoke-pass-1")');
-      await page.eval('__s.q("input[name=username]").form.requestSubmit()');
-      const row = `[...document.querySelectorAll("tbody tr")].find((tr) => tr.textContent.includes(${JSON.stringify(username)}))`;
-      await page.waitFor(row, { what: 'new seller row' });
-      await page.eval(`${row}.querySelector(".btn-danger").click() || true`);
-      await page.waitFor(`${row}?.textContent.includes("Désactivé")`, { what: 'seller deactivated' });
-    });
-
-    await step('back-office:settings', async (page) => {
-      const form = '#settings-form';
-      const submit = `__s.q("${form}").requestSubmit()`;
-      await page.goto(`${BASE}/back-office#/settings`);
-      await page.waitFor(`document.querySelector("${form} select[name=tickets]")`, { what: 'settings form' });
-      await shot(page, 'bo-settings');
-      // A value the server refuses is named at its field.
-      await page.eval(`__s.fill("${form} input[name=cancel_password]", "12")`);
-      await page.eval(submit);
-      await page.waitFor(`document.querySelector("${form} input[name=cancel_password][aria-invalid=true]")`, { what: 'password error at its field' });
-      await shot(page, 'mid-bo-settings-error');
-      const setTickets = (n) => `(() => { const s = __s.q("${form} select[name=tickets]"); s.value = "${n}"; s.dispatchEvent(new Event("change", { bubbles: true })); return true; })()`;
-      await page.eval(`__s.fill("${form} input[name=cancel_password]", "4321")`);
-      await page.eval(setTickets(2));
-      await page.eval(submit);
-      await page.waitFor('document.querySelector("#settings-password-state")?.textContent.includes("Un mot de passe est défini")', { what: 'password set' });
-      const saved = await page.eval(`(async () => (await fetch('/cvco/v1/settings', { credentials: 'include' })).json())()`);
-      assert(saved.tickets === 2 && saved.has_cancel_password === true && !JSON.stringify(saved).includes('4321'), `saved: ${JSON.stringify(saved)}`);
-      await shot(page, 'mid-bo-settings-saved');
-      // Back as the demo was ("0000" removes the password), for the counter's steps.
-      await page.eval(`__s.fill("${form} input[name=cancel_password]", "0000")`);
-      await page.eval(setTickets(1));
-      await page.eval(submit);
-      await page.waitFor('document.querySelector("#settings-password-state")?.textContent.includes("Aucun mot de passe")', { what: 'password removed' });
-    });
-
-    await step('back-office:seller-permissions', async (page) => {
-      await page.goto(`${BASE}/back-office`);
-      await page.waitFor('document.readyState === "complete" && (document.querySelector("#login-username") || !document.querySelector("#logout").hidden)');
-      if (await page.eval('!document.querySelector("#logout").hidden')) {
-        await page.eval('__s.click("#logout")');
-      }
-      await boLogin(page, '/back-office', 'seller', 'seller-demo');
-      await page.waitFor('location.hash.startsWith("#/payment")', { what: 'seller lands on new payment' });
-      assert(await page.eval('document.querySelector("#nav li[data-perm=manage_sellers]").hidden'), 'sellers hidden from a seller');
-      assert(await page.eval('document.querySelector("#nav li[data-role=manager]").hidden'), 'settings hidden from a seller');
-      await page.goto(`${BASE}/back-office#/transactions`);
-      await page.waitFor('document.querySelector("tbody tr")', { what: 'transactions' });
-      assert(!(await page.eval('!!__s.buttonByText("Rembourser") || !!__s.buttonByText("Annuler")')), 'no refund/cancel for a seller');
-      await page.goto(`${BASE}/back-office#/totals`);
-      await page.waitFor('document.querySelectorAll(".stat").length >= 4', { what: 'totals' });
-      const closing = await page.eval('[...document.querySelectorAll("dialog[open] .dialog-actions button")].map((b) => b.textContent.trim()).join("|")');
-      assert(closing === 'Ne pas clôturer|Clôturer la journée', `closing dialog buttons: ${closing}`);
-      assert(await page.eval('document.activeElement?.textContent.trim() === "Ne pas clôturer"'), 'focus on not closing');
-      assert(!(await page.eval('!!__s.buttonByText("Clôturer la journée")')), 'no closing for a seller');
-      await page.goto(`${BASE}/back-office#/sellers`);
-      await page.waitFor('location.hash === "#/payment"', { what: 'sellers route refused' });
-      await page.goto(`${BASE}/back-office#/settings`);
-      await page.waitFor('location.hash === "#/payment"', { what: 'settings route refused' });
-    });
     await step('back-office:closings-listed-and-reprinted', async (page) => {
       // The closing by hand just made, and the day before closed by itself at the host's start.
       await page.goto(`${BASE}/back-office#/totals`);
@@ -604,6 +544,66 @@ async function main() {
       assert(sizes['58mm'] < sizes['80mm'] && sizes['80mm'] < sizes.a4, `print type per paper: ${JSON.stringify(sizes)}`);
     });
 
+    await step('back-office:sellers', async (page) => {
+      const username = `smoke${Date.now().toString(36)}`;
+      await page.goto(`${BASE}/back-office#/sellers`);
+      await page.waitFor('document.querySelector("tbody tr") && document.querySelector("input[name=username]")', { what: 'sellers' });
+      await page.eval(`__s.fill("input[name=username]", ${JSON.stringify(username)})`);
+      await page.eval('__s.fill("form input[name=password]", "smoke-pass-1")');
+      await page.eval('__s.q("input[name=username]").form.requestSubmit()');
+      const row = `[...document.querySelectorAll("tbody tr")].find((tr) => tr.textContent.includes(${JSON.stringify(username)}))`;
+      await page.waitFor(row, { what: 'new seller row' });
+      await page.eval(`${row}.querySelector(".btn-danger").click() || true`);
+      await page.waitFor(`${row}?.textContent.includes("Désactivé")`, { what: 'seller deactivated' });
+    });
+
+    await step('back-office:settings', async (page) => {
+      const form = '#settings-form';
+      const submit = `__s.q("${form}").requestSubmit()`;
+      await page.goto(`${BASE}/back-office#/settings`);
+      await page.waitFor(`document.querySelector("${form} select[name=tickets]")`, { what: 'settings form' });
+      await shot(page, 'bo-settings');
+      // A value the server refuses is named at its field.
+      await page.eval(`__s.fill("${form} input[name=cancel_password]", "12")`);
+      await page.eval(submit);
+      await page.waitFor(`document.querySelector("${form} input[name=cancel_password][aria-invalid=true]")`, { what: 'password error at its field' });
+      await shot(page, 'mid-bo-settings-error');
+      const setTickets = (n) => `(() => { const s = __s.q("${form} select[name=tickets]"); s.value = "${n}"; s.dispatchEvent(new Event("change", { bubbles: true })); return true; })()`;
+      await page.eval(`__s.fill("${form} input[name=cancel_password]", "4321")`);
+      await page.eval(setTickets(2));
+      await page.eval(submit);
+      await page.waitFor('document.querySelector("#settings-password-state")?.textContent.includes("Un mot de passe est défini")', { what: 'password set' });
+      const saved = await page.eval(`(async () => (await fetch('/cvco/v1/settings', { credentials: 'include' })).json())()`);
+      assert(saved.tickets === 2 && saved.has_cancel_password === true && !JSON.stringify(saved).includes('4321'), `saved: ${JSON.stringify(saved)}`);
+      await shot(page, 'mid-bo-settings-saved');
+      // Back as the demo was ("0000" removes the password), for the counter's steps.
+      await page.eval(`__s.fill("${form} input[name=cancel_password]", "0000")`);
+      await page.eval(setTickets(1));
+      await page.eval(submit);
+      await page.waitFor('document.querySelector("#settings-password-state")?.textContent.includes("Aucun mot de passe")', { what: 'password removed' });
+    });
+
+    await step('back-office:seller-permissions', async (page) => {
+      await page.goto(`${BASE}/back-office`);
+      await page.waitFor('document.readyState === "complete" && (document.querySelector("#login-username") || !document.querySelector("#logout").hidden)');
+      if (await page.eval('!document.querySelector("#logout").hidden')) {
+        await page.eval('__s.click("#logout")');
+      }
+      await boLogin(page, '/back-office', 'seller', 'seller-demo');
+      await page.waitFor('location.hash.startsWith("#/payment")', { what: 'seller lands on new payment' });
+      assert(await page.eval('document.querySelector("#nav li[data-perm=manage_sellers]").hidden'), 'sellers hidden from a seller');
+      assert(await page.eval('document.querySelector("#nav li[data-role=manager]").hidden'), 'settings hidden from a seller');
+      await page.goto(`${BASE}/back-office#/transactions`);
+      await page.waitFor('document.querySelector("tbody tr")', { what: 'transactions' });
+      assert(!(await page.eval('!!__s.buttonByText("Rembourser") || !!__s.buttonByText("Annuler")')), 'no refund/cancel for a seller');
+      await page.goto(`${BASE}/back-office#/totals`);
+      await page.waitFor('document.querySelectorAll(".stat").length >= 4', { what: 'totals' });
+      assert(!(await page.eval('!!__s.buttonByText("Clôturer la journée")')), 'no closing for a seller');
+      await page.goto(`${BASE}/back-office#/sellers`);
+      await page.waitFor('location.hash === "#/payment"', { what: 'sellers route refused' });
+      await page.goto(`${BASE}/back-office#/settings`);
+      await page.waitFor('location.hash === "#/payment"', { what: 'settings route refused' });
+    });
 
     await step('i18n:english', async (page) => {
       const rawKey = `[...document.querySelectorAll("body *")].filter((el) => el.children.length === 0 && /^[a-z]+(\\.[a-zA-Z0-9]+)+$/.test(el.textContent.trim())).map((el) => el.textContent.trim())`;
