@@ -8,8 +8,8 @@ mod accounts;
 mod assets;
 mod backoffice;
 mod counter;
-mod kiosk;
 pub mod error;
+mod kiosk;
 mod notifications;
 mod reconciliation;
 pub mod reports;
@@ -316,7 +316,10 @@ pub fn router(app: Arc<App>, extra: Option<Router<Arc<App>>>) -> Router {
             get(|s: AppState| page(s, "back-office/index.html")),
         )
         .route("/counter/api/orders", post(counter::counter_order))
-        .route("/counter/api/orders/{order_ref}", get(counter::counter_order_get))
+        .route(
+            "/counter/api/orders/{order_ref}",
+            get(counter::counter_order_get),
+        )
         .route("/cvco/v1/cancellations", post(counter::cancellation))
         .route("/counter", get(|s: AppState| page(s, "counter/index.html")))
         .route("/kiosk/api/orders", post(kiosk::kiosk_order))
