@@ -40,7 +40,7 @@ pub async fn totals(
         .await?;
     let mut t = period_totals(&rows, date, hour, since, end.0);
     if with_ancv {
-        t["ancv"] = ancv_figures(engine, merchant_id, date).await;
+        t["ancv"] = ancv_figures_or_null(engine, merchant_id, date).await;
     }
     Ok(t)
 }
@@ -60,19 +60,17 @@ async fn period_start(
 /// (a sale, more authorized, a refund, a cancellation), each line with its authorization time
 /// (`earlier`: authorized before the period began, recorded in it).
 fn period_totals(rows: &[Unclosed], date: Date, hour: u8, since: i64, until: i64) -> Value {
-    let (mut count, mut gross, mut refunded) = (0i64, 0i64, 0i64);
-    let (mut cancelled, mut declined, mut expired) = (0, 0, 0);
-    let mut lines = Vec::new();
+    let mut t = Tally::default();
     for p in rows {
         let more = p.authorized_cents - p.closed_authorized_cents;
         let refund = p.refunded_cents - p.closed_refunded_cents;
         if p.closed_authorized_cents == 0 && p.authorized_cents > 0 {
-            count += 1;
+            t.count += 1;
         }
-        gross += more;
-        refunded += refund;
+        t.gross += more;
+        t.refunded += refund;
         if more != 0 || refund != 0 {
-            lines.push(json!({
+            t.lines.push(json!({
                 "payment_id": p.payment_id,
                 "transaction_id": p.transaction_id,
                 "order_ref": p.order_ref,
@@ -85,51 +83,85 @@ fn period_totals(rows: &[Unclosed], date: Date, hour: u8, since: i64, until: i64
             }));
         }
         if p.status != p.closed_status {
-            match PaymentStatus::parse(&p.status) {
-                Some(PaymentStatus::Known(NormalizedStatus::Cancelled)) => cancelled += 1,
-                Some(PaymentStatus::Known(NormalizedStatus::Declined)) => declined += 1,
-                Some(PaymentStatus::Known(NormalizedStatus::Expired)) => expired += 1,
-                _ => {}
+            if let Some(status) = PaymentStatus::parse(&p.status) {
+                t.ended(&status);
             }
         }
     }
-    json!({
-        "date": date.to_string(),
-        "closing_hour": hour,
-        "since": rfc3339(since),
-        "until": rfc3339(until),
-        "count": count,
-        "gross_cents": gross,
-        "refunded_cents": refunded,
-        "net_cents": gross - refunded,
-        "cancelled_count": cancelled,
-        "declined_count": declined,
-        "expired_count": expired,
-        "lines": lines,
-        "ancv": Value::Null,
-    })
+    t.json(date, hour, since, until, Value::Null)
+}
+
+/// The figures of a period, and the totals object PROTOCOL.md §2 gives them in.
+#[derive(Default)]
+struct Tally {
+    count: i64,
+    gross: i64,
+    refunded: i64,
+    cancelled: i64,
+    declined: i64,
+    expired: i64,
+    lines: Vec<Value>,
+}
+
+impl Tally {
+    /// Counts a payment that ended in the period without money.
+    fn ended(&mut self, status: &PaymentStatus) {
+        match status {
+            PaymentStatus::Known(NormalizedStatus::Cancelled) => self.cancelled += 1,
+            PaymentStatus::Known(NormalizedStatus::Declined) => self.declined += 1,
+            PaymentStatus::Known(NormalizedStatus::Expired) => self.expired += 1,
+            _ => {}
+        }
+    }
+
+    fn json(self, date: Date, hour: u8, since: i64, until: i64, ancv: Value) -> Value {
+        json!({
+            "date": date.to_string(),
+            "closing_hour": hour,
+            "since": rfc3339(since),
+            "until": rfc3339(until),
+            "count": self.count,
+            "gross_cents": self.gross,
+            "refunded_cents": self.refunded,
+            "net_cents": self.gross - self.refunded,
+            "cancelled_count": self.cancelled,
+            "declined_count": self.declined,
+            "expired_count": self.expired,
+            "lines": self.lines,
+            "ancv": ancv,
+        })
+    }
 }
 
 /// ANCV's own figures for `date` (plugin `daily_totals`); `null` when ANCV does not answer.
-async fn ancv_figures(engine: &Engine, merchant_id: &str, date: Date) -> Value {
-    let r: Result<DailyReport, _> = match engine.plugin_for(merchant_id) {
-        Ok(p) => {
-            p.daily_totals(DailyTotalsInput {
-                from: date,
-                to: date,
-                now: None,
-            })
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    match r {
+/// Err only when the merchant has no plugin.
+async fn ancv_figures(engine: &Engine, merchant_id: &str, date: Date) -> Result<Value, CvcoError> {
+    let r: Result<DailyReport, _> = engine
+        .plugin_for(merchant_id)?
+        .daily_totals(DailyTotalsInput {
+            from: date,
+            to: date,
+            now: None,
+        })
+        .await;
+    Ok(match r {
         Ok(r) => json!(r.days.first()),
         Err(e) => {
             tracing::warn!(code = %e.code, "daily_totals");
             Value::Null
         }
-    }
+    })
+}
+
+/// [`ancv_figures`], `null` as well when the merchant has no plugin (the open period, a
+/// closing: ANCV's figures are an extra there).
+async fn ancv_figures_or_null(engine: &Engine, merchant_id: &str, date: Date) -> Value {
+    ancv_figures(engine, merchant_id, date)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(code = %e.code, "daily_totals");
+            Value::Null
+        })
 }
 
 /// A day's report by authorization time (a day other than the open one).
@@ -141,25 +173,19 @@ async fn totals_of(
     with_ancv: bool,
 ) -> Result<Value, CvcoError> {
     let (start, end) = Timestamp::business_day_bounds(date, hour);
-    let last_closing = engine
-        .store
-        .last_closing(merchant_id, start.0, end.0)
-        .await?;
-    let since = last_closing.unwrap_or(start.0).max(start.0);
+    let since = period_start(engine, merchant_id, start.0, end.0).await?;
     let rows = engine
         .store
         .payments_for_totals(merchant_id, since, end.0)
         .await?;
     let in_period = |t: Option<i64>| t.is_some_and(|t| t >= since && t < end.0);
-    let (mut count, mut gross, mut refunded) = (0i64, 0i64, 0i64);
-    let (mut cancelled, mut declined, mut expired) = (0, 0, 0);
-    let mut lines = Vec::new();
+    let mut t = Tally::default();
     for p in &rows {
         if in_period(p.authorized_at) && p.authorized_cents > 0 {
-            count += 1;
-            gross += p.authorized_cents;
-            refunded += p.refunded_cents;
-            lines.push(json!({
+            t.count += 1;
+            t.gross += p.authorized_cents;
+            t.refunded += p.refunded_cents;
+            t.lines.push(json!({
                 "payment_id": p.payment_id,
                 "transaction_id": p.transaction_id,
                 "order_ref": p.order_ref,
@@ -170,48 +196,15 @@ async fn totals_of(
             }));
         }
         if in_period(p.final_at) {
-            match p.status {
-                PaymentStatus::Known(NormalizedStatus::Cancelled) => cancelled += 1,
-                PaymentStatus::Known(NormalizedStatus::Declined) => declined += 1,
-                PaymentStatus::Known(NormalizedStatus::Expired) => expired += 1,
-                _ => {}
-            }
+            t.ended(&p.status);
         }
     }
     let ancv = if with_ancv {
-        let r: Result<DailyReport, _> = engine
-            .plugin_for(merchant_id)?
-            .daily_totals(DailyTotalsInput {
-                from: date,
-                to: date,
-                now: None,
-            })
-            .await;
-        match r {
-            Ok(r) => json!(r.days.first()),
-            Err(e) => {
-                tracing::warn!(code = %e.code, "daily_totals");
-                Value::Null
-            }
-        }
+        ancv_figures(engine, merchant_id, date).await?
     } else {
         Value::Null
     };
-    Ok(json!({
-        "date": date.to_string(),
-        "closing_hour": hour,
-        "since": rfc3339(since),
-        "until": rfc3339(end.0),
-        "count": count,
-        "gross_cents": gross,
-        "refunded_cents": refunded,
-        "net_cents": gross - refunded,
-        "cancelled_count": cancelled,
-        "declined_count": declined,
-        "expired_count": expired,
-        "lines": lines,
-        "ancv": ancv,
-    }))
+    Ok(t.json(date, hour, since, end.0, ancv))
 }
 
 /// Closes the current period now (by hand): what was recorded and not closed yet, stamped,
@@ -220,7 +213,7 @@ pub async fn close(engine: &Engine, merchant_id: &str) -> Result<Value, CvcoErro
     let hour = engine.merchant_settings(merchant_id).closing_hour;
     let date = Timestamp(now_ms()).business_date(hour);
     // ANCV is asked before the closing's transaction, never while it holds rows.
-    let ancv = ancv_figures(engine, merchant_id, date).await;
+    let ancv = ancv_figures_or_null(engine, merchant_id, date).await;
     let (start, end) = Timestamp::business_day_bounds(date, hour);
     let since = period_start(engine, merchant_id, start.0, end.0).await?;
     let now = now_ms();
