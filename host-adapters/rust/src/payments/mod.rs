@@ -506,7 +506,7 @@ impl Engine {
             cvco_authorized: a.paid_cvco > 0,
         });
         let (call, input, mode) = match &start {
-            Start::Identifier { beneficiary } => (
+            Start::Identifier { beneficiary } | Start::Reserve { beneficiary } => (
                 CreatePayment::NAME,
                 serde_json::to_string(&CreatePaymentInput {
                     order_ref: order_ref.into(),
@@ -515,25 +515,9 @@ impl Engine {
                     beneficiary: Some(beneficiary.trim().into()),
                     adjustable: None,
                     idempotency_key: key,
-                    capture_mode: None,
-                    notification_url: Some(self.notification_url_for(&order.merchant_id)),
-                    return_url: None,
-                    cancel_url: None,
-                    now: None,
-                    order: facts,
-                }),
-                PaymentMode::Identifier,
-            ),
-            Start::Reserve { beneficiary } => (
-                CreatePayment::NAME,
-                serde_json::to_string(&CreatePaymentInput {
-                    order_ref: order_ref.into(),
-                    amount_cents,
-                    channel,
-                    beneficiary: Some(beneficiary.trim().into()),
-                    adjustable: None,
-                    idempotency_key: key,
-                    capture_mode: Some(CaptureMode::Deferred),
+                    // A pre-reservation: ANCV authorizes now, the merchant captures later.
+                    capture_mode: matches!(start, Start::Reserve { .. })
+                        .then_some(CaptureMode::Deferred),
                     notification_url: Some(self.notification_url_for(&order.merchant_id)),
                     return_url: None,
                     cancel_url: None,
