@@ -29,31 +29,31 @@ const CI_STARTED_AT_ENV: &str = "CVCO_CI_STARTED_AT";
 /// green with fewer tests. Raise a minimum when tests are added; never lower one to make a run
 /// pass. Rust suites are one per crate, named `rust: <crate>` as nextest names the crate.
 pub const EXPECTED_SUITES: &[(&str, u64)] = &[
-    ("rust: cvco-core", 77),
-    ("rust: cvco-plugin", 5),
-    ("rust: cvco-sandbox", 39),
-    ("rust: cvco-widget", 10),
+    ("rust: cvco-core", 86),
+    ("rust: cvco-plugin", 7),
+    ("rust: cvco-sandbox", 40),
+    ("rust: cvco-widget", 12),
     ("rust: cvco-widget-qr", 4),
-    ("rust: cvco-host", 100),
-    (HOST_POSTGRES_SUITE, 100),
-    ("rust: cvco-test-host", 48),
+    ("rust: cvco-host", 142),
+    (HOST_POSTGRES_SUITE, 142),
+    ("rust: cvco-test-host", 49),
     ("rust: cvco-plugin-host", 7),
-    ("rust: cvco-browser-tests", 16),
+    ("rust: cvco-browser-tests", 20),
     ("rust: xtask", 53),
     (DOCTESTS_SUITE, 1),
-    (WIDGET_DOM_SUITE, 6),
+    (WIDGET_DOM_SUITE, 7),
     (examples::UNIT_SUITE, 5),
-    (examples::SMOKE_SUITE, 16),
+    (examples::SMOKE_SUITE, 32),
     // Shopper side (vendure.test.ts), back-office (backoffice.test.ts), database upgrade
     // (migration.test.ts).
-    (VENDURE_SUITE, 25),
+    (VENDURE_SUITE, 26),
     (pretix::ADAPTER_SUITE, 58),
     // Every adapter runs the whole suite: scenarios, 19 Schemathesis operations (test_schema.py),
-    // 6 back-office tests (test_back_office.py) and the lost-answer matrix.
-    ("contract: pretix", 111),
-    ("contract: vendure", 111),
-    ("contract: cvco-host", 111),
-    (pretix::HOST_POSTGRES_SUITE, 111),
+    // 7 back-office tests (test_back_office.py) and the lost-answer matrix.
+    ("contract: pretix", 112),
+    ("contract: vendure", 112),
+    ("contract: cvco-host", 112),
+    (pretix::HOST_POSTGRES_SUITE, 112),
     (pretix::IDENTICAL_ERRORS_SUITE, 47),
     (FUZZ_SUITE, 4),
 ];
